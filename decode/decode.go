@@ -1,0 +1,173 @@
+// Package decode holds the vocabulary shared by mailtap's protocol decoders:
+// directions, connection identity, the Decoder interface that capture feeds,
+// the records decoders emit, and the Sink that receives them.
+//
+// Decoders are push parsers. capture calls Data/Gap/Close synchronously, in
+// capture order, for both directions of one TCP connection; a decoder never
+// blocks and never starts goroutines. Bytes passed to Data are only valid for
+// the duration of the call.
+package decode
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Direction of a byte stream within one TCP connection.
+type Direction uint8
+
+const (
+	DirUnknown Direction = iota
+	ClientToServer
+	ServerToClient
+)
+
+func (d Direction) String() string {
+	switch d {
+	case ClientToServer:
+		return "c2s"
+	case ServerToClient:
+		return "s2c"
+	}
+	return "unknown"
+}
+
+// Reverse returns the opposite direction.
+func (d Direction) Reverse() Direction {
+	switch d {
+	case ClientToServer:
+		return ServerToClient
+	case ServerToClient:
+		return ClientToServer
+	}
+	return DirUnknown
+}
+
+// Proto names an application protocol.
+type Proto string
+
+const (
+	ProtoUnknown Proto = ""
+	ProtoSMTP    Proto = "smtp"
+	ProtoPOP3    Proto = "pop3"
+	ProtoIMAP    Proto = "imap"
+)
+
+// ConnInfo identifies one TCP connection (one session).
+type ConnInfo struct {
+	// ID is unique within a run. In file mode it is the 1-based number of
+	// the connection's first packet in the capture, so it is deterministic
+	// and can be looked up in Wireshark ("frame.number == ID").
+	ID     uint64
+	Client netip.AddrPort
+	Server netip.AddrPort
+	Start  time.Time
+	// ImplicitTLS is set when the server port is configured as an
+	// implicit-TLS port (465, 993, 995 by default).
+	ImplicitTLS bool
+	// Midstream is set when the capture did not see the connection's SYN.
+	Midstream bool
+}
+
+// CloseReason tells why a connection ended.
+type CloseReason uint8
+
+const (
+	CloseFIN     CloseReason = iota // orderly close (FIN in both directions, or end of half)
+	CloseRST                        // reset
+	CloseTimeout                    // idle timeout in capture time
+	CloseEOF                        // end of input with the connection still open
+	CloseReused                     // a new SYN reused the 4-tuple
+)
+
+func (r CloseReason) String() string {
+	return [...]string{"fin", "rst", "timeout", "eof", "reused"}[r]
+}
+
+// Decoder decodes one TCP connection. Not safe for concurrent use: calls for
+// one connection are serialised by capture.
+type Decoder interface {
+	// Data delivers bytes in order for one direction. p is only valid
+	// during the call.
+	Data(dir Direction, p []byte, ts time.Time)
+	// Gap reports n bytes lost before the next Data in dir (n < 0: unknown).
+	Gap(dir Direction, n int, ts time.Time)
+	// Close ends the connection: emit whatever is pending, then stop.
+	Close(reason CloseReason, ts time.Time)
+}
+
+// Sink receives records. Emit must not retain the record's slices beyond
+// the call unless the record was built for it (decoders build fresh
+// records for every Emit, so sinks may keep them).
+type Sink interface {
+	Emit(r Record)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(Record)
+
+// Emit calls f(r).
+func (f SinkFunc) Emit(r Record) { f(r) }
+
+var _ Sink = SinkFunc(nil)
+
+// Level selects which records are emitted.
+type Level uint8
+
+const (
+	LevelTransactions Level = iota // session + transaction records
+	LevelCommands                  // + one command record per exchange
+)
+
+// Options configure decoders. The zero value is usable: zero limits take
+// the defaults below.
+type Options struct {
+	Level       Level
+	ShowSecrets bool
+	// MaxLine bounds one protocol line (command, reply, header line).
+	MaxLine int
+	// MaxMessage bounds the bytes of one message body kept in memory for
+	// header parsing and extraction; bodies are always hashed whole.
+	MaxMessage int64
+	// MaxLiteral bounds an IMAP literal kept in memory; larger ones are
+	// streamed and hashed.
+	MaxLiteral int64
+	// MessageHook, when set, is called for each message body as it streams
+	// (for extraction). See MessageWriter.
+	Messages MessageStore
+}
+
+// Default limits.
+const (
+	DefaultMaxLine    = 64 << 10
+	DefaultMaxMessage = 32 << 20
+	DefaultMaxLiteral = 32 << 20
+)
+
+// WithDefaults returns o with zero limits replaced by defaults.
+func (o Options) WithDefaults() Options {
+	if o.MaxLine <= 0 {
+		o.MaxLine = DefaultMaxLine
+	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
+	}
+	if o.MaxLiteral <= 0 {
+		o.MaxLiteral = DefaultMaxLiteral
+	}
+	return o
+}
+
+// MessageStore receives raw message bodies for extraction. Create is called
+// when a message starts; the returned writer receives the raw (dot-unstuffed)
+// bytes; Close on it returns the path written (or "" if nothing was kept).
+type MessageStore interface {
+	Create(c *ConnInfo, proto Proto, n int) MessageWriter
+}
+
+// MessageWriter receives one raw message.
+type MessageWriter interface {
+	Write(p []byte) (int, error)
+	// Close finishes the message; it returns the file path written, if any.
+	Close() (string, error)
+}

@@ -1,0 +1,120 @@
+package framing
+
+// Dot decodes an RFC 5321 §4.5.2 dot-stuffed block (SMTP DATA content, POP3
+// multi-line responses) pushed in arbitrary pieces. The block ends only at
+// CRLF "." CRLF (or at "." CRLF as its very first line). A line "." ended by
+// a bare LF, or a bare-LF line end before ".", is not an end: it is flagged
+// in BareLFDot and the bytes are passed through as content, as go-smtp does,
+// so the decoder never ends DATA where the receiving server would not.
+//
+// The zero value is ready for a new block.
+type Dot struct {
+	state     dotState
+	BareLFDot bool // a "." line with a bare LF was seen (smuggling attempt)
+}
+
+type dotState uint8
+
+const (
+	dotBeginLine dotState = iota // at the start of a line; initial state; must be zero
+	dotDot                       // "." at the start of a line
+	dotDotCR                     // "." CR at the start of a line
+	dotCR                        // CR inside a line
+	dotData                      // inside a line
+)
+
+// Feed decodes p. It calls out with unstuffed content (possibly several
+// times; slices alias p or a static buffer and are valid only during the
+// call) and returns the number of bytes of p consumed and whether the end
+// marker was reached (then the rest of p, p[n:], belongs to what follows).
+func (d *Dot) Feed(p []byte, out func([]byte)) (n int, done bool) {
+	start := 0 // start of pending content run in p
+	flush := func(end int) {
+		if end > start {
+			out(p[start:end])
+		}
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch d.state {
+		case dotBeginLine:
+			if c == '.' {
+				flush(i)
+				start = i + 1 // drop the stuffing dot (or the end dot)
+				d.state = dotDot
+				continue
+			}
+			d.state = dotData
+			if c == '\r' {
+				d.state = dotCR
+			} else if c == '\n' {
+				d.state = dotBeginLine
+			}
+		case dotDot:
+			switch c {
+			case '\r':
+				// Maybe the end: hold the CR.
+				flush(i)
+				start = i + 1
+				d.state = dotDotCR
+			case '\n':
+				// "." LF: not an end in strict mode. Emit it as content.
+				d.BareLFDot = true
+				out(dotLF[:])
+				start = i + 1
+				d.state = dotBeginLine
+			default:
+				d.state = dotData
+			}
+		case dotDotCR:
+			if c == '\n' {
+				d.state = dotBeginLine
+				return i + 1, true
+			}
+			// "." CR x: content "." was the stuffing dot; CR is content.
+			out(cr[:])
+			start = i
+			d.state = dotData
+			i-- // re-read c in data state
+			continue
+		case dotCR:
+			switch c {
+			case '\n':
+				d.state = dotBeginLine
+			case '\r':
+				d.state = dotCR
+			default:
+				d.state = dotData
+			}
+		case dotData:
+			switch c {
+			case '\r':
+				d.state = dotCR
+			case '\n':
+				// Bare LF ends a line for stuffing purposes but a "."
+				// after it is flagged, never an end.
+				d.state = dotBareLF
+			}
+		case dotBareLF:
+			if c == '.' {
+				// Look at what follows: a smuggling-style end.
+				d.BareLFDot = true
+			}
+			d.state = dotData
+			if c == '\r' {
+				d.state = dotCR
+			} else if c == '\n' {
+				d.state = dotBareLF
+			}
+		}
+	}
+	flush(len(p))
+	return len(p), false
+}
+
+const dotBareLF dotState = 100
+
+var (
+	dotLF = [2]byte{'.', '\n'}
+	cr    = [1]byte{'\r'}
+)

@@ -1,0 +1,226 @@
+package decode
+
+import (
+	"time"
+)
+
+// SchemaVersion is the value of the "v" field on every record. Additions
+// keep it; renames and removals bump it. See docs/schema.md.
+const SchemaVersion = 1
+
+// Record is one JSON-lines output record.
+type Record interface {
+	Head() *Header
+}
+
+// Record types.
+const (
+	TypeSession     = "session"
+	TypeCommand     = "command"
+	TypeSMTPMail    = "smtp.mail"
+	TypePOP3Message = "pop3.message"
+	TypeIMAPMessage = "imap.message"
+	TypeIMAPMailbox = "imap.mailbox"
+)
+
+// Header is common to every record.
+type Header struct {
+	V       int       `json:"v"`
+	Type    string    `json:"type"`
+	Proto   Proto     `json:"proto"`
+	Session uint64    `json:"session"`
+	TS      time.Time `json:"ts"`
+	Client  string    `json:"client"`
+	Server  string    `json:"server"`
+}
+
+// Head returns h.
+func (h *Header) Head() *Header { return h }
+
+// NewHeader fills a header for conn c.
+func NewHeader(typ string, p Proto, c *ConnInfo, ts time.Time) Header {
+	return Header{
+		V:       SchemaVersion,
+		Type:    typ,
+		Proto:   p,
+		Session: c.ID,
+		TS:      ts.UTC(),
+		Client:  c.Client.String(),
+		Server:  c.Server.String(),
+	}
+}
+
+// Session states.
+const (
+	StateComplete  = "complete"
+	StatePartial   = "partial"
+	StateMidstream = "midstream"
+	StateEncrypted = "encrypted"
+	StateAborted   = "aborted"
+	StateTimeout   = "timeout"
+)
+
+// Auth describes one authentication attempt (the last one in a session
+// record; every one in Auths).
+type Auth struct {
+	Mechanism string `json:"mechanism"`
+	User      string `json:"user,omitempty"`
+	Password  string `json:"password,omitempty"`
+	// Challenge and Response for CRAM-MD5 / APOP (digest, not a secret in
+	// clear, but still only shown with --show-secrets).
+	Challenge string `json:"challenge,omitempty"`
+	Response  string `json:"response,omitempty"`
+	Success   *bool  `json:"success"`
+}
+
+// TLS describes what was seen of TLS on the connection.
+type TLS struct {
+	StartTLS bool     `json:"starttls"`
+	Implicit bool     `json:"implicit"`
+	SNI      string   `json:"sni,omitempty"`
+	Version  string   `json:"version,omitempty"`
+	ALPN     []string `json:"alpn,omitempty"`
+}
+
+// SessionRecord is emitted once per TCP connection, when it ends.
+type SessionRecord struct {
+	Header
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	BytesClient  int64     `json:"bytes_client"`
+	BytesServer  int64     `json:"bytes_server"`
+	State        string    `json:"state"`
+	CloseReason  string    `json:"close_reason,omitempty"`
+	Greeting     string    `json:"greeting,omitempty"`
+	Helo         string    `json:"helo,omitempty"`
+	Capabilities []string  `json:"capabilities,omitempty"`
+	Auth         *Auth     `json:"auth,omitempty"`
+	Auths        []Auth    `json:"auths,omitempty"`
+	TLS          *TLS      `json:"tls,omitempty"`
+	Commands     int       `json:"commands"`
+	Transactions int       `json:"transactions"`
+	CommunityID  string    `json:"community_id"`
+	Anomalies    []string  `json:"anomalies,omitempty"`
+	// POP3
+	Mode      string `json:"mode,omitempty"`
+	Retrieved *int   `json:"retrieved,omitempty"`
+	Deleted   *int   `json:"deleted,omitempty"`
+	// IMAP
+	Mailboxes []string `json:"mailboxes,omitempty"`
+}
+
+// CommandRecord is one request/response exchange.
+type CommandRecord struct {
+	Header
+	Tag          string   `json:"tag,omitempty"`
+	Verb         string   `json:"verb"`
+	Args         string   `json:"args,omitempty"`
+	Status       any      `json:"status"` // int for SMTP, string for POP3/IMAP, null when unanswered
+	Text         string   `json:"text,omitempty"`
+	Intermediate []int    `json:"intermediate,omitempty"`
+	Pipelined    bool     `json:"pipelined"`
+	LatencyMS    *float64 `json:"latency_ms"`
+}
+
+// Rcpt is one RCPT TO of an SMTP transaction.
+type Rcpt struct {
+	Addr     string `json:"addr"`
+	Params   string `json:"params,omitempty"`
+	Code     int    `json:"code,omitempty"`
+	Accepted bool   `json:"accepted"`
+}
+
+// Reply is a final server reply.
+type Reply struct {
+	Code     int    `json:"code"`
+	Enhanced string `json:"enhanced,omitempty"`
+	Text     string `json:"text"`
+}
+
+// SMTPMail is one SMTP mail transaction.
+type SMTPMail struct {
+	Header
+	Seq        int      `json:"seq"`
+	Helo       string   `json:"helo,omitempty"`
+	MailFrom   string   `json:"mail_from"`
+	MailParams string   `json:"mail_params,omitempty"`
+	RcptTo     []Rcpt   `json:"rcpt_to"`
+	Status     string   `json:"status"`
+	Reply      *Reply   `json:"reply,omitempty"`
+	BDAT       bool     `json:"bdat"`
+	Message    *Message `json:"message,omitempty"`
+}
+
+// SMTP transaction statuses.
+const (
+	TxAccepted   = "accepted"
+	TxRejected   = "rejected"
+	TxAborted    = "aborted"
+	TxIncomplete = "incomplete"
+)
+
+// POP3Message is one message retrieved with RETR or TOP.
+type POP3Message struct {
+	Header
+	Msgno    int      `json:"msgno"`
+	UIDL     string   `json:"uidl,omitempty"`
+	Size     int64    `json:"size"`
+	TopLines *int     `json:"top_lines,omitempty"`
+	Deleted  bool     `json:"deleted"`
+	Message  *Message `json:"message,omitempty"`
+}
+
+// IMAPMessage is one message body or section fetched or appended.
+type IMAPMessage struct {
+	Header
+	Mailbox   string   `json:"mailbox,omitempty"`
+	UID       uint32   `json:"uid,omitempty"`
+	Seq       uint32   `json:"seq,omitempty"`
+	Section   string   `json:"section"`
+	Direction string   `json:"direction"`
+	Flags     []string `json:"flags,omitempty"`
+	Status    string   `json:"status,omitempty"`
+	Message   *Message `json:"message,omitempty"`
+}
+
+// IMAPMailbox is one mailbox-changing action.
+type IMAPMailbox struct {
+	Header
+	Action  string   `json:"action"`
+	Mailbox string   `json:"mailbox,omitempty"`
+	Target  string   `json:"target,omitempty"`
+	UIDs    string   `json:"uids,omitempty"`
+	Seqs    string   `json:"seqs,omitempty"`
+	Flags   []string `json:"flags,omitempty"`
+	Status  string   `json:"status"`
+}
+
+// Attachment is one non-body MIME part.
+type Attachment struct {
+	Filename    string `json:"filename,omitempty"`
+	ContentType string `json:"content_type"`
+	Inline      bool   `json:"inline,omitempty"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	File        string `json:"file,omitempty"`
+}
+
+// Message summarises one message as transferred.
+type Message struct {
+	Size        int64        `json:"size"`
+	SHA256      string       `json:"sha256"`
+	From        string       `json:"from,omitempty"`
+	To          []string     `json:"to,omitempty"`
+	Cc          []string     `json:"cc,omitempty"`
+	Subject     string       `json:"subject,omitempty"`
+	Date        string       `json:"date,omitempty"`
+	MessageID   string       `json:"message_id,omitempty"`
+	InReplyTo   string       `json:"in_reply_to,omitempty"`
+	UserAgent   string       `json:"user_agent,omitempty"`
+	ContentType string       `json:"content_type,omitempty"`
+	TextPreview string       `json:"text_preview,omitempty"`
+	Attachments []Attachment `json:"attachments,omitempty"`
+	Anomalies   []string     `json:"anomalies,omitempty"`
+	Truncated   bool         `json:"truncated"`
+	File        string       `json:"file,omitempty"`
+}
