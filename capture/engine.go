@@ -1,0 +1,405 @@
+package capture
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/reassembly"
+
+	"github.com/mailtap/mailtap/decode"
+)
+
+// Factory creates the decoder for a new connection. It is called once per
+// TCP connection, with the client and server already decided.
+type Factory interface {
+	NewConn(c *decode.ConnInfo) decode.Decoder
+}
+
+// FactoryFunc adapts a function to Factory.
+type FactoryFunc func(c *decode.ConnInfo) decode.Decoder
+
+// NewConn calls f(c).
+func (f FactoryFunc) NewConn(c *decode.ConnInfo) decode.Decoder { return f(c) }
+
+// Ignorer is implemented by decoders that can tell capture they want no
+// more bytes (a connection classified as not mail). capture then drops
+// the connection's packets before reassembly.
+type Ignorer interface {
+	Ignored() bool
+}
+
+// Config configures an Engine. The zero value is usable.
+type Config struct {
+	// ServerPort reports whether port is a known server port; it decides
+	// which side is the server when the handshake was not captured.
+	ServerPort func(port uint16) bool
+	// Filter, when set, drops packets before reassembly unless it returns
+	// true for the segment's ports.
+	Filter func(srcPort, dstPort uint16) bool
+	// IdleTimeout closes a connection with no packets for this long, in
+	// capture time. Default 5 minutes.
+	IdleTimeout time.Duration
+	// FlushInterval is how often (capture time) out-of-order data older
+	// than GapTimeout is pushed through and idle connections closed.
+	// Default 10 s.
+	FlushInterval time.Duration
+	// GapTimeout: data waiting behind a hole this long is delivered with
+	// a gap. Default 30 s.
+	GapTimeout time.Duration
+	// MaxConns bounds the connections tracked at once; past it the oldest
+	// idle connection is closed. Default 100000.
+	MaxConns int
+	// MaxBufferedPagesPerConn / MaxBufferedPagesTotal bound out-of-order
+	// data held by reassembly (pages of 1900 bytes). Defaults 2048 and
+	// 65536 (about 4 MB per connection and 125 MB in all).
+	MaxBufferedPagesPerConn int
+	MaxBufferedPagesTotal   int
+	// VerifyChecksums drops segments whose TCP checksum is wrong. By
+	// default they are only counted: captures taken on the sending host
+	// carry unfinished checksums (offload).
+	VerifyChecksums bool
+}
+
+func (c *Config) defaults() {
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 10 * time.Second
+	}
+	if c.GapTimeout <= 0 {
+		c.GapTimeout = 30 * time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 100000
+	}
+	if c.MaxBufferedPagesPerConn <= 0 {
+		c.MaxBufferedPagesPerConn = 2048
+	}
+	if c.MaxBufferedPagesTotal <= 0 {
+		c.MaxBufferedPagesTotal = 65536
+	}
+	if c.ServerPort == nil {
+		c.ServerPort = func(uint16) bool { return false }
+	}
+}
+
+// Stats counts what the engine saw.
+type Stats struct {
+	Packets       uint64 `json:"packets"`
+	Bytes         uint64 `json:"bytes"`
+	TCP           uint64 `json:"tcp"`
+	NotTCP        uint64 `json:"not_tcp"`
+	UnknownLink   uint64 `json:"unknown_link"`
+	Malformed     uint64 `json:"malformed"`
+	Fragments     uint64 `json:"fragments"`
+	BadChecksum   uint64 `json:"bad_checksum"`
+	Filtered      uint64 `json:"filtered"`
+	Ignored       uint64 `json:"ignored"`
+	Conns         uint64 `json:"connections"`
+	ConnsEvicted  uint64 `json:"connections_evicted"`
+	Gaps          uint64 `json:"gaps"`
+	GapBytes      uint64 `json:"gap_bytes"`
+	PortReuse     uint64 `json:"port_reuse"`
+	PayloadBytes  uint64 `json:"payload_bytes"`
+	DeliveredByte uint64 `json:"delivered_bytes"`
+}
+
+// Engine reassembles TCP and drives decoders. It is single-goroutine: for
+// more cores, shard connections across several Engines by a symmetric
+// flow hash.
+type Engine struct {
+	cfg     Config
+	factory Factory
+	stats   Stats
+	parser  *parser
+	asm     *reassembly.Assembler
+	conns   map[connKey]*conn
+	nextUID uint64
+	now     time.Time
+	nextFl  time.Time
+	closing decode.CloseReason // reason used for connections closed by a flush
+	current *conn              // the connection being assembled (for streamFactory)
+
+	deferring bool
+	pending   []pendingCall
+}
+
+// connKey is a 4-tuple in canonical order (smaller endpoint first).
+type connKey struct{ a, b netip.AddrPort }
+
+func keyOf(x, y netip.AddrPort) connKey {
+	if x.Compare(y) > 0 {
+		x, y = y, x
+	}
+	return connKey{x, y}
+}
+
+// conn is our view of one TCP connection; several may follow each other
+// on one 4-tuple (port reuse).
+type conn struct {
+	e        *Engine
+	key      connKey
+	uid      uint64
+	info     decode.ConnInfo
+	dec      decode.Decoder
+	ignorer  Ignorer
+	lastSeen time.Time
+	finC     bool // FIN seen from client
+	finS     bool
+	rst      bool
+	done     bool // decoder closed
+	ignored  bool
+	synSeq   uint32
+	hasSyn   bool
+	// firstDir: which of our directions gopacket calls TCPDirClientToServer
+	// (the direction of the first packet it saw).
+	firstDir decode.Direction
+}
+
+// New returns an Engine that creates decoders with f.
+func New(cfg Config, f Factory) *Engine {
+	cfg.defaults()
+	e := &Engine{cfg: cfg, factory: f, conns: make(map[connKey]*conn), closing: decode.CloseEOF}
+	e.parser = newParser(&e.stats)
+	pool := reassembly.NewStreamPool(streamFactory{e})
+	e.asm = reassembly.NewAssembler(pool)
+	e.asm.MaxBufferedPagesPerConnection = cfg.MaxBufferedPagesPerConn
+	e.asm.MaxBufferedPagesTotal = cfg.MaxBufferedPagesTotal
+	return e
+}
+
+// Stats returns a copy of the counters.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// Run reads src to its end, then closes every open connection. A truncated
+// final record is reported as ErrTruncated after everything before it was
+// decoded. progress, if not nil, is called every 64k packets.
+func (e *Engine) Run(src Source, progress func()) error {
+	var err error
+	for {
+		var data []byte
+		var ci gopacket.CaptureInfo
+		var link layers.LinkType
+		data, ci, link, err = src.ReadPacket()
+		if err != nil {
+			break
+		}
+		e.Packet(data, ci, link)
+		if progress != nil && e.stats.Packets&0xffff == 0 {
+			progress()
+		}
+	}
+	e.Finish()
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// Packet processes one packet.
+func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkType) {
+	e.stats.Packets++
+	e.stats.Bytes += uint64(len(data))
+	ts := ci.Timestamp
+	if ts.After(e.now) {
+		e.now = ts
+	}
+	seg, ok := e.parser.parse(data, link, ts)
+	if !ok {
+		e.maybeFlush()
+		return
+	}
+	e.stats.TCP++
+	if seg.badSum {
+		e.stats.BadChecksum++
+		if e.cfg.VerifyChecksums {
+			return
+		}
+	}
+	t := seg.tcp
+	if e.cfg.Filter != nil && !e.cfg.Filter(uint16(t.SrcPort), uint16(t.DstPort)) {
+		e.stats.Filtered++
+		return
+	}
+	e.stats.PayloadBytes += uint64(len(t.Payload))
+	k := keyOf(seg.src, seg.dst)
+	c := e.conns[k]
+	if c != nil && t.SYN && !t.ACK && c.reusedBy(seg) {
+		e.stats.PortReuse++
+		e.finish(c, decode.CloseReused)
+		c = nil
+	}
+	if c != nil && ts.Sub(c.lastSeen) > e.cfg.IdleTimeout {
+		e.finish(c, decode.CloseTimeout)
+		c = nil
+	}
+	if c == nil {
+		if len(t.Payload) == 0 && !t.SYN {
+			// A stray ACK, FIN or RST of a connection we do not know:
+			// nothing to decode.
+			e.maybeFlush()
+			return
+		}
+		c = e.newConn(k, seg)
+	}
+	c.lastSeen = ts
+	if c.ignored {
+		e.stats.Ignored++
+		return
+	}
+	fromClient := seg.src == c.info.Client
+	if t.SYN && !t.ACK && fromClient {
+		c.hasSyn, c.synSeq = true, t.Seq
+	}
+	ctx := assemblerCtx{ci: ci}
+	e.current = c
+	e.asm.AssembleWithContext(c.flow(fromClient), t, &ctx)
+	e.current = nil
+	if t.RST && !c.done {
+		c.rst = true
+		e.finish(c, decode.CloseRST)
+	} else if t.FIN {
+		if fromClient {
+			c.finC = true
+		} else {
+			c.finS = true
+		}
+	}
+	e.maybeFlush()
+}
+
+// reusedBy reports whether a client SYN starts a new connection on c's
+// 4-tuple: the old one was closed (FIN/RST) or the SYN's sequence number
+// differs from the SYN that opened c.
+func (c *conn) reusedBy(seg segment) bool {
+	if c.hasSyn && c.synSeq == seg.tcp.Seq {
+		return false // a retransmitted SYN
+	}
+	return c.finC || c.finS || c.rst || c.done || c.hasSyn
+}
+
+func (e *Engine) newConn(k connKey, seg segment) *conn {
+	if len(e.conns) >= e.cfg.MaxConns {
+		e.evictOldest()
+	}
+	t := seg.tcp
+	client, server := seg.src, seg.dst
+	switch {
+	case t.SYN && !t.ACK:
+	case t.SYN && t.ACK:
+		client, server = seg.dst, seg.src
+	case e.cfg.ServerPort(server.Port()):
+	case e.cfg.ServerPort(client.Port()):
+		client, server = server, client
+	case client.Port() < server.Port() && client.Port() < 1024:
+		client, server = server, client
+	}
+	e.nextUID++
+	c := &conn{
+		e:        e,
+		key:      k,
+		uid:      e.nextUID,
+		lastSeen: seg.ts,
+		info: decode.ConnInfo{
+			ID:        e.stats.Packets,
+			Client:    client,
+			Server:    server,
+			Start:     seg.ts,
+			Midstream: !t.SYN,
+		},
+	}
+	e.stats.Conns++
+	c.dec = e.factory.NewConn(&c.info)
+	c.ignorer, _ = c.dec.(Ignorer)
+	e.conns[k] = c
+	return c
+}
+
+func (e *Engine) evictOldest() {
+	var old *conn
+	for _, c := range e.conns {
+		if old == nil || c.lastSeen.Before(old.lastSeen) || c.lastSeen.Equal(old.lastSeen) && c.uid < old.uid {
+			old = c
+		}
+	}
+	if old != nil {
+		e.stats.ConnsEvicted++
+		e.finish(old, decode.CloseTimeout)
+	}
+}
+
+// flow returns the synthetic network flow that identifies c (and the
+// direction) to the assembler. Using our own per-connection identity
+// instead of the IP addresses lets a reused 4-tuple start a fresh
+// reassembly connection while the old one is still in gopacket's pool.
+func (c *conn) flow(fromClient bool) gopacket.Flow {
+	var a, b [16]byte
+	binary.BigEndian.PutUint64(a[:8], c.uid)
+	binary.BigEndian.PutUint64(b[:8], c.uid)
+	a[15], b[15] = 'c', 's'
+	if fromClient {
+		return gopacket.NewFlow(layers.EndpointIPv6, a[:], b[:])
+	}
+	return gopacket.NewFlow(layers.EndpointIPv6, b[:], a[:])
+}
+
+// finish closes c's decoder once and forgets c.
+func (e *Engine) finish(c *conn, reason decode.CloseReason) {
+	if !c.done {
+		c.done = true
+		c.dec.Close(reason, c.lastSeen)
+	}
+	if e.conns[c.key] == c {
+		delete(e.conns, c.key)
+	}
+}
+
+func (e *Engine) maybeFlush() {
+	if e.now.Before(e.nextFl) {
+		return
+	}
+	if !e.nextFl.IsZero() {
+		e.closing = decode.CloseTimeout
+		e.flushWith(func() {
+			e.asm.FlushWithOptions(reassembly.FlushOptions{T: e.now.Add(-e.cfg.GapTimeout), TC: e.now.Add(-e.cfg.IdleTimeout)})
+		})
+		e.closing = decode.CloseEOF
+		var idle []*conn
+		for _, c := range e.conns {
+			if e.now.Sub(c.lastSeen) > e.cfg.IdleTimeout {
+				idle = append(idle, c)
+			}
+		}
+		sortConns(idle)
+		for _, c := range idle {
+			e.finish(c, decode.CloseTimeout)
+		}
+	}
+	e.nextFl = e.now.Add(e.cfg.FlushInterval)
+}
+
+// Finish flushes all data still held and closes every connection (end of
+// input).
+func (e *Engine) Finish() {
+	e.closing = decode.CloseEOF
+	e.flushWith(func() { e.asm.FlushAll() })
+	// Deterministic order for connections gopacket had already dropped.
+	rest := make([]*conn, 0, len(e.conns))
+	for _, c := range e.conns {
+		rest = append(rest, c)
+	}
+	sortConns(rest)
+	for _, c := range rest {
+		e.finish(c, decode.CloseEOF)
+	}
+}
+
+type assemblerCtx struct{ ci gopacket.CaptureInfo }
+
+func (a *assemblerCtx) GetCaptureInfo() gopacket.CaptureInfo { return a.ci }

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mailtap/mailtap/capture"
+	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/dispatch"
+	"github.com/mailtap/mailtap/decode/sink"
+)
+
+func schemaVersion() int { return decode.SchemaVersion }
+
+// portsFlag is a pflag.Value over dispatch.Ports; the first --ports given
+// for a protocol replaces that protocol's defaults.
+type portsFlag struct {
+	ports    dispatch.Ports
+	replaced map[decode.Proto]bool
+}
+
+func newPortsFlag() *portsFlag {
+	return &portsFlag{ports: dispatch.DefaultPorts(), replaced: map[decode.Proto]bool{}}
+}
+
+func (p *portsFlag) String() string { return p.ports.String() }
+func (p *portsFlag) Type() string   { return "proto=ports" }
+func (p *portsFlag) Set(v string) error {
+	name, _, _ := strings.Cut(v, "=")
+	proto, _, err := dispatch.ProtoOf(name)
+	if err != nil {
+		return err
+	}
+	if !p.replaced[proto] {
+		p.replaced[proto] = true
+		p.ports.Remove(proto)
+	}
+	return p.ports.Set(v)
+}
+
+// decodeFlags are the flags shared by every command that decodes traffic.
+type decodeFlags struct {
+	format      string
+	output      string
+	level       string
+	ports       *portsFlag
+	noSniff     bool
+	portFilter  []uint
+	showSecrets bool
+	maxLine     int
+	maxMessage  int64
+	maxConns    int
+	idle        time.Duration
+	verifySums  bool
+	stats       bool
+}
+
+func (d *decodeFlags) register(fs *pflag.FlagSet) {
+	d.ports = newPortsFlag()
+	fs.StringVarP(&d.format, "format", "f", "json", "output format: json (JSON lines) or text")
+	fs.StringVarP(&d.output, "output", "o", "-", "write records to this file (- for stdout)")
+	fs.StringVar(&d.level, "level", "transactions", "records to emit: transactions (sessions + mails/messages) or commands (+ one record per command)")
+	fs.Var(d.ports, "ports", "server ports per protocol, repeatable: smtp=25,587,2525 pop3=110 imap=143 (add +tls for implicit TLS, e.g. smtp=465+tls)")
+	fs.BoolVar(&d.noSniff, "no-sniff", false, "do not classify connections on other ports by their greeting")
+	fs.UintSliceVar(&d.portFilter, "port-filter", nil, "decode only TCP packets with one of these ports (a cheap filter for big captures)")
+	fs.BoolVar(&d.showSecrets, "show-secrets", false, "show passwords and AUTH secrets instead of <redacted>")
+	fs.IntVar(&d.maxLine, "max-line", decode.DefaultMaxLine, "longest protocol line kept, in bytes")
+	fs.Int64Var(&d.maxMessage, "max-message", decode.DefaultMaxMessage, "message bytes kept in memory for parsing (larger ones are streamed and hashed)")
+	fs.IntVar(&d.maxConns, "max-conns", 100000, "connections tracked at once")
+	fs.DurationVar(&d.idle, "idle-timeout", 5*time.Minute, "close connections idle this long (capture time)")
+	fs.BoolVar(&d.verifySums, "verify-checksums", false, "drop TCP segments with a bad checksum (captures from a tap; leave off for captures made on the sending host)")
+	fs.BoolVar(&d.stats, "stats", false, "print capture statistics on stderr at the end")
+}
+
+func (d *decodeFlags) options() (decode.Options, error) {
+	o := decode.Options{ShowSecrets: d.showSecrets, MaxLine: d.maxLine, MaxMessage: d.maxMessage}
+	switch d.level {
+	case "transactions", "transaction", "tx":
+		o.Level = decode.LevelTransactions
+	case "commands", "command", "cmd":
+		o.Level = decode.LevelCommands
+	default:
+		return o, usagef("--level %q: want transactions or commands", d.level)
+	}
+	if d.maxLine < 512 {
+		return o, usagef("--max-line %d: at least 512", d.maxLine)
+	}
+	return o, nil
+}
+
+// output is an open record sink plus its closer.
+type output struct {
+	sink  decode.Sink
+	flush func() error
+	close func() error
+}
+
+func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
+	w := stdout
+	closeFn := func() error { return nil }
+	if d.output != "-" && d.output != "" {
+		f, err := os.Create(d.output)
+		if err != nil {
+			return nil, err
+		}
+		w, closeFn = f, f.Close
+	}
+	switch d.format {
+	case "json", "jsonl":
+		j := sink.NewJSONL(w)
+		return &output{sink: j, flush: j.Flush, close: closeFn}, nil
+	case "text", "txt":
+		t := sink.NewText(w)
+		return &output{sink: t, flush: t.Flush, close: closeFn}, nil
+	}
+	closeFn()
+	return nil, usagef("--format %q: want json or text", d.format)
+}
+
+// engine builds a capture engine decoding into s.
+func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
+	disp := dispatch.New(dispatch.Config{
+		Ports:     d.ports.ports,
+		Sniff:     !d.noSniff,
+		Options:   o,
+		Sink:      s,
+		Protocols: protocols(),
+	})
+	cfg := capture.Config{
+		ServerPort:      disp.IsServerPort,
+		IdleTimeout:     d.idle,
+		MaxConns:        d.maxConns,
+		VerifyChecksums: d.verifySums,
+	}
+	if len(d.portFilter) > 0 {
+		want := map[uint16]bool{}
+		for _, p := range d.portFilter {
+			want[uint16(p)] = true
+		}
+		cfg.Filter = func(a, b uint16) bool { return want[a] || want[b] }
+	}
+	return capture.New(cfg, disp)
+}
+
+func readCommand() *command {
+	var df decodeFlags
+	var readPath string
+	return &command{
+		name:    "read",
+		summary: "decode a pcap or pcapng file (gzip too) into records",
+		usage:   "mailtap read [flags] FILE   (or -r FILE)",
+		flags: func() *pflag.FlagSet {
+			fs := pflag.NewFlagSet("read", pflag.ContinueOnError)
+			fs.SortFlags = false
+			fs.StringVarP(&readPath, "read", "r", "", "capture file to read")
+			df = decodeFlags{}
+			df.register(fs)
+			return fs
+		},
+		run: func(_ *pflag.FlagSet, args []string, stdout, stderr io.Writer) error {
+			path := readPath
+			switch {
+			case path == "" && len(args) == 1:
+				path = args[0]
+			case path == "" && len(args) == 0:
+				return usagef("no capture file given")
+			case path != "" && len(args) > 0 || len(args) > 1:
+				return usagef("one capture file at a time (got %d)", len(args)+btoi(path != ""))
+			}
+			return readFile(path, &df, stdout, stderr)
+		},
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
+	o, err := df.options()
+	if err != nil {
+		return err
+	}
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%s: %w", path, pe.Err)
+		}
+		return err
+	}
+	defer src.Close()
+	out, err := df.openOutput(stdout)
+	if err != nil {
+		return err
+	}
+	defer out.close()
+	eng := df.engine(o, out.sink)
+	prog := newProgress(stderr, src.Size())
+	runErr := eng.Run(src, func() { prog.update(src.Offset(), eng.Stats().Packets) })
+	prog.done()
+	if err := out.flush(); err != nil {
+		return err
+	}
+	if df.stats {
+		printStats(stderr, eng.Stats())
+	}
+	if errors.Is(runErr, capture.ErrTruncated) {
+		// Everything before the cut was decoded and written.
+		fmt.Fprintf(stderr, "mailtap read: warning: %s: %v\n", path, runErr)
+		return nil
+	}
+	if runErr != nil {
+		return fmt.Errorf("%s: %w (after %d packets)", path, runErr, eng.Stats().Packets)
+	}
+	return out.close()
+}
+
+func printStats(w io.Writer, s capture.Stats) {
+	fmt.Fprintf(w, "packets %d (%d bytes), tcp %d, not tcp %d, unknown link %d, malformed %d, fragments %d\n",
+		s.Packets, s.Bytes, s.TCP, s.NotTCP, s.UnknownLink, s.Malformed, s.Fragments)
+	fmt.Fprintf(w, "connections %d (evicted %d, port reuse %d, ignored packets %d), gaps %d (%d bytes), bad checksums %d, filtered %d\n",
+		s.Conns, s.ConnsEvicted, s.PortReuse, s.Ignored, s.Gaps, s.GapBytes, s.BadChecksum, s.Filtered)
+}

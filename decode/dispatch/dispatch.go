@@ -1,0 +1,360 @@
+// Package dispatch chooses the protocol decoder for each connection: by
+// the server port map first, else by sniffing the first bytes (a server
+// greeting "220 ", "+OK", "* OK", or a client's first command).
+package dispatch
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailtap/mailtap/decode"
+)
+
+// NewFunc creates a protocol decoder.
+type NewFunc func(c *decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder
+
+// PortSpec says what a server port carries.
+type PortSpec struct {
+	Proto decode.Proto
+	TLS   bool // implicit TLS (465, 993, 995)
+}
+
+// Ports maps server ports to protocols.
+type Ports map[uint16]PortSpec
+
+// DefaultPorts are the IANA mail ports.
+func DefaultPorts() Ports {
+	return Ports{
+		25:  {Proto: decode.ProtoSMTP},
+		587: {Proto: decode.ProtoSMTP},
+		465: {Proto: decode.ProtoSMTP, TLS: true},
+		110: {Proto: decode.ProtoPOP3},
+		995: {Proto: decode.ProtoPOP3, TLS: true},
+		143: {Proto: decode.ProtoIMAP},
+		993: {Proto: decode.ProtoIMAP, TLS: true},
+	}
+}
+
+// Set parses one --ports value: "smtp=25,587,2525" or "imaps=993" (an "s"
+// suffix or a "+tls" suffix on a port marks implicit TLS: "smtp=465+tls").
+// A protocol named with "=" alone ("pop3=") removes its ports.
+func (p Ports) Set(v string) error {
+	name, list, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("--ports %q: want proto=port[,port...]", v)
+	}
+	proto, tlsAll, err := ProtoOf(name)
+	if err != nil {
+		return fmt.Errorf("--ports %q: %w", v, err)
+	}
+	if strings.TrimSpace(list) == "" {
+		p.Remove(proto)
+		return nil
+	}
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		tls := tlsAll
+		if s, ok := strings.CutSuffix(f, "+tls"); ok {
+			f, tls = s, true
+		}
+		n, err := strconv.ParseUint(f, 10, 16)
+		if err != nil || n == 0 {
+			return fmt.Errorf("--ports %q: bad port %q", v, f)
+		}
+		p[uint16(n)] = PortSpec{Proto: proto, TLS: tls}
+	}
+	return nil
+}
+
+// Remove deletes every port of proto.
+func (p Ports) Remove(proto decode.Proto) {
+	for port, spec := range p {
+		if spec.Proto == proto {
+			delete(p, port)
+		}
+	}
+}
+
+// ProtoOf maps a protocol name as written in --ports to its protocol and
+// whether the name implies implicit TLS ("imaps").
+func ProtoOf(name string) (decode.Proto, bool, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "smtp", "submission":
+		return decode.ProtoSMTP, false, nil
+	case "smtps":
+		return decode.ProtoSMTP, true, nil
+	case "pop3", "pop":
+		return decode.ProtoPOP3, false, nil
+	case "pop3s", "pops":
+		return decode.ProtoPOP3, true, nil
+	case "imap":
+		return decode.ProtoIMAP, false, nil
+	case "imaps":
+		return decode.ProtoIMAP, true, nil
+	}
+	return "", false, fmt.Errorf("unknown protocol %q (smtp, smtps, pop3, pop3s, imap, imaps)", name)
+}
+
+// String lists the map in a stable order, in the form Set accepts.
+func (p Ports) String() string {
+	by := map[string][]string{}
+	for port, s := range p {
+		v := strconv.Itoa(int(port))
+		if s.TLS {
+			v += "+tls"
+		}
+		by[string(s.Proto)] = append(by[string(s.Proto)], v)
+	}
+	var out []string
+	for _, name := range []string{"smtp", "pop3", "imap"} {
+		l := by[name]
+		sort.Slice(l, func(i, j int) bool { return portNum(l[i]) < portNum(l[j]) })
+		if len(l) > 0 {
+			out = append(out, name+"="+strings.Join(l, ","))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func portNum(s string) int {
+	n, _ := strconv.Atoi(strings.TrimSuffix(s, "+tls"))
+	return n
+}
+
+// Config configures a Dispatcher.
+type Config struct {
+	Ports Ports
+	// Sniff classifies connections on other ports by their first bytes.
+	Sniff     bool
+	Options   decode.Options
+	Sink      decode.Sink
+	Protocols map[decode.Proto]NewFunc
+}
+
+// Dispatcher is a capture.Factory.
+type Dispatcher struct {
+	cfg Config
+}
+
+// New returns a Dispatcher.
+func New(cfg Config) *Dispatcher {
+	if cfg.Ports == nil {
+		cfg.Ports = DefaultPorts()
+	}
+	return &Dispatcher{cfg: cfg}
+}
+
+// IsServerPort reports whether port is in the port map.
+func (d *Dispatcher) IsServerPort(port uint16) bool {
+	_, ok := d.cfg.Ports[port]
+	return ok
+}
+
+// NewConn returns the decoder for a new connection.
+func (d *Dispatcher) NewConn(c *decode.ConnInfo) decode.Decoder {
+	if spec, ok := d.cfg.Ports[c.Server.Port()]; ok {
+		if f := d.cfg.Protocols[spec.Proto]; f != nil {
+			c.ImplicitTLS = spec.TLS
+			return f(c, d.cfg.Options, d.cfg.Sink)
+		}
+	}
+	if spec, ok := d.cfg.Ports[c.Client.Port()]; ok && c.Midstream {
+		// Direction guessed wrong: the "client" port is a mail port.
+		if f := d.cfg.Protocols[spec.Proto]; f != nil {
+			c.Client, c.Server = c.Server, c.Client
+			c.ImplicitTLS = spec.TLS
+			return &swapped{f(c, d.cfg.Options, d.cfg.Sink)}
+		}
+	}
+	if !d.cfg.Sniff {
+		return ignore{}
+	}
+	return &sniffer{d: d, c: c}
+}
+
+// ignore is the decoder for connections that are not mail.
+type ignore struct{}
+
+func (ignore) Data(decode.Direction, []byte, time.Time) {}
+func (ignore) Gap(decode.Direction, int, time.Time)     {}
+func (ignore) Close(decode.CloseReason, time.Time)      {}
+func (ignore) Ignored() bool                            { return true }
+
+// swapped reverses directions for a decoder whose client and server were
+// swapped after capture chose them.
+type swapped struct{ d decode.Decoder }
+
+func (s *swapped) Data(dir decode.Direction, p []byte, ts time.Time) { s.d.Data(dir.Reverse(), p, ts) }
+func (s *swapped) Gap(dir decode.Direction, n int, ts time.Time)     { s.d.Gap(dir.Reverse(), n, ts) }
+func (s *swapped) Close(r decode.CloseReason, ts time.Time)          { s.d.Close(r, ts) }
+
+// sniffLimit is how many bytes per direction are held while classifying.
+const sniffLimit = 1024
+
+type held struct {
+	dir decode.Direction
+	gap int
+	p   []byte
+	ts  time.Time
+}
+
+// sniffer holds the first bytes of a connection on an unknown port until
+// it can tell the protocol, then replays them into the chosen decoder.
+type sniffer struct {
+	d       *Dispatcher
+	c       *decode.ConnInfo
+	held    []held
+	n       [3]int
+	first   [3][]byte
+	next    decode.Decoder
+	given   bool // gave up: not mail
+	swapped bool
+}
+
+func (s *sniffer) Ignored() bool { return s.given }
+
+func (s *sniffer) Data(dir decode.Direction, p []byte, ts time.Time) {
+	if s.next != nil {
+		s.forward(dir, p, ts)
+		return
+	}
+	if s.given {
+		return
+	}
+	s.held = append(s.held, held{dir: dir, p: append([]byte(nil), p...), ts: ts})
+	if len(s.first[dir]) < sniffLimit {
+		room := sniffLimit - len(s.first[dir])
+		s.first[dir] = append(s.first[dir], p[:min(room, len(p))]...)
+	}
+	s.n[dir] += len(p)
+	s.classify()
+}
+
+func (s *sniffer) Gap(dir decode.Direction, n int, ts time.Time) {
+	if s.next != nil {
+		if s.swapped {
+			dir = dir.Reverse()
+		}
+		s.next.Gap(dir, n, ts)
+		return
+	}
+	if s.given {
+		return
+	}
+	s.held = append(s.held, held{dir: dir, gap: n, ts: ts})
+}
+
+func (s *sniffer) Close(r decode.CloseReason, ts time.Time) {
+	if s.next != nil {
+		s.next.Close(r, ts)
+	}
+}
+
+func (s *sniffer) forward(dir decode.Direction, p []byte, ts time.Time) {
+	if s.swapped {
+		dir = dir.Reverse()
+	}
+	s.next.Data(dir, p, ts)
+}
+
+func (s *sniffer) classify() {
+	srv, cli := s.first[decode.ServerToClient], s.first[decode.ClientToServer]
+	proto, swap := decode.ProtoUnknown, false
+	if p := greeting(srv); p != "" {
+		proto = p
+	} else if p := greeting(cli); p != "" && len(srv) == 0 {
+		proto, swap = p, true
+	} else if p := clientHello(cli); p != "" {
+		proto = p
+	} else if p := clientHello(srv); p != "" {
+		proto, swap = p, true
+	}
+	if proto == decode.ProtoUnknown {
+		if s.n[decode.ClientToServer] >= 64 || s.n[decode.ServerToClient] >= 64 ||
+			binaryStart(srv) || binaryStart(cli) {
+			s.given = true
+			s.held = nil
+		}
+		return
+	}
+	f := s.d.cfg.Protocols[proto]
+	if f == nil {
+		s.given = true
+		s.held = nil
+		return
+	}
+	if swap {
+		s.c.Client, s.c.Server = s.c.Server, s.c.Client
+		s.swapped = true
+	}
+	s.next = f(s.c, s.d.cfg.Options, s.d.cfg.Sink)
+	for _, h := range s.held {
+		if h.gap != 0 {
+			d := h.dir
+			if s.swapped {
+				d = d.Reverse()
+			}
+			s.next.Gap(d, h.gap, h.ts)
+		}
+		if len(h.p) > 0 {
+			s.forward(h.dir, h.p, h.ts)
+		}
+	}
+	s.held = nil
+}
+
+// greeting recognises a server's first line.
+func greeting(b []byte) decode.Proto {
+	switch {
+	case len(b) < 4:
+		return ""
+	case bytes.HasPrefix(b, []byte("220 ")) || bytes.HasPrefix(b, []byte("220-")) || bytes.HasPrefix(b, []byte("554 ")):
+		return decode.ProtoSMTP
+	case bytes.HasPrefix(b, []byte("+OK")):
+		return decode.ProtoPOP3
+	case bytes.HasPrefix(b, []byte("* OK")) || bytes.HasPrefix(b, []byte("* PREAUTH")) || bytes.HasPrefix(b, []byte("* BYE")):
+		return decode.ProtoIMAP
+	}
+	return ""
+}
+
+// clientHello recognises a client's first command (captures that miss the
+// greeting).
+func clientHello(b []byte) decode.Proto {
+	line, _, ok := bytes.Cut(b, []byte("\n"))
+	if !ok {
+		return ""
+	}
+	u := strings.ToUpper(string(bytes.TrimRight(line, "\r")))
+	for _, v := range []string{"EHLO ", "HELO ", "MAIL FROM:", "LHLO "} {
+		if strings.HasPrefix(u, v) {
+			return decode.ProtoSMTP
+		}
+	}
+	for _, v := range []string{"USER ", "APOP ", "CAPA", "STLS", "AUTH "} {
+		if strings.HasPrefix(u, v) && !strings.Contains(u, " LOGIN ") {
+			return decode.ProtoPOP3
+		}
+	}
+	if tag, rest, ok := strings.Cut(u, " "); ok && tag != "" {
+		for _, v := range []string{"CAPABILITY", "LOGIN ", "AUTHENTICATE ", "STARTTLS", "ID ", "SELECT ", "NOOP"} {
+			if strings.HasPrefix(rest, v) {
+				return decode.ProtoIMAP
+			}
+		}
+	}
+	return ""
+}
+
+// binaryStart reports bytes no mail protocol starts with (TLS, HTTP/2...).
+func binaryStart(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	c := b[0]
+	return c < 0x20 && c != '\r' && c != '\n' || c >= 0x7f
+}

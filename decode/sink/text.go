@@ -1,0 +1,221 @@
+package sink
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/mailtap/mailtap/decode"
+)
+
+// Text renders records as a readable transcript, one block per record.
+type Text struct {
+	w   *bufio.Writer
+	err error
+}
+
+// NewText returns a text sink on w. Call Flush at the end.
+func NewText(w io.Writer) *Text {
+	return &Text{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+// Flush writes buffered output.
+func (t *Text) Flush() error {
+	if t.err != nil {
+		return t.err
+	}
+	return t.w.Flush()
+}
+
+func (t *Text) printf(format string, args ...any) {
+	if t.err != nil {
+		return
+	}
+	_, t.err = fmt.Fprintf(t.w, format, args...)
+}
+
+func stamp(ts time.Time) string { return ts.UTC().Format("2006-01-02 15:04:05.000000") }
+
+func (t *Text) head(h *decode.Header, what string) {
+	t.printf("%s  #%d %-4s %s -> %s  %s\n", stamp(h.TS), h.Session, h.Proto, h.Client, h.Server, what)
+}
+
+// Emit implements decode.Sink.
+func (t *Text) Emit(r decode.Record) {
+	switch r := r.(type) {
+	case *decode.SessionRecord:
+		t.session(r)
+	case *decode.CommandRecord:
+		t.command(r)
+	case *decode.SMTPMail:
+		t.smtpMail(r)
+	case *decode.POP3Message:
+		t.head(&r.Header, fmt.Sprintf("RETRIEVED msg %d (%d octets)%s%s", r.Msgno, r.Size, opt(" uidl ", r.UIDL), yes(r.Deleted, " DELETED")))
+		t.message(r.Message)
+	case *decode.IMAPMessage:
+		where := r.Mailbox
+		if r.UID != 0 {
+			where += fmt.Sprintf(" uid %d", r.UID)
+		}
+		if r.Seq != 0 {
+			where += fmt.Sprintf(" seq %d", r.Seq)
+		}
+		t.head(&r.Header, fmt.Sprintf("%s %s %s%s", strings.ToUpper(r.Direction), r.Section, strings.TrimSpace(where), flags(r.Flags)))
+		t.message(r.Message)
+	case *decode.IMAPMailbox:
+		s := strings.ToUpper(r.Action) + " " + quote(r.Mailbox)
+		if r.Target != "" {
+			s += " -> " + quote(r.Target)
+		}
+		if r.UIDs != "" {
+			s += " uids " + r.UIDs
+		}
+		if r.Seqs != "" {
+			s += " seqs " + r.Seqs
+		}
+		t.head(&r.Header, s+flags(r.Flags)+"  "+r.Status)
+	default:
+		h := r.Head()
+		t.head(h, h.Type)
+	}
+}
+
+func (t *Text) session(r *decode.SessionRecord) {
+	t.head(&r.Header, fmt.Sprintf("SESSION %s, %s .. %s, %d/%d bytes c/s, %d commands, %d transactions",
+		r.State, stamp(r.Start), stamp(r.End), r.BytesClient, r.BytesServer, r.Commands, r.Transactions))
+	if r.Greeting != "" {
+		t.printf("    greeting: %s\n", r.Greeting)
+	}
+	if r.Helo != "" {
+		t.printf("    helo: %s\n", r.Helo)
+	}
+	if len(r.Capabilities) > 0 {
+		t.printf("    capabilities: %s\n", strings.Join(r.Capabilities, ", "))
+	}
+	for _, a := range r.Auths {
+		t.printf("    auth: %s user=%q%s%s\n", a.Mechanism, a.User, opt(" password=", a.Password), outcome(a.Success))
+	}
+	if r.TLS != nil {
+		t.printf("    tls: starttls=%v implicit=%v%s%s\n", r.TLS.StartTLS, r.TLS.Implicit, opt(" sni=", r.TLS.SNI), opt(" version=", r.TLS.Version))
+	}
+	if r.Mode != "" {
+		t.printf("    mode: %s, retrieved %d, deleted %d\n", r.Mode, deref(r.Retrieved), deref(r.Deleted))
+	}
+	if len(r.Mailboxes) > 0 {
+		t.printf("    mailboxes: %s\n", strings.Join(r.Mailboxes, ", "))
+	}
+	if len(r.Anomalies) > 0 {
+		t.printf("    anomalies: %s\n", strings.Join(r.Anomalies, ", "))
+	}
+	t.printf("    community_id: %s\n", r.CommunityID)
+}
+
+func (t *Text) command(r *decode.CommandRecord) {
+	verb := r.Verb
+	if r.Tag != "" {
+		verb = r.Tag + " " + verb
+	}
+	status := "(no reply)"
+	if r.Status != nil {
+		status = fmt.Sprint(r.Status)
+	}
+	lat := ""
+	if r.LatencyMS != nil {
+		lat = fmt.Sprintf(" [%.1f ms]", *r.LatencyMS)
+	}
+	pipe := ""
+	if r.Pipelined {
+		pipe = " (pipelined)"
+	}
+	t.printf("%s  #%d %-4s C: %s%s%s\n", stamp(r.TS), r.Session, r.Proto, verb, opt(" ", r.Args), pipe)
+	t.printf("%s  #%d %-4s S: %s %s%s\n", strings.Repeat(" ", 26), r.Session, r.Proto, status, r.Text, lat)
+}
+
+func (t *Text) smtpMail(r *decode.SMTPMail) {
+	kind := "DATA"
+	if r.BDAT {
+		kind = "BDAT"
+	}
+	t.head(&r.Header, fmt.Sprintf("MAIL #%d %s via %s", r.Seq, strings.ToUpper(r.Status), kind))
+	t.printf("    from: <%s>%s\n", r.MailFrom, opt(" ", r.MailParams))
+	for _, rc := range r.RcptTo {
+		t.printf("    to:   <%s> %d%s\n", rc.Addr, rc.Code, yes(!rc.Accepted, " (rejected)"))
+	}
+	if r.Reply != nil {
+		t.printf("    reply: %d %s%s\n", r.Reply.Code, opt("", r.Reply.Enhanced+" "), r.Reply.Text)
+	}
+	t.message(r.Message)
+}
+
+func (t *Text) message(m *decode.Message) {
+	if m == nil {
+		return
+	}
+	t.printf("    message: %d bytes sha256 %s%s\n", m.Size, m.SHA256, yes(m.Truncated, " TRUNCATED"))
+	if m.Subject != "" {
+		t.printf("      Subject: %s\n", m.Subject)
+	}
+	if m.From != "" {
+		t.printf("      From: %s\n", m.From)
+	}
+	if len(m.To) > 0 {
+		t.printf("      To: %s\n", strings.Join(m.To, ", "))
+	}
+	if len(m.Cc) > 0 {
+		t.printf("      Cc: %s\n", strings.Join(m.Cc, ", "))
+	}
+	if m.Date != "" {
+		t.printf("      Date: %s\n", m.Date)
+	}
+	if m.MessageID != "" {
+		t.printf("      Message-ID: %s\n", m.MessageID)
+	}
+	for _, a := range m.Attachments {
+		t.printf("      attachment: %q %s %d bytes sha256 %s\n", a.Filename, a.ContentType, a.Size, a.SHA256)
+	}
+	if m.File != "" {
+		t.printf("      saved: %s\n", m.File)
+	}
+}
+
+func opt(prefix, v string) string {
+	if strings.TrimSpace(v) == "" {
+		return ""
+	}
+	return prefix + v
+}
+
+func yes(b bool, s string) string {
+	if b {
+		return s
+	}
+	return ""
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+func flags(f []string) string {
+	if len(f) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(f, " ") + ")"
+}
+
+func outcome(b *bool) string {
+	switch {
+	case b == nil:
+		return " (outcome unknown)"
+	case *b:
+		return " OK"
+	}
+	return " FAILED"
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
