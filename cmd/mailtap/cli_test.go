@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCLIUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exitUsage, "Usage: mailtap"},
+		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{[]string{"read"}, exitUsage, "no capture file given"},
+		{[]string{"read", "--bogus", "x.pcap"}, exitUsage, "unknown flag: --bogus"},
+		{[]string{"read", "-f", "xml", "x.pcap"}, exitRuntime, "no such file"},
+		{[]string{"read", "does-not-exist.pcap"}, exitRuntime, "does-not-exist.pcap: no such file or directory"},
+		{[]string{"read", "--level", "all", "x.pcap"}, exitUsage, `--level "all"`},
+		{[]string{"read", "--ports", "ftp=21", "x.pcap"}, exitUsage, `unknown protocol "ftp"`},
+		{[]string{"help", "nope"}, exitUsage, `unknown command "nope"`},
+	}
+	for _, c := range cases {
+		_, errOut, code := runCLI(c.args...)
+		if code != c.code || !strings.Contains(string(errOut), c.want) {
+			t.Errorf("mailtap %q: exit %d, stderr %q; want exit %d containing %q", c.args, code, errOut, c.code, c.want)
+		}
+		if n := strings.Count(strings.TrimSpace(string(errOut)), "\n"); c.code != exitUsage || c.args != nil {
+			if n > 0 && c.args != nil {
+				t.Errorf("mailtap %q: error is %d lines, want one: %q", c.args, n+1, errOut)
+			}
+		}
+	}
+}
+
+func TestCLIHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"help", "read"}, {"read", "--help"}, {"read", "-h"}, {"version"}} {
+		out, errOut, code := runCLI(args...)
+		if code != 0 || len(out) == 0 {
+			t.Errorf("mailtap %q: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	out, _, _ := runCLI("help", "read")
+	for _, flag := range []string{"--format", "--level", "--ports", "--show-secrets", "--max-line", "--idle-timeout"} {
+		if !bytes.Contains(out, []byte(flag)) {
+			t.Errorf("help read lacks %s", flag)
+		}
+	}
+}
+
+func TestCLIBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := map[string][]byte{
+		"empty.pcap":   {},
+		"short.pcap":   {0xd4, 0xc3},
+		"garbage.pcap": bytes.Repeat([]byte("garbage!"), 100),
+		"badgz.pcap":   {0x1f, 0x8b, 8, 0, 1, 2, 3},
+		"hdronly.pcap": {0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0},
+	}
+	for name, b := range cases {
+		p := write(name, b)
+		_, errOut, code := runCLI("read", p)
+		if code != exitRuntime || !strings.HasPrefix(string(errOut), "mailtap read: ") {
+			t.Errorf("%s: exit %d stderr %q; want exit 1 with a one-line error", name, code, errOut)
+		}
+	}
+}
