@@ -39,7 +39,6 @@ type FileSource struct {
 	ng      *pcapgo.NgReader
 	link    layers.LinkType
 	size    int64
-	ifLinks []layers.LinkType
 }
 
 // ErrFormat is returned for files that are not pcap or pcapng.
@@ -130,16 +129,13 @@ func (s *FileSource) ReadPacket() ([]byte, gopacket.CaptureInfo, layers.LinkType
 	if err != nil {
 		return nil, ci, 0, fixEOF(err)
 	}
+	// With WantMixedLinkType, pcapgo puts each packet's interface link
+	// type in AncillaryData.
 	link := s.link
-	if ci.InterfaceIndex > 0 {
-		if ci.InterfaceIndex < len(s.ifLinks) && s.ifLinks[ci.InterfaceIndex] != 0 {
-			link = s.ifLinks[ci.InterfaceIndex]
-		} else if iface, err := s.ng.Interface(ci.InterfaceIndex); err == nil {
-			for len(s.ifLinks) <= ci.InterfaceIndex {
-				s.ifLinks = append(s.ifLinks, 0)
-			}
-			s.ifLinks[ci.InterfaceIndex] = iface.LinkType
-			link = iface.LinkType
+	for _, a := range ci.AncillaryData {
+		if lt, ok := a.(layers.LinkType); ok {
+			link = lt
+			break
 		}
 	}
 	return data, ci, link, nil

@@ -1,0 +1,194 @@
+package capture
+
+import (
+	"bytes"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailtap/mailtap/capture/synth"
+	"github.com/mailtap/mailtap/decode"
+)
+
+var (
+	cli4 = netip.MustParseAddrPort("192.0.2.10:40000")
+	srv4 = netip.MustParseAddrPort("198.51.100.25:25")
+	cli6 = netip.MustParseAddrPort("[2001:db8::10]:40000")
+	srv6 = netip.MustParseAddrPort("[2001:db8::25]:25")
+)
+
+// decodeCapture writes c to a file in the given format and runs the
+// engine over it with recording decoders.
+func decodeCapture(t *testing.T, c *synth.Capture, name string) (*recFactory, Stats) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := c.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return runFile(t, path, Config{ServerPort: func(p uint16) bool { return p == 25 }})
+}
+
+var body = strings.Repeat("The quick brown fox jumps over the lazy dog.\r\n", 200)
+
+func script(conn *synth.Conn, opts ...synth.StepOption) {
+	conn.Server("220 mx.example.test ESMTP\r\n").
+		Client("EHLO client.example\r\n").
+		Server("250-mx.example.test\r\n250 PIPELINING\r\n").
+		Client("MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n").
+		Server("250 ok\r\n250 ok\r\n354 go\r\n").
+		Client(body+".\r\n", opts...).
+		Server("250 queued\r\n").
+		Client("QUIT\r\n").
+		Server("221 bye\r\n").
+		Close(synth.ClientSide)
+}
+
+func checkStreams(t *testing.T, r *recorder, conn *synth.Conn) {
+	t.Helper()
+	for _, d := range []struct {
+		ours decode.Direction
+		syn  synth.Dir
+	}{{decode.ClientToServer, synth.ClientSide}, {decode.ServerToClient, synth.ServerSide}} {
+		want := conn.Stream(d.syn)
+		got := r.bytes[d.ours].Bytes()
+		if !bytes.Equal(got, want.Bytes) {
+			t.Errorf("%s: reassembled %d bytes, want %d\n got: %.120q\nwant: %.120q", d.ours, len(got), len(want.Bytes), got, want.Bytes)
+		}
+		lost := 0
+		for _, g := range want.Gaps {
+			lost += g.Len
+		}
+		if r.gaps[d.ours] != lost {
+			t.Errorf("%s: gap bytes %d, want %d", d.ours, r.gaps[d.ours], lost)
+		}
+	}
+}
+
+func TestReassemblyLinksAndFaults(t *testing.T) {
+	cases := []struct {
+		name     string
+		link     synth.Link
+		vlan     uint16
+		cli, srv netip.AddrPort
+		file     string
+		opts     []synth.StepOption
+	}{
+		{"ethernet", synth.LinkEthernet, 0, cli4, srv4, "a.pcap", nil},
+		{"pcapng-gz", synth.LinkEthernet, 0, cli4, srv4, "a.pcapng.gz", nil},
+		{"vlan-ipv6", synth.LinkEthernet, 42, cli6, srv6, "a.pcap", nil},
+		{"sll", synth.LinkSLL, 0, cli4, srv4, "a.pcap", nil},
+		{"sll2", synth.LinkSLL2, 0, cli6, srv6, "a.pcapng", nil},
+		{"null", synth.LinkNull, 0, cli4, srv4, "a.pcap", nil},
+		{"raw", synth.LinkRaw, 0, cli4, srv4, "a.pcap", nil},
+		{"reorder", synth.LinkEthernet, 0, cli4, srv4, "a.pcap", []synth.StepOption{synth.Reorder(1), synth.Reorder(3)}},
+		{"retransmit", synth.LinkEthernet, 0, cli4, srv4, "a.pcap", []synth.StepOption{synth.Retransmit(2), synth.Duplicate(4)}},
+		{"overlap", synth.LinkEthernet, 0, cli4, srv4, "a.pcap", []synth.StepOption{synth.Resend(1000, 2000)}},
+		{"fragments", synth.LinkEthernet, 0, cli4, srv4, "a.pcap", []synth.StepOption{synth.Fragment(2, 512, true)}},
+		{"small-segments", synth.LinkEthernet, 0, cli4, srv4, "a.pcap", []synth.StepOption{synth.SegmentSize(7)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			capt := synth.NewCapture(c.link)
+			conn := capt.Conn(c.cli, c.srv, synth.Options{VLAN: c.vlan})
+			script(conn, c.opts...)
+			if err := conn.Err(); err != nil {
+				t.Fatal(err)
+			}
+			f, st := decodeCapture(t, capt, c.file)
+			if len(f.conns) != 1 {
+				t.Fatalf("want 1 connection, got %d (%+v)", len(f.conns), st)
+			}
+			r := f.conns[0]
+			if r.info.Client != c.cli || r.info.Server != c.srv || r.info.Midstream {
+				t.Errorf("conn info %+v", r.info)
+			}
+			checkStreams(t, r, conn)
+			if r.nclose != 1 || r.closed != decode.CloseFIN {
+				t.Errorf("closed %d times, reason %v", r.nclose, r.closed)
+			}
+		})
+	}
+}
+
+func TestReassemblyLoss(t *testing.T) {
+	capt := synth.NewCapture(synth.LinkEthernet)
+	conn := capt.Conn(cli4, srv4, synth.Options{})
+	script(conn, synth.Drop(3))
+	f, st := decodeCapture(t, capt, "loss.pcap")
+	if len(f.conns) != 1 {
+		t.Fatalf("conns %d", len(f.conns))
+	}
+	checkStreams(t, f.conns[0], conn)
+	if st.Gaps != 1 || st.GapBytes != 1460 {
+		t.Errorf("stats gaps %d bytes %d", st.Gaps, st.GapBytes)
+	}
+}
+
+func TestReassemblyMidstreamAndOneSided(t *testing.T) {
+	capt := synth.NewCapture(synth.LinkEthernet)
+	// Capture starts mid-connection; the server port decides the roles.
+	mid := capt.Conn(srv4, cli4, synth.Options{Midstream: true}) // synth's "client" is our server here
+	mid.Client("250 ok\r\n").Server("QUIT\r\n").Client("221 bye\r\n")
+	one := capt.Conn(netip.MustParseAddrPort("192.0.2.11:40001"), srv4, synth.Options{Only: synth.ClientSide})
+	one.Client("EHLO x\r\n").Client("QUIT\r\n").Close(synth.ClientSide)
+	f, _ := decodeCapture(t, capt, "mid.pcap")
+	if len(f.conns) != 2 {
+		t.Fatalf("conns %d", len(f.conns))
+	}
+	m, o := f.conns[0], f.conns[1]
+	if m.info.Client.Port() == 40001 {
+		m, o = o, m
+	}
+	if !m.info.Midstream || m.info.Server != srv4 {
+		t.Errorf("midstream conn: %+v", m.info)
+	}
+	if got := m.bytes[decode.ClientToServer].String(); got != "QUIT\r\n" {
+		t.Errorf("midstream client bytes %q", got)
+	}
+	if got := m.bytes[decode.ServerToClient].String(); got != "250 ok\r\n221 bye\r\n" {
+		t.Errorf("midstream server bytes %q", got)
+	}
+	if m.closed != decode.CloseEOF {
+		t.Errorf("midstream close reason %v", m.closed)
+	}
+	if got := o.bytes[decode.ClientToServer].String(); got != "EHLO x\r\nQUIT\r\n" {
+		t.Errorf("one-sided client bytes %q", got)
+	}
+}
+
+func TestReassemblyPortReuse(t *testing.T) {
+	capt := synth.NewCapture(synth.LinkEthernet)
+	a := capt.Conn(cli4, srv4, synth.Options{})
+	a.Server("220 first\r\n").Client("QUIT\r\n").Server("221 bye\r\n").Close(synth.ClientSide)
+	b := capt.Conn(cli4, srv4, synth.Options{Start: a.Now().Add(time.Second)})
+	b.Server("220 second\r\n").Client("QUIT\r\n").Server("221 bye\r\n").Reset(synth.ClientSide)
+	f, st := decodeCapture(t, capt, "reuse.pcap")
+	if len(f.conns) != 2 {
+		t.Fatalf("want 2 sessions on one 4-tuple, got %d", len(f.conns))
+	}
+	if got := f.conns[1].bytes[decode.ServerToClient].String(); got != "220 second\r\n221 bye\r\n" {
+		t.Errorf("second session server bytes %q", got)
+	}
+	if f.conns[0].info.ID == f.conns[1].info.ID {
+		t.Error("sessions share an id")
+	}
+	if f.conns[1].closed != decode.CloseRST {
+		t.Errorf("second closed by %v", f.conns[1].closed)
+	}
+	_ = st
+}
+
+func TestIdleTimeoutInCaptureTime(t *testing.T) {
+	capt := synth.NewCapture(synth.LinkEthernet)
+	a := capt.Conn(cli4, srv4, synth.Options{})
+	a.Server("220 hi\r\n").Client("NOOP\r\n").Wait(20 * time.Minute).Server("250 ok\r\n")
+	f, _ := decodeCapture(t, capt, "idle.pcap")
+	if len(f.conns) != 2 {
+		t.Fatalf("an idle gap of 20 minutes must split the session: got %d", len(f.conns))
+	}
+	if f.conns[0].closed != decode.CloseTimeout {
+		t.Errorf("first closed by %v, want timeout", f.conns[0].closed)
+	}
+}
