@@ -1,0 +1,145 @@
+package dispatch
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/mailtap/mailtap/decode"
+)
+
+type fake struct {
+	proto decode.Proto
+	c     *decode.ConnInfo
+	data  [3]bytes.Buffer
+}
+
+func (f *fake) Data(d decode.Direction, p []byte, _ time.Time) { f.data[d].Write(p) }
+func (f *fake) Gap(decode.Direction, int, time.Time)           {}
+func (f *fake) Close(decode.CloseReason, time.Time)            {}
+
+func newDisp(made *[]*fake) *Dispatcher {
+	mk := func(p decode.Proto) NewFunc {
+		return func(c *decode.ConnInfo, _ decode.Options, _ decode.Sink) decode.Decoder {
+			f := &fake{proto: p, c: c}
+			*made = append(*made, f)
+			return f
+		}
+	}
+	return New(Config{Sniff: true, Protocols: map[decode.Proto]NewFunc{
+		decode.ProtoSMTP: mk(decode.ProtoSMTP), decode.ProtoPOP3: mk(decode.ProtoPOP3), decode.ProtoIMAP: mk(decode.ProtoIMAP),
+	}})
+}
+
+func conn(cport, sport uint16) *decode.ConnInfo {
+	return &decode.ConnInfo{
+		Client: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), cport),
+		Server: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.2"), sport),
+	}
+}
+
+func TestByPort(t *testing.T) {
+	var made []*fake
+	d := newDisp(&made)
+	for _, c := range []struct {
+		port  uint16
+		proto decode.Proto
+		tls   bool
+	}{{25, "smtp", false}, {587, "smtp", false}, {465, "smtp", true}, {110, "pop3", false}, {995, "pop3", true}, {143, "imap", false}, {993, "imap", true}} {
+		made = nil
+		ci := conn(40000, c.port)
+		d.NewConn(ci)
+		if len(made) != 1 || made[0].proto != c.proto || ci.ImplicitTLS != c.tls {
+			t.Errorf("port %d: got %v tls=%v", c.port, made, ci.ImplicitTLS)
+		}
+	}
+}
+
+func TestSniff(t *testing.T) {
+	cases := []struct {
+		name  string
+		steps []struct {
+			dir decode.Direction
+			s   string
+		}
+		proto   decode.Proto
+		swapped bool
+	}{
+		{"smtp greeting", steps(decode.ServerToClient, "220 mx ESMTP\r\n", decode.ClientToServer, "EHLO a\r\n"), "smtp", false},
+		{"pop3 greeting", steps(decode.ServerToClient, "+OK ready\r\n"), "pop3", false},
+		{"imap greeting", steps(decode.ServerToClient, "* OK [CAPABILITY IMAP4rev1] hi\r\n"), "imap", false},
+		{"greeting split", steps(decode.ServerToClient, "2", decode.ServerToClient, "20 x\r\n"), "smtp", false},
+		{"roles reversed", steps(decode.ClientToServer, "220 mx ESMTP\r\n"), "smtp", true},
+		{"client first", steps(decode.ClientToServer, "EHLO host\r\n"), "smtp", false},
+		{"imap client first", steps(decode.ClientToServer, "a1 LOGIN bob pw\r\n"), "imap", false},
+		{"http", steps(decode.ClientToServer, "GET / HTTP/1.1\r\nHost: example.com\r\nUser-Agent: x\r\nAccept: */*\r\n\r\n"), "", false},
+		{"tls", steps(decode.ClientToServer, "\x16\x03\x01\x02\x00"), "", false},
+	}
+	for _, c := range cases {
+		var made []*fake
+		d := newDisp(&made)
+		ci := conn(40000, 2526)
+		dec := d.NewConn(ci)
+		var all [3]string
+		for _, s := range c.steps {
+			dec.Data(s.dir, []byte(s.s), time.Time{})
+			all[s.dir] += s.s
+		}
+		if c.proto == "" {
+			if len(made) != 0 || !dec.(interface{ Ignored() bool }).Ignored() {
+				t.Errorf("%s: classified as %v", c.name, made)
+			}
+			continue
+		}
+		if len(made) != 1 || made[0].proto != c.proto {
+			t.Errorf("%s: got %v", c.name, made)
+			continue
+		}
+		f := made[0]
+		srvDir, cliDir := decode.ServerToClient, decode.ClientToServer
+		if c.swapped {
+			srvDir, cliDir = cliDir, srvDir
+			if f.c.Server.Port() != 40000 {
+				t.Errorf("%s: roles not swapped: %+v", c.name, f.c)
+			}
+		}
+		if f.data[decode.ServerToClient].String() != all[srvDir] || f.data[decode.ClientToServer].String() != all[cliDir] {
+			t.Errorf("%s: replayed bytes %q / %q", c.name, f.data[decode.ClientToServer].String(), f.data[decode.ServerToClient].String())
+		}
+	}
+}
+
+func steps(args ...any) []struct {
+	dir decode.Direction
+	s   string
+} {
+	var out []struct {
+		dir decode.Direction
+		s   string
+	}
+	for i := 0; i < len(args); i += 2 {
+		out = append(out, struct {
+			dir decode.Direction
+			s   string
+		}{args[i].(decode.Direction), args[i+1].(string)})
+	}
+	return out
+}
+
+func TestPortsFlag(t *testing.T) {
+	p := Ports{}
+	for _, v := range []string{"smtp=25,2525", "imaps=993", "pop3=110,1995+tls"} {
+		if err := p.Set(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.String(); got != "smtp=25,2525 pop3=110,1995+tls imap=993+tls" {
+		t.Errorf("String() = %q", got)
+	}
+	for _, bad := range []string{"smtp", "ftp=21", "smtp=0", "smtp=70000", "smtp=x"} {
+		if err := p.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+}
