@@ -225,6 +225,10 @@ func (s *sniffer) Data(dir decode.Direction, p []byte, ts time.Time) {
 	if s.given {
 		return
 	}
+	if s.n[dir]+len(p) > 4*sniffLimit {
+		s.giveUp()
+		return
+	}
 	s.held = append(s.held, held{dir: dir, p: append([]byte(nil), p...), ts: ts})
 	if len(s.first[dir]) < sniffLimit {
 		room := sniffLimit - len(s.first[dir])
@@ -263,6 +267,25 @@ func (s *sniffer) forward(dir decode.Direction, p []byte, ts time.Time) {
 
 func (s *sniffer) classify() {
 	srv, cli := s.first[decode.ServerToClient], s.first[decode.ClientToServer]
+	if bytes.HasPrefix(cli, []byte("CONNECT ")) {
+		// An HTTP CONNECT tunnel: once both sides' HTTP headers are
+		// through (and the proxy said 200), classify what follows.
+		ce := bytes.Index(cli, []byte("\r\n\r\n"))
+		se := bytes.Index(srv, []byte("\r\n\r\n"))
+		if ce < 0 || se < 0 {
+			if len(cli) >= sniffLimit || len(srv) >= sniffLimit {
+				s.giveUp()
+			}
+			return
+		}
+		if !bytes.HasPrefix(srv, []byte("HTTP/1.")) || !bytes.Contains(srv[:se], []byte(" 200")) {
+			s.giveUp()
+			return
+		}
+		s.strip(ce+4, se+4)
+		s.classify()
+		return
+	}
 	proto, swap := decode.ProtoUnknown, false
 	if p := greeting(srv); p != "" {
 		proto = p
@@ -274,17 +297,14 @@ func (s *sniffer) classify() {
 		proto, swap = p, true
 	}
 	if proto == decode.ProtoUnknown {
-		if s.n[decode.ClientToServer] >= 64 || s.n[decode.ServerToClient] >= 64 ||
-			binaryStart(srv) || binaryStart(cli) {
-			s.given = true
-			s.held = nil
+		if len(cli) >= 64 || len(srv) >= 64 || binaryStart(srv) || binaryStart(cli) {
+			s.giveUp()
 		}
 		return
 	}
 	f := s.d.cfg.Protocols[proto]
 	if f == nil {
-		s.given = true
-		s.held = nil
+		s.giveUp()
 		return
 	}
 	if swap {
@@ -305,6 +325,32 @@ func (s *sniffer) classify() {
 		}
 	}
 	s.held = nil
+}
+
+func (s *sniffer) giveUp() {
+	s.given = true
+	s.held = nil
+	s.first = [3][]byte{}
+}
+
+// strip drops the first c client bytes and sv server bytes from what is
+// held (a tunnel's own headers).
+func (s *sniffer) strip(c, sv int) {
+	drop := [3]int{decode.ClientToServer: c, decode.ServerToClient: sv}
+	kept := s.held[:0]
+	for _, h := range s.held {
+		if n := min(drop[h.dir], len(h.p)); n > 0 {
+			h.p = h.p[n:]
+			drop[h.dir] -= n
+			if len(h.p) == 0 && h.gap == 0 {
+				continue
+			}
+		}
+		kept = append(kept, h)
+	}
+	s.held = kept
+	s.first[decode.ClientToServer] = s.first[decode.ClientToServer][c:]
+	s.first[decode.ServerToClient] = s.first[decode.ServerToClient][sv:]
 }
 
 // greeting recognises a server's first line.

@@ -143,3 +143,21 @@ func TestPortsFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestSniffHTTPConnectTunnel(t *testing.T) {
+	var made []*fake
+	d := newDisp(&made)
+	dec := d.NewConn(conn(40000, 8240))
+	dec.Data(decode.ClientToServer, []byte("CONNECT mx.example:25 HTTP/1.0\r\n\r\n"), time.Time{})
+	dec.Data(decode.ServerToClient, []byte("HTTP/1.0 200 Connection established\r\n\r\n220 mx ESMTP\r\n"), time.Time{})
+	dec.Data(decode.ClientToServer, []byte("EHLO me\r\n"), time.Time{})
+	if len(made) != 1 || made[0].proto != decode.ProtoSMTP {
+		t.Fatalf("got %v", made)
+	}
+	if got := made[0].data[decode.ServerToClient].String(); got != "220 mx ESMTP\r\n" {
+		t.Errorf("server bytes after tunnel %q", got)
+	}
+	if got := made[0].data[decode.ClientToServer].String(); got != "EHLO me\r\n" {
+		t.Errorf("client bytes after tunnel %q", got)
+	}
+}
