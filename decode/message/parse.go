@@ -1,40 +1,511 @@
 package message
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
+	"mime"
+	"net/mail"
+	"slices"
+	"strings"
 
 	"github.com/mailtap/mailtap/decode"
 )
 
-// impl is a placeholder until the streaming MIME parser lands: it hashes and
-// counts only.
+// Anomalies recorded on a Message (see docs/message.md).
+const (
+	anTooLarge         = "message_too_large_for_mime_parse"
+	anHeaderTooLarge   = "header_too_large"
+	anNoColon          = "header_without_colon"
+	anMboxFrom         = "mbox_from_line"
+	anHeader8bit       = "header_invalid_utf8"
+	anEncodedWord      = "bad_encoded_word"
+	anCharset          = "unknown_charset"
+	anAddress          = "bad_address_list"
+	anTooManyAddresses = "too_many_addresses"
+	anContentType      = "bad_content_type"
+	anParams           = "bad_header_parameters"
+	anNoBoundary       = "multipart_without_boundary"
+	anBoundaryNotFound = "boundary_not_found"
+	anMissingBoundary  = "missing_final_boundary"
+	anDepth            = "mime_depth_exceeded"
+	anTooManyParts     = "too_many_parts"
+	anTooManyAtt       = "too_many_attachments"
+	anBase64           = "bad_base64"
+	anQP               = "bad_quoted_printable"
+	anCTE              = "unknown_transfer_encoding"
+	anExtractWrite     = "extract_write_failed"
+	anExtractClose     = "extract_close_failed"
+)
+
+// Internal limits.
+const (
+	maxHeader       = 1 << 20  // top-level header block
+	maxPartHeader   = 64 << 10 // header block of a part or embedded message
+	maxLine         = 64 << 10 // longer lines are passed on in pieces
+	maxBoundaryLine = 1024     // longer lines are never boundaries
+	maxParts        = 10000
+	maxAttachments  = 1000
+	maxAddresses    = 1000
+	previewKeep     = 64 << 10 // decoded bytes of a body part kept for the preview
+	previewChars    = 200
+)
+
+// Entity states.
+const (
+	stHeader   = iota // reading the header block
+	stLeaf            // body decoded by leaf
+	stPreamble        // multipart, before the first boundary
+	stParts           // multipart, a part is open (the entity above it)
+	stEpilogue        // multipart, after the close delimiter
+	stEmbedded        // message/rfc822: the embedded message is the entity above
+	stSkip            // body ignored
+)
+
+// How an entity ended.
+const (
+	endBoundary = iota // a boundary of an enclosing multipart
+	endEOF             // the end of the message
+	endStopped         // MaxParse reached
+)
+
+// entity is one node of the MIME tree being parsed: the message, a part of
+// a multipart, or a message embedded in a message/rfc822 part.
+type entity struct {
+	depth    int
+	top      bool
+	defType  string // media type when Content-Type is absent
+	hdr      []byte
+	hdrCap   int
+	hdrOver  bool
+	state    int
+	sawBody  bool
+	boundary string
+	digest   bool
+	leaf     *leaf // stLeaf
+	raw      *leaf // stEmbedded listed as an attachment: hashes the raw part
+	att      int   // index in Attachments, or -1
+}
+
+type preview struct {
+	charset string
+	html    bool
+	data    []byte
+}
+
 type impl struct {
-	h hash.Hash
-	n int64
-	w decode.MessageWriter
+	o         Options
+	h         hash.Hash
+	n         int64
+	parsed    int64
+	w         decode.MessageWriter
+	wfail     bool
+	stop      bool
+	truncated bool
+	done      *decode.Message
+
+	msg   decode.Message
+	anoms []string
+
+	line []byte // bytes of an unfinished line
+	cont bool   // the next line dispatched continues a line already passed on in pieces
+
+	stack []*entity
+	raws  int // entities in stack with raw != nil
+	parts int
+
+	plain, html *preview
+	ap          mail.AddressParser
 }
 
 func newParser(o Options) *Parser {
-	return &Parser{impl{h: sha256.New(), w: o.Writer}}
+	if o.MaxMemory <= 0 {
+		o.MaxMemory = DefaultMaxMemory
+	}
+	if o.MaxParse <= 0 {
+		o.MaxParse = DefaultMaxParse
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	p := &Parser{impl{o: o, h: sha256.New(), w: o.Writer}}
+	p.ap = mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: charsetReader}}
+	hcap := int64(maxHeader)
+	if o.MaxMemory/2 < hcap {
+		hcap = max(o.MaxMemory/2, 1024)
+	}
+	p.stack = []*entity{{top: true, defType: "text/plain", hdrCap: int(hcap), att: -1}}
+	return p
 }
 
-func (p *impl) write(b []byte) (int, error) {
-	p.h.Write(b)
-	p.n += int64(len(b))
-	if p.w != nil {
-		p.w.Write(b)
+func (p *impl) anomaly(a string) {
+	if !slices.Contains(p.anoms, a) {
+		p.anoms = append(p.anoms, a)
 	}
-	return len(b), nil
 }
 
 func (p *impl) size() int64 { return p.n }
 
-func (p *impl) finish(truncated bool) *decode.Message {
-	m := &decode.Message{Size: p.n, SHA256: hex.EncodeToString(p.h.Sum(nil)), Truncated: truncated}
-	if p.w != nil {
-		m.File, _ = p.w.Close()
+func (p *impl) write(b []byte) (int, error) {
+	if p.done != nil {
+		return len(b), nil
 	}
-	return m
+	n := len(b)
+	p.h.Write(b)
+	p.n += int64(n)
+	if p.w != nil && !p.wfail {
+		if _, err := p.w.Write(b); err != nil {
+			p.wfail = true
+			p.anomaly(anExtractWrite)
+		}
+	}
+	if p.stop {
+		return n, nil
+	}
+	if rest := p.o.MaxParse - p.parsed; int64(len(b)) > rest {
+		p.feed(b[:rest])
+		p.parsed += rest
+		p.stop = true
+		p.anomaly(anTooLarge)
+		return n, nil
+	}
+	p.feed(b)
+	p.parsed += int64(len(b))
+	return n, nil
+}
+
+// feed splits b into lines. A line up to maxLine bytes is always dispatched
+// whole, whatever the chunking of Write; longer ones are dispatched in
+// pieces (complete=false, then the tail with complete=true and p.cont).
+func (p *impl) feed(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if len(p.line)+len(b) <= maxLine {
+				p.line = append(p.line, b...)
+				return
+			}
+			p.piece(p.line)
+			p.line = p.line[:0]
+			p.piece(b)
+			return
+		}
+		seg := b[:i+1]
+		b = b[i+1:]
+		if len(p.line) > 0 {
+			if len(p.line)+len(seg) > maxLine {
+				p.piece(p.line)
+			} else {
+				p.line = append(p.line, seg...)
+				seg = p.line
+			}
+		}
+		p.dispatch(seg, true)
+		p.cont = false
+		p.line = p.line[:0]
+	}
+}
+
+func (p *impl) piece(b []byte) {
+	if len(b) > 0 {
+		p.dispatch(b, false)
+		p.cont = true
+	}
+}
+
+// dispatch routes one line (or piece of a long line) to the entity it
+// belongs to: a boundary of an open multipart closes the entities above it,
+// anything else goes to the innermost entity.
+func (p *impl) dispatch(line []byte, complete bool) {
+	limit := len(p.stack)
+	if complete && !p.cont && len(line) <= maxBoundaryLine && len(line) >= 2 && line[0] == '-' && line[1] == '-' {
+		for i := len(p.stack) - 1; i >= 0; i-- {
+			e := p.stack[i]
+			if e.boundary == "" || e.state == stEpilogue {
+				continue
+			}
+			m := matchBoundary(line, e.boundary)
+			if m == 0 {
+				continue
+			}
+			for len(p.stack) > i+1 {
+				p.pop(endBoundary)
+			}
+			p.rawLine(i, line, complete)
+			e.sawBody = true
+			if m == 2 {
+				e.state = stEpilogue
+				return
+			}
+			e.state = stParts
+			p.parts++
+			c := &entity{depth: e.depth + 1, defType: "text/plain", hdrCap: maxPartHeader, att: -1}
+			if e.digest {
+				c.defType = "message/rfc822"
+			}
+			if p.parts > maxParts {
+				p.anomaly(anTooManyParts)
+				c.state = stSkip
+			}
+			p.stack = append(p.stack, c)
+			return
+		}
+	}
+	p.rawLine(limit, line, complete)
+	e := p.stack[len(p.stack)-1]
+	switch e.state {
+	case stHeader:
+		p.headerLine(e, line, complete)
+	case stLeaf:
+		e.sawBody = true
+		e.leaf.line(p, line, complete)
+	default:
+		e.sawBody = true
+	}
+}
+
+// rawLine feeds the line to the raw hashers of embedded messages below
+// stack index limit.
+func (p *impl) rawLine(limit int, line []byte, complete bool) {
+	if p.raws == 0 {
+		return
+	}
+	for _, e := range p.stack[:limit] {
+		if e.raw != nil {
+			e.raw.line(p, line, complete)
+		}
+	}
+}
+
+// matchBoundary reports 1 for a delimiter line of boundary b, 2 for its
+// close delimiter, 0 otherwise. Transport padding is ignored.
+func matchBoundary(line []byte, b string) int {
+	line = bytes.TrimRight(line, " \t\r\n")
+	if len(line) < 2+len(b) || string(line[2:2+len(b)]) != b {
+		return 0
+	}
+	switch rest := line[2+len(b):]; {
+	case len(rest) == 0:
+		return 1
+	case string(rest) == "--":
+		return 2
+	}
+	return 0
+}
+
+func (p *impl) headerLine(e *entity, line []byte, complete bool) {
+	if complete && !p.cont && (string(line) == "\r\n" || string(line) == "\n") {
+		p.endHeader(e, true)
+		return
+	}
+	if e.hdrOver {
+		return
+	}
+	if room := e.hdrCap - len(e.hdr); len(line) > room {
+		e.hdr = append(e.hdr, line[:room]...)
+		e.hdrOver = true
+		p.anomaly(anHeaderTooLarge)
+		return
+	}
+	e.hdr = append(e.hdr, line...)
+}
+
+// endHeader parses e's header block and sets up its body. push says a body
+// follows (the blank line was seen): an embedded message then gets its
+// own entity.
+func (p *impl) endHeader(e *entity, push bool) {
+	fields := p.parseHeader(e.hdr, e.hdrOver)
+	e.hdr = nil
+	if e.top {
+		p.summarise(fields)
+	}
+	mt := e.defType
+	var params map[string]string
+	if ct := fieldValue(fields, "content-type"); ct != "" {
+		v, ps := p.params(ct)
+		if validMediaType(v) {
+			mt, params = v, ps
+		} else {
+			p.anomaly(anContentType)
+		}
+	}
+	cte := strings.ToLower(strings.TrimSpace(fieldValue(fields, "content-transfer-encoding")))
+	disp, dparams := p.params(fieldValue(fields, "content-disposition"))
+	filename := dparams["filename"]
+	if filename == "" {
+		filename = params["name"]
+	}
+	filename = p.decodeWords(strings.TrimSpace(filename))
+	attach := func() int {
+		if len(p.msg.Attachments) >= maxAttachments {
+			p.anomaly(anTooManyAtt)
+			return -1
+		}
+		p.msg.Attachments = append(p.msg.Attachments, decode.Attachment{
+			Filename: filename, ContentType: mt, Inline: disp == "inline",
+		})
+		return len(p.msg.Attachments) - 1
+	}
+	container := strings.HasPrefix(mt, "multipart/") || mt == "message/rfc822" || mt == "message/global"
+	if container && e.depth >= p.o.MaxDepth {
+		p.anomaly(anDepth)
+		e.state = stSkip
+		return
+	}
+	switch {
+	case strings.HasPrefix(mt, "multipart/"):
+		e.boundary = params["boundary"]
+		if e.boundary == "" {
+			p.anomaly(anNoBoundary)
+			e.state = stSkip
+			return
+		}
+		e.state = stPreamble
+		e.digest = mt == "multipart/digest"
+	case (mt == "message/rfc822" || mt == "message/global") && identityCTE(cte):
+		e.state = stEmbedded
+		if filename != "" || disp == "attachment" {
+			if e.att = attach(); e.att >= 0 {
+				e.raw = &leaf{h: sha256.New()}
+				p.raws++
+			}
+		}
+		if push {
+			p.stack = append(p.stack, &entity{depth: e.depth + 1, defType: "text/plain", hdrCap: maxPartHeader, att: -1})
+		}
+	default:
+		e.state = stLeaf
+		l := &leaf{}
+		switch cte {
+		case "", "7bit", "8bit", "binary":
+		case "base64":
+			l.enc = encBase64
+		case "quoted-printable":
+			l.enc = encQP
+		default:
+			p.anomaly(anCTE)
+		}
+		e.leaf = l
+		isText := strings.HasPrefix(mt, "text/")
+		switch {
+		case filename != "" || disp == "attachment" || !isText:
+			if e.att = attach(); e.att >= 0 {
+				l.h = sha256.New()
+			}
+		case mt == "text/plain" && p.plain == nil:
+			p.plain = &preview{charset: params["charset"]}
+			l.keep = p.plain
+		case mt == "text/html" && p.html == nil:
+			p.html = &preview{charset: params["charset"], html: true}
+			l.keep = p.html
+		}
+	}
+}
+
+func identityCTE(cte string) bool {
+	switch cte {
+	case "", "7bit", "8bit", "binary":
+		return true
+	}
+	return false
+}
+
+func validMediaType(v string) bool {
+	i := strings.IndexByte(v, '/')
+	if i <= 0 || i == len(v)-1 {
+		return false
+	}
+	for _, c := range []byte(v) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"[]?=`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// pop closes the innermost entity.
+func (p *impl) pop(how int) {
+	e := p.stack[len(p.stack)-1]
+	p.stack = p.stack[:len(p.stack)-1]
+	p.close(e, how)
+}
+
+func (p *impl) close(e *entity, how int) {
+	if e.state == stHeader {
+		p.endHeader(e, false)
+	}
+	switch e.state {
+	case stLeaf:
+		e.leaf.finish(p, how)
+		if e.att < 0 {
+			return
+		}
+		if e.top && !e.sawBody {
+			// a header-only fetch: no body, nothing attached
+			p.msg.Attachments = p.msg.Attachments[:e.att]
+			return
+		}
+		p.setAttachment(e.att, e.leaf, how)
+	case stEmbedded:
+		if e.raw != nil {
+			e.raw.finish(p, how)
+			p.raws--
+			p.setAttachment(e.att, e.raw, how)
+		}
+	case stPreamble, stParts:
+		if !e.sawBody || how == endStopped || (how == endEOF && p.truncated) {
+			return
+		}
+		if e.state == stPreamble {
+			p.anomaly(anBoundaryNotFound)
+		} else {
+			p.anomaly(anMissingBoundary)
+		}
+	}
+}
+
+func (p *impl) setAttachment(i int, l *leaf, how int) {
+	a := &p.msg.Attachments[i]
+	a.Size = l.size
+	if how != endStopped {
+		a.SHA256 = hex.EncodeToString(l.h.Sum(nil))
+	}
+}
+
+func (p *impl) finish(truncated bool) *decode.Message {
+	if p.done != nil {
+		return p.done
+	}
+	p.truncated = truncated
+	how := endStopped
+	if !p.stop {
+		how = endEOF
+		if len(p.line) > 0 {
+			p.dispatch(p.line, true)
+			p.cont = false
+		}
+	}
+	for len(p.stack) > 0 {
+		p.pop(how)
+	}
+	m := p.msg
+	m.Size = p.n
+	m.SHA256 = hex.EncodeToString(p.h.Sum(nil))
+	m.Truncated = truncated
+	m.TextPreview = p.previewText()
+	if p.w != nil {
+		f, err := p.w.Close()
+		if err != nil {
+			p.anomaly(anExtractClose)
+		}
+		m.File = f
+	}
+	if len(p.anoms) > 0 {
+		m.Anomalies = slices.Clone(p.anoms)
+		slices.Sort(m.Anomalies)
+	}
+	p.done = &m
+	p.line, p.plain, p.html = nil, nil, nil
+	return p.done
 }

@@ -1,0 +1,269 @@
+package message
+
+import (
+	"encoding/base64"
+	"hash"
+)
+
+// Transfer encodings a leaf decodes.
+const (
+	encIdentity = iota
+	encBase64
+	encQP
+)
+
+// maxQPHold bounds the trailing white space of a quoted-printable line held
+// back in case the line ends there (and it has to be dropped).
+const maxQPHold = 4 << 10
+
+// leaf decodes one part body as its lines stream, and feeds the decoded
+// bytes to a hash and/or a preview buffer.
+//
+// The line break before a boundary belongs to the boundary (RFC 2046), so
+// the break of each line is held back (eol) until the next line shows it
+// was content.
+type leaf struct {
+	enc  int
+	h    hash.Hash // nil: not hashed
+	keep *preview  // nil: not kept
+	size int64
+
+	eol   []byte // line break held back
+	carry []byte // undecided bytes of a line that came in pieces
+	b64   b64dec
+	out   [4096]byte
+	on    int
+}
+
+var (
+	crlf = []byte("\r\n")
+	lf   = []byte("\n")
+)
+
+func (l *leaf) emit(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	l.size += int64(len(b))
+	if l.h != nil {
+		l.h.Write(b)
+	}
+	if k := l.keep; k != nil && len(k.data) < previewKeep {
+		k.data = append(k.data, b[:min(len(b), previewKeep-len(k.data))]...)
+	}
+}
+
+func (l *leaf) emitByte(c byte) {
+	l.out[l.on] = c
+	l.on++
+	if l.on == len(l.out) {
+		l.flushOut()
+	}
+}
+
+func (l *leaf) flushOut() {
+	l.emit(l.out[:l.on])
+	l.on = 0
+}
+
+func (l *leaf) flushEOL() {
+	if l.eol != nil {
+		l.emit(l.eol)
+		l.eol = nil
+	}
+}
+
+// line takes one line (complete, with its break) or a piece of a long one.
+func (l *leaf) line(p *impl, b []byte, complete bool) {
+	if l.enc == encBase64 {
+		if l.b64.write(b, l) {
+			p.anomaly(anBase64)
+		}
+		return
+	}
+	var eol []byte
+	if complete {
+		switch {
+		case len(b) >= 2 && b[len(b)-2] == '\r' && b[len(b)-1] == '\n':
+			eol, b = crlf, b[:len(b)-2]
+		case len(b) >= 1 && b[len(b)-1] == '\n':
+			eol, b = lf, b[:len(b)-1]
+		}
+	}
+	data := b
+	if len(l.carry) > 0 {
+		l.carry = append(l.carry, b...)
+		data = l.carry
+	}
+	if !complete {
+		// hold back what the end of the line could change: a CR that
+		// may start the break, and for quoted-printable trailing white
+		// space and an unfinished escape.
+		k := len(data)
+		if l.enc == encQP {
+			for k > 0 && len(data)-k < maxQPHold && isQPSpace(data[k-1]) {
+				k--
+			}
+			switch {
+			case k >= 1 && data[k-1] == '=':
+				k--
+			case k >= 2 && data[k-2] == '=':
+				k -= 2
+			}
+		} else if data[k-1] == '\r' {
+			k--
+		}
+		if k > 0 {
+			l.flushEOL()
+			l.decode(p, data[:k])
+		}
+		l.carry = append(l.carry[:0], data[k:]...)
+		return
+	}
+	l.carry = l.carry[:0]
+	if len(eol) == 1 && len(data) > 0 && data[len(data)-1] == '\r' {
+		eol, data = crlf, data[:len(data)-1]
+	}
+	l.flushEOL()
+	if l.enc == encQP {
+		for len(data) > 0 && (data[len(data)-1] == ' ' || data[len(data)-1] == '\t') {
+			data = data[:len(data)-1]
+		}
+		if len(data) > 0 && data[len(data)-1] == '=' {
+			data = data[:len(data)-1]
+			eol = nil // soft line break
+		}
+	}
+	l.decode(p, data)
+	if len(eol) > 0 {
+		l.eol = eol
+	}
+}
+
+func isQPSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
+
+func (l *leaf) decode(p *impl, b []byte) {
+	if l.enc != encQP {
+		l.emit(b)
+		return
+	}
+	bad := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '=' {
+			if i+2 < len(b) {
+				if h, ok := unhex(b[i+1]); ok {
+					if lo, ok := unhex(b[i+2]); ok {
+						l.emitByte(h<<4 | lo)
+						i += 2
+						continue
+					}
+				}
+			}
+			bad = true
+		}
+		l.emitByte(c)
+	}
+	l.flushOut()
+	if bad {
+		p.anomaly(anQP)
+	}
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// finish ends the body. At a boundary the held-back line break is dropped;
+// at the end of the message it is content.
+func (l *leaf) finish(p *impl, how int) {
+	switch l.enc {
+	case encBase64:
+		if l.b64.end(l) {
+			p.anomaly(anBase64)
+		}
+	default:
+		if len(l.carry) > 0 {
+			l.flushEOL()
+			l.decode(p, l.carry)
+			l.carry = l.carry[:0]
+		}
+		if how == endEOF {
+			l.flushEOL()
+		}
+	}
+	l.eol = nil
+}
+
+// b64dec decodes base64 as it streams: white space is skipped, characters
+// outside the alphabet are skipped and reported, '=' ends a quantum early,
+// and data after padding starts a new stream (concatenated encodings).
+type b64dec struct {
+	buf [4096]byte
+	n   int
+	dst [3072]byte
+}
+
+var b64valid = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
+		t[c] = true
+	}
+	return t
+}()
+
+func (d *b64dec) write(b []byte, l *leaf) (bad bool) {
+	for _, c := range b {
+		switch {
+		case b64valid[c]:
+			d.buf[d.n] = c
+			d.n++
+			if d.n == len(d.buf) {
+				d.flush(l)
+			}
+		case c == '=':
+			if d.tail(l) {
+				bad = true
+			}
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+		default:
+			bad = true
+		}
+	}
+	return bad
+}
+
+// flush decodes the whole quanta collected.
+func (d *b64dec) flush(l *leaf) {
+	k := d.n / 4 * 4
+	if k == 0 {
+		return
+	}
+	n, _ := base64.StdEncoding.Decode(d.dst[:], d.buf[:k]) // only alphabet characters: cannot fail
+	l.emit(d.dst[:n])
+	d.n = copy(d.buf[:], d.buf[k:d.n])
+}
+
+// tail decodes everything collected including a partial last quantum; a
+// single leftover character is an error.
+func (d *b64dec) tail(l *leaf) (bad bool) {
+	d.flush(l)
+	switch d.n {
+	case 1:
+		bad = true
+	case 2, 3:
+		n, _ := base64.RawStdEncoding.Decode(d.dst[:], d.buf[:d.n])
+		l.emit(d.dst[:n])
+	}
+	d.n = 0
+	return bad
+}
+
+func (d *b64dec) end(l *leaf) bool { return d.tail(l) }
