@@ -1,0 +1,219 @@
+package smtp
+
+import (
+	"errors"
+	"strings"
+)
+
+// Errors returned by the pure parsers.
+var (
+	ErrEmptyCommand = errors.New("smtp: empty command line")
+	ErrBadVerb      = errors.New("smtp: command verb is not a word")
+	ErrNoPathPrefix = errors.New("smtp: missing FROM: or TO:")
+	ErrBadPath      = errors.New("smtp: malformed path")
+)
+
+// maxVerb bounds a command verb; longer words are not commands.
+const maxVerb = 32
+
+// ParseCommand splits one command line (without its line terminator) into
+// its verb, upper-cased, and its arguments. MAIL FROM: and RCPT TO: keep
+// "FROM:..." and "TO:..." in args (see ParsePath). Leading spaces before the
+// verb, several spaces after it and trailing white space are tolerated. A
+// verb must be a letter followed by letters, digits or '-'.
+func ParseCommand(line []byte) (verb, args string, err error) {
+	s := strings.TrimRight(string(line), " \t\r\n")
+	s = strings.TrimLeft(s, " \t")
+	if s == "" {
+		return "", "", ErrEmptyCommand
+	}
+	v, rest := s, ""
+	if i := strings.IndexAny(s, " \t"); i >= 0 {
+		v, rest = s[:i], s[i+1:]
+	}
+	if len(v) > maxVerb || !isVerb(v) {
+		return "", "", ErrBadVerb
+	}
+	return strings.ToUpper(v), strings.TrimLeft(rest, " \t"), nil
+}
+
+func isVerb(v string) bool {
+	if v == "" || !isLetter(v[0]) {
+		return false
+	}
+	for i := 1; i < len(v); i++ {
+		c := v[i]
+		if !isLetter(c) && !(c >= '0' && c <= '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// knownVerbs are the commands a client is expected to send (RFC 5321 and
+// common extensions). They drive resynchronisation: after a gap or in a
+// midstream capture, decoding restarts at a line whose verb is known.
+var knownVerbs = map[string]bool{
+	"HELO": true, "EHLO": true, "LHLO": true, "MAIL": true, "RCPT": true,
+	"DATA": true, "BDAT": true, "RSET": true, "NOOP": true, "QUIT": true,
+	"VRFY": true, "EXPN": true, "HELP": true, "STARTTLS": true, "AUTH": true,
+	"TURN": true, "ETRN": true, "ATRN": true, "SEND": true, "SOML": true,
+	"SAML": true, "XCLIENT": true, "XFORWARD": true, "BURL": true,
+}
+
+// isKnownCommand reports whether line parses as a command with a known verb.
+func isKnownCommand(line []byte) bool {
+	v, _, err := ParseCommand(line)
+	return err == nil && knownVerbs[v]
+}
+
+// ParseReplyLine parses one reply line (without its line terminator):
+// a three-digit code whose first digit is 1-5, then ' ' (last line), '-'
+// (more lines follow) or the end of the line (treated as ' '). text is
+// what follows the separator.
+func ParseReplyLine(line []byte) (code int, sep byte, text string, ok bool) {
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	if len(line) < 3 {
+		return 0, 0, "", false
+	}
+	if line[0] < '1' || line[0] > '5' || !isDigit(line[1]) || !isDigit(line[2]) {
+		return 0, 0, "", false
+	}
+	code = int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
+	if len(line) == 3 {
+		return code, ' ', "", true
+	}
+	switch line[3] {
+	case ' ', '-':
+		return code, line[3], string(line[4:]), true
+	}
+	return 0, 0, "", false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// ParseEnhanced splits an RFC 3463 enhanced status code off the start of a
+// reply text whose basic code is code ("2.1.0 Ok" -> "2.1.0", "Ok"). The
+// class must match the first digit of code. It returns "" and text when
+// there is none.
+func ParseEnhanced(code int, text string) (enhanced, rest string) {
+	end := strings.IndexByte(text, ' ')
+	tok := text
+	if end >= 0 {
+		tok = text[:end]
+	}
+	if len(tok) < 5 || tok[0] != byte('0'+code/100) || tok[1] != '.' {
+		return "", text
+	}
+	sub, det, ok := strings.Cut(tok[2:], ".")
+	if !ok || !digits(sub, 3) || !digits(det, 3) {
+		return "", text
+	}
+	if end < 0 {
+		return tok, ""
+	}
+	return tok, strings.TrimLeft(text[end:], " ")
+}
+
+func digits(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ParsePath parses the arguments of MAIL ("FROM:<a@b> SIZE=1") or RCPT
+// ("TO:<c@d> NOTIFY=NEVER") into the address without angle brackets and the
+// parameters. Tolerated: any case of FROM:/TO:, spaces around the colon,
+// an address without angle brackets (then it ends at the first space), a
+// source route ("<@relay:a@b>", dropped) and quoted local parts containing
+// '>' or spaces. The null path "<>" gives addr "". On error addr and params
+// are a best effort.
+func ParsePath(args string) (addr, params string, err error) {
+	s := strings.TrimLeft(args, " ")
+	switch {
+	case hasPrefixFold(s, "FROM"):
+		s = s[4:]
+	case hasPrefixFold(s, "TO"):
+		s = s[2:]
+	default:
+		return "", "", ErrNoPathPrefix
+	}
+	s = strings.TrimLeft(s, " ")
+	if !strings.HasPrefix(s, ":") {
+		return "", "", ErrNoPathPrefix
+	}
+	s = strings.TrimLeft(s[1:], " ")
+	if !strings.HasPrefix(s, "<") {
+		// Tolerated: no angle brackets.
+		addr, params, _ = strings.Cut(s, " ")
+		if strings.ContainsAny(addr, "<>") {
+			err = ErrBadPath
+		}
+		return addr, strings.TrimSpace(params), err
+	}
+	end := closingBracket(s)
+	if end < 0 {
+		addr, params, _ = strings.Cut(s[1:], " ")
+		return addr, strings.TrimSpace(params), ErrBadPath
+	}
+	addr = s[1:end]
+	params = strings.TrimSpace(s[end+1:])
+	if strings.HasPrefix(addr, "@") {
+		// Source route "@a,@b:user@host" (RFC 5321 §4.1.2): drop it.
+		if i := strings.IndexByte(addr, ':'); i >= 0 {
+			addr = addr[i+1:]
+		} else {
+			err = ErrBadPath
+		}
+	}
+	return addr, params, err
+}
+
+// closingBracket returns the index of the '>' closing the path that starts
+// with '<' at s[0], skipping quoted strings, or -1.
+func closingBracket(s string) int {
+	quoted := false
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && c == '>':
+			return i
+		}
+	}
+	return -1
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// parseBDAT parses "n [LAST]" into the chunk size and the LAST flag.
+func parseBDAT(args string) (n int64, last, ok bool) {
+	f := strings.Fields(args)
+	if len(f) == 0 || len(f) > 2 || len(f[0]) > 18 || !digits(f[0], 18) {
+		return 0, false, false
+	}
+	for i := 0; i < len(f[0]); i++ {
+		n = n*10 + int64(f[0][i]-'0')
+	}
+	if len(f) == 2 {
+		if !strings.EqualFold(f[1], "LAST") {
+			return 0, false, false
+		}
+		last = true
+	}
+	return n, last, true
+}

@@ -1,0 +1,756 @@
+package smtp
+
+import (
+	"bytes"
+	"strings"
+	"time"
+
+	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/internal/framing"
+)
+
+// Limits (see the package documentation).
+const (
+	maxPending    = 1000
+	maxRcpt       = 10000
+	maxReplyLines = 512
+	maxReplyBytes = 64 << 10
+	maxPath       = 1 << 10
+	maxArgs       = 4 << 10
+	maxHold       = 64 << 10
+)
+
+// clientMode says what the next client bytes are.
+type clientMode uint8
+
+const (
+	cmCommand  clientMode = iota // command lines (or AUTH responses)
+	cmHold                       // after DATA, waiting for its reply
+	cmBody                       // DATA content until CRLF.CRLF
+	cmChunk                      // BDAT chunk octets
+	cmTLSCheck                   // after STARTTLS's 220: TLS or not?
+	cmTLS                        // encrypted
+)
+
+// serverMode says what the next server bytes are.
+type serverMode uint8
+
+const (
+	smReply    serverMode = iota // reply lines
+	smTLSCheck                   // after STARTTLS's 220: TLS or not?
+	smTLS                        // encrypted
+)
+
+// cmdKind classifies commands whose replies change the session state.
+type cmdKind uint8
+
+const (
+	kOther cmdKind = iota
+	kHelo
+	kEhlo
+	kMail
+	kRcpt
+	kData
+	kBdat
+	kAuth
+	kStartTLS
+)
+
+// command is one command waiting for (or having) its reply.
+type command struct {
+	verb, args string
+	kind       cmdKind
+	ts         time.Time
+	pipelined  bool
+	tx         *txn
+	rcpt       int // index in tx.rcpts, or -1
+	inter      []int
+	replied    bool
+	replyTS    time.Time
+	last       bool // BDAT ... LAST
+	auth       *authAttempt
+}
+
+// Session decodes one SMTP connection. Create it with New.
+type Session struct {
+	decode.Base
+
+	cl, sv framing.Lines
+	cmode  clientMode
+	smode  serverMode
+
+	cResync, sResync bool // skipping to the next recognisable line
+
+	// DATA hold, content and BDAT chunk state.
+	hold     []byte
+	holdCmd  *command
+	holdGap  bool
+	dot      framing.Dot
+	bodyTx   *txn
+	bodyCmd  *command
+	bodyGap  bool
+	bodyOut  func([]byte)
+	chunkCmd *command
+	left     int64
+
+	queue []*command
+
+	// Reply being accumulated.
+	rlines []string
+	rbytes int
+	rcode  int
+
+	wantGreeting bool
+	sawServer    bool
+	greeting     string
+	helo         string
+	caps         []string
+	tls          *decode.TLS
+	chello       helloBuf
+	shello       helloBuf
+	auths        []decode.Auth
+	authCmd      *command
+	starttls     *command
+
+	cur   *txn   // transaction taking commands
+	open  []*txn // not yet emitted, in creation order
+	seq   int
+	ntx   int
+	ncmds int
+}
+
+var _ decode.Decoder = (*Session)(nil)
+
+// New returns a decoder for connection c emitting records to s.
+func New(c *decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
+	d := &Session{Base: decode.NewBase(c, decode.ProtoSMTP, o, s), wantGreeting: true}
+	d.cl.Max = d.Opts.MaxLine
+	d.sv.Max = d.Opts.MaxLine
+	d.bodyOut = d.bodyWrite
+	if c.Midstream {
+		d.cResync, d.sResync = true, true
+	}
+	if c.ImplicitTLS {
+		d.tls = &decode.TLS{Implicit: true}
+		d.Encrypted = true
+		d.cmode, d.smode = cmTLS, smTLS
+	}
+	return d
+}
+
+// Data implements decode.Decoder.
+func (s *Session) Data(dir decode.Direction, p []byte, ts time.Time) {
+	if s.Closed || len(p) == 0 {
+		return
+	}
+	switch dir {
+	case decode.ClientToServer:
+		s.Count(dir, len(p), ts)
+		s.client(p, ts)
+	case decode.ServerToClient:
+		s.Count(dir, len(p), ts)
+		s.sawServer = true
+		s.server(p, ts)
+	}
+}
+
+// Gap implements decode.Decoder.
+func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
+	if s.Closed {
+		return
+	}
+	s.Gaps++
+	s.Anomaly("gap")
+	switch dir {
+	case decode.ClientToServer:
+		s.clientGap(n, ts)
+	case decode.ServerToClient:
+		if s.smode == smReply {
+			s.sv.Reset()
+			s.rlines, s.rbytes = s.rlines[:0], 0
+			s.sResync = true
+		}
+	}
+}
+
+func (s *Session) clientGap(n int, ts time.Time) {
+	switch s.cmode {
+	case cmCommand:
+		s.cl.Reset()
+		s.cResync = true
+	case cmHold:
+		s.holdGap = true
+	case cmBody:
+		s.bodyGap = true
+		s.bodyTx.truncated = true
+		bare := s.dot.BareLFDot
+		s.dot = framing.Dot{BareLFDot: bare}
+	case cmChunk:
+		tx := s.chunkCmd.tx
+		tx.truncated = true
+		if n >= 0 && int64(n) < s.left {
+			s.left -= int64(n)
+			return
+		}
+		exact := int64(n) == s.left
+		s.endChunk(ts)
+		if !exact {
+			s.cl.Reset()
+			s.cResync = true
+		}
+	}
+}
+
+// Close implements decode.Decoder: it ends open transactions, emits the
+// unanswered commands and the session record.
+func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
+	if s.Closed {
+		return
+	}
+	if s.cmode == cmHold {
+		s.releaseHold(!firstLineIsCommand(s.hold), ts)
+	}
+	switch s.cmode {
+	case cmBody:
+		s.bodyTx.truncated = true
+		s.endBody(ts)
+	case cmChunk:
+		s.chunkCmd.tx.truncated = true
+		s.endChunk(ts)
+	}
+	s.Closed = true
+	for _, t := range s.open {
+		t.closed, t.byClose = true, true
+	}
+	s.cur = nil
+	for len(s.queue) > 0 {
+		c := s.queue[0]
+		s.queue = s.queue[1:]
+		s.unanswered(c)
+	}
+	for len(s.open) > 0 {
+		s.finish(s.open[0])
+	}
+	r := s.SessionRecord(reason, ts)
+	r.Greeting = s.greeting
+	r.Helo = s.helo
+	r.Capabilities = s.caps
+	r.TLS = s.tls
+	r.Commands = s.ncmds
+	r.Transactions = s.ntx
+	if len(s.auths) > 0 {
+		last := s.auths[len(s.auths)-1]
+		r.Auth = &last
+		r.Auths = s.auths
+	}
+	s.Emit(r)
+}
+
+// client consumes client bytes.
+func (s *Session) client(p []byte, ts time.Time) {
+	for len(p) > 0 {
+		switch s.cmode {
+		case cmCommand:
+			if s.starttls != nil && s.cl.Pending() == 0 && p[0] == tlsHandshake {
+				// The ClientHello came before the 220 (capture order).
+				s.enterTLS()
+				continue
+			}
+			line, n, ok := s.cl.Next(p)
+			p = p[n:]
+			if ok {
+				s.clientLine(line, ts)
+			}
+		case cmHold:
+			p = s.holdData(p, ts)
+		case cmBody:
+			n, done := s.dot.Feed(p, s.bodyOut)
+			p = p[n:]
+			if s.dot.BareLFDot {
+				s.Anomaly("bare_lf_dot")
+			}
+			if done {
+				s.endBody(ts)
+			}
+		case cmChunk:
+			k := int64(len(p))
+			if k > s.left {
+				k = s.left
+			}
+			s.chunkCmd.tx.msg.Write(p[:k])
+			p = p[k:]
+			s.left -= k
+			if s.left == 0 {
+				s.endChunk(ts)
+			}
+		case cmTLSCheck:
+			if p[0] == tlsHandshake {
+				s.enterTLS()
+			} else {
+				s.tlsPlaintext()
+			}
+		case cmTLS:
+			s.chello.add(p, s)
+			return
+		}
+	}
+}
+
+func (s *Session) bodyWrite(b []byte) { s.bodyTx.msg.Write(b) }
+
+// clientLine handles one complete client line in command mode.
+func (s *Session) clientLine(line framing.Line, ts time.Time) {
+	if line.Overflow {
+		s.Anomaly("line_too_long")
+	}
+	text := line.Text
+	if s.authCmd != nil && s.isAuthResponse(text) {
+		s.authCmd.auth.response(string(text), s)
+		return
+	}
+	if s.cResync {
+		if !isKnownCommand(text) {
+			return
+		}
+		s.cResync = false
+	}
+	verb, args, err := ParseCommand(text)
+	if err != nil {
+		verb, args = "", strings.TrimSpace(string(text))
+	}
+	if err != nil || !knownVerbs[verb] {
+		s.Anomaly("unknown_command")
+	}
+	if len(args) > maxArgs {
+		args = args[:maxArgs]
+	}
+	c := &command{verb: verb, args: args, ts: ts, rcpt: -1}
+	switch verb {
+	case "HELO", "EHLO", "LHLO":
+		c.kind = kHelo
+		if verb != "HELO" {
+			c.kind = kEhlo
+		}
+		if f := strings.Fields(args); len(f) > 0 {
+			s.helo = bound(f[0], maxPath)
+		}
+		s.endCur()
+	case "MAIL":
+		c.kind = kMail
+		s.endCur()
+		t := s.newTx(ts)
+		t.hasMail = true
+		addr, params, err := ParsePath(args)
+		if err != nil {
+			s.Anomaly("invalid_path")
+		}
+		t.from, t.params = s.path(addr), bound(params, maxArgs)
+		c.tx = t
+	case "RCPT":
+		c.kind = kRcpt
+		t := s.txFor()
+		addr, params, err := ParsePath(args)
+		if err != nil {
+			s.Anomaly("invalid_path")
+		}
+		if len(t.rcpts) < maxRcpt {
+			c.rcpt = len(t.rcpts)
+			t.rcpts = append(t.rcpts, decode.Rcpt{Addr: s.path(addr), Params: bound(params, maxArgs)})
+		} else {
+			s.Anomaly("too_many_rcpt")
+		}
+		c.tx = t
+	case "DATA":
+		c.kind = kData
+		c.tx = s.txFor()
+	case "BDAT":
+		n, last, ok := parseBDAT(args)
+		c.kind = kBdat
+		c.last = last
+		c.tx = s.txFor()
+		c.tx.bdat = true
+		if !ok {
+			// No chunk can be framed; the server's reply still counts.
+			s.Anomaly("bdat_invalid")
+			break
+		}
+		s.enqueue(c)
+		s.startChunk(c, n, ts)
+		return
+	case "RSET", "QUIT":
+		s.endCur()
+	case "STARTTLS":
+		c.kind = kStartTLS
+		s.endCur()
+		s.starttls = c
+	case "AUTH":
+		c.kind = kAuth
+		c.auth = newAuth(args, s)
+		c.args = c.auth.redactedArgs(s)
+		s.authCmd = c
+	}
+	s.enqueue(c)
+	if c.kind == kData {
+		s.cmode = cmHold
+		s.holdCmd = c
+		s.hold = s.hold[:0]
+	}
+}
+
+// path bounds an address.
+func (s *Session) path(a string) string {
+	if len(a) > maxPath {
+		s.Anomaly("path_too_long")
+		return a[:maxPath]
+	}
+	return a
+}
+
+func bound(v string, n int) string {
+	if len(v) > n {
+		return v[:n]
+	}
+	return v
+}
+
+// enqueue adds c to the commands waiting for a reply.
+func (s *Session) enqueue(c *command) {
+	s.ncmds++
+	c.pipelined = len(s.queue) > 0 && s.sawServer
+	if c.tx != nil {
+		c.tx.pending++
+	}
+	if len(s.queue) >= maxPending {
+		s.Anomaly("too_many_pending")
+		old := s.queue[0]
+		s.queue = s.queue[1:]
+		s.unanswered(old)
+	}
+	s.queue = append(s.queue, c)
+}
+
+// unanswered retires c without a reply.
+func (s *Session) unanswered(c *command) {
+	switch c {
+	case s.holdCmd:
+		s.releaseHold(!firstLineIsCommand(s.hold), c.ts)
+	case s.authCmd:
+		s.authCmd = nil
+	case s.starttls:
+		s.starttls = nil
+	}
+	if c.auth != nil {
+		s.auths = append(s.auths, c.auth.record(nil, s))
+	}
+	s.emitCommand(c, nil, "")
+	if c.tx != nil {
+		c.tx.unanswered = true
+		c.tx.pending--
+		s.maybeFinish(c.tx)
+	}
+}
+
+// holdData buffers client bytes after DATA until its reply decides what
+// they are. It returns the bytes it did not take.
+func (s *Session) holdData(p []byte, ts time.Time) []byte {
+	old := len(s.hold)
+	take := min(maxHold-old, len(p))
+	s.hold = append(s.hold, p[:take]...)
+	p = p[take:]
+	if !s.sawServer {
+		if bytes.IndexByte(s.hold[old:], '\n') >= 0 {
+			s.releaseHold(!firstLineIsCommand(s.hold), ts)
+			return p
+		}
+	}
+	if len(s.hold) >= maxHold {
+		s.Anomaly("data_reply_missing")
+		s.releaseHold(!firstLineIsCommand(s.hold), ts)
+	}
+	return p
+}
+
+// firstLineIsCommand reports whether b starts with a known command line.
+func firstLineIsCommand(b []byte) bool {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	return isKnownCommand(b)
+}
+
+// releaseHold ends the hold after DATA: the held bytes are content (body)
+// or commands, and are decoded again as such.
+func (s *Session) releaseHold(body bool, ts time.Time) {
+	c := s.holdCmd
+	held := s.hold
+	s.hold = nil
+	s.holdCmd = nil
+	gap := s.holdGap
+	s.holdGap = false
+	if body {
+		s.startBody(c)
+		if gap {
+			s.bodyGap = true
+			s.bodyTx.truncated = true
+		}
+	} else {
+		s.cmode = cmCommand
+		if gap {
+			s.cl.Reset()
+			s.cResync = true
+		}
+	}
+	s.client(held, ts)
+}
+
+// startBody starts DATA content for c's transaction.
+func (s *Session) startBody(c *command) {
+	t := c.tx
+	if t.msg == nil {
+		t.msg = s.newMessage(t)
+	}
+	s.cmode = cmBody
+	s.bodyTx, s.bodyCmd = t, c
+	s.bodyGap = false
+	s.dot = framing.Dot{}
+}
+
+// endBody ends DATA content (at its end marker, or cut short).
+func (s *Session) endBody(ts time.Time) {
+	t := s.bodyTx
+	if s.dot.BareLFDot {
+		s.Anomaly("bare_lf_dot")
+		t.bareLF = true
+	}
+	s.bodyTx, s.bodyCmd = nil, nil
+	s.bodyGap = false
+	s.cmode = cmCommand
+	s.finishMessage(t)
+	s.endTx(t)
+}
+
+// startChunk starts a BDAT chunk of n octets.
+func (s *Session) startChunk(c *command, n int64, ts time.Time) {
+	t := c.tx
+	if t.msg == nil {
+		t.msg = s.newMessage(t)
+	}
+	s.chunkCmd = c
+	s.left = n
+	s.cmode = cmChunk
+	if n == 0 {
+		s.endChunk(ts)
+	}
+}
+
+// endChunk ends the current BDAT chunk.
+func (s *Session) endChunk(ts time.Time) {
+	c := s.chunkCmd
+	s.chunkCmd = nil
+	s.left = 0
+	s.cmode = cmCommand
+	if c.last {
+		s.finishMessage(c.tx)
+		s.endTx(c.tx)
+	}
+}
+
+// server consumes server bytes.
+func (s *Session) server(p []byte, ts time.Time) {
+	for len(p) > 0 {
+		switch s.smode {
+		case smReply:
+			line, n, ok := s.sv.Next(p)
+			p = p[n:]
+			if ok {
+				s.serverLine(line, ts)
+			}
+		case smTLSCheck:
+			if p[0] == tlsHandshake {
+				s.enterTLS()
+			} else {
+				s.tlsPlaintext()
+			}
+		case smTLS:
+			s.shello.add(p, s)
+			return
+		}
+	}
+}
+
+// serverLine handles one complete server line.
+func (s *Session) serverLine(line framing.Line, ts time.Time) {
+	if line.Overflow {
+		s.Anomaly("line_too_long")
+	}
+	code, sep, text, ok := ParseReplyLine(line.Text)
+	if !ok {
+		if !s.sResync {
+			s.Anomaly("malformed_reply")
+		}
+		return
+	}
+	s.sResync = false
+	if len(s.rlines) == 0 {
+		s.rcode = code
+	} else if code != s.rcode {
+		s.Anomaly("malformed_reply")
+	}
+	if len(s.rlines) < maxReplyLines && s.rbytes+len(text) <= maxReplyBytes {
+		s.rlines = append(s.rlines, text)
+		s.rbytes += len(text)
+	} else {
+		s.Anomaly("reply_too_long")
+	}
+	if sep == '-' {
+		return
+	}
+	lines := s.rlines
+	s.rlines, s.rbytes = s.rlines[:0:0], 0
+	if len(lines) == 0 {
+		// Only possible when the first line was over the byte limit.
+		lines = []string{""}
+	}
+	s.reply(s.rcode, lines, ts)
+}
+
+// reply pairs one complete reply with the oldest waiting command.
+func (s *Session) reply(code int, lines []string, ts time.Time) {
+	greet := s.wantGreeting
+	s.wantGreeting = false
+	if greet && (code == 220 || (len(s.queue) == 0 && (code == 421 || code == 554))) &&
+		(len(s.queue) == 0 || s.queue[0].kind != kStartTLS) {
+		s.greeting = bound(lines[0], maxArgs)
+		return
+	}
+	if len(s.queue) == 0 {
+		if code != 421 {
+			s.Anomaly("unexpected_reply")
+		}
+		return
+	}
+	c := s.queue[0]
+	if !c.replied {
+		c.replied = true
+		c.replyTS = ts
+	}
+	r := newReply(code, lines[0])
+	switch c.kind {
+	case kData:
+		if code == 354 && len(c.inter) == 0 {
+			c.inter = append(c.inter, code)
+			if s.holdCmd == c {
+				s.releaseHold(true, ts)
+			}
+			return
+		}
+		s.queue = s.queue[1:]
+		first := len(c.inter) == 0
+		c.tx.dataReply = r
+		if s.holdCmd == c {
+			s.releaseHold(false, ts)
+		} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first) {
+			// The content ended in a gap (the server says it is over),
+			// or the DATA was refused after its content was assumed.
+			if first {
+				c.tx.msg = nil
+			}
+			s.endBody(ts)
+			s.cl.Reset()
+			s.cResync = true
+		}
+	case kBdat:
+		s.queue = s.queue[1:]
+		switch {
+		case c.tx.bdatRejected:
+			// The first rejected chunk decides.
+		case !is2xx(code):
+			c.tx.dataReply = r
+			c.tx.bdatRejected = true
+		case c.last:
+			c.tx.dataReply = r
+		}
+	case kAuth:
+		if code == 334 {
+			c.inter = append(c.inter, code)
+			c.auth.onChallenge(lines[0], s)
+			return
+		}
+		s.queue = s.queue[1:]
+		if s.authCmd == c {
+			s.authCmd = nil
+		}
+		s.auths = append(s.auths, c.auth.record(decode.Bool(code == 235 || is2xx(code)), s))
+	default:
+		s.queue = s.queue[1:]
+		switch c.kind {
+		case kMail:
+			c.tx.mailReply = r
+		case kRcpt:
+			if c.rcpt >= 0 {
+				rc := &c.tx.rcpts[c.rcpt]
+				rc.Code = code
+				rc.Accepted = is2xx(code)
+			}
+		case kEhlo:
+			if is2xx(code) {
+				s.caps = capabilities(lines[1:])
+			}
+		case kStartTLS:
+			if s.starttls == c {
+				s.starttls = nil
+			}
+			if code == 220 {
+				s.emitCommand(c, &code, lines[0])
+				s.beginTLS()
+				return
+			}
+		}
+	}
+	s.emitCommand(c, &code, lines[0])
+	if c.tx != nil {
+		c.tx.pending--
+		s.maybeFinish(c.tx)
+	}
+}
+
+func is2xx(code int) bool { return code >= 200 && code < 300 }
+
+func newReply(code int, text string) *decode.Reply {
+	enh, rest := ParseEnhanced(code, text)
+	return &decode.Reply{Code: code, Enhanced: enh, Text: bound(rest, maxArgs)}
+}
+
+// capabilities turns EHLO reply lines after the first into keywords.
+func capabilities(lines []string) []string {
+	caps := make([]string, 0, len(lines))
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); l != "" {
+			caps = append(caps, l)
+		}
+	}
+	return caps
+}
+
+// emitCommand emits a command record (LevelCommands only).
+func (s *Session) emitCommand(c *command, status *int, text string) {
+	if s.Opts.Level < decode.LevelCommands {
+		return
+	}
+	r := &decode.CommandRecord{
+		Header:       s.Header(decode.TypeCommand, c.ts),
+		Verb:         c.verb,
+		Args:         c.args,
+		Text:         text,
+		Intermediate: c.inter,
+		Pipelined:    c.pipelined,
+	}
+	if status != nil {
+		r.Status = *status
+	}
+	if c.replied {
+		ms := float64(c.replyTS.Sub(c.ts).Microseconds()) / 1000
+		r.LatencyMS = &ms
+	}
+	s.Emit(r)
+}

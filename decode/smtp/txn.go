@@ -1,0 +1,138 @@
+package smtp
+
+import (
+	"slices"
+	"time"
+
+	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/message"
+)
+
+// txn is one mail transaction being decoded.
+type txn struct {
+	seq          int
+	ts           time.Time
+	helo         string
+	hasMail      bool
+	from, params string
+	rcpts        []decode.Rcpt
+	mailReply    *decode.Reply
+	dataReply    *decode.Reply // latest data-phase decision
+	bdat         bool
+	bdatRejected bool
+	msg          *message.Parser
+	message      *decode.Message
+	truncated    bool
+	bareLF       bool
+
+	pending    int  // commands of this transaction still waiting for a reply
+	closed     bool // takes no more commands
+	byClose    bool // closed by the end of the connection
+	unanswered bool // a command was retired without a reply
+	done       bool
+}
+
+// newTx opens a transaction and makes it current.
+func (s *Session) newTx(ts time.Time) *txn {
+	s.seq++
+	t := &txn{seq: s.seq, ts: ts, helo: s.helo}
+	s.cur = t
+	s.open = append(s.open, t)
+	return t
+}
+
+// txFor returns the current transaction for RCPT/DATA/BDAT, opening an
+// invalid one (no MAIL) when there is none.
+func (s *Session) txFor() *txn {
+	if s.cur != nil {
+		return s.cur
+	}
+	s.Anomaly("smtp_transaction_invalid")
+	return s.newTx(s.Last)
+}
+
+// endCur ends the current transaction (RSET, MAIL, HELO, QUIT, STARTTLS).
+func (s *Session) endCur() {
+	if t := s.cur; t != nil {
+		s.endTx(t)
+	}
+}
+
+// endTx stops t from taking commands and emits it if nothing is pending.
+func (s *Session) endTx(t *txn) {
+	t.closed = true
+	if s.cur == t {
+		s.cur = nil
+	}
+	s.maybeFinish(t)
+}
+
+func (s *Session) maybeFinish(t *txn) {
+	if t.closed && t.pending <= 0 && !t.done {
+		s.finish(t)
+	}
+}
+
+// finish emits t's record.
+func (s *Session) finish(t *txn) {
+	t.done = true
+	if i := slices.Index(s.open, t); i >= 0 {
+		s.open = slices.Delete(s.open, i, i+1)
+	}
+	if t.msg != nil {
+		t.truncated = true // content never reached its end
+		s.finishMessage(t)
+	}
+	rec := &decode.SMTPMail{
+		Header:     s.Header(decode.TypeSMTPMail, t.ts),
+		Seq:        t.seq,
+		Helo:       t.helo,
+		MailFrom:   t.from,
+		MailParams: t.params,
+		RcptTo:     t.rcpts,
+		BDAT:       t.bdat,
+		Message:    t.message,
+	}
+	if rec.RcptTo == nil {
+		rec.RcptTo = []decode.Rcpt{}
+	}
+	switch {
+	case t.dataReply != nil:
+		rec.Status = decode.TxRejected
+		if is2xx(t.dataReply.Code) {
+			rec.Status = decode.TxAccepted
+		}
+		rec.Reply = t.dataReply
+	case t.mailReply != nil && !is2xx(t.mailReply.Code):
+		rec.Status = decode.TxRejected
+		rec.Reply = t.mailReply
+	case t.byClose || t.unanswered:
+		rec.Status = decode.TxIncomplete
+	default:
+		rec.Status = decode.TxAborted
+	}
+	s.ntx++
+	s.Emit(rec)
+}
+
+// newMessage starts the message parser for t.
+func (s *Session) newMessage(t *txn) *message.Parser {
+	var w decode.MessageWriter
+	if s.Opts.Messages != nil {
+		w = s.Opts.Messages.Create(s.Conn, decode.ProtoSMTP, t.seq)
+	}
+	return message.New(message.Options{MaxMemory: s.Opts.MaxMessage, Writer: w})
+}
+
+// finishMessage ends t's message, if it has one in progress.
+func (s *Session) finishMessage(t *txn) {
+	if t.msg == nil {
+		return
+	}
+	m := t.msg.Finish(t.truncated)
+	t.msg = nil
+	if t.bareLF && !slices.Contains(m.Anomalies, "bare_lf_dot") {
+		m.Anomalies = append(m.Anomalies, "bare_lf_dot")
+	}
+	t.message = m
+}
