@@ -242,9 +242,9 @@ func (r *reader) u24() int {
 	return int(v[0])<<16 | int(v[1])<<8 | int(v[2])
 }
 
-func (r *reader) vec8() []byte  { return r.take(r.u8()) }
+func (r *reader) vec8() []byte { return r.take(r.u8()) }
 
 // rest16 reads a 16-bit length vector, or what is left of it when the
 // message was cut short.
 func (r *reader) rest16() []byte { return r.take(min(int(r.u16()), len(r.b))) }
-func (r *reader) vec16() []byte { return r.take(int(r.u16())) }
+func (r *reader) vec16() []byte  { return r.take(int(r.u16())) }
