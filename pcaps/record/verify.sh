@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Check pcaps/real-*.pcap against the ground truth written in pcaps/README.md, reading the
+# payload with tshark (an independent decoder). record.sh runs it after recording.
+#
+# usage: bash pcaps/record/verify.sh [smtp] [pop3] [imap]     (default: all)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PCAPS=$(dirname "$HERE")
+command -v tshark >/dev/null || { echo "verify: tshark is not installed" >&2; exit 1; }
+
+GROUPS_=("$@")
+[[ ${#GROUPS_[@]} -gt 0 ]] || GROUPS_=(smtp pop3 imap)
+FAILED=0
+CHECKED=0
+
+# transcript FILE: every TCP stream of FILE as ASCII lines (CR and empty lines dropped),
+# streams in order, both directions interleaved as they were sent.
+transcript() {
+	local f=$1 s
+	for s in $(tshark -r "$f" -T fields -e tcp.stream 2>/dev/null | sort -nu); do
+		echo "=== stream $s"
+		tshark -r "$f" -q -z "follow,tcp,ascii,$s" 2>/dev/null | sed -n '/^Node 1:/,/^=====/p' |
+			grep -vE '^(Node 1:|=====|	?[0-9]+$)' | tr -d '\r' | grep -v '^$'
+	done
+}
+
+# expect NAME STREAMS STRING...: real-NAME.pcap has STREAMS TCP connections, each with a
+# SYN and closed by FIN or RST (so the capture holds whole connections), and its transcript contains every STRING (fixed strings, in
+# this order).
+expect() {
+	local name=$1 streams=$2 f=$PCAPS/real-$1.pcap text got syns ends s rest
+	shift 2
+	CHECKED=$((CHECKED + 1))
+	if [[ ! -s $f ]]; then
+		echo "FAIL real-$name.pcap: missing"
+		FAILED=$((FAILED + 1))
+		return
+	fi
+	text=$(transcript "$f")
+	got=$(tshark -r "$f" -T fields -e tcp.stream 2>/dev/null | sort -nu | wc -l)
+	syns=$(tshark -r "$f" -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0' -T fields -e tcp.stream 2>/dev/null | sort -u | wc -l)
+	ends=$(tshark -r "$f" -Y 'tcp.flags.fin == 1 || tcp.flags.reset == 1' -T fields -e tcp.stream 2>/dev/null | sort -u | wc -l)
+	local bad=()
+	[[ $got -eq $streams ]] || bad+=("$got TCP streams, want $streams")
+	[[ $syns -eq $streams ]] || bad+=("$syns streams open with SYN, want $streams")
+	[[ $ends -eq $streams ]] || bad+=("$ends streams end with FIN or RST, want $streams")
+	# Each string must appear after the previous one.
+	rest=$text
+	for s in "$@"; do
+		if [[ $rest == *"$s"* ]]; then
+			rest=${rest#*"$s"}
+		else
+			bad+=("missing or out of order: $s")
+		fi
+	done
+	if [[ ${#bad[@]} -eq 0 ]]; then
+		echo "ok   real-$name.pcap ($streams streams, $# facts)"
+	else
+		echo "FAIL real-$name.pcap"
+		printf '     %s\n' "${bad[@]}"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+verify_smtp() {
+	expect postfix-swaks-basic 1 \
+		'220 mail.example.test ESMTP Postfix' 'EHLO client.example.org' '250-PIPELINING' '250 CHUNKING' \
+		'MAIL FROM:<sender@example.org>' '250 2.1.0 Ok' 'RCPT TO:<carol@example.test>' '250 2.1.5 Ok' \
+		'DATA' '354 End data with' \
+		'Subject: =?UTF-8?Q?Quartalsbericht_f=C3=BCr_M=C3=A4rz?=' 'Message-Id: <swaks-basic@example.org>' \
+		'Content-Type: multipart/mixed;' 'Content-Type: text/csv; name="quarterly-report.csv"' \
+		'filename="quarterly-report.csv"' 'Content-Transfer-Encoding: BASE64' \
+		'cmVnaW9uLHF1YXJ0ZXIsb3JkZXJzLHJldmVudWVfZXVy' \
+		'250 2.0.0 Ok: queued as ' 'QUIT' '221 2.0.0 Bye'
+	expect postfix-swaks-pipelining 1 \
+		'250-PIPELINING' \
+		$'MAIL FROM:<sender@example.org>\nRCPT TO:<carol@example.test>\nRCPT TO:<nobody@example.test>\nDATA' \
+		$'250 2.1.0 Ok\n250 2.1.5 Ok\n550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown in local recipient table\n354 End data with' \
+		'Subject: pipelined, one unknown recipient' '250 2.0.0 Ok: queued as ' 'QUIT' '221 2.0.0 Bye'
+	expect postfix-smtplib-multi 1 \
+		'ehlo smtplib.example.org' \
+		'mail FROM:<erik@example.org> size=' 'rcpt TO:<carol@example.test>' 'data' \
+		'Subject: smtplib message 1 of 3' '250 2.0.0 Ok: queued as ' \
+		'mail FROM:<erik@example.org> size=' 'rcpt TO:<carol@example.test>' \
+		'Subject: =?utf-8?b?UHLDvGZiZXJpY2h0IGbDvHIgTcOkcnog4oCT?= Nachricht 2' '250 2.0.0 Ok: queued as ' \
+		'mail FROM:<erik@example.org> size=' 'Subject: smtplib message 3 of 3' '250 2.0.0 Ok: queued as ' \
+		'QUIT' '221 2.0.0 Bye'
+	expect postfix-bdat 1 \
+		'EHLO bdat.example.org' '250 CHUNKING' 'MAIL FROM:<bdat@example.org>' 'RCPT TO:<carol@example.test>' \
+		'BDAT 218' 'Subject: BDAT message 1 in two chunks' 'First body' '250 2.0.0 Ok: 218 bytes' \
+		$'BDAT 140 LAST\n line.\n.this line starts with a dot and is not stuffed\n.\nThe line above' \
+		'250 2.0.0 Ok: 358 bytes queued as ' \
+		$'MAIL FROM:<bdat@example.org>\nRCPT TO:<carol@example.test>\nBDAT 199\n' \
+		'Subject: BDAT message 2 pipelined' 'BDAT 0 LAST' \
+		$'250 2.1.0 Ok\n250 2.1.5 Ok\n250 2.0.0 Ok: 199 bytes\n250 2.0.0 Ok: 199 bytes queued as ' \
+		'QUIT' '221 2.0.0 Bye'
+	expect postfix-auth 3 \
+		'250-AUTH PLAIN LOGIN' 'AUTH PLAIN AGNhcm9sAHdyb25nLXBhc3N3b3Jk' \
+		'535 5.7.8 Error: authentication failed' 'QUIT' '221 2.0.0 Bye' \
+		'AUTH PLAIN AGNhcm9sAHNlY3JldA==' '235 2.7.0 Authentication successful' \
+		'MAIL FROM:<carol@example.test>' 'Subject: sent after AUTH PLAIN' '250 2.0.0 Ok: queued as ' \
+		$'AUTH LOGIN\n334 VXNlcm5hbWU6\nY2Fyb2w=\n334 UGFzc3dvcmQ6\nc2VjcmV0\n235 2.7.0 Authentication successful' \
+		'Subject: sent after AUTH LOGIN' '250 2.0.0 Ok: queued as ' '221 2.0.0 Bye'
+	expect postfix-starttls 1 \
+		'EHLO client.example.org' '250-STARTTLS' $'STARTTLS\n220 2.0.0 Ready to start TLS'
+	# After STARTTLS nothing is readable: one EHLO in clear text, no MAIL FROM.
+	local t
+	t=$(transcript "$PCAPS/real-postfix-starttls.pcap")
+	if [[ $(grep -c '^EHLO' <<<"$t") -ne 1 ]] || grep -q '^MAIL FROM' <<<"$t"; then
+		echo "FAIL real-postfix-starttls.pcap: clear text after STARTTLS"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+for g in "${GROUPS_[@]}"; do
+	"verify_$g"
+done
+echo "verify: $((CHECKED - FAILED)) passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
