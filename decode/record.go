@@ -80,6 +80,10 @@ type TLS struct {
 	SNI      string   `json:"sni,omitempty"`
 	Version  string   `json:"version,omitempty"`
 	ALPN     []string `json:"alpn,omitempty"`
+	// Subject and Issuer of the server certificate, when it travelled in
+	// clear (TLS 1.2 and older).
+	Subject string `json:"subject,omitempty"`
+	Issuer  string `json:"issuer,omitempty"`
 }
 
 // SessionRecord is emitted once per TCP connection, when it ends.
@@ -102,11 +106,19 @@ type SessionRecord struct {
 	CommunityID  string    `json:"community_id"`
 	Anomalies    []string  `json:"anomalies,omitempty"`
 	// POP3
-	Mode      string `json:"mode,omitempty"`
-	Retrieved *int   `json:"retrieved,omitempty"`
-	Deleted   *int   `json:"deleted,omitempty"`
+	Mode      string       `json:"mode,omitempty"`
+	Retrieved *int         `json:"retrieved,omitempty"`
+	Deleted   *int         `json:"deleted,omitempty"`
+	Mailbox   *MailboxStat `json:"mailbox,omitempty"`
 	// IMAP
 	Mailboxes []string `json:"mailboxes,omitempty"`
+}
+
+// MailboxStat is the size of a POP3 maildrop as the server reported it
+// (STAT, else a LIST without argument, else the login reply's text).
+type MailboxStat struct {
+	Messages int   `json:"messages"`
+	Octets   int64 `json:"octets"`
 }
 
 // CommandRecord is one request/response exchange.
@@ -120,6 +132,10 @@ type CommandRecord struct {
 	Intermediate []int    `json:"intermediate,omitempty"`
 	Pipelined    bool     `json:"pipelined"`
 	LatencyMS    *float64 `json:"latency_ms"`
+	// Untagged summarises the IMAP untagged responses that arrived while
+	// the command was in flight ("2 EXISTS", "LIST Sent", ...), at most
+	// 32 then "+N more".
+	Untagged []string `json:"untagged,omitempty"`
 }
 
 // Rcpt is one RCPT TO of an SMTP transaction.
@@ -186,13 +202,17 @@ type IMAPMessage struct {
 // IMAPMailbox is one mailbox-changing action.
 type IMAPMailbox struct {
 	Header
-	Action  string   `json:"action"`
-	Mailbox string   `json:"mailbox,omitempty"`
-	Target  string   `json:"target,omitempty"`
-	UIDs    string   `json:"uids,omitempty"`
-	Seqs    string   `json:"seqs,omitempty"`
-	Flags   []string `json:"flags,omitempty"`
-	Status  string   `json:"status"`
+	Action  string `json:"action"`
+	Mailbox string `json:"mailbox,omitempty"`
+	Target  string `json:"target,omitempty"`
+	UIDs    string `json:"uids,omitempty"`
+	Seqs    string `json:"seqs,omitempty"`
+	// TargetUIDs are the UIDs in the target mailbox (COPYUID of COPY/MOVE).
+	TargetUIDs string `json:"target_uids,omitempty"`
+	// Op is the STORE operation: FLAGS, +FLAGS, -FLAGS (.SILENT).
+	Op     string   `json:"op,omitempty"`
+	Flags  []string `json:"flags,omitempty"`
+	Status string   `json:"status"`
 }
 
 // Attachment is one non-body MIME part.
