@@ -81,7 +81,9 @@ CAPTURE_ERR=
 # capture_start NAME FILTER: start tcpdump on lo writing $OUT/real-NAME.pcap and wait until
 # it listens. --immediate-mode hands every packet to tcpdump at once (with the default
 # TPACKET_V3 blocks, packets still in a block are lost at SIGINT) and -U writes it at once;
-# -Z root keeps write access to the output directory.
+# Immediate mode uses one ring frame per packet sized for the snapshot length (a whole lo
+# packet, up to 64 KiB): -B 131072 (KiB) gives room for hundreds of frames, so a burst is
+# not dropped. -Z root keeps write access to the output directory.
 capture_start() {
 	local name=$1 filter=$2 i
 	[[ -z $TCPDUMP_PID ]] || die "capture already running"
@@ -89,7 +91,7 @@ capture_start() {
 	CAPTURE_ERR=$RUN/tcpdump-$name.err
 	rm -f "$CAPTURE_FILE"
 	: >"$CAPTURE_ERR"
-	tcpdump -i lo -n -U --immediate-mode -s 0 -Z root -w "$CAPTURE_FILE" "$filter" 2>"$CAPTURE_ERR" &
+	tcpdump -i lo -n -U --immediate-mode -s 0 -B 131072 -Z root -w "$CAPTURE_FILE" "$filter" 2>"$CAPTURE_ERR" &
 	TCPDUMP_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		grep -q 'listening on' "$CAPTURE_ERR" && break

@@ -113,6 +113,33 @@ verify_smtp() {
 	fi
 }
 
+verify_pop3() {
+	expect dovecot-poplib 1 \
+		'+OK Dovecot (Debian) ready.' 'USER alice' '+OK' 'PASS secret' '+OK Logged in.' \
+		'STAT' '+OK 3 ' $'LIST\n+OK 3 messages:\n1 ' '3 ' $'.\nUIDL\n+OK\n1 ' '3 ' \
+		$'RETR 1\n+OK ' 'Delivered-To: alice@example.test' 'Subject: POP3 one: plain text' \
+		'Message-ID: <alice-seed-1@example.org>' $'this is message one.\n..leading dot line\n..\nend of message one.\n.\n' \
+		$'TOP 2 5\n+OK' 'Subject: =?utf-8?b?R3LDvMOfZSBhdXMgS8O2bG4g4oCTIFJlY2hudW5nIE3DpHJ6?=' \
+		'Message-ID: <alice-seed-2@example.org>' 'Content-Type: multipart/mixed;' \
+		$'Content-Transfer-Encoding: 8bit\nDie Rechnung liegt bei.\n.\nDELE 3\n+OK Marked to be deleted.' \
+		$'QUIT\n+OK Logging out, messages deleted.'
+	expect dovecot-pop3-curl 2 \
+		'+OK Dovecot (Debian) ready.' $'CAPA\n+OK\nCAPA\nTOP\nUIDL' 'SASL PLAIN LOGIN' \
+		$'AUTH PLAIN\n+ \nAGFsaWNlAHNlY3JldA==\n+OK Logged in.' $'LIST\n+OK 2 messages:\n1 ' '2 ' \
+		$'.\nQUIT\n+OK Logging out.' \
+		'=== stream 1' $'AUTH PLAIN\n+ \nAGFsaWNlAHNlY3JldA==\n+OK Logged in.' $'RETR 1\n+OK ' \
+		'Subject: POP3 one: plain text' $'end of message one.\n.\nQUIT\n+OK Logging out.'
+	expect dovecot-pop3-nodelete-drop 2 \
+		'USER alice' 'PASS secret' '+OK Logged in.' $'STAT\n+OK 2 ' \
+		$'DELE 1\n+OK Marked to be deleted.\n=== stream 1\n+OK Dovecot (Debian) ready.' \
+		'USER alice' $'STAT\n+OK 2 ' $'LIST\n+OK 2 messages:\n1 ' '2 ' $'.\nQUIT\n+OK Logging out.'
+	# No QUIT in the dropped connection.
+	if [[ $(transcript "$PCAPS/real-dovecot-pop3-nodelete-drop.pcap" | grep -c '^QUIT') -ne 1 ]]; then
+		echo "FAIL real-dovecot-pop3-nodelete-drop.pcap: want exactly one QUIT"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
 for g in "${GROUPS_[@]}"; do
 	"verify_$g"
 done
