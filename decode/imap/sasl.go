@@ -1,0 +1,101 @@
+package imap
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+
+	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/internal/sasl"
+)
+
+// authState follows one LOGIN or AUTHENTICATE exchange.
+type authState struct {
+	index int // in Session.auths
+	ex    *sasl.Exchange
+}
+
+func (x *Session) saslCommand() *command {
+	for i := len(x.order) - 1; i >= 0; i-- {
+		if c := x.order[i]; c.auth != nil && c.auth.ex != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// startSASL begins an AUTHENTICATE exchange with an optional initial
+// response (SASL-IR, RFC 4959).
+func (x *Session) startSASL(c *command, mech, ir string) {
+	ex := sasl.New(mech)
+	x.addAuth(decode.Auth{Mechanism: ex.Mech})
+	c.auth = &authState{index: len(x.auths) - 1, ex: ex}
+	c.args = ex.Mech
+	x.c.tok.Raw = true
+	if ir != "" {
+		c.args += " " + x.Redact(ir)
+		ex.Response(ir, true)
+		x.updateAuth(c.auth)
+	}
+}
+
+func (x *Session) saslChallenge(a *authState, text string) {
+	a.ex.Challenge(text)
+}
+
+// saslResponse reads one client line of c's exchange.
+func (x *Session) saslResponse(c *command, line string) {
+	a := c.auth
+	a.ex.Response(line, false)
+	if a.ex.Invalid() {
+		x.Anomaly("sasl_bad_base64")
+	}
+	x.updateAuth(a)
+	if a.ex.Mech == "NTLM" {
+		if b, err := base64.StdEncoding.DecodeString(line); err == nil {
+			if u := ntlmUser(b); u != "" && a.index < len(x.auths) {
+				x.auths[a.index].User = u
+			}
+		}
+	}
+}
+
+func (x *Session) updateAuth(a *authState) {
+	if a.index >= len(x.auths) {
+		return
+	}
+	au := &x.auths[a.index]
+	user, pass, ch, resp := a.ex.Credentials()
+	if user != "" {
+		au.User = user
+	}
+	au.Password = x.secret(pass)
+	au.Challenge = x.secret(ch)
+	au.Response = x.secret(resp)
+	if a.ex.Cancelled() {
+		au.Success = decode.Bool(false)
+	}
+}
+
+// ntlmUser returns the user name of an NTLM AUTHENTICATE (type 3)
+// message.
+func ntlmUser(b []byte) string {
+	if len(b) < 52 || !bytes.HasPrefix(b, []byte("NTLMSSP\x00")) || b[8] != 3 {
+		return ""
+	}
+	l := int(b[36]) | int(b[37])<<8
+	o := int(b[40]) | int(b[41])<<8 | int(b[42])<<16 | int(b[43])<<24
+	if o < 0 || l > 512 || o+l > len(b) {
+		return ""
+	}
+	user := b[o : o+l]
+	// UTF-16LE when the name has NULs in every second byte.
+	if len(user) >= 2 && user[1] == 0 {
+		var sb strings.Builder
+		for i := 0; i+1 < len(user); i += 2 {
+			sb.WriteRune(rune(user[i]) | rune(user[i+1])<<8)
+		}
+		return sb.String()
+	}
+	return string(user)
+}
