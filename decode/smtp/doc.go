@@ -40,7 +40,14 @@
 //     command sent while an earlier one was still unanswered is marked
 //     pipelined (never in a capture where the server has sent nothing).
 //     latency_ms is measured from the command to its first reply (for DATA
-//     the 354), in capture time.
+//     the 354), in capture time. A command record's text is the first
+//     line of its final reply.
+//
+// A transaction's reply is {code, enhanced, text} of the deciding reply's
+// last line (for a one-line reply, its only line): multi-line final
+// replies put the queue id there (Exim: "250- 4404 byte chunk, total
+// 4404" then "250 OK id=1lHkUh-008hPw-NY"), and Zeek logs it as
+// last_reply. The RFC 3463 enhanced code is split off the text.
 //
 // # Transaction status rules
 //

@@ -634,7 +634,10 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 		c.replied = true
 		c.replyTS = ts
 	}
-	r := newReply(code, lines[0])
+	// A transaction's reply keeps the last line of a multi-line reply:
+	// that is where servers put the queue id (Exim's "250- 4404 byte
+	// chunk" / "250 OK id=...") and what Zeek logs as last_reply.
+	r := newReply(code, lines[len(lines)-1])
 	switch c.kind {
 	case kData:
 		if code == 354 && len(c.inter) == 0 {

@@ -207,6 +207,7 @@ func TestBDAT(t *testing.T) {
 	eq(t, "sha 2", tx.Message.SHA256, sha(second))
 	eq(t, "reply 2", tx.Reply.Text, "Ok: 29 bytes queued as 103")
 	eq(t, "BDAT 0 LAST", d.cmd(t, "BDAT", 3).Args, "0 LAST")
+	eq(t, "BDAT 0 LAST text", d.cmd(t, "BDAT", 3).Text, "2.0.0 0 byte chunk, total 29")
 	eq(t, "commands", d.sess.Commands, 10)
 	if len(d.sess.Anomalies) != 0 {
 		t.Errorf("anomalies %v", d.sess.Anomalies)
@@ -388,6 +389,7 @@ func TestInvalidOrder(t *testing.T) {
 	}
 	eq(t, "txs", strings.Join(got, " "),
 		"bob@example.org/1/accepted/250 /1/rejected/503 bob@example.org/0/rejected/503 bob@example.org/1/accepted/250")
+	eq(t, "tx2 reply", d.txs[1].Reply.Text, "valid RCPT command must precede DATA")
 	eq(t, "tx4 reply", d.txs[3].Reply.Text, "OK id=1pgobM-001mwq-Vc")
 	eq(t, "invalid", hasAnomaly(d.sess, "smtp_transaction_invalid"), true)
 	eq(t, "greeting", d.sess.Greeting, "tinkyx390 ESMTP Exim 4.94.2")
