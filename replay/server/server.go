@@ -8,23 +8,18 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/mailtap/mailtap/replay/server/imapd"
+	"github.com/mailtap/mailtap/replay/server/internal/certgen"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 	"github.com/mailtap/mailtap/replay/server/pop3d"
 	"github.com/mailtap/mailtap/replay/server/smtpd"
@@ -228,27 +223,5 @@ func (s *Server) Close() error {
 // SelfSigned makes an in-memory ECDSA certificate for host, localhost,
 // 127.0.0.1 and ::1, valid from an hour before now for a year.
 func SelfSigned(host string, now time.Time) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: host, Organization: []string{"mailtap self-signed"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{host, "localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	return certgen.SelfSigned(host, now)
 }

@@ -258,7 +258,7 @@ type seqRange struct{ lo, hi uint32 }
 type seqSet []seqRange
 
 func (p *parser) seqSet() (seqSet, bool) {
-	s, ok := p.atomWith("")
+	s, ok := p.atomWith("*")
 	if !ok {
 		return nil, false
 	}

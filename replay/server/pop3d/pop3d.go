@@ -174,15 +174,15 @@ func (s *Server) handle(nc net.Conn) {
 	for {
 		line, err := c.readLine()
 		if errors.Is(err, netsrv.ErrLineTooLong) {
+			err = nil
 			if c.badCommand("Line too long") {
-				return
+				err = errQuit
 			}
-			continue
-		}
-		if err != nil {
+		} else if err != nil {
 			return
+		} else {
+			err = c.command(string(line))
 		}
-		err = c.command(string(line))
 		if c.br.Buffered() == 0 || err != nil {
 			if ferr := c.flush(); ferr != nil {
 				return
