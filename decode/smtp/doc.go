@@ -52,8 +52,10 @@
 // # Transaction status rules
 //
 // A transaction starts at MAIL. It stops taking commands at the end of its
-// DATA content, after its BDAT ... LAST chunk, or when the client sends
-// RSET, MAIL, HELO/EHLO, QUIT or STARTTLS, or the connection closes. It is
+// DATA content, after its BDAT ... LAST chunk, when the client sends RSET,
+// MAIL or QUIT, when the server accepts a HELO/EHLO (2xx) or STARTTLS
+// (220) — a rejected EHLO keeps the envelope, as Postfix does — or when the
+// connection closes. It is
 // emitted once it stopped taking commands and every one of its commands was
 // answered (or can no longer be: connection closed, queue overflow), so
 // records come out in a deterministic order: transactions as they

@@ -68,6 +68,7 @@ type command struct {
 	replied    bool
 	replyTS    time.Time
 	last       bool // BDAT ... LAST
+	reset      *txn // transaction a HELO/EHLO ends once accepted
 	auth       *authAttempt
 }
 
@@ -334,7 +335,9 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		if f := strings.Fields(args); len(f) > 0 {
 			s.helo = bound(f[0], maxPath)
 		}
-		s.endCur()
+		// A HELO/EHLO resets the transaction only when the server
+		// accepts it (a rejected EHLO keeps the envelope).
+		c.reset = s.cur
 	case "MAIL":
 		c.kind = kMail
 		s.endCur()
@@ -381,7 +384,6 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		s.endCur()
 	case "STARTTLS":
 		c.kind = kStartTLS
-		s.endCur()
 		s.starttls = c
 	case "AUTH":
 		c.kind = kAuth
@@ -506,9 +508,13 @@ func (s *Session) releaseHold(body bool, ts time.Time) {
 // startBody starts DATA content for c's transaction.
 func (s *Session) startBody(c *command) {
 	t := c.tx
-	if t.msg == nil {
-		t.msg = s.newMessage(t)
+	if t.msg != nil {
+		// An unfinished BDAT message (chunk lost in a gap, then DATA):
+		// the DATA content is the message the server takes.
+		t.msg.Finish(true)
+		t.truncated = false
 	}
+	t.msg = s.newMessage(t)
 	s.cmode = cmBody
 	s.bodyTx, s.bodyCmd = t, c
 	s.bodyGap = false
@@ -695,9 +701,15 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 				rc.Code = code
 				rc.Accepted = is2xx(code)
 			}
-		case kEhlo:
-			if is2xx(code) {
+		case kHelo, kEhlo:
+			if !is2xx(code) {
+				break
+			}
+			if c.kind == kEhlo {
 				s.caps = capabilities(lines[1:])
+			}
+			if c.reset != nil {
+				s.endTx(c.reset)
 			}
 		case kStartTLS:
 			if s.starttls == c {

@@ -551,3 +551,15 @@ func TestTimestamps(t *testing.T) {
 	eq(t, "tx ts", d.txs[0].TS, t0.Add(4*time.Millisecond)) // the MAIL command
 	eq(t, "end", d.sess.End, t0.Add(20*time.Millisecond))
 }
+
+func TestEHLORejectedKeepsEnvelope(t *testing.T) {
+	d := decodeFile(t, "ehlo-rejected")
+	wantTxs(t, d, 2)
+	tx := d.txs[0]
+	eq(t, "from", tx.MailFrom, "alice@example.com")
+	eq(t, "rcpt", tx.RcptTo[0].Addr, "bob@example.com")
+	eq(t, "status", tx.Status, decode.TxAccepted)
+	eq(t, "anomalies", len(d.sess.Anomalies), 0)
+	eq(t, "tx2", d.txs[1].MailFrom+" "+d.txs[1].Status, "carol@example.com aborted")
+	eq(t, "helo", d.sess.Helo, "again.example.com")
+}

@@ -22,12 +22,12 @@ func (s *Session) beginTLS() {
 		s.tls = &decode.TLS{StartTLS: true}
 	}
 	s.Encrypted = true
+	s.endCur()
 	if s.cmode == cmTLS {
 		// The client already started its handshake.
 		s.smode = smTLS
 		return
 	}
-	s.endCur()
 	s.cl.Reset()
 	s.cmode, s.smode = cmTLSCheck, smTLSCheck
 }
