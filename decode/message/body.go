@@ -100,8 +100,14 @@ func (l *leaf) line(p *impl, b []byte, complete bool) {
 		// may start the break, and for quoted-printable trailing white
 		// space and an unfinished escape.
 		k := len(data)
+		if data[k-1] == '\r' {
+			k--
+		}
 		if l.enc == encQP {
-			for k > 0 && len(data)-k < maxQPHold && isQPSpace(data[k-1]) {
+			// the complete line strips at most maxQPHold bytes of
+			// white space: hold back as many, so that any chunking
+			// decodes alike
+			for ws := 0; k > 0 && ws < maxQPHold && isQPSpace(data[k-1]); ws++ {
 				k--
 			}
 			switch {
@@ -110,8 +116,6 @@ func (l *leaf) line(p *impl, b []byte, complete bool) {
 			case k >= 2 && data[k-2] == '=':
 				k -= 2
 			}
-		} else if data[k-1] == '\r' {
-			k--
 		}
 		if k > 0 {
 			l.flushEOL()
@@ -126,7 +130,7 @@ func (l *leaf) line(p *impl, b []byte, complete bool) {
 	}
 	l.flushEOL()
 	if l.enc == encQP {
-		for len(data) > 0 && (data[len(data)-1] == ' ' || data[len(data)-1] == '\t') {
+		for ws := 0; len(data) > 0 && ws < maxQPHold && isQPSpace(data[len(data)-1]); ws++ {
 			data = data[:len(data)-1]
 		}
 		if len(data) > 0 && data[len(data)-1] == '=' {
@@ -140,7 +144,7 @@ func (l *leaf) line(p *impl, b []byte, complete bool) {
 	}
 }
 
-func isQPSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
+func isQPSpace(c byte) bool { return c == ' ' || c == '\t' }
 
 func (l *leaf) decode(p *impl, b []byte) {
 	if l.enc != encQP {

@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -44,7 +45,11 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 			b = nil
 		}
 	}
-	var fs []field
+	type rawField struct {
+		name  string
+		value []byte
+	}
+	var fs []rawField
 	skipping := false
 	first := true
 	for len(b) > 0 {
@@ -66,7 +71,7 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 			case len(fs) == 0:
 				p.anomaly(anNoColon)
 			default:
-				fs[len(fs)-1].value += string(line)
+				fs[len(fs)-1].value = append(fs[len(fs)-1].value, line...)
 			}
 			continue
 		}
@@ -82,12 +87,13 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 			continue
 		}
 		skipping = false
-		fs = append(fs, field{strings.ToLower(string(name)), string(line[i+1:])})
+		fs = append(fs, rawField{strings.ToLower(string(name)), slices.Clone(line[i+1:])})
 	}
-	for i := range fs {
-		fs[i].value = strings.TrimSpace(fs[i].value)
+	out := make([]field, len(fs))
+	for i, f := range fs {
+		out[i] = field{f.name, string(bytes.TrimSpace(f.value))}
 	}
-	return fs
+	return out
 }
 
 func validFieldName(b []byte) bool {
@@ -162,8 +168,9 @@ func (p *impl) addresses(vals []string) []string {
 }
 
 func (p *impl) formatAddress(name, addr string) string {
-	name = strings.TrimSpace(p.decodeWords(name))
-	addr = strings.TrimSpace(addr)
+	// net/mail's word decoder passes invalid UTF-8 through for utf-8 words
+	name = strings.ToValidUTF8(strings.TrimSpace(p.decodeWords(name)), "\uFFFD")
+	addr = strings.ToValidUTF8(strings.TrimSpace(addr), "\uFFFD")
 	switch {
 	case name == "" || name == addr:
 		return addr
@@ -261,6 +268,8 @@ func (p *impl) decodeWords(s string) string {
 		}
 	}
 	afterWord := false
+	// words end at a "?=": none can start past the last one
+	last, off := strings.LastIndex(s, "?="), 0
 	literal := func(t string) {
 		if t == "" {
 			return
@@ -271,13 +280,19 @@ func (p *impl) decodeWords(s string) string {
 	}
 	for {
 		i := strings.Index(s, "=?")
-		if i < 0 {
+		if i < 0 || off+i+2 > last {
 			break
 		}
 		cs, data, n, ok := p.encodedWord(s[i:])
 		if !ok {
-			literal(s[:i+2])
-			s = s[i+2:]
+			if n < 0 {
+				break // no "?=" further on: no more words
+			}
+			// keep it as written; a word that ended is skipped whole,
+			// so the text is scanned once
+			literal(s[:i+max(n, 2)])
+			off += i + max(n, 2)
+			s = s[i+max(n, 2):]
 			continue
 		}
 		if between := s[:i]; !afterWord || strings.Trim(between, " \t\r\n") != "" {
@@ -289,6 +304,7 @@ func (p *impl) decodeWords(s string) string {
 		runCS = cs
 		run = append(run, data...)
 		afterWord = true
+		off += i + n
 		s = s[i+n:]
 	}
 	literal(s)
@@ -297,7 +313,9 @@ func (p *impl) decodeWords(s string) string {
 }
 
 // encodedWord parses "=?charset?enc?text?=" at the start of s, returning
-// the charset, the decoded bytes and the length of the word.
+// the charset, the decoded bytes and the length of the word. When it fails,
+// n is the length of what looked like a word (0 when not even its start
+// did, -1 when it has no end).
 func (p *impl) encodedWord(s string) (cs string, data []byte, n int, ok bool) {
 	rest := s[2:]
 	q := strings.IndexByte(rest, '?')
@@ -316,7 +334,7 @@ func (p *impl) encodedWord(s string) (cs string, data []byte, n int, ok bool) {
 	rest = rest[2:]
 	end := strings.Index(rest, "?=")
 	if end < 0 {
-		return "", nil, 0, false
+		return "", nil, -1, false
 	}
 	text := rest[:end]
 	n = len(s) - len(rest) + end + 2
@@ -334,7 +352,7 @@ func (p *impl) encodedWord(s string) (cs string, data []byte, n int, ok bool) {
 		}
 		if err != nil {
 			p.anomaly(anEncodedWord)
-			return "", nil, 0, false
+			return "", nil, n, false
 		}
 		return cs, d, n, true
 	case 'q':
@@ -356,7 +374,7 @@ func (p *impl) encodedWord(s string) (cs string, data []byte, n int, ok bool) {
 		}
 		return cs, d, n, true
 	}
-	return "", nil, 0, false
+	return "", nil, n, false
 }
 
 // params splits a structured header value `value; a=b; c*0*=...` into its

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailtap/mailtap/decode"
 )
@@ -433,4 +434,75 @@ func TestLimits(t *testing.T) {
 
 func itoa(i int) string {
 	return string(rune('0'+i/10)) + string(rune('0'+i%10))
+}
+
+// TestPathologicalHeaders: header shapes that would make a naive parser
+// quadratic must stay fast (each is close to the 1 MiB header limit).
+func TestPathologicalHeaders(t *testing.T) {
+	const n = maxHeader - 4096
+	for name, v := range map[string]string{
+		"word starts":     strings.Repeat("=?", n/2),
+		"bad words":       strings.Repeat("=?a?B?!?=", n/9),
+		"far end":         strings.Repeat("=?xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", n/80) + "?=",
+		"unended words":   strings.Repeat("=?utf-8?Q?abc ", n/14),
+		"continuations":   strings.Repeat("a\r\n ", n/4),
+		"address junk":    strings.Repeat("<a@b ,\"", n/7),
+		"many addresses":  strings.Repeat("a@b, ", n/5),
+		"parameter junk":  strings.Repeat(";a*0*=", n/6),
+		"quoted nonsense": strings.Repeat(`"\`, n/2),
+	} {
+		start := time.Now()
+		var b bytes.Buffer
+		for _, h := range []string{"Subject", "To", "Content-Type"} {
+			b.Reset()
+			b.WriteString(h + ": " + v + "\r\n\r\n<p>body</p>\r\n")
+			m := parseAll(b.Bytes(), Options{})
+			checkUTF8(t, m)
+		}
+		t.Logf("%s: %v", name, time.Since(start))
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: %v", name, d)
+		}
+	}
+}
+
+// TestLongLineChunking: lines longer than the line buffer, with long runs
+// of trailing white space, CRs and escapes at piece edges, decode the same
+// whatever the chunking.
+func TestLongLineChunking(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("Content-Type: multipart/mixed; boundary=L\r\n\r\n")
+	for _, cte := range []string{"quoted-printable", "7bit"} {
+		b.WriteString("--L\r\nContent-Type: application/x-" + cte + "\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n")
+		b.WriteString(strings.Repeat("x=41", 20000) + strings.Repeat(" ", maxQPHold+10) + "\r\n")
+		b.WriteString(strings.Repeat("y", maxLine-1) + "\r\r\n")
+		b.WriteString(strings.Repeat("z\t", maxLine) + "=\r\n")
+		b.WriteString(strings.Repeat(" ", maxQPHold) + "=\r\n")
+		b.WriteString(strings.Repeat("w", 3*maxLine) + "=4\r\n")
+	}
+	b.WriteString("--L--\r\n")
+	want := summary(t, parseAll(b.Bytes(), Options{}))
+	for _, chunk := range []int{1, 2, 3, 5, 4096, maxLine - 1, maxLine, maxLine + 1, 3 * maxLine} {
+		if got := summary(t, parseChunks(b.Bytes(), func() int { return chunk })); !bytes.Equal(got, want) {
+			t.Errorf("chunk %d:\n%s\nwant\n%s", chunk, got, want)
+		}
+	}
+	raw := strings.Repeat("x=41", 20000) + strings.Repeat(" ", maxQPHold+10) + "\r\n" +
+		strings.Repeat("y", maxLine-1) + "\r\r\n" +
+		strings.Repeat("z\t", maxLine) + "=\r\n" +
+		strings.Repeat(" ", maxQPHold) + "=\r\n" +
+		strings.Repeat("w", 3*maxLine) + "=4"
+	qp := strings.Repeat("xA", 20000) + strings.Repeat(" ", 10) + "\r\n" +
+		strings.Repeat("y", maxLine-1) + "\r\r\n" +
+		strings.Repeat("z\t", maxLine) +
+		strings.Repeat(" ", maxQPHold) +
+		strings.Repeat("w", 3*maxLine) + "=4"
+	m := parseAll(b.Bytes(), Options{})
+	wantAtt := []decode.Attachment{
+		{ContentType: "application/x-quoted-printable", Size: int64(len(qp)), SHA256: hexsum([]byte(qp))},
+		{ContentType: "application/x-7bit", Size: int64(len(raw)), SHA256: hexsum([]byte(raw))},
+	}
+	if !slices.Equal(m.Attachments, wantAtt) || !slices.Equal(m.Anomalies, []string{anQP}) {
+		t.Errorf("attachments %+v anomalies %v", m.Attachments, m.Anomalies)
+	}
 }

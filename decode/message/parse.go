@@ -336,7 +336,7 @@ func (p *impl) endHeader(e *entity, push bool) {
 	if filename == "" {
 		filename = params["name"]
 	}
-	filename = p.decodeWords(strings.TrimSpace(filename))
+	filename = p.decodeWords(p.fixUTF8(strings.TrimSpace(filename)))
 	attach := func() int {
 		if len(p.msg.Attachments) >= maxAttachments {
 			p.anomaly(anTooManyAtt)
