@@ -18,6 +18,7 @@ const (
 	maxListing   = 1 << 17 // UIDL entries and pending deletions kept
 	maxCaps      = 256     // CAPA lines kept
 	maxRetrieved = 1 << 16 // pop3.message records held until the session ends
+	maxAuths     = 64      // login attempts kept (the last one always)
 )
 
 // listing kinds: what a multi-line answer that is not a message holds.
@@ -124,8 +125,9 @@ func New(c *decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 		d.serverSeen = true
 	}
 	if c.ImplicitTLS {
+		// Encrypted from the first byte, unless that byte is plaintext.
 		d.tls = &decode.TLS{Implicit: true}
-		d.Encrypted = true
+		d.tlsCheck = true
 	}
 	return d
 }
@@ -156,7 +158,11 @@ func (s *Session) Data(dir decode.Direction, p []byte, ts time.Time) {
 				s.encrypt()
 				continue
 			}
-			s.Anomaly("stls_not_tls")
+			if s.tls.Implicit {
+				s.Anomaly("implicit_tls_plaintext")
+			} else {
+				s.Anomaly("starttls_plaintext")
+			}
 		}
 		var n int
 		if dir == decode.ClientToServer {
@@ -225,6 +231,9 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 		return
 	}
 	s.Closed = true
+	if s.tlsCheck && s.tls.Implicit {
+		s.Encrypted = true // nothing said otherwise
+	}
 	if s.body != nil {
 		s.Anomaly("message_truncated")
 		s.endBody(true)
@@ -336,6 +345,9 @@ func (s *Session) clientLine(l framing.Line, ts time.Time) {
 		return
 	}
 	s.c2sResync = false
+	if !knownVerbs[verb] {
+		s.Anomaly("unknown_command")
+	}
 	c := &command{verb: verb, args: args, ts: ts}
 	c.pipelined = len(s.queue) > 0 || s.cur != nil || s.body != nil
 	arg := strings.TrimSpace(args)
@@ -443,14 +455,14 @@ func (s *Session) serverLine(l framing.Line, ts time.Time) {
 			return
 		}
 		if len(s.queue) == 0 {
-			s.Anomaly("unpaired_reply")
+			s.Anomaly("unexpected_reply")
 			return
 		}
 		s.s2cResync = false
 	}
 	if len(s.queue) == 0 {
 		if valid {
-			s.Anomaly("unpaired_reply")
+			s.Anomaly("unexpected_reply")
 		} else {
 			s.Anomaly("invalid_reply")
 		}
@@ -569,10 +581,10 @@ func (s *Session) reply(c *command, ts time.Time) {
 		if ok {
 			s.user = strings.TrimSpace(c.args)
 		} else {
-			s.auths = append(s.auths, decode.Auth{Mechanism: "USER", User: strings.TrimSpace(c.args), Success: decode.Bool(false)})
+			s.addAuth(decode.Auth{Mechanism: "USER", User: strings.TrimSpace(c.args), Success: decode.Bool(false)})
 		}
 	case "PASS":
-		s.auths = append(s.auths, decode.Auth{Mechanism: "USER", User: s.user, Password: s.Redact(c.args), Success: decode.Bool(ok)})
+		s.addAuth(decode.Auth{Mechanism: "USER", User: s.user, Password: s.Redact(c.args), Success: decode.Bool(ok)})
 		s.user = ""
 		s.loggedIn(ok, c.text)
 	case "APOP":
@@ -585,11 +597,11 @@ func (s *Session) reply(c *command, ts time.Time) {
 		if len(f) > 1 {
 			at.Response = s.Redact(f[1])
 		}
-		s.auths = append(s.auths, at)
+		s.addAuth(at)
 		s.loggedIn(ok, c.text)
 	case "AUTH":
 		if c.auth != nil {
-			s.auths = append(s.auths, c.auth.Auth(decode.Bool(ok), s.Redact))
+			s.addAuth(c.auth.Auth(decode.Bool(ok), s.Redact))
 			s.loggedIn(ok, c.text)
 		}
 	case "STAT":
@@ -642,6 +654,17 @@ func (s *Session) reply(c *command, ts time.Time) {
 	}
 	s.cur = c
 	s.newCaps, s.listN, s.listOctets = nil, 0, 0
+}
+
+// addAuth records a login attempt; past maxAuths the last slot is reused
+// so the session's auth is always the latest attempt.
+func (s *Session) addAuth(a decode.Auth) {
+	if len(s.auths) >= maxAuths {
+		s.Anomaly("too_many_auths")
+		s.auths[len(s.auths)-1] = a
+		return
+	}
+	s.auths = append(s.auths, a)
 }
 
 func (s *Session) loggedIn(ok bool, text string) {

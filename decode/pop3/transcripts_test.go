@@ -432,6 +432,12 @@ var transcripts = map[string]transcript{
 		c2s("STAT"), s2c("+OK 4 14971"),
 		c2s("LIST"), s2c("+OK 4 14971"),
 	}, reason: decode.CloseEOF},
+	// Port 995 carrying plaintext POP3.
+	"implicit_plaintext": {implicit: true, steps: []step{
+		s2c("+OK ready"),
+		c2s("QUIT"),
+		s2c("+OK"),
+	}},
 	"implicit_tls": {implicit: true, steps: []step{
 		// ClientHello appended in stls_test.go's init.
 	}},
