@@ -78,6 +78,7 @@ type Session struct {
 	auths      []decode.Auth
 	tls        *decode.TLS
 	compressed bool
+	stopped    bool                         // the stream cannot be decoded further (corrupt or cut DEFLATE)
 	structures map[string]map[string]string // mailbox+uid/seq -> part -> content type
 }
 
@@ -122,7 +123,7 @@ func (x *Session) Data(dir decode.Direction, p []byte, ts time.Time) {
 	x.Count(dir, len(p), ts)
 	x.now = ts
 	h := x.half(dir)
-	if x.Closed {
+	if x.Closed || x.stopped {
 		return
 	}
 	if x.Encrypted && !h.tlsCheck {
@@ -155,7 +156,7 @@ func (x *Session) feed(h *half, p []byte) {
 			h.inf.Write(p)
 			if h.inf.Failed() {
 				x.Anomaly("compress_corrupt")
-				x.Encrypted = true // opaque from here on
+				x.stopped = true
 			}
 			return
 		}
@@ -264,7 +265,7 @@ func (x *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 	if h.inf != nil {
 		// A hole in a DEFLATE stream cannot be bridged.
 		x.Anomaly("compress_gap")
-		x.Encrypted = true
+		x.stopped = true
 		return
 	}
 	if dir == decode.ClientToServer && h.tok.Awaiting() {
@@ -287,7 +288,7 @@ func (x *Session) Close(reason decode.CloseReason, ts time.Time) {
 	if ts.After(x.now) {
 		x.now = ts
 	}
-	if !x.Encrypted {
+	if !x.Encrypted && !x.stopped {
 		if x.c.tok.Awaiting() {
 			if len(x.c.pending) > 0 {
 				x.acceptLiteral()
