@@ -110,24 +110,38 @@ type Stats struct {
 	DeliveredByte uint64 `json:"delivered_bytes"`
 }
 
-// Engine reassembles TCP and drives decoders. It is single-goroutine: for
-// more cores, shard connections across several Engines by a symmetric
-// flow hash.
+// Engine reads packets, parses them and hands TCP segments to workers,
+// each owning its own connections and gopacket assembler. With one worker
+// (New) everything runs on the caller's goroutine; NewParallel shards
+// connections across workers by a symmetric flow hash, and merges their
+// records back into the order one worker would have produced.
 type Engine struct {
+	cfg     Config
+	stats   Stats // front-end counters; workers keep their own
+	parser  *parser
+	workers []*worker
+	par     *parallel
+	now     time.Time
+	nextFl  time.Time
+}
+
+// worker owns a set of connections.
+type worker struct {
 	cfg     Config
 	factory Factory
 	stats   Stats
-	parser  *parser
 	asm     *reassembly.Assembler
 	conns   map[connKey]*conn
 	nextUID uint64
 	now     time.Time
-	nextFl  time.Time
 	closing decode.CloseReason // reason used for connections closed by a flush
 	current *conn              // the connection being assembled (for streamFactory)
 
 	deferring bool
 	pending   []pendingCall
+	// mark, when set, is told which connection the records emitted next
+	// belong to (parallel mode keys records by it).
+	mark func(phase uint8, session uint64)
 }
 
 // connKey is a 4-tuple in canonical order (smaller endpoint first).
@@ -143,7 +157,7 @@ func keyOf(x, y netip.AddrPort) connKey {
 // conn is our view of one TCP connection; several may follow each other
 // on one 4-tuple (port reuse).
 type conn struct {
-	e        *Engine
+	w        *worker
 	key      connKey
 	uid      uint64
 	info     decode.ConnInfo
@@ -157,30 +171,52 @@ type conn struct {
 	ignored  bool
 	synSeq   uint32
 	hasSyn   bool
-	// firstDir: which of our directions gopacket calls TCPDirClientToServer
-	// (the direction of the first packet it saw).
-	firstDir decode.Direction
 }
 
-// New returns an Engine that creates decoders with f.
+// New returns a single-worker Engine that creates decoders with f.
 func New(cfg Config, f Factory) *Engine {
 	cfg.defaults()
-	e := &Engine{cfg: cfg, factory: f, conns: make(map[connKey]*conn), closing: decode.CloseEOF}
+	e := &Engine{cfg: cfg}
 	e.parser = newParser(&e.stats)
-	pool := reassembly.NewStreamPool(streamFactory{e})
-	e.asm = reassembly.NewAssembler(pool)
-	e.asm.MaxBufferedPagesPerConnection = cfg.MaxBufferedPagesPerConn
-	e.asm.MaxBufferedPagesTotal = cfg.MaxBufferedPagesTotal
+	e.workers = []*worker{newWorker(cfg, f)}
 	return e
 }
 
-// Stats returns a copy of the counters.
-func (e *Engine) Stats() Stats { return e.stats }
+func newWorker(cfg Config, f Factory) *worker {
+	w := &worker{cfg: cfg, factory: f, conns: make(map[connKey]*conn), closing: decode.CloseEOF}
+	pool := reassembly.NewStreamPool(streamFactory{w})
+	w.asm = reassembly.NewAssembler(pool)
+	w.asm.MaxBufferedPagesPerConnection = cfg.MaxBufferedPagesPerConn
+	w.asm.MaxBufferedPagesTotal = cfg.MaxBufferedPagesTotal
+	return w
+}
+
+// Stats returns the counters. With several workers, call it only after Run.
+func (e *Engine) Stats() Stats {
+	s := e.stats
+	for _, w := range e.workers {
+		s.add(&w.stats)
+	}
+	return s
+}
+
+func (s *Stats) add(o *Stats) {
+	s.Ignored += o.Ignored
+	s.Conns += o.Conns
+	s.ConnsEvicted += o.ConnsEvicted
+	s.Gaps += o.Gaps
+	s.GapBytes += o.GapBytes
+	s.PortReuse += o.PortReuse
+	s.DeliveredByte += o.DeliveredByte
+}
 
 // Run reads src to its end, then closes every open connection. A truncated
 // final record is reported as ErrTruncated after everything before it was
 // decoded. progress, if not nil, is called every 64k packets.
 func (e *Engine) Run(src Source, progress func()) error {
+	if e.par != nil {
+		e.par.start()
+	}
 	var err error
 	for {
 		var data []byte
@@ -210,47 +246,79 @@ func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkTy
 	if ts.After(e.now) {
 		e.now = ts
 	}
-	seg, ok := e.parser.parse(data, link, ts)
-	if !ok {
-		e.maybeFlush()
-		return
-	}
-	e.stats.TCP++
-	if seg.badSum {
-		e.stats.BadChecksum++
-		if e.cfg.VerifyChecksums {
-			return
+	if seg, ok := e.parser.parse(data, link, ts); ok {
+		e.stats.TCP++
+		keep := true
+		if seg.badSum {
+			e.stats.BadChecksum++
+			keep = !e.cfg.VerifyChecksums
+		}
+		if keep && e.cfg.Filter != nil && !e.cfg.Filter(uint16(seg.tcp.SrcPort), uint16(seg.tcp.DstPort)) {
+			e.stats.Filtered++
+			keep = false
+		}
+		if keep {
+			e.stats.PayloadBytes += uint64(len(seg.tcp.Payload))
+			seg.frame = e.stats.Packets
+			if e.par != nil {
+				e.par.segment(seg, ci)
+			} else {
+				e.workers[0].segment(seg, ci)
+			}
 		}
 	}
-	t := seg.tcp
-	if e.cfg.Filter != nil && !e.cfg.Filter(uint16(t.SrcPort), uint16(t.DstPort)) {
-		e.stats.Filtered++
+	// Flushes are scheduled here, in capture time, for every worker at the
+	// same packet, so the output does not depend on the worker count.
+	if !e.now.Before(e.nextFl) {
+		if !e.nextFl.IsZero() {
+			if e.par != nil {
+				e.par.flush(e.stats.Packets, e.now)
+			} else {
+				e.workers[0].flush(e.now)
+			}
+		}
+		e.nextFl = e.now.Add(e.cfg.FlushInterval)
+	}
+}
+
+// Finish flushes all data still held and closes every connection (end of
+// input).
+func (e *Engine) Finish() {
+	if e.par != nil {
+		e.par.finish()
 		return
 	}
-	e.stats.PayloadBytes += uint64(len(t.Payload))
+	e.workers[0].finishAll()
+}
+
+func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
+	t := seg.tcp
+	ts := seg.ts
+	if ts.After(w.now) {
+		w.now = ts
+	}
 	k := keyOf(seg.src, seg.dst)
-	c := e.conns[k]
+	c := w.conns[k]
 	if c != nil && t.SYN && !t.ACK && c.reusedBy(seg) {
-		e.stats.PortReuse++
-		e.finish(c, decode.CloseReused)
+		w.stats.PortReuse++
+		w.finish(c, decode.CloseReused)
 		c = nil
 	}
-	if c != nil && ts.Sub(c.lastSeen) > e.cfg.IdleTimeout {
-		e.finish(c, decode.CloseTimeout)
+	if c != nil && ts.Sub(c.lastSeen) > w.cfg.IdleTimeout {
+		w.finish(c, decode.CloseTimeout)
 		c = nil
 	}
 	if c == nil {
 		if len(t.Payload) == 0 && !t.SYN {
 			// A stray ACK, FIN or RST of a connection we do not know:
 			// nothing to decode.
-			e.maybeFlush()
 			return
 		}
-		c = e.newConn(k, seg)
+		c = w.newConn(k, seg)
 	}
 	c.lastSeen = ts
 	if c.ignored {
-		e.stats.Ignored++
+		w.stats.Ignored++
 		return
 	}
 	fromClient := seg.src == c.info.Client
@@ -258,12 +326,12 @@ func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkTy
 		c.hasSyn, c.synSeq = true, t.Seq
 	}
 	ctx := assemblerCtx{ci: ci}
-	e.current = c
-	e.asm.AssembleWithContext(c.flow(fromClient), t, &ctx)
-	e.current = nil
+	w.current = c
+	w.asm.AssembleWithContext(c.flow(fromClient), t, &ctx)
+	w.current = nil
 	if t.RST && !c.done {
 		c.rst = true
-		e.finish(c, decode.CloseRST)
+		w.finish(c, decode.CloseRST)
 	} else if t.FIN {
 		if fromClient {
 			c.finC = true
@@ -271,7 +339,6 @@ func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkTy
 			c.finS = true
 		}
 	}
-	e.maybeFlush()
 }
 
 // reusedBy reports whether a client SYN starts a new connection on c's
@@ -284,9 +351,9 @@ func (c *conn) reusedBy(seg segment) bool {
 	return c.finC || c.finS || c.rst || c.done || c.hasSyn
 }
 
-func (e *Engine) newConn(k connKey, seg segment) *conn {
-	if len(e.conns) >= e.cfg.MaxConns {
-		e.evictOldest()
+func (w *worker) newConn(k connKey, seg segment) *conn {
+	if len(w.conns) >= w.cfg.MaxConns {
+		w.evictOldest()
 	}
 	t := seg.tcp
 	client, server := seg.src, seg.dst
@@ -294,43 +361,43 @@ func (e *Engine) newConn(k connKey, seg segment) *conn {
 	case t.SYN && !t.ACK:
 	case t.SYN && t.ACK:
 		client, server = seg.dst, seg.src
-	case e.cfg.ServerPort(server.Port()):
-	case e.cfg.ServerPort(client.Port()):
+	case w.cfg.ServerPort(server.Port()):
+	case w.cfg.ServerPort(client.Port()):
 		client, server = server, client
 	case client.Port() < server.Port() && client.Port() < 1024:
 		client, server = server, client
 	}
-	e.nextUID++
+	w.nextUID++
 	c := &conn{
-		e:        e,
+		w:        w,
 		key:      k,
-		uid:      e.nextUID,
+		uid:      w.nextUID,
 		lastSeen: seg.ts,
 		info: decode.ConnInfo{
-			ID:        e.stats.Packets,
+			ID:        seg.frame,
 			Client:    client,
 			Server:    server,
 			Start:     seg.ts,
 			Midstream: !t.SYN,
 		},
 	}
-	e.stats.Conns++
-	c.dec = e.factory.NewConn(&c.info)
+	w.stats.Conns++
+	c.dec = w.factory.NewConn(&c.info)
 	c.ignorer, _ = c.dec.(Ignorer)
-	e.conns[k] = c
+	w.conns[k] = c
 	return c
 }
 
-func (e *Engine) evictOldest() {
+func (w *worker) evictOldest() {
 	var old *conn
-	for _, c := range e.conns {
+	for _, c := range w.conns {
 		if old == nil || c.lastSeen.Before(old.lastSeen) || c.lastSeen.Equal(old.lastSeen) && c.uid < old.uid {
 			old = c
 		}
 	}
 	if old != nil {
-		e.stats.ConnsEvicted++
-		e.finish(old, decode.CloseTimeout)
+		w.stats.ConnsEvicted++
+		w.finish(old, decode.CloseTimeout)
 	}
 }
 
@@ -350,53 +417,64 @@ func (c *conn) flow(fromClient bool) gopacket.Flow {
 }
 
 // finish closes c's decoder once and forgets c.
-func (e *Engine) finish(c *conn, reason decode.CloseReason) {
+func (w *worker) finish(c *conn, reason decode.CloseReason) {
 	if !c.done {
 		c.done = true
 		c.dec.Close(reason, c.lastSeen)
 	}
-	if e.conns[c.key] == c {
-		delete(e.conns, c.key)
+	if w.conns[c.key] == c {
+		delete(w.conns, c.key)
 	}
 }
 
-func (e *Engine) maybeFlush() {
-	if e.now.Before(e.nextFl) {
-		return
+// Record phases: the order in which a flush hands out records, so that one
+// worker and several produce the same output.
+const (
+	phasePacket uint8 = iota
+	phaseFlush
+	phaseIdle
+	phaseEOFFlush
+	phaseEOF
+)
+
+// flush pushes through data stuck behind holes for GapTimeout and closes
+// connections idle for IdleTimeout, at capture time now.
+func (w *worker) flush(now time.Time) {
+	if now.After(w.now) {
+		w.now = now
 	}
-	if !e.nextFl.IsZero() {
-		e.closing = decode.CloseTimeout
-		e.flushWith(func() {
-			e.asm.FlushWithOptions(reassembly.FlushOptions{T: e.now.Add(-e.cfg.GapTimeout), TC: e.now.Add(-e.cfg.IdleTimeout)})
-		})
-		e.closing = decode.CloseEOF
-		var idle []*conn
-		for _, c := range e.conns {
-			if e.now.Sub(c.lastSeen) > e.cfg.IdleTimeout {
-				idle = append(idle, c)
-			}
-		}
-		sortConns(idle)
-		for _, c := range idle {
-			e.finish(c, decode.CloseTimeout)
+	w.closing = decode.CloseTimeout
+	w.flushWith(phaseFlush, func() {
+		w.asm.FlushWithOptions(reassembly.FlushOptions{T: now.Add(-w.cfg.GapTimeout), TC: now.Add(-w.cfg.IdleTimeout)})
+	})
+	w.closing = decode.CloseEOF
+	var idle []*conn
+	for _, c := range w.conns {
+		if now.Sub(c.lastSeen) > w.cfg.IdleTimeout {
+			idle = append(idle, c)
 		}
 	}
-	e.nextFl = e.now.Add(e.cfg.FlushInterval)
+	w.closeSorted(phaseIdle, idle, decode.CloseTimeout)
 }
 
-// Finish flushes all data still held and closes every connection (end of
-// input).
-func (e *Engine) Finish() {
-	e.closing = decode.CloseEOF
-	e.flushWith(func() { e.asm.FlushAll() })
-	// Deterministic order for connections gopacket had already dropped.
-	rest := make([]*conn, 0, len(e.conns))
-	for _, c := range e.conns {
+// finishAll flushes everything held and closes every connection.
+func (w *worker) finishAll() {
+	w.closing = decode.CloseEOF
+	w.flushWith(phaseEOFFlush, func() { w.asm.FlushAll() })
+	rest := make([]*conn, 0, len(w.conns))
+	for _, c := range w.conns {
 		rest = append(rest, c)
 	}
-	sortConns(rest)
-	for _, c := range rest {
-		e.finish(c, decode.CloseEOF)
+	w.closeSorted(phaseEOF, rest, decode.CloseEOF)
+}
+
+func (w *worker) closeSorted(phase uint8, cs []*conn, reason decode.CloseReason) {
+	sortConns(cs)
+	for _, c := range cs {
+		if w.mark != nil {
+			w.mark(phase, c.info.ID)
+		}
+		w.finish(c, reason)
 	}
 }
 

@@ -24,6 +24,7 @@ type segment struct {
 	tcp      *layers.TCP
 	ts       time.Time
 	badSum   bool
+	frame    uint64 // 1-based packet number in the source
 }
 
 // parser decodes link, IP and TCP layers without allocating per packet

@@ -10,14 +10,14 @@ import (
 	"github.com/mailtap/mailtap/decode"
 )
 
-type streamFactory struct{ e *Engine }
+type streamFactory struct{ w *worker }
 
 // New implements reassembly.StreamFactory. The synthetic flow carries our
 // connection's uid (see conn.flow).
 func (f streamFactory) New(netFlow, _ gopacket.Flow, _ *layers.TCP, _ reassembly.AssemblerContext) reassembly.Stream {
 	src := netFlow.Src().Raw()
-	s := &stream{e: f.e}
-	s.c = f.e.current
+	s := &stream{w: f.w}
+	s.c = f.w.current
 	if len(src) == 16 && src[15] == 'c' {
 		s.firstDir = decode.ClientToServer
 	} else {
@@ -31,7 +31,7 @@ func (f streamFactory) New(netFlow, _ gopacket.Flow, _ *layers.TCP, _ reassembly
 const invalidSequence reassembly.Sequence = -1
 
 type stream struct {
-	e        *Engine
+	w        *worker
 	c        *conn
 	firstDir decode.Direction
 }
@@ -63,19 +63,19 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembl
 	length, _ := sg.Lengths()
 	ts := sg.CaptureInfo(0).Timestamp
 	if skip > 0 {
-		s.e.stats.Gaps++
-		s.e.stats.GapBytes += uint64(skip)
+		s.w.stats.Gaps++
+		s.w.stats.GapBytes += uint64(skip)
 	}
 	var data []byte
 	if length > 0 {
 		data = sg.Fetch(length)
-		s.e.stats.DeliveredByte += uint64(length)
-		if s.e.deferring {
+		s.w.stats.DeliveredByte += uint64(length)
+		if s.w.deferring {
 			// The ScatterGather bytes are reused after this callback.
 			data = append([]byte(nil), data...)
 		}
 	}
-	s.e.deliver(c, func() {
+	s.w.deliver(c, func() {
 		if skip > 0 {
 			c.dec.Gap(dir, skip, ts)
 		}
@@ -90,56 +90,54 @@ func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 	if c == nil || c.done {
 		return true
 	}
-	reason := s.e.closing
+	reason := s.w.closing
 	switch {
 	case c.rst:
 		reason = decode.CloseRST
 	case c.finC || c.finS:
 		reason = decode.CloseFIN
 	}
-	s.e.deliver(c, func() { s.e.finish(c, reason) })
+	s.w.deliver(c, func() { s.w.finish(c, reason) })
 	return true
 }
 
 // deliver runs fn now, or queues it while a flush is in progress, so that
 // connections flushed together reach their decoders in a deterministic
 // order (gopacket walks a map).
-func (e *Engine) deliver(c *conn, fn func()) {
-	if !e.deferring {
+func (w *worker) deliver(c *conn, fn func()) {
+	if !w.deferring {
 		fn()
 		if c.ignorer != nil && !c.ignored && c.ignorer.Ignored() {
 			c.ignored = true
 		}
 		return
 	}
-	e.pending = append(e.pending, pendingCall{uid: c.uid, seq: len(e.pending), fn: fn})
+	w.pending = append(w.pending, pendingCall{id: c.info.ID, seq: len(w.pending), fn: fn})
 }
 
 type pendingCall struct {
-	uid uint64
+	id  uint64 // session id: the same order whatever the worker count
 	seq int
 	fn  func()
 }
 
-// runPending executes queued callbacks ordered by connection, keeping each
-// connection's own order.
-func (e *Engine) runPending() {
-	p := e.pending
-	e.pending = nil
-	sort.SliceStable(p, func(i, j int) bool { return p[i].uid < p[j].uid })
+// flushWith runs a gopacket flush with deferred delivery, then runs the
+// queued callbacks ordered by session, each session's in its own order.
+func (w *worker) flushWith(phase uint8, flush func()) {
+	w.deferring = true
+	flush()
+	w.deferring = false
+	p := w.pending
+	w.pending = nil
+	sort.SliceStable(p, func(i, j int) bool { return p[i].id < p[j].id })
 	for _, pc := range p {
+		if w.mark != nil {
+			w.mark(phase, pc.id)
+		}
 		pc.fn()
 	}
 }
 
-// flushWith runs a gopacket flush with deferred delivery.
-func (e *Engine) flushWith(flush func()) {
-	e.deferring = true
-	flush()
-	e.deferring = false
-	e.runPending()
-}
-
 func sortConns(cs []*conn) {
-	sort.Slice(cs, func(i, j int) bool { return cs[i].uid < cs[j].uid })
+	sort.Slice(cs, func(i, j int) bool { return cs[i].info.ID < cs[j].info.ID })
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -59,6 +60,7 @@ type decodeFlags struct {
 	idle        time.Duration
 	verifySums  bool
 	stats       bool
+	workers     int
 }
 
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
@@ -76,6 +78,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&d.idle, "idle-timeout", 5*time.Minute, "close connections idle this long (capture time)")
 	fs.BoolVar(&d.verifySums, "verify-checksums", false, "drop TCP segments with a bad checksum (captures from a tap; leave off for captures made on the sending host)")
 	fs.BoolVar(&d.stats, "stats", false, "print capture statistics on stderr at the end")
+	fs.IntVar(&d.workers, "workers", runtime.NumCPU(), "decoding workers (connections are spread by flow hash; output order does not depend on it)")
 }
 
 func (d *decodeFlags) options() (decode.Options, error) {
@@ -87,6 +90,9 @@ func (d *decodeFlags) options() (decode.Options, error) {
 		o.Level = decode.LevelCommands
 	default:
 		return o, usagef("--level %q: want transactions or commands", d.level)
+	}
+	if d.workers < 1 {
+		return o, usagef("--workers %d: at least 1", d.workers)
 	}
 	if d.maxLine < 512 {
 		return o, usagef("--max-line %d: at least 512", d.maxLine)
@@ -125,13 +131,16 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 
 // engine builds a capture engine decoding into s.
 func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
-	disp := dispatch.New(dispatch.Config{
-		Ports:     d.ports.ports,
-		Sniff:     !d.noSniff,
-		Options:   o,
-		Sink:      s,
-		Protocols: protocols(),
-	})
+	newDisp := func(s decode.Sink) *dispatch.Dispatcher {
+		return dispatch.New(dispatch.Config{
+			Ports:     d.ports.ports,
+			Sniff:     !d.noSniff,
+			Options:   o,
+			Sink:      s,
+			Protocols: protocols(),
+		})
+	}
+	disp := newDisp(s)
 	cfg := capture.Config{
 		ServerPort:      disp.IsServerPort,
 		IdleTimeout:     d.idle,
@@ -144,6 +153,9 @@ func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 			want[uint16(p)] = true
 		}
 		cfg.Filter = func(a, b uint16) bool { return want[a] || want[b] }
+	}
+	if d.workers > 1 {
+		return capture.NewParallel(cfg, d.workers, func(s decode.Sink) capture.Factory { return newDisp(s) }, s)
 	}
 	return capture.New(cfg, disp)
 }

@@ -1,0 +1,282 @@
+package capture
+
+import (
+	"hash/maphash"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/mailtap/mailtap/decode"
+)
+
+// NewParallel returns an Engine that decodes with n workers (n <= 0: one
+// per CPU). The caller's goroutine reads and parses packets; each worker
+// owns the connections that hash to it (a symmetric hash of the 4-tuple,
+// so both directions meet) with its own assembler and decoders. Records
+// reach out on one goroutine, in the order a single worker would have
+// produced them: every record is keyed by the packet that caused it, and
+// flushes happen at the same packets whatever n is.
+//
+// newFactory is called once per worker with the sink its decoders must
+// emit to.
+func NewParallel(cfg Config, n int, newFactory func(decode.Sink) Factory, out decode.Sink) *Engine {
+	cfg.defaults()
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	e := &Engine{cfg: cfg}
+	e.parser = newParser(&e.stats)
+	p := &parallel{out: out, seed: maphash.MakeSeed()}
+	for i := 0; i < n; i++ {
+		col := &collector{}
+		w := newWorker(cfg, newFactory(col))
+		w.mark = col.mark
+		e.workers = append(e.workers, w)
+		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan []item, 4)})
+	}
+	p.results = make(chan result, 4*n)
+	e.par = p
+	return e
+}
+
+// batchSize is the number of items handed to a worker at once.
+const batchSize = 512
+
+type itemKind uint8
+
+const (
+	itemSegment itemKind = iota
+	itemFlush
+	itemFinish
+)
+
+// item is one unit of work for a worker, with its own copy of the bytes.
+type item struct {
+	kind  itemKind
+	frame uint64
+	seg   segment
+	raw   []byte // TCP header and payload, copied
+	tcp   layers.TCP
+	ci    gopacket.CaptureInfo
+	now   time.Time
+}
+
+// key orders records: by the packet that caused them, then by flush phase
+// and session, then by emission order within one worker.
+type key struct {
+	frame   uint64
+	phase   uint8
+	session uint64
+	n       uint64
+}
+
+func (a key) less(b key) bool {
+	switch {
+	case a.frame != b.frame:
+		return a.frame < b.frame
+	case a.phase != b.phase:
+		return a.phase < b.phase
+	case a.session != b.session:
+		return a.session < b.session
+	}
+	return a.n < b.n
+}
+
+type keyed struct {
+	k key
+	r decode.Record
+}
+
+// collector is a worker's sink: it keys each record.
+type collector struct {
+	cur  key
+	recs []keyed
+}
+
+func (c *collector) Emit(r decode.Record) {
+	c.cur.n++
+	c.recs = append(c.recs, keyed{c.cur, r})
+}
+
+func (c *collector) mark(phase uint8, session uint64) {
+	c.cur.phase, c.cur.session = phase, session
+}
+
+func (c *collector) at(frame uint64, phase uint8) {
+	c.cur = key{frame: frame, phase: phase}
+}
+
+// result is what a worker reports after a batch: its records, and that it
+// will never emit a record keyed below done.
+type result struct {
+	w    int
+	recs []keyed
+	done key
+}
+
+type pworker struct {
+	w     *worker
+	col   *collector
+	in    chan []item
+	batch []item
+	slab  []byte
+	queue []keyed // merged side: records not yet written
+	done  key     // merged side: watermark
+}
+
+type parallel struct {
+	ws      []*pworker
+	out     decode.Sink
+	seed    maphash.Seed
+	results chan result
+	wg      sync.WaitGroup
+	merged  chan struct{}
+}
+
+func (p *parallel) start() {
+	for i, pw := range p.ws {
+		p.wg.Add(1)
+		go p.run(i, pw)
+	}
+	p.merged = make(chan struct{})
+	go p.merge()
+}
+
+// run is a worker's loop.
+func (p *parallel) run(i int, pw *pworker) {
+	defer p.wg.Done()
+	for batch := range pw.in {
+		var last key
+		for j := range batch {
+			it := &batch[j]
+			switch it.kind {
+			case itemSegment:
+				pw.col.at(it.frame, phasePacket)
+				// Decode the TCP header again from our own copy: a
+				// copied layers.TCP still points at the reader's
+				// buffer for its ports (TransportFlow).
+				if err := it.tcp.DecodeFromBytes(it.raw, gopacket.NilDecodeFeedback); err != nil {
+					continue
+				}
+				it.seg.tcp = &it.tcp
+				pw.w.segment(it.seg, it.ci)
+				last = key{frame: it.frame, phase: phasePacket + 1}
+			case itemFlush:
+				pw.col.at(it.frame, phaseFlush)
+				pw.w.flush(it.now)
+				last = key{frame: it.frame + 1}
+			case itemFinish:
+				pw.col.at(^uint64(0), phaseEOFFlush)
+				pw.w.finishAll()
+				last = key{frame: ^uint64(0), phase: 255}
+			}
+		}
+		recs := pw.col.recs
+		pw.col.recs = nil
+		p.results <- result{w: i, recs: recs, done: last}
+	}
+}
+
+// merge writes records in key order once every worker has passed them.
+func (p *parallel) merge() {
+	defer close(p.merged)
+	for r := range p.results {
+		pw := p.ws[r.w]
+		pw.queue = append(pw.queue, r.recs...)
+		pw.done = r.done
+		for {
+			// The smallest head among workers; it may go out when every
+			// other worker's watermark (or own head) is past it.
+			best := -1
+			for i, w := range p.ws {
+				if len(w.queue) > 0 && (best < 0 || w.queue[0].k.less(p.ws[best].queue[0].k)) {
+					best = i
+				}
+			}
+			if best < 0 {
+				break
+			}
+			k := p.ws[best].queue[0].k
+			ok := true
+			for i, w := range p.ws {
+				if i != best && len(w.queue) == 0 && w.done.less(k) {
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				break
+			}
+			p.out.Emit(p.ws[best].queue[0].r)
+			p.ws[best].queue[0] = keyed{}
+			p.ws[best].queue = p.ws[best].queue[1:]
+		}
+	}
+}
+
+func (p *parallel) pick(seg segment) *pworker {
+	// Symmetric: hash the two endpoints in canonical order.
+	k := keyOf(seg.src, seg.dst)
+	var h maphash.Hash
+	h.SetSeed(p.seed)
+	a, b := k.a.Addr().As16(), k.b.Addr().As16()
+	h.Write(a[:])
+	h.Write(b[:])
+	h.WriteByte(byte(k.a.Port()))
+	h.WriteByte(byte(k.a.Port() >> 8))
+	h.WriteByte(byte(k.b.Port()))
+	h.WriteByte(byte(k.b.Port() >> 8))
+	return p.ws[h.Sum64()%uint64(len(p.ws))]
+}
+
+// segment copies a parsed segment (its bytes belong to the reader) into
+// the owning worker's batch.
+func (p *parallel) segment(seg segment, ci gopacket.CaptureInfo) {
+	pw := p.pick(seg)
+	it := item{kind: itemSegment, frame: seg.frame, seg: seg, ci: ci}
+	n := len(seg.tcp.Contents) + len(seg.tcp.Payload)
+	if cap(pw.slab)-len(pw.slab) < n {
+		pw.slab = make([]byte, 0, max(n, 256<<10))
+	}
+	off := len(pw.slab)
+	pw.slab = append(pw.slab, seg.tcp.Contents...)
+	pw.slab = append(pw.slab, seg.tcp.Payload...)
+	it.raw = pw.slab[off : off+n : off+n]
+	it.ci.AncillaryData = nil
+	it.seg.tcp = nil
+	pw.batch = append(pw.batch, it)
+	if len(pw.batch) >= batchSize {
+		p.send(pw)
+	}
+}
+
+func (p *parallel) send(pw *pworker) {
+	if len(pw.batch) == 0 {
+		return
+	}
+	pw.in <- pw.batch
+	pw.batch = make([]item, 0, batchSize)
+}
+
+// flush sends a flush marker to every worker after packet frame.
+func (p *parallel) flush(frame uint64, now time.Time) {
+	for _, pw := range p.ws {
+		pw.batch = append(pw.batch, item{kind: itemFlush, frame: frame, now: now})
+		p.send(pw)
+	}
+}
+
+// finish ends every worker and waits for the last record.
+func (p *parallel) finish() {
+	for _, pw := range p.ws {
+		pw.batch = append(pw.batch, item{kind: itemFinish})
+		p.send(pw)
+		close(pw.in)
+	}
+	p.wg.Wait()
+	close(p.results)
+	<-p.merged
+}

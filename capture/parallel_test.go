@@ -1,0 +1,117 @@
+package capture
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailtap/mailtap/capture/synth"
+	"github.com/mailtap/mailtap/decode"
+)
+
+// echo emits a record for every Data, Gap and Close it sees.
+type echo struct {
+	c *decode.ConnInfo
+	s decode.Sink
+}
+
+type line struct {
+	decode.Header
+	Text string
+}
+
+func (e *echo) emit(format string, args ...any) {
+	e.s.Emit(&line{Header: decode.Header{Session: e.c.ID}, Text: fmt.Sprintf(format, args...)})
+}
+func (e *echo) Data(d decode.Direction, p []byte, ts time.Time) {
+	e.emit("%d %s %d %s", e.c.ID, d, len(p), ts.Format(time.StampMicro))
+}
+func (e *echo) Gap(d decode.Direction, n int, _ time.Time) { e.emit("%d gap %s %d", e.c.ID, d, n) }
+func (e *echo) Close(r decode.CloseReason, ts time.Time) {
+	e.emit("%d close %s %s", e.c.ID, r, ts.Format(time.StampMicro))
+}
+
+type collect struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (c *collect) Emit(r decode.Record) {
+	c.mu.Lock()
+	c.lines = append(c.lines, r.(*line).Text)
+	c.mu.Unlock()
+}
+
+func echoFactory(s decode.Sink) Factory {
+	return FactoryFunc(func(c *decode.ConnInfo) decode.Decoder { return &echo{c: c, s: s} })
+}
+
+// TestParallelSameOrder runs many interleaved connections (with loss,
+// reordering, idle timeouts and connections left open) through one worker
+// and through several, and wants the same records in the same order.
+func TestParallelSameOrder(t *testing.T) {
+	capt := synth.NewCapture(synth.LinkEthernet)
+	srv := netip.MustParseAddrPort("198.51.100.25:25")
+	for i := 0; i < 40; i++ {
+		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), uint16(30000+i))
+		c := capt.Conn(cli, srv, synth.Options{Start: synth.DefaultStart.Add(time.Duration(i%7) * 3 * time.Second)})
+		c.Server("220 hi\r\n").Client(strings.Repeat("x", 3000+i*100), synth.Reorder(i%2)).Server("250 ok\r\n")
+		switch i % 4 {
+		case 0:
+			c.Client(strings.Repeat("y", 5000), synth.Drop(1)).Close(synth.ClientSide)
+		case 1:
+			c.Wait(6 * time.Minute).Client("late\r\n").Reset(synth.ServerSide)
+		case 2:
+			c.Close(synth.ServerSide)
+		case 3: // left open
+		}
+	}
+	path := filepath.Join(t.TempDir(), "many.pcap")
+	if err := capt.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	run := func(n int) []string {
+		src, err := OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		out := &collect{}
+		var e *Engine
+		if n == 1 {
+			e = New(Config{}, echoFactory(out))
+		} else {
+			e = NewParallel(Config{}, n, echoFactory, out)
+		}
+		if err := e.Run(src, nil); err != nil {
+			t.Fatal(err)
+		}
+		return out.lines
+	}
+	one := run(1)
+	if len(one) < 200 {
+		t.Fatalf("only %d records", len(one))
+	}
+	for _, n := range []int{2, 3, 5} {
+		got := run(n)
+		if strings.Join(got, "\n") != strings.Join(one, "\n") {
+			for i := range one {
+				if i >= len(got) || got[i] != one[i] {
+					t.Fatalf("%d workers: record %d is %q, one worker says %q", n, i, at(got, i), one[i])
+				}
+			}
+			t.Fatalf("%d workers: %d records, want %d", n, len(got), len(one))
+		}
+	}
+}
+
+func at(l []string, i int) string {
+	if i < len(l) {
+		return l[i]
+	}
+	return "<none>"
+}
