@@ -315,6 +315,14 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		}
 		s.cResync = false
 	}
+	if len(s.rlines) > 0 && s.mustWait() {
+		// The client goes on while a multi-line reply it had to wait
+		// for is unfinished: the server never sent its last line.
+		s.Anomaly("malformed_reply")
+		lines := s.rlines
+		s.rlines, s.rbytes = s.rlines[:0:0], 0
+		s.reply(s.rcode, lines, ts)
+	}
 	verb, args, err := ParseCommand(text)
 	if err != nil {
 		verb, args = "", strings.TrimSpace(string(text))
@@ -397,6 +405,22 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		s.holdCmd = c
 		s.hold = s.hold[:0]
 	}
+}
+
+// mustWait reports whether the client has to wait for the whole reply in
+// progress before it sends anything (the greeting, and the replies to
+// HELO/EHLO, DATA's 354, AUTH and STARTTLS; RFC 2920 §3.1).
+func (s *Session) mustWait() bool {
+	if len(s.queue) == 0 {
+		return s.wantGreeting
+	}
+	switch c := s.queue[0]; c.kind {
+	case kHelo, kEhlo, kAuth, kStartTLS:
+		return true
+	case kData:
+		return len(c.inter) == 0
+	}
+	return false
 }
 
 // path bounds an address.
@@ -658,9 +682,13 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 		c.tx.dataReply = r
 		if s.holdCmd == c {
 			s.releaseHold(false, ts)
-		} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first) {
-			// The content ended in a gap (the server says it is over),
-			// or the DATA was refused after its content was assumed.
+		} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first || s.dot.BareLFDot) {
+			// The server says the content is over while we are still in
+			// it: it ended in a gap, or the server took a bare-LF dot
+			// line as the end (Sendmail does; the smuggling case), or
+			// the DATA was refused after its content was assumed. Other
+			// replies inside the content are capture reordering: the
+			// content goes on to its CRLF.CRLF.
 			if first {
 				c.tx.msg = nil
 			}

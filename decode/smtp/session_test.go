@@ -315,6 +315,14 @@ func TestSmuggling(t *testing.T) {
 	eq(t, "session anomaly", hasAnomaly(d.sess, "bare_lf_dot"), true)
 	eq(t, "reply", tx.Reply.Text, "Ok: queued as 9")
 	eq(t, "commands", d.sess.Commands, 5) // EHLO MAIL RCPT DATA QUIT
+
+	// The server took the bare-LF dot as the end: follow it.
+	d = decodeFile(t, "smuggling-accepted")
+	wantTxs(t, d, 2)
+	eq(t, "outer", d.txs[0].Message.Subject+" "+d.txs[0].Status, "outer accepted")
+	eq(t, "outer flagged", slices.Contains(d.txs[0].Message.Anomalies, "bare_lf_dot"), true)
+	eq(t, "smuggled", d.txs[1].MailFrom+" "+d.txs[1].RcptTo[0].Addr+" "+d.txs[1].Status, "admin@example.net victim@example.net accepted")
+	eq(t, "session flagged", hasAnomaly(d.sess, "bare_lf_dot"), true)
 }
 
 func TestGaps(t *testing.T) {
@@ -562,4 +570,16 @@ func TestEHLORejectedKeepsEnvelope(t *testing.T) {
 	eq(t, "anomalies", len(d.sess.Anomalies), 0)
 	eq(t, "tx2", d.txs[1].MailFrom+" "+d.txs[1].Status, "carol@example.com aborted")
 	eq(t, "helo", d.sess.Helo, "again.example.com")
+}
+
+func TestUnterminatedReply(t *testing.T) {
+	d := decodeFile(t, "unterminated-reply")
+	wantTxs(t, d, 1)
+	eq(t, "EHLO", d.cmd(t, "EHLO", 0).Text, "smtp001.mail.example.com")
+	eq(t, "MAIL", d.cmd(t, "MAIL", 0).Status, any(250))
+	eq(t, "DATA", fmt.Sprint(d.cmd(t, "DATA", 0).Intermediate), "[354]")
+	eq(t, "status", d.txs[0].Status, decode.TxAccepted)
+	eq(t, "subject", d.txs[0].Message.Subject, "Test Email")
+	eq(t, "malformed_reply", hasAnomaly(d.sess, "malformed_reply"), true)
+	eq(t, "unknown_command", hasAnomaly(d.sess, "unknown_command"), false)
 }
