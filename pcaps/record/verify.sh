@@ -140,6 +140,46 @@ verify_pop3() {
 	fi
 }
 
+verify_imap() {
+	expect dovecot-imaplib 1 \
+		'* OK [CAPABILITY IMAP4rev1' 'Dovecot (Debian) ready.' ' CAPABILITY' ' LOGIN bob "secret"' ' OK Logged in' \
+		' LIST "" *' '* LIST (\HasNoChildren \Drafts) "/" Drafts' '* LIST (\HasNoChildren \Sent) "/" Sent' \
+		'* LIST (\HasNoChildren \Trash) "/" Trash' '* LIST (\HasNoChildren) "/" INBOX' \
+		' SELECT INBOX' '* 3 EXISTS' '* 3 RECENT' '* OK [UIDNEXT 4]' ' OK [READ-WRITE] Select completed' \
+		' FETCH 1:3 (UID FLAGS RFC822.SIZE BODY.PEEK[])' '* 1 FETCH (UID 1 FLAGS (\Recent) RFC822.SIZE ' \
+		'Subject: IMAP one: plain text' $'this is message one.\n.leading dot line\n.\nend of message one.\n)' \
+		'* 2 FETCH (UID 2 FLAGS (\Recent) RFC822.SIZE ' 'Subject: =?utf-8?b?w5xiZXJ3ZWlzdW5nIGJlc3TDpHRpZ3Qg4oCT?= Anhang' \
+		"filename*=utf-8''%C3%9Cbersicht.csv" '* 3 FETCH (UID 3 FLAGS (\Recent) RFC822.SIZE ' \
+		'Subject: IMAP three: stays in INBOX' ' OK Fetch completed' \
+		$' SEARCH UNSEEN\n* SEARCH 1 2 3' $' STORE 1 +FLAGS (\\Seen)\n* 1 FETCH (FLAGS (\\Seen \\Recent))' \
+		' CREATE Archive' ' OK Create completed' ' COPY 1 Archive' ' OK [COPYUID ' \
+		' UID MOVE 2 Archive' '* OK [COPYUID ' $'Moved UIDs.\n* 2 EXPUNGE' ' OK Move completed' \
+		' CREATE Scratch' ' RENAME Scratch Projects' ' OK Rename completed' ' DELETE Projects' ' OK Delete completed' \
+		$' APPEND INBOX (\\Seen) "01-Mar-2024 10:00:00 +0100" {' '+ OK' 'Subject: Appended by imaplib' \
+		'* 3 EXISTS' ' OK [APPENDUID ' ' 4] Append completed' ' NOOP' \
+		$' STORE 1 +FLAGS (\\Deleted)\n* 1 FETCH (FLAGS (\\Deleted \\Seen \\Recent))' \
+		$' EXPUNGE\n* 1 EXPUNGE' ' EXAMINE Archive' '* 2 EXISTS' ' OK [READ-ONLY] Examine completed' \
+		'* 1 FETCH (UID 1 FLAGS (\Seen \Recent) BODY[HEADER.FIELDS (SUBJECT)] {' 'Subject: IMAP one: plain text' \
+		'* 2 FETCH (UID 2 FLAGS (\Recent) BODY[HEADER.FIELDS (SUBJECT)] {' \
+		' LOGOUT' '* BYE Logging out' ' OK Logout completed'
+	expect dovecot-imap-curl 2 \
+		$'A001 CAPABILITY\n* CAPABILITY' $'A002 AUTHENTICATE PLAIN AGJvYgBzZWNyZXQ=' 'A002 OK Logged in' \
+		$'A003 LIST "" *\n* LIST (\\HasNoChildren) "/" Archive' '* LIST (\HasNoChildren) "/" INBOX' \
+		'A003 OK List completed' $'A004 LOGOUT\n* BYE Logging out\nA004 OK' \
+		'=== stream 1' 'A002 AUTHENTICATE PLAIN AGJvYgBzZWNyZXQ=' 'A003 SELECT INBOX' '* 2 EXISTS' \
+		$'A004 UID FETCH 3 BODY[]\n* 1 FETCH (UID 3 FLAGS (\\Seen) BODY[] {' 'Subject: IMAP three: stays in INBOX' \
+		$'Message three for bob.\n)\nA004 OK Fetch completed' $'A005 LOGOUT\n* BYE Logging out\nA005 OK'
+	expect dovecot-imap-idle 3 \
+		'a1 LOGIN bob secret' 'a1 OK' $'a2 SELECT INBOX' '* 2 EXISTS' 'a2 OK [READ-WRITE]' \
+		$'a3 IDLE\n+ idling\n* 3 EXISTS' '* 4 EXISTS' $'DONE\na3 OK Idle completed' \
+		$'a4 FETCH 3:4 (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\n* 3 FETCH (UID 5 ' 'Subject: Delivered during IDLE' \
+		'* 4 FETCH (UID 6 ' 'Subject: Appended during IDLE' 'a4 OK' $'a5 LOGOUT\n* BYE Logging out\na5 OK' \
+		'=== stream 1' '220 mail.example.test ESMTP Postfix' 'ehlo idle.example.org' 'mail FROM:<dora@example.org>' \
+		'rcpt TO:<bob@example.test>' 'Subject: Delivered during IDLE' '250 2.0.0 Ok: queued as ' '221 2.0.0 Bye' \
+		'=== stream 2' ' LOGIN bob "secret"' ' APPEND INBOX {' '+ OK' 'Subject: Appended during IDLE' \
+		' OK [APPENDUID ' ' 6] Append completed' '* BYE Logging out'
+}
+
 for g in "${GROUPS_[@]}"; do
 	"verify_$g"
 done
