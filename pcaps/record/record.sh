@@ -26,7 +26,7 @@ for s in "${STAGES[@]}"; do
 done
 
 PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl
-	curl tcpdump tshark openssl python3 ca-certificates)
+	curl tcpdump tshark openssl python3)
 
 install_packages() {
 	local missing=() p
