@@ -163,14 +163,6 @@ func (r result) wantVerbs(want ...string) {
 	}
 }
 
-func (r result) wantAnomalies(want ...string) {
-	r.t.Helper()
-	got := r.session().Anomalies
-	if strings.Join(got, ",") != strings.Join(want, ",") {
-		r.t.Errorf("anomalies = %q, want %q", got, want)
-	}
-}
-
 func intp(p *int) int {
 	if p == nil {
 		return -1
