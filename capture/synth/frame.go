@@ -58,11 +58,13 @@ func (c *Conn) packet(from Dir, flags tcpFlags, seq, ack uint32, payload []byte,
 		mss := make([]byte, 2)
 		binary.BigEndian.PutUint16(mss, uint16(c.opts.MSS))
 		tcp.Options = []layers.TCPOption{
+			// As Linux sends them with timestamps off: 12 bytes, no padding.
 			{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: mss},
+			{OptionType: layers.TCPOptionKindNop},
+			{OptionType: layers.TCPOptionKindNop},
 			{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2},
 			{OptionType: layers.TCPOptionKindNop},
 			{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{wscale}},
-			{OptionType: layers.TCPOptionKindNop},
 		}
 	}
 	if tcp.RST {

@@ -61,11 +61,13 @@ type decodeFlags struct {
 	verifySums  bool
 	stats       bool
 	workers     int
+	credentials bool
 }
 
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	d.ports = newPortsFlag()
-	fs.StringVarP(&d.format, "format", "f", "json", "output format: json (JSON lines) or text")
+	fs.StringVarP(&d.format, "format", "f", "json", "output format: json (JSON lines), text, or credentials (one line per authentication attempt)")
+	fs.BoolVar(&d.credentials, "credentials", false, "list authentication attempts only (same as -f credentials)")
 	fs.StringVarP(&d.output, "output", "o", "-", "write records to this file (- for stdout)")
 	fs.StringVar(&d.level, "level", "transactions", "records to emit: transactions (sessions + mails/messages) or commands (+ one record per command)")
 	fs.Var(d.ports, "ports", "server ports per protocol, repeatable: smtp=25,587,2525 pop3=110 imap=143 (add +tls for implicit TLS, e.g. smtp=465+tls)")
@@ -108,6 +110,9 @@ type output struct {
 }
 
 func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
+	if d.credentials {
+		d.format = "credentials"
+	}
 	w := stdout
 	closeFn := func() error { return nil }
 	if d.output != "-" && d.output != "" {
@@ -124,9 +129,12 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 	case "text", "txt":
 		t := sink.NewText(w)
 		return &output{sink: t, flush: t.Flush, close: closeFn}, nil
+	case "credentials", "creds":
+		c := sink.NewCredentials(w)
+		return &output{sink: c, flush: c.Flush, close: closeFn}, nil
 	}
 	closeFn()
-	return nil, usagef("--format %q: want json or text", d.format)
+	return nil, usagef("--format %q: want json, text or credentials", d.format)
 }
 
 // engine builds a capture engine decoding into s.
