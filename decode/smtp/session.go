@@ -209,7 +209,7 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 		return
 	}
 	if s.cmode == cmHold {
-		s.releaseHold(!firstLineIsCommand(s.hold), ts)
+		s.releaseHold(looksLikeBody(s.hold), ts)
 	}
 	switch s.cmode {
 	case cmBody:
@@ -459,7 +459,7 @@ func (s *Session) enqueue(c *command) {
 func (s *Session) unanswered(c *command) {
 	switch c {
 	case s.holdCmd:
-		s.releaseHold(!firstLineIsCommand(s.hold), c.ts)
+		s.releaseHold(looksLikeBody(s.hold), c.ts)
 	case s.authCmd:
 		s.authCmd = nil
 	case s.starttls:
@@ -485,16 +485,20 @@ func (s *Session) holdData(p []byte, ts time.Time) []byte {
 	p = p[take:]
 	if !s.sawServer {
 		if bytes.IndexByte(s.hold[old:], '\n') >= 0 {
-			s.releaseHold(!firstLineIsCommand(s.hold), ts)
+			s.releaseHold(looksLikeBody(s.hold), ts)
 			return p
 		}
 	}
 	if len(s.hold) >= maxHold {
 		s.Anomaly("data_reply_missing")
-		s.releaseHold(!firstLineIsCommand(s.hold), ts)
+		s.releaseHold(looksLikeBody(s.hold), ts)
 	}
 	return p
 }
+
+// looksLikeBody decides held bytes without a DATA reply: content unless
+// there are none or their first line is a known command.
+func looksLikeBody(held []byte) bool { return len(held) > 0 && !firstLineIsCommand(held) }
 
 // firstLineIsCommand reports whether b starts with a known command line.
 func firstLineIsCommand(b []byte) bool {

@@ -583,3 +583,13 @@ func TestUnterminatedReply(t *testing.T) {
 	eq(t, "malformed_reply", hasAnomaly(d.sess, "malformed_reply"), true)
 	eq(t, "unknown_command", hasAnomaly(d.sess, "unknown_command"), false)
 }
+
+func TestDataUnansweredNoContent(t *testing.T) {
+	d := decodeSteps(t, "s: 220 x\nc: HELO y\ns: 250 x\nc: MAIL FROM:<a@b>\ns: 250 ok\nc: RCPT TO:<c@d>\ns: 250 ok\nc: DATA\nclose rst\n")
+	wantTxs(t, d, 1)
+	eq(t, "status", d.txs[0].Status, decode.TxIncomplete)
+	if d.txs[0].Message != nil {
+		t.Errorf("message without content: %+v", d.txs[0].Message)
+	}
+	eq(t, "DATA status", d.cmd(t, "DATA", 0).Status, nil)
+}
