@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"crypto/tls"
 	"fmt"
 	"log"
 	"net"
@@ -87,14 +86,6 @@ func (l *lineConn) until(prefix string) []string {
 			return out
 		}
 	}
-}
-
-func (l *lineConn) startTLS() {
-	tc := tls.Client(l.c, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		l.t.Fatal(err)
-	}
-	l.c, l.br = tc, bufio.NewReader(tc)
 }
 
 func mustContain(t *testing.T, lines []string, want string) {

@@ -159,7 +159,7 @@ func (s *Server) handle(nc net.Conn) {
 	remote := nc.RemoteAddr().String()
 	s.opts.Logger.Printf("pop3[%d] %s: session start", c.id, remote)
 	defer func() {
-		if c.user != "" && c.state != stateAuthorization {
+		if c.state == stateTransaction {
 			s.unlock(c.user)
 		}
 		s.opts.Logger.Printf("pop3[%d] %s: session end user=%q retrieved=%d", c.id, remote, c.user, c.retrieved)
@@ -606,9 +606,13 @@ func (c *conn) handleQuit() error {
 		}
 	}
 	if err := c.srv.opts.Store.Remove(c.user, mailstore.Inbox, uids); err != nil {
+		c.srv.unlock(c.user)
 		c.reply(false, "SYS/TEMP", "Some deleted messages not removed")
 		return errQuit
 	}
+	// Release the maildrop before answering, so that a client reconnecting
+	// right after +OK finds it free.
+	c.srv.unlock(c.user)
 	c.srv.opts.Logger.Printf("pop3[%d] quit user=%q deleted=%d", c.id, c.user, len(uids))
 	c.reply(true, "", fmt.Sprintf("%s POP3 server signing off (%d messages deleted)", c.srv.opts.Hostname, len(uids)))
 	return errQuit
