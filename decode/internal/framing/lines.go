@@ -16,6 +16,7 @@ type Lines struct {
 	buf      []byte
 	skipping bool // discarding the rest of an over-long line
 	dropped  int64
+	lastCR   bool // while skipping: the last byte seen was CR
 }
 
 // Line is one framed line.
@@ -40,56 +41,67 @@ func (l *Lines) max() int {
 
 // Next consumes bytes from p until one line is complete, returning the line,
 // the number of bytes of p consumed and ok=true; or ok=false when all of p
-// was consumed (buffered) without completing a line.
+// was consumed (buffered) without completing a line. The result does not
+// depend on how the stream is cut into calls.
 func (l *Lines) Next(p []byte) (line Line, n int, ok bool) {
+	m := l.max()
 	i := bytes.IndexByte(p, '\n')
-	if l.skipping {
-		if i < 0 {
-			l.dropped += int64(len(p))
-			return Line{}, len(p), false
+	chunk := p
+	if i >= 0 {
+		chunk = p[:i]
+	}
+	switch {
+	case l.skipping:
+		l.dropped += int64(len(chunk))
+		if len(chunk) > 0 {
+			l.lastCR = chunk[len(chunk)-1] == '\r'
 		}
-		l.dropped += int64(i)
-		line = Line{Text: l.buf, Overflow: true, Dropped: l.dropped, CRLF: i > 0 && p[i-1] == '\r'}
-		l.skipping = false
-		l.dropped = 0
-		l.buf = l.buf[:0]
-		return line, i + 1, true
+	case len(l.buf) == 0 && i >= 0 && len(chunk) <= m+1:
+		// The whole line is in p: no copy.
+		return l.finish(chunk), i + 1, true
+	default:
+		// Keep up to m content bytes plus a possible CR.
+		room := m + 1 - len(l.buf)
+		if len(chunk) <= room {
+			l.buf = append(l.buf, chunk...)
+		} else {
+			l.buf = append(l.buf, chunk[:room]...)
+			l.skipping = true
+			l.dropped = int64(len(chunk) - room)
+			l.lastCR = chunk[len(chunk)-1] == '\r'
+		}
 	}
 	if i < 0 {
-		room := l.max() - len(l.buf)
-		if len(p) <= room {
-			l.buf = append(l.buf, p...)
-			return Line{}, len(p), false
-		}
-		// Over-long: keep Max bytes, skip until LF.
-		l.buf = append(l.buf, p[:room]...)
-		l.skipping = true
-		l.dropped = int64(len(p) - room)
 		return Line{}, len(p), false
 	}
-	var text []byte
-	if len(l.buf) == 0 {
-		text = p[:i]
+	if l.skipping {
+		// buf holds m+1 bytes that all precede more content.
+		total := int64(len(l.buf)) + l.dropped
+		line = Line{Text: l.buf[:m], Overflow: true}
+		if l.lastCR {
+			total--
+			line.CRLF = true
+		}
+		line.Dropped = total - int64(m)
 	} else {
-		l.buf = append(l.buf, p[:i]...)
-		text = l.buf
-	}
-	over := false
-	var dropped int64
-	if len(text) > l.max()+1 { // +1: room for a CR that is stripped below
-		dropped = int64(len(text) - l.max())
-		text = text[:l.max()]
-		over = true
-	}
-	crlf := false
-	if !over && len(text) > 0 && text[len(text)-1] == '\r' {
-		text = text[:len(text)-1]
-		crlf = true
-	} else if over {
-		crlf = p[i-1] == '\r' || (i == 0 && len(l.buf) > 0 && l.buf[len(l.buf)-1] == '\r')
+		line = l.finish(l.buf)
 	}
 	l.buf = l.buf[:0]
-	return Line{Text: text, CRLF: crlf, Overflow: over, Dropped: dropped}, i + 1, true
+	l.skipping, l.dropped, l.lastCR = false, 0, false
+	return line, i + 1, true
+}
+
+// finish frames raw, one line without its LF and at most m+1 bytes long.
+func (l *Lines) finish(raw []byte) Line {
+	line := Line{Text: raw}
+	if len(raw) > 0 && raw[len(raw)-1] == '\r' {
+		line.Text, line.CRLF = raw[:len(raw)-1], true
+	}
+	if m := l.max(); len(line.Text) > m {
+		line.Dropped = int64(len(line.Text) - m)
+		line.Text, line.Overflow = line.Text[:m], true
+	}
+	return line
 }
 
 // Pending reports how many bytes of an incomplete line are buffered.
@@ -100,4 +112,5 @@ func (l *Lines) Reset() {
 	l.buf = l.buf[:0]
 	l.skipping = false
 	l.dropped = 0
+	l.lastCR = false
 }
