@@ -113,7 +113,7 @@ func (x *Session) prepare(c *command, l *Line) {
 			break
 		}
 		user, pass := str(0), str(1)
-		x.addAuth(decode.Auth{Mechanism: "LOGIN", User: user, Password: x.secret(pass)})
+		x.addAuth(decode.Auth{Mechanism: "LOGIN", User: user, Password: x.Redact(pass)})
 		c.auth = &authState{index: len(x.auths) - 1}
 		parts := make([]Token, len(a))
 		copy(parts, a)
@@ -183,12 +183,6 @@ func (x *Session) mbox(s string) string {
 	return DecodeMailboxName(s)
 }
 
-func (x *Session) secret(s string) string {
-	if x.Opts.ShowSecrets {
-		return s
-	}
-	return ""
-}
 
 // serverLine handles one complete server line.
 func (x *Session) serverLine(l *Line) {

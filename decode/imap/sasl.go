@@ -69,9 +69,9 @@ func (x *Session) updateAuth(a *authState) {
 	if user != "" {
 		au.User = user
 	}
-	au.Password = x.secret(pass)
-	au.Challenge = x.secret(ch)
-	au.Response = x.secret(resp)
+	au.Password = x.Redact(pass)
+	au.Challenge = x.Redact(ch)
+	au.Response = x.Redact(resp)
 	if a.ex.Cancelled() {
 		au.Success = decode.Bool(false)
 	}

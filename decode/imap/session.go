@@ -313,9 +313,7 @@ func (x *Session) Close(reason decode.CloseReason, ts time.Time) {
 	if len(x.auths) > 0 {
 		a := x.auths[len(x.auths)-1]
 		r.Auth = &a
-		if len(x.auths) > 1 {
-			r.Auths = x.auths
-		}
+		r.Auths = x.auths
 	}
 	r.TLS = x.tls
 	r.Commands = x.ncmds

@@ -67,7 +67,7 @@ func TestLoginSelectFetch(t *testing.T) {
 		t.Errorf("BODY[] flags/truncated: %+v", ms[2])
 	}
 	s := session(t, recs)
-	if s.Auth == nil || s.Auth.User != "neulingern" || s.Auth.Mechanism != "LOGIN" || s.Auth.Success == nil || !*s.Auth.Success || s.Auth.Password != "" {
+	if s.Auth == nil || s.Auth.User != "neulingern" || s.Auth.Mechanism != "LOGIN" || s.Auth.Success == nil || !*s.Auth.Success || s.Auth.Password != "<redacted>" {
 		t.Errorf("auth = %+v", s.Auth)
 	}
 	if !slices.Equal(s.Mailboxes, []string{"INBOX"}) || s.Commands != 7 || s.Transactions != 3 || s.State != decode.StateComplete {
@@ -123,7 +123,7 @@ func TestAuthenticatePlain(t *testing.T) {
 	})
 	wantPairs(t, recs, "1 CAPABILITY OK\n2 AUTHENTICATE OK\n3 ID OK\n4 APPEND OK\n5 LOGOUT OK\n")
 	a := session(t, recs).Auth
-	if a == nil || a.Mechanism != "PLAIN" || a.User != "digitalinvestigator@networksims.com" || a.Password != "" || !*a.Success {
+	if a == nil || a.Mechanism != "PLAIN" || a.User != "digitalinvestigator@networksims.com" || a.Password != "<redacted>" || !*a.Success {
 		t.Errorf("auth = %+v", a)
 	}
 	ms := messages(recs)
@@ -156,7 +156,7 @@ func TestAuthenticateSASLIR(t *testing.T) {
 	if c := commands(recs)[0]; c.Args != "PLAIN <redacted>" {
 		t.Errorf("args = %q", c.Args)
 	}
-	if a := session(t, recs).Auth; a.Password != "" || *a.Success {
+	if a := session(t, recs).Auth; a.Password != "<redacted>" || *a.Success {
 		t.Errorf("auth = %+v", a)
 	}
 }
