@@ -186,9 +186,11 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// finish ends the body. At a boundary the held-back line break is dropped;
-// at the end of the message it is content.
-func (l *leaf) finish(p *impl, how int) {
+// finish ends the body. The held-back line break is dropped, at a boundary
+// and at the end of the message alike: a message must end with a line
+// break (SMTP DATA, IMAP), so the last one is never known to be content —
+// a single-part attachment of "abc" travels as "abc\r\n".
+func (l *leaf) finish(p *impl) {
 	switch l.enc {
 	case encBase64:
 		if l.b64.end(l) {
@@ -199,9 +201,6 @@ func (l *leaf) finish(p *impl, how int) {
 			l.flushEOL()
 			l.decode(p, l.carry)
 			l.carry = l.carry[:0]
-		}
-		if how == endEOF {
-			l.flushEOL()
 		}
 	}
 	l.eol = nil

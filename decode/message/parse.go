@@ -437,7 +437,7 @@ func (p *impl) close(e *entity, how int) {
 	}
 	switch e.state {
 	case stLeaf:
-		e.leaf.finish(p, how)
+		e.leaf.finish(p)
 		if e.att < 0 {
 			return
 		}
@@ -449,7 +449,7 @@ func (p *impl) close(e *entity, how int) {
 		p.setAttachment(e.att, e.leaf, how)
 	case stEmbedded:
 		if e.raw != nil {
-			e.raw.finish(p, how)
+			e.raw.finish(p)
 			p.raws--
 			p.setAttachment(e.att, e.raw, how)
 		}
@@ -502,8 +502,7 @@ func (p *impl) finish(truncated bool) *decode.Message {
 		m.File = f
 	}
 	if len(p.anoms) > 0 {
-		m.Anomalies = slices.Clone(p.anoms)
-		slices.Sort(m.Anomalies)
+		m.Anomalies = slices.Clone(p.anoms) // first-seen order
 	}
 	p.done = &m
 	p.line, p.plain, p.html = nil, nil, nil
