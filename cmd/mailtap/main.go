@@ -39,7 +39,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{readCommand(), helpCommand(), versionCommand()}
+	return []*command{readCommand(), serveCommand(), helpCommand(), versionCommand()}
 }
 
 func main() {
