@@ -3,7 +3,9 @@ package smtp
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/mailtap/mailtap/decode"
 )
@@ -136,6 +138,10 @@ func (a *authAttempt) blob(b64 string, s *Session) {
 		}
 	case "XOAUTH2", "OAUTHBEARER":
 		a.oauth(string(dec))
+	case "NTLM":
+		if u := ntlmUser(dec); u != "" {
+			a.user = bound(u, maxSecret)
+		}
 	default:
 		if strings.HasPrefix(a.mech, "SCRAM-") && idx == 0 {
 			// client-first-message: gs2-header "n=" user "," "r=" nonce (RFC 5802).
@@ -188,4 +194,31 @@ func (a *authAttempt) record(success *bool, s *Session) decode.Auth {
 		Response:  s.Redact(a.digest),
 		Success:   success,
 	}
+}
+
+// ntlmUser returns the user name (without its domain, as Arkime reports
+// it) from an NTLM AUTHENTICATE message ([MS-NLMP] 2.2.1.3), or "" for
+// other messages.
+func ntlmUser(b []byte) string {
+	if len(b) < 64 || string(b[:8]) != "NTLMSSP\x00" || binary.LittleEndian.Uint32(b[8:]) != 3 {
+		return ""
+	}
+	unicode := binary.LittleEndian.Uint32(b[60:])&1 != 0
+	field := func(off int) string {
+		n := int(binary.LittleEndian.Uint16(b[off:]))
+		at := int(binary.LittleEndian.Uint32(b[off+4:]))
+		if n == 0 || at < 0 || at > len(b) || n > len(b)-at {
+			return ""
+		}
+		v := b[at : at+n]
+		if !unicode {
+			return string(v)
+		}
+		u := make([]uint16, len(v)/2)
+		for i := range u {
+			u[i] = binary.LittleEndian.Uint16(v[2*i:])
+		}
+		return string(utf16.Decode(u))
+	}
+	return field(36)
 }

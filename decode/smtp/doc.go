@@ -26,7 +26,7 @@
 //   - RSET, NOOP, VRFY, EXPN, HELP, QUIT and unknown commands are paired
 //     with their replies like any command.
 //   - AUTH (RFC 4954): PLAIN (initial response or after 334), LOGIN,
-//     CRAM-MD5, XOAUTH2, OAUTHBEARER, SCRAM-* (user only); the outcome comes
+//     CRAM-MD5, XOAUTH2, OAUTHBEARER, SCRAM-* and NTLM (user only); the outcome comes
 //     from 235 or 4xx/5xx. Passwords, tokens, CRAM digests and the AUTH
 //     command's blobs are redacted unless Options.ShowSecrets.
 //   - STARTTLS (RFC 3207): after its 220 the session is encrypted and no

@@ -238,6 +238,7 @@ func TestAuth(t *testing.T) {
 		{"auth-login", "PLAIN/alice/<redacted>/false LOGIN/alice/<redacted>/true", "PLAIN"},
 		{"auth-login-secrets", "PLAIN/alice/wrong/false LOGIN/alice/pa55word/true", "PLAIN"},
 		{"auth-cram", "LOGIN///false CRAM-MD5/tim//true", "LOGIN"},
+		{"auth-ntlm", "NTLM/jack//true", "NTLM"},
 		{"auth-xoauth2", "XOAUTH2/someuser@example.com/<redacted>/false XOAUTH2/someuser@example.com/<redacted>/true",
 			"XOAUTH2 <redacted>"},
 		{"auth-xoauth2-secrets", "XOAUTH2/someuser@example.com/ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg/false " +
