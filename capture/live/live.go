@@ -37,7 +37,10 @@ type Config struct {
 	// RingBytes is the size of each socket's ring. 0 means 32 MiB.
 	RingBytes int
 	// BlockTimeout is how long the kernel waits before handing a
-	// partly filled ring block to us. 0 means 10 ms.
+	// partly filled ring block to us. 0 means 50 ms. On a quiet link
+	// every block is retired after this long whatever it holds, so the
+	// ring absorbs a stall of the reader of at least
+	// RingBytes/256KiB × BlockTimeout (6.4 s by default).
 	BlockTimeout time.Duration
 }
 
@@ -59,10 +62,12 @@ type Stats struct {
 	Drops    uint64 `json:"kernel_drops"`
 	Freezes  uint64 `json:"kernel_freezes"`
 	// Ours: packets and bytes handed to the reader, and those cut by
-	// the snaplen (their payload is incomplete).
+	// the snaplen (their payload is incomplete), and ring entries
+	// skipped as malformed (lost to us).
 	Packets   uint64 `json:"packets"`
 	Bytes     uint64 `json:"bytes"`
 	Truncated uint64 `json:"truncated"`
+	Skipped   uint64 `json:"skipped"`
 }
 
 // Add adds o to s.
@@ -73,6 +78,7 @@ func (s *Stats) Add(o Stats) {
 	s.Packets += o.Packets
 	s.Bytes += o.Bytes
 	s.Truncated += o.Truncated
+	s.Skipped += o.Skipped
 }
 
 var (
@@ -90,8 +96,8 @@ var (
 const (
 	defaultSnaplen = 262144
 	defaultRing    = 32 << 20
-	blockSize      = 1 << 20
-	defaultTimeout = 10 * time.Millisecond
+	blockSize      = 256 << 10
+	defaultTimeout = 50 * time.Millisecond
 )
 
 func (c *Config) defaults() {

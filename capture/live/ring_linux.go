@@ -220,6 +220,7 @@ type Handle struct {
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	trunc   atomic.Uint64
+	skipped atomic.Uint64
 
 	mu     sync.Mutex // kernel counters, and fd against Close
 	kernel Stats
@@ -385,6 +386,7 @@ func (h *Handle) release() {
 func (h *Handle) packet() (data []byte, ci gopacket.CaptureInfo, ok bool) {
 	b := h.block()
 	if h.off < 0 || h.off+tp3HdrLen+sockaddrLL > len(b) {
+		h.skipped.Add(uint64(h.left))
 		h.left = 0
 		return nil, ci, false
 	}
@@ -396,11 +398,13 @@ func (h *Handle) packet() (data []byte, ci gopacket.CaptureInfo, ok bool) {
 	mac := int(ne.Uint16(p[24:]))
 	start := h.off
 	h.left--
-	if next <= 0 {
+	if next <= 0 && h.left > 0 {
+		h.skipped.Add(uint64(h.left))
 		h.left = 0
 	}
 	h.off += next
 	if mac < tp3HdrLen+sockaddrLL || start+mac+snap > len(b) {
+		h.skipped.Add(1 + uint64(h.left))
 		h.left = 0
 		return nil, ci, false
 	}
@@ -479,6 +483,7 @@ func (h *Handle) Stats() Stats {
 	s.Packets = h.packets.Load()
 	s.Bytes = h.bytes.Load()
 	s.Truncated = h.trunc.Load()
+	s.Skipped = h.skipped.Load()
 	return s
 }
 

@@ -8,8 +8,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -242,5 +245,43 @@ func TestNextTimeout(t *testing.T) {
 	c.Interrupt()
 	if _, _, _, err := h.ReadPacket(); err != io.EOF {
 		t.Errorf("after Interrupt: %v, want io.EOF", err)
+	}
+}
+
+// TestOpenPermission runs this test binary again as user nobody, where
+// opening a packet socket must fail with ErrPermission.
+func TestOpenPermission(t *testing.T) {
+	if os.Getenv("MAILTAP_LIVE_AS_NOBODY") == "1" {
+		_, err := Open(Config{Interface: "lo"})
+		fmt.Printf("open error: %v\n", err)
+		if !errors.Is(err, ErrPermission) {
+			os.Exit(3)
+		}
+		return
+	}
+	needRoot(t)
+	dir, err := os.MkdirTemp("", "mailtap-live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "live.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Skip("cannot read the test binary:", err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	cmd := exec.Command(bin, "-test.run", "^TestOpenPermission$", "-test.v")
+	cmd.Env = append(os.Environ(), "MAILTAP_LIVE_AS_NOBODY=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "open error: permission denied: run as root or grant CAP_NET_RAW") {
+		t.Errorf("as nobody:\n%s", out)
 	}
 }
