@@ -98,7 +98,9 @@
 //
 // A Gap drops the partial line and the decoder resynchronises: the client
 // side skips lines until one parses as a known command, the server side
-// until one parses as a reply. Inside DATA content the content goes on
+// until one parses as a reply. A 354 that does not answer the oldest
+// command answers the next DATA: the replies before it were lost, those
+// commands are retired unanswered (anomaly reply_resync). Inside DATA content the content goes on
 // (marked truncated) until CRLF.CRLF or until the server's final reply to
 // DATA shows it ended; inside a BDAT chunk a gap of known size is
 // subtracted from the chunk, so the chunk stays in sync. A midstream
@@ -116,5 +118,5 @@
 // gap, line_too_long, unknown_command, malformed_reply, unexpected_reply,
 // smtp_transaction_invalid, invalid_path, path_too_long, too_many_rcpt,
 // too_many_pending, reply_too_long, bare_lf_dot, data_reply_missing,
-// bdat_invalid, auth_invalid, starttls_plaintext, not_tls.
+// bdat_invalid, auth_invalid, starttls_plaintext, not_tls, reply_resync.
 package smtp

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"time"
 
@@ -407,6 +408,23 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	}
 }
 
+// resyncTo354 handles a 354 that does not answer the oldest command: only
+// a DATA takes a 354, so when one is waiting further on, the replies of the
+// commands before it were lost (a gap on the server side): retire them
+// unanswered so that the DATA content is framed.
+func (s *Session) resyncTo354() {
+	i := slices.IndexFunc(s.queue, func(c *command) bool { return c.kind == kData && len(c.inter) == 0 })
+	if i <= 0 {
+		return
+	}
+	s.Anomaly("reply_resync")
+	lost := s.queue[:i:i]
+	s.queue = s.queue[i:]
+	for _, c := range lost {
+		s.unanswered(c)
+	}
+}
+
 // mustWait reports whether the client has to wait for the whole reply in
 // progress before it sends anything (the greeting, and the replies to
 // HELO/EHLO, DATA's 354, AUTH and STARTTLS; RFC 2920 §3.1).
@@ -662,6 +680,9 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 			s.Anomaly("unexpected_reply")
 		}
 		return
+	}
+	if code == 354 && s.queue[0].kind != kData {
+		s.resyncTo354()
 	}
 	c := s.queue[0]
 	if !c.replied {

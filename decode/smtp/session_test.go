@@ -594,3 +594,14 @@ func TestDataUnansweredNoContent(t *testing.T) {
 	}
 	eq(t, "DATA status", d.cmd(t, "DATA", 0).Status, nil)
 }
+
+func TestServerGapResync(t *testing.T) {
+	d := decodeFile(t, "gap-server")
+	wantTxs(t, d, 1)
+	eq(t, "status", d.txs[0].Status, decode.TxAccepted)
+	eq(t, "subject", d.txs[0].Message.Subject, "lost replies")
+	eq(t, "MAIL unanswered", d.cmd(t, "MAIL", 0).Status, nil)
+	eq(t, "DATA", d.cmd(t, "DATA", 0).Status, any(250))
+	eq(t, "QUIT", d.cmd(t, "QUIT", 0).Status, any(221))
+	eq(t, "reply_resync", hasAnomaly(d.sess, "reply_resync"), true)
+}
