@@ -9,7 +9,7 @@ import (
 var (
 	ErrEmptyCommand = errors.New("smtp: empty command line")
 	ErrBadVerb      = errors.New("smtp: command verb is not a word")
-	ErrNoPathPrefix = errors.New("smtp: missing FROM: or TO:")
+	ErrNoPathPrefix = errors.New("smtp: path lacks its FROM: or TO: prefix")
 	ErrBadPath      = errors.New("smtp: malformed path")
 )
 
