@@ -254,6 +254,22 @@ func TestAttachments(t *testing.T) {
 		t.Errorf("single part: %+v", m.Attachments)
 	}
 
+	// message/rfc822 with a transfer encoding: a plain message inside is
+	// descended (the evasion Suricata's 8649 test guards against), a
+	// really encoded one is decoded as an attachment
+	m = parseFile(t, "encoded-rfc822.eml")
+	innerMsg := "From: attacker@example.com\r\nSubject: Inner\r\nContent-Type: application/octet-stream\r\n" +
+		"Content-Disposition: attachment; filename=\"payload.exe\"\r\n\r\nMIME-BYPASS-TEST"
+	real := "From: x@example.com\r\nSubject: really encoded\r\n\r\nhello\r\n"
+	want = []decode.Attachment{
+		{Filename: "innocent.txt", ContentType: "message/rfc822", Size: int64(len(innerMsg)), SHA256: hexsum([]byte(innerMsg))},
+		{Filename: "payload.exe", ContentType: "application/octet-stream", Size: 16, SHA256: hexsum([]byte("MIME-BYPASS-TEST"))},
+		{Filename: "real.eml", ContentType: "message/rfc822", Size: int64(len(real)), SHA256: hexsum([]byte(real))},
+	}
+	if !slices.Equal(m.Attachments, want) || !slices.Equal(m.Anomalies, []string{anEncodedMessage}) {
+		t.Errorf("encoded rfc822:\ngot  %+v %v\nwant %+v", m.Attachments, m.Anomalies, want)
+	}
+
 	b, _ := os.ReadFile(filepath.Join("testdata", "forward.eml"))
 	i := bytes.Index(b, []byte("From: Original Sender"))
 	j := bytes.Index(b, []byte("\r\n--fwd\r\nContent-Type: message/rfc822\r\n\r\n"))

@@ -35,6 +35,7 @@ const (
 	anBase64           = "bad_base64"
 	anQP               = "bad_quoted_printable"
 	anCTE              = "unknown_transfer_encoding"
+	anEncodedMessage   = "encoded_message_rfc822"
 	anExtractWrite     = "extract_write_failed"
 	anExtractClose     = "extract_close_failed"
 )
@@ -61,6 +62,7 @@ const (
 	stEpilogue        // multipart, after the close delimiter
 	stEmbedded        // message/rfc822: the embedded message is the entity above
 	stSkip            // body ignored
+	stUndecided       // message/rfc822 with a transfer encoding: see decide
 )
 
 // How an entity ended.
@@ -86,6 +88,7 @@ type entity struct {
 	leaf     *leaf // stLeaf
 	raw      *leaf // stEmbedded listed as an attachment: hashes the raw part
 	att      int   // index in Attachments, or -1
+	part     *part // from the header, once parsed
 }
 
 type preview struct {
@@ -260,6 +263,8 @@ func (p *impl) dispatch(line []byte, complete bool) {
 	case stLeaf:
 		e.sawBody = true
 		e.leaf.line(p, line, complete)
+	case stUndecided:
+		p.decide(e, line, complete)
 	default:
 		e.sawBody = true
 	}
@@ -330,22 +335,17 @@ func (p *impl) endHeader(e *entity, push bool) {
 			p.anomaly(anContentType)
 		}
 	}
-	cte := strings.ToLower(strings.TrimSpace(fieldValue(fields, "content-transfer-encoding")))
 	disp, dparams := p.params(fieldValue(fields, "content-disposition"))
 	filename := dparams["filename"]
 	if filename == "" {
 		filename = params["name"]
 	}
-	filename = p.decodeWords(p.fixUTF8(strings.TrimSpace(filename)))
-	attach := func() int {
-		if len(p.msg.Attachments) >= maxAttachments {
-			p.anomaly(anTooManyAtt)
-			return -1
-		}
-		p.msg.Attachments = append(p.msg.Attachments, decode.Attachment{
-			Filename: filename, ContentType: mt, Inline: disp == "inline",
-		})
-		return len(p.msg.Attachments) - 1
+	e.part = &part{
+		mt:       mt,
+		cte:      strings.ToLower(strings.TrimSpace(fieldValue(fields, "content-transfer-encoding"))),
+		disp:     disp,
+		filename: p.decodeWords(p.fixUTF8(strings.TrimSpace(filename))),
+		charset:  params["charset"],
 	}
 	container := strings.HasPrefix(mt, "multipart/") || mt == "message/rfc822" || mt == "message/global"
 	if container && e.depth >= p.o.MaxDepth {
@@ -363,44 +363,95 @@ func (p *impl) endHeader(e *entity, push bool) {
 		}
 		e.state = stPreamble
 		e.digest = mt == "multipart/digest"
-	case (mt == "message/rfc822" || mt == "message/global") && identityCTE(cte):
-		e.state = stEmbedded
-		if filename != "" || disp == "attachment" {
-			if e.att = attach(); e.att >= 0 {
-				e.raw = &leaf{h: sha256.New()}
-				p.raws++
-			}
+	case mt == "message/rfc822" || mt == "message/global":
+		if identityCTE(e.part.cte) {
+			p.startEmbedded(e, push)
+			return
 		}
-		if push {
-			p.stack = append(p.stack, &entity{depth: e.depth + 1, defType: "text/plain", hdrCap: maxPartHeader, att: -1})
-		}
+		// RFC 2046 §5.2.1 allows no other encoding here, so readers
+		// disagree (an evasion trick): the first body line decides.
+		p.anomaly(anEncodedMessage)
+		e.state = stUndecided
 	default:
-		e.state = stLeaf
-		l := &leaf{}
-		switch cte {
-		case "", "7bit", "8bit", "binary":
-		case "base64":
-			l.enc = encBase64
-		case "quoted-printable":
-			l.enc = encQP
-		default:
-			p.anomaly(anCTE)
-		}
-		e.leaf = l
-		isText := strings.HasPrefix(mt, "text/")
-		switch {
-		case filename != "" || disp == "attachment" || !isText:
-			if e.att = attach(); e.att >= 0 {
-				l.h = sha256.New()
-			}
-		case mt == "text/plain" && p.plain == nil:
-			p.plain = &preview{charset: params["charset"]}
-			l.keep = p.plain
-		case mt == "text/html" && p.html == nil:
-			p.html = &preview{charset: params["charset"], html: true}
-			l.keep = p.html
+		p.startLeaf(e)
+	}
+}
+
+// part is what a part's header says about its body.
+type part struct {
+	mt, cte, disp, filename, charset string
+}
+
+func (p *impl) attach(pt *part) int {
+	if len(p.msg.Attachments) >= maxAttachments {
+		p.anomaly(anTooManyAtt)
+		return -1
+	}
+	p.msg.Attachments = append(p.msg.Attachments, decode.Attachment{
+		Filename: pt.filename, ContentType: pt.mt, Inline: pt.disp == "inline",
+	})
+	return len(p.msg.Attachments) - 1
+}
+
+// startEmbedded makes e a message/rfc822 part whose body is parsed as a
+// message (pushed when push says a body follows).
+func (p *impl) startEmbedded(e *entity, push bool) {
+	e.state = stEmbedded
+	if e.part.filename != "" || e.part.disp == "attachment" {
+		if e.att = p.attach(e.part); e.att >= 0 {
+			e.raw = &leaf{h: sha256.New()}
+			p.raws++
 		}
 	}
+	if push {
+		p.stack = append(p.stack, &entity{depth: e.depth + 1, defType: "text/plain", hdrCap: maxPartHeader, att: -1})
+	}
+}
+
+// startLeaf makes e a leaf: attachment, preview candidate, or neither.
+func (p *impl) startLeaf(e *entity) {
+	pt := e.part
+	e.state = stLeaf
+	l := &leaf{}
+	switch pt.cte {
+	case "", "7bit", "8bit", "binary":
+	case "base64":
+		l.enc = encBase64
+	case "quoted-printable":
+		l.enc = encQP
+	default:
+		p.anomaly(anCTE)
+	}
+	e.leaf = l
+	switch {
+	case pt.filename != "" || pt.disp == "attachment" || !strings.HasPrefix(pt.mt, "text/"):
+		if e.att = p.attach(pt); e.att >= 0 {
+			l.h = sha256.New()
+		}
+	case pt.mt == "text/plain" && p.plain == nil:
+		p.plain = &preview{charset: pt.charset}
+		l.keep = p.plain
+	case pt.mt == "text/html" && p.html == nil:
+		p.html = &preview{charset: pt.charset, html: true}
+		l.keep = p.html
+	}
+}
+
+// decide settles an encoded message/rfc822 part on its first body line: a
+// header field means a plain message (descended, as Suricata does), else
+// the body is decoded as declared and listed as an attachment.
+func (p *impl) decide(e *entity, line []byte, complete bool) {
+	if i := bytes.IndexByte(line, ':'); complete && !p.cont && i > 0 && validFieldName(bytes.TrimRight(line[:i], " \t")) {
+		p.startEmbedded(e, true)
+		if e.raw != nil {
+			e.raw.line(p, line, complete)
+		}
+		p.headerLine(p.stack[len(p.stack)-1], line, complete)
+		return
+	}
+	p.startLeaf(e)
+	e.sawBody = true
+	e.leaf.line(p, line, complete)
 }
 
 func identityCTE(cte string) bool {
@@ -434,6 +485,9 @@ func (p *impl) pop(how int) {
 func (p *impl) close(e *entity, how int) {
 	if e.state == stHeader {
 		p.endHeader(e, false)
+	}
+	if e.state == stUndecided {
+		p.startLeaf(e)
 	}
 	switch e.state {
 	case stLeaf:
