@@ -55,14 +55,14 @@ const (
 
 // Entity states.
 const (
-	stHeader   = iota // reading the header block
-	stLeaf            // body decoded by leaf
-	stPreamble        // multipart, before the first boundary
-	stParts           // multipart, a part is open (the entity above it)
-	stEpilogue        // multipart, after the close delimiter
-	stEmbedded        // message/rfc822: the embedded message is the entity above
-	stSkip            // body ignored
-	stUndecided       // message/rfc822 with a transfer encoding: see decide
+	stHeader    = iota // reading the header block
+	stLeaf             // body decoded by leaf
+	stPreamble         // multipart, before the first boundary
+	stParts            // multipart, a part is open (the entity above it)
+	stEpilogue         // multipart, after the close delimiter
+	stEmbedded         // message/rfc822: the embedded message is the entity above
+	stSkip             // body ignored
+	stUndecided        // message/rfc822 with a transfer encoding: see decide
 )
 
 // How an entity ended.
