@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+// MaxSegment is the largest TCP payload that fits an IPv4 packet.
+const MaxSegment = 65535 - 20 - 20
+
 // DefaultStart is the capture time of a Conn whose Options.Start is zero.
 var DefaultStart = time.Date(2025, time.March, 3, 9, 30, 0, 0, time.UTC)
 
@@ -129,11 +132,14 @@ func newConn(index int, client, server netip.AddrPort, opts Options) *Conn {
 	}
 	c.client.addr = netip.AddrPortFrom(ca, client.Port())
 	c.server.addr = netip.AddrPortFrom(sa, server.Port())
-	if opts.MSS <= 0 {
+	switch {
+	case opts.MSS <= 0:
 		c.opts.MSS = 1460
 		if !ca.Is4() {
 			c.opts.MSS = 1440
 		}
+	case opts.MSS > MaxSegment:
+		c.fail(fmt.Errorf("MSS %d above %d", opts.MSS, MaxSegment))
 	}
 	if !opts.Midstream {
 		c.handshake()
@@ -176,6 +182,10 @@ func (c *Conn) Server(data string, opts ...StepOption) *Conn {
 
 // Wait advances the connection's clock by d (after flushing pending ACKs).
 func (c *Conn) Wait(d time.Duration) *Conn {
+	if d < 0 {
+		c.fail(fmt.Errorf("negative wait %v", d))
+		return c
+	}
 	c.flush()
 	c.now = c.now.Add(d)
 	return c
@@ -450,6 +460,12 @@ func (s *step) cut(n, mss int) ([]span, error) {
 	size := mss
 	if s.segSize > 0 {
 		size = s.segSize
+	}
+	if size > MaxSegment {
+		return nil, fmt.Errorf("segment size %d above %d", size, MaxSegment)
+	}
+	if s.delay < 0 {
+		return nil, fmt.Errorf("negative delay %v", s.delay)
 	}
 	var bounds []int
 	prev := 0

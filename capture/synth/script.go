@@ -92,6 +92,9 @@ func ParseScript(name string, r io.Reader) (*Script, error) {
 	return p.s, nil
 }
 
+// maxTLSBytes bounds the opaque bytes one @tls directive makes.
+const maxTLSBytes = 1 << 20
+
 type scriptParser struct {
 	s    *Script
 	line int
@@ -380,8 +383,8 @@ func (p *scriptParser) tls(args []string) error {
 	}
 	n := 0
 	if v, ok := kv["n"]; ok {
-		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
-			return fmt.Errorf("@tls n=%q: want a positive count", v)
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 || n > maxTLSBytes {
+			return fmt.Errorf("@tls n=%q: want a count from 1 to %d", v, maxTLSBytes)
 		}
 	}
 	var data []byte
