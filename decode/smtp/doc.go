@@ -105,6 +105,9 @@
 // DATA shows it ended; inside a BDAT chunk a gap of known size is
 // subtracted from the chunk, so the chunk stays in sync. A midstream
 // capture (ConnInfo.Midstream) starts both sides in resynchronisation.
+// Replies with no command waiting are kept (at most 64): when the next
+// client event is a gap, reassembly held the client's bytes back while the
+// server went on, and those replies pair with the commands after the gap.
 //
 // Bounds: lines by Options.MaxLine (anomaly line_too_long), 1000 pending
 // commands (then the oldest is dropped unanswered, anomaly

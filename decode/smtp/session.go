@@ -114,12 +114,29 @@ type Session struct {
 	authCmd      *command
 	starttls     *command
 
+	// Replies that came with no command waiting. If the next client
+	// event is a gap, the client's bytes after it were held back by
+	// reassembly while the server went on: they pair with the commands
+	// that follow the gap.
+	orphans    []orphan
+	orphanLive bool
+
 	cur   *txn   // transaction taking commands
 	open  []*txn // not yet emitted, in creation order
 	seq   int
 	ntx   int
 	ncmds int
 }
+
+// orphan is a reply that came before its command (see Session.orphans).
+type orphan struct {
+	code  int
+	lines []string
+	ts    time.Time
+}
+
+// maxOrphans bounds the replies kept for commands that come late.
+const maxOrphans = 64
 
 var _ decode.Decoder = (*Session)(nil)
 
@@ -148,6 +165,9 @@ func (s *Session) Data(dir decode.Direction, p []byte, ts time.Time) {
 	switch dir {
 	case decode.ClientToServer:
 		s.Count(dir, len(p), ts)
+		if !s.orphanLive {
+			s.orphans = nil
+		}
 		s.client(p, ts)
 	case decode.ServerToClient:
 		s.Count(dir, len(p), ts)
@@ -165,6 +185,9 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 	s.Anomaly("gap")
 	switch dir {
 	case decode.ClientToServer:
+		if len(s.orphans) > 0 {
+			s.orphanLive = true
+		}
 		s.clientGap(n, ts)
 	case decode.ServerToClient:
 		if s.smode == smReply {
@@ -295,6 +318,28 @@ func (s *Session) client(p []byte, ts time.Time) {
 			s.chello.add(p, s)
 			return
 		}
+		if s.orphanLive {
+			s.drainOrphans()
+		}
+	}
+}
+
+// drainOrphans pairs replies that came before their commands (see
+// Session.orphans) with the commands now waiting.
+func (s *Session) drainOrphans() {
+	for s.orphanLive && len(s.orphans) > 0 && len(s.queue) > 0 {
+		if f := s.queue[0]; f.kind == kData && len(f.inter) == 0 {
+			// Only a 354 starts DATA content: skip what cannot be ours.
+			if i := slices.IndexFunc(s.orphans, func(o orphan) bool { return o.code == 354 }); i > 0 {
+				s.orphans = s.orphans[i:]
+			}
+		}
+		o := s.orphans[0]
+		s.orphans = s.orphans[1:]
+		s.reply(o.code, o.lines, o.ts)
+	}
+	if len(s.orphans) == 0 {
+		s.orphans, s.orphanLive = nil, false
 	}
 }
 
@@ -679,6 +724,10 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 		if code != 421 {
 			s.Anomaly("unexpected_reply")
 		}
+		if len(s.orphans) >= maxOrphans {
+			s.orphans = s.orphans[1:]
+		}
+		s.orphans = append(s.orphans, orphan{code, lines, ts})
 		return
 	}
 	if code == 354 && s.queue[0].kind != kData {
@@ -816,8 +865,9 @@ func (s *Session) emitCommand(c *command, status *int, text string) {
 	if status != nil {
 		r.Status = *status
 	}
-	if c.replied {
-		ms := float64(c.replyTS.Sub(c.ts).Microseconds()) / 1000
+	if d := c.replyTS.Sub(c.ts); c.replied && d >= 0 {
+		// (A reply that came before its command, see orphans, has none.)
+		ms := float64(d.Microseconds()) / 1000
 		r.LatencyMS = &ms
 	}
 	s.Emit(r)

@@ -605,3 +605,23 @@ func TestServerGapResync(t *testing.T) {
 	eq(t, "QUIT", d.cmd(t, "QUIT", 0).Status, any(221))
 	eq(t, "reply_resync", hasAnomaly(d.sess, "reply_resync"), true)
 }
+
+func TestLateClientAfterGap(t *testing.T) {
+	d := decodeFile(t, "gap-late-client")
+	wantTxs(t, d, 1)
+	tx := d.txs[0]
+	eq(t, "status", tx.Status, decode.TxAccepted)
+	eq(t, "reply", tx.Reply.Text, "OK: message queued")
+	eq(t, "subject", tx.Message.Subject, "Test")
+	c := d.cmd(t, "DATA", 0)
+	eq(t, "DATA intermediate", fmt.Sprint(c.Intermediate), "[354]")
+	if c.LatencyMS != nil {
+		t.Errorf("latency %v for a reply that came before its command", *c.LatencyMS)
+	}
+	eq(t, "QUIT", d.cmd(t, "QUIT", 0).Status, any(221))
+
+	// Without a gap, a reply nobody asked for is not kept for later.
+	d = decodeSteps(t, "s: 220 x\nc: HELO y\ns: 250 x\ns: 250 stray\nc: NOOP\ns: 250 ok\n")
+	eq(t, "NOOP", d.cmd(t, "NOOP", 0).Text, "ok")
+	eq(t, "unexpected_reply", hasAnomaly(d.sess, "unexpected_reply"), true)
+}
