@@ -203,6 +203,10 @@ func TestReadmeFacts(t *testing.T) {
 			}
 			continue
 		}
+		if check, ok := otherFacts[s.Name]; ok {
+			check(t, conns[0])
+			continue
+		}
 		want, ok := facts[s.Name]
 		if !ok {
 			t.Errorf("%s: no facts in this test (add them with the README line)", s.Name)
@@ -301,4 +305,65 @@ func TestCaptureFiles(t *testing.T) {
 			}
 		}
 	}
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// literal returns the n bytes after the first IMAP literal marker {n}.
+func literal(t *testing.T, b []byte, n int) []byte {
+	t.Helper()
+	mark := []byte("{" + strconv.Itoa(n) + "}\r\n")
+	i := bytes.Index(b, mark)
+	if i < 0 || i+len(mark)+n > len(b) {
+		t.Fatalf("no literal {%d}", n)
+	}
+	return b[i+len(mark) : i+len(mark)+n]
+}
+
+// multiline returns the dot-unstuffed body of the first POP3 multi-line
+// response starting with the line first that follows the text after.
+func multiline(t *testing.T, b []byte, after, first string) []byte {
+	t.Helper()
+	b = b[bytes.Index(b, []byte(after))+len(after):]
+	i := bytes.Index(b, []byte(first+"\r\n"))
+	if i < 0 {
+		t.Fatalf("no %q", first)
+	}
+	b = b[i+len(first)+2:]
+	end := bytes.Index(b, []byte("\r\n.\r\n"))
+	var out []byte
+	for _, l := range bytes.SplitAfter(b[:end+2], []byte("\r\n")) {
+		out = append(out, bytes.TrimPrefix(l, []byte("."))...)
+	}
+	return out
+}
+
+// otherFacts holds the README facts of the POP3 and IMAP captures.
+var otherFacts = map[string]func(*testing.T, *synth.Conn){
+	"pop3-basic": func(t *testing.T, c *synth.Conn) {
+		srv := c.Expected(synth.ServerSide)
+		for _, f := range []struct {
+			got  []byte
+			size int
+			sha  string
+		}{
+			{multiline(t, srv, "", "+OK 377 octets"), 377, "29e5ab5e6e1a9d0567c2a8aea7934a96b61cb397e6390dd46cdaf79130b2dd7c"},
+			{multiline(t, srv, "+OK 377 octets", "+OK"), 334, "6418da5c87cd574e938e6b2924ee728c989a2246ce0779a0c2f33facdcd18442"},
+		} {
+			if len(f.got) != f.size || sum(f.got) != f.sha {
+				t.Errorf("pop3: %d bytes %s, want %d %s", len(f.got), sum(f.got), f.size, f.sha)
+			}
+		}
+	},
+	"imap-basic": func(t *testing.T, c *synth.Conn) {
+		if got := literal(t, c.Expected(synth.ServerSide), 348); sum(got) != "de5771db6e68cc2c9ddde53becd46e798b12e3ef4fab988b5a9c2ef56a0ac2f8" {
+			t.Errorf("imap fetch literal %s", sum(got))
+		}
+		if got := literal(t, c.Expected(synth.ClientSide), 289); sum(got) != "d9c6861e2c6ed5610530c0bca67b41517bcbe4f175f00f492dbdfeff73d1a811" {
+			t.Errorf("imap append literal %s", sum(got))
+		}
+	},
 }
