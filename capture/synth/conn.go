@@ -44,6 +44,12 @@ type Options struct {
 	// Timestamps are written with microsecond precision.
 	Gap, Think, RTO time.Duration
 
+	// Offload, when set, is the side whose host took the capture with TCP
+	// checksum offload on: the segments it sends carry the unfinished
+	// checksum (the pseudo-header sum only), as every capture on lo and
+	// most captures on a sending host do. IP header checksums stay valid.
+	Offload Dir
+
 	// ClientMAC and ServerMAC are the link addresses (ethernet, SLL, SLL2);
 	// nil means 02:00:00:00:00:01 and 02:00:00:00:00:02.
 	ClientMAC, ServerMAC net.HardwareAddr

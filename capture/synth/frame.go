@@ -108,7 +108,35 @@ func (c *Conn) packet(from Dir, flags tcpFlags, seq, ack uint32, payload []byte,
 		c.fail(fmt.Errorf("serialising a segment: %w", err))
 		return
 	}
-	c.raw = append(c.raw, rawPacket{t: c.now, dir: from, ip: clone(buf.Bytes())})
+	ip := clone(buf.Bytes())
+	if c.opts.Offload == from {
+		partialChecksum(ip)
+	}
+	c.raw = append(c.raw, rawPacket{t: c.now, dir: from, ip: ip})
+}
+
+// partialChecksum replaces the TCP checksum of an unfragmented IP packet
+// with what the kernel leaves for the NIC to finish: the folded
+// pseudo-header sum, not complemented.
+func partialChecksum(ip []byte) {
+	var src, dst []byte
+	var tcp []byte
+	if ip[0]>>4 == 4 {
+		hl := int(ip[0]&0x0f) * 4
+		src, dst, tcp = ip[12:16], ip[16:20], ip[hl:]
+	} else {
+		src, dst, tcp = ip[8:24], ip[24:40], ip[40:]
+	}
+	sum := uint32(layers.IPProtocolTCP) + uint32(len(tcp))
+	for _, a := range [][]byte{src, dst} {
+		for i := 0; i < len(a); i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(a[i:]))
+		}
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(tcp[16:], uint16(sum))
 }
 
 // fragments splits the serialised TCP segment over IPv4 fragments that

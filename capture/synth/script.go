@@ -35,7 +35,8 @@ import (
 //
 //	@capture link=ethernet|sll|sll2|null|raw out=NAME[,NAME...]
 //	@conn client=ADDR:PORT server=ADDR:PORT [start=RFC3339] [mss=N] [vlan=N]
-//	      [midstream] [only=client|server] [gap=D] [think=D] [rto=D]
+//	      [midstream] [only=client|server] [offload=client|server]
+//	      [gap=D] [think=D] [rto=D]
 //	      [client_isn=N] [server_isn=N]
 //	@step [split=N,N..] [segsize=N] [delay=D] [reorder=I,..] [retransmit=I,..]
 //	      [resend=OFF:LEN,..] [drop=I,..] [dup=I,..] [frag=I:SIZE[:rev],..]
@@ -273,6 +274,8 @@ func (p *scriptParser) newConn(args []string) error {
 			o.Midstream = true
 		case "only":
 			o.Only, err = parseDir(v)
+		case "offload":
+			o.Offload, err = parseDir(v)
 		case "gap":
 			o.Gap, err = time.ParseDuration(v)
 		case "think":

@@ -704,3 +704,43 @@ func TestDeterministicAndGzip(t *testing.T) {
 		}
 	}
 }
+
+func TestOffloadChecksums(t *testing.T) {
+	for _, six := range []bool{false, true} {
+		cl, sv := cli4, srv4
+		if six {
+			cl, sv = cli6, srv6
+		}
+		c := NewCapture(LinkRaw)
+		c.Conn(cl, sv, Options{Offload: ServerSide}).Server("220 ready\r\n").Client("QUIT\r\n").Close(ServerSide)
+		bad := map[Dir]int{}
+		for _, p := range mustPackets(t, c) {
+			ip := p.Data
+			var src, dst netip.Addr
+			var tcp []byte
+			if !six {
+				if checksum16(0, ip[:20]) != 0xffff {
+					t.Fatal("IPv4 header checksum broken by offload")
+				}
+				src, _ = netip.AddrFromSlice(ip[12:16])
+				dst, _ = netip.AddrFromSlice(ip[16:20])
+				tcp = ip[20:]
+			} else {
+				src, _ = netip.AddrFromSlice(ip[8:24])
+				dst, _ = netip.AddrFromSlice(ip[24:40])
+				tcp = ip[40:]
+			}
+			if checksum16(pseudoSum(src, dst, len(tcp)), tcp) == 0xffff {
+				continue
+			}
+			bad[p.Dir]++
+			// The unfinished value is the pseudo-header sum.
+			if got, want := binary.BigEndian.Uint16(tcp[16:]), checksum16(pseudoSum(src, dst, len(tcp)), nil); got != want {
+				t.Errorf("partial checksum %#04x, want %#04x", got, want)
+			}
+		}
+		if bad[ClientSide] != 0 || bad[ServerSide] != 4 {
+			t.Errorf("ipv6=%v: bad checksums by side %v, want only the server's 4 (SYN-ACK, 220, FIN, last ACK)", six, bad)
+		}
+	}
+}
