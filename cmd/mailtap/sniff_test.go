@@ -458,3 +458,88 @@ func TestSniffFlags(t *testing.T) {
 		t.Errorf("--stats=2s --duration 1m: %+v", *sf)
 	}
 }
+
+// TestSniffSMTPSource pushes Postfix's smtp-source against smtp-sink on
+// loopback while sniffing, and checks that every message was decoded or
+// that the drops reported account for the missing ones. It runs only when
+// MAILTAP_SMTP_SOURCE is set to the number of messages (e.g. 20000).
+func TestSniffSMTPSource(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("MAILTAP_SMTP_SOURCE"))
+	if n <= 0 {
+		t.Skip("set MAILTAP_SMTP_SOURCE=<messages> to run smtp-source against smtp-sink")
+	}
+	needRoot(t)
+	source, err1 := exec.LookPath("smtp-source")
+	sinkBin, err2 := exec.LookPath("smtp-sink")
+	if err1 != nil || err2 != nil {
+		for _, dir := range []string{"/usr/sbin", "/usr/lib/postfix/sbin"} {
+			if source == "" || err1 != nil {
+				if _, err := os.Stat(dir + "/smtp-source"); err == nil {
+					source, err1 = dir+"/smtp-source", nil
+				}
+			}
+			if sinkBin == "" || err2 != nil {
+				if _, err := os.Stat(dir + "/smtp-sink"); err == nil {
+					sinkBin, err2 = dir+"/smtp-sink", nil
+				}
+			}
+		}
+	}
+	if err1 != nil || err2 != nil {
+		t.Skip("smtp-source / smtp-sink not installed (Postfix)")
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	sink := exec.Command(sinkBin, "-u", "nobody", fmt.Sprintf("127.0.0.1:%d", port), "1024")
+	var sinkErr bytes.Buffer
+	sink.Stderr = &sinkErr
+	if err := sink.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sink.Process.Kill(); sink.Wait() }()
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i > 100 {
+			t.Fatalf("smtp-sink did not start: %s", sinkErr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	run := startSniff(t, "-i", "lo", "--ports", fmt.Sprintf("smtp=%d", port), "--stats", "2s")
+	start := time.Now()
+	src := exec.Command(source, "-s", "40", "-m", strconv.Itoa(n), "-N", "-f", "load@source.test", "-t", "rcpt@sink.test", fmt.Sprintf("127.0.0.1:%d", port))
+	if out, err := src.CombinedOutput(); err != nil {
+		t.Fatalf("smtp-source: %v\n%s", err, out)
+	}
+	elapsed := time.Since(start)
+	recs, summary := run.stop(t)
+	drops := kernelDrops(t, summary)
+	rcpts := map[string]bool{}
+	accepted := 0
+	for _, r := range recs {
+		if r.str("type") != "smtp.mail" || r.str("mail_from") != "load@source.test" {
+			continue
+		}
+		if r.str("status") == "accepted" {
+			accepted++
+		}
+		for _, rc := range r.list("rcpt_to") {
+			rcpts[record(rc.(map[string]any)).str("addr")] = true
+		}
+	}
+	t.Logf("smtp-source: %d messages in %v (%.0f messages/s); decoded %d accepted mails, %d distinct recipients; kernel drops %d\n%s",
+		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), accepted, len(rcpts), drops, summary)
+	if accepted+drops < n {
+		t.Errorf("%d of %d messages decoded as accepted, and only %d packets reported dropped", accepted, n, drops)
+	}
+	if drops == 0 && (accepted != n || len(rcpts) != n) {
+		t.Errorf("no drops, but %d accepted mails and %d distinct recipients for %d messages", accepted, len(rcpts), n)
+	}
+}
