@@ -121,6 +121,9 @@ func (t *Text) command(r *decode.CommandRecord) {
 	if r.Status != nil {
 		status = fmt.Sprint(r.Status)
 	}
+	for i := len(r.Intermediate) - 1; i >= 0; i-- {
+		status = fmt.Sprintf("%d, %s", r.Intermediate[i], status)
+	}
 	lat := ""
 	if r.LatencyMS != nil {
 		lat = fmt.Sprintf(" [%.1f ms]", *r.LatencyMS)
