@@ -223,14 +223,20 @@ var b64valid = func() (t [256]bool) {
 }()
 
 func (d *b64dec) write(b []byte, l *leaf) (bad bool) {
-	for _, c := range b {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		switch {
 		case b64valid[c]:
-			d.buf[d.n] = c
-			d.n++
+			// copy the run of alphabet characters at once
+			j := i + 1
+			for j < len(b) && j-i < len(d.buf)-d.n && b64valid[b[j]] {
+				j++
+			}
+			d.n += copy(d.buf[d.n:], b[i:j])
 			if d.n == len(d.buf) {
 				d.flush(l)
 			}
+			i = j - 1
 		case c == '=':
 			if d.tail(l) {
 				bad = true
