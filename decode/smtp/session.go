@@ -361,6 +361,14 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		}
 		s.cResync = false
 	}
+	if s.smode == smReply && s.sv.Pending() > 0 && s.mustWait() {
+		// Same, for a reply line the server never terminated (a
+		// greeting without CRLF, suricata-verify detect-email-received).
+		s.Anomaly("malformed_reply")
+		if line, _, ok := s.sv.Next(lf); ok {
+			s.serverLine(line, ts)
+		}
+	}
 	if len(s.rlines) > 0 && s.mustWait() {
 		// The client goes on while a multi-line reply it had to wait
 		// for is unfinished: the server never sent its last line.
@@ -469,6 +477,8 @@ func (s *Session) resyncTo354() {
 		s.unanswered(c)
 	}
 }
+
+var lf = []byte{'\n'}
 
 // mustWait reports whether the client has to wait for the whole reply in
 // progress before it sends anything (the greeting, and the replies to

@@ -625,3 +625,11 @@ func TestLateClientAfterGap(t *testing.T) {
 	eq(t, "NOOP", d.cmd(t, "NOOP", 0).Text, "ok")
 	eq(t, "unexpected_reply", hasAnomaly(d.sess, "unexpected_reply"), true)
 }
+
+func TestUnterminatedGreeting(t *testing.T) {
+	d := decodeFile(t, "unterminated-greeting")
+	eq(t, "greeting", d.sess.Greeting, "smtpblah.mailserver.example.com ESMTP AAAAAAAAA")
+	eq(t, "EHLO", d.cmd(t, "EHLO", 0).Text, "smtp001.mail.example.com")
+	eq(t, "MAIL", d.cmd(t, "MAIL", 0).Text, "ok")
+	eq(t, "QUIT", d.cmd(t, "QUIT", 0).Status, any(221))
+}
