@@ -48,7 +48,9 @@ func (d *Dot) Feed(p []byte, out func([]byte)) (n int, done bool) {
 			if c == '\r' {
 				d.state = dotCR
 			} else if c == '\n' {
-				d.state = dotBeginLine
+				// An empty line ended by a bare LF: a "." after it is
+				// not at the start of a CRLF line.
+				d.state = dotBareLF
 			}
 		case dotDot:
 			switch c {
@@ -62,7 +64,7 @@ func (d *Dot) Feed(p []byte, out func([]byte)) (n int, done bool) {
 				d.BareLFDot = true
 				out(dotLF[:])
 				start = i + 1
-				d.state = dotBeginLine
+				d.state = dotBareLF
 			default:
 				d.state = dotData
 			}

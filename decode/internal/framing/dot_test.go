@@ -1,0 +1,53 @@
+package framing
+
+import (
+	"strings"
+	"testing"
+)
+
+func unstuff(in string, cuts ...int) (body string, rest string, done, bare bool) {
+	var d Dot
+	var sb strings.Builder
+	prev := 0
+	pieces := []string{}
+	for _, c := range cuts {
+		if c > prev && c < len(in) {
+			pieces = append(pieces, in[prev:c])
+			prev = c
+		}
+	}
+	pieces = append(pieces, in[prev:])
+	for i, p := range pieces {
+		n, ok := d.Feed([]byte(p), func(b []byte) { sb.Write(b) })
+		if ok {
+			rest = p[n:] + strings.Join(pieces[i+1:], "")
+			return sb.String(), rest, true, d.BareLFDot
+		}
+	}
+	return sb.String(), "", false, d.BareLFDot
+}
+
+func TestDot(t *testing.T) {
+	cases := []struct {
+		in, body, rest string
+		done, bare     bool
+	}{
+		{".\r\n", "", "", true, false},
+		{"a\r\n.\r\nQUIT\r\n", "a\r\n", "QUIT\r\n", true, false},
+		{"..a\r\n..\r\n.\r\n", ".a\r\n.\r\n", "", true, false},
+		{"a\r\n.\n.\r\nb\r\n.\r\n", "a\r\n.\n.\r\nb\r\n", "", true, true}, // "." LF is content, and so is the "." after it
+		{"a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", "", true, true},           // LF "." CRLF is not an end
+		{"a\r\n\n.\r\nMAIL FROM:<x>\r\n.\r\n", "a\r\n\n.\r\nMAIL FROM:<x>\r\n", "", true, true},
+		{"a\r\n.x\r\n.\r\n", "a\r\nx\r\n", "", true, false},
+		{"a\r\n", "a\r\n", "", false, false},
+	}
+	for _, c := range cases {
+		for cut := 0; cut <= len(c.in); cut++ {
+			body, rest, done, bare := unstuff(c.in, cut)
+			if body != c.body || rest != c.rest || done != c.done || bare != c.bare {
+				t.Errorf("%q cut %d: body %q rest %q done %v bare %v; want %q %q %v %v", c.in, cut, body, rest, done, bare, c.body, c.rest, c.done, c.bare)
+				break
+			}
+		}
+	}
+}
