@@ -3,6 +3,8 @@ package message
 import (
 	"encoding/base64"
 	"hash"
+
+	"github.com/mailtap/mailtap/decode"
 )
 
 // Transfer encodings a leaf decodes.
@@ -23,10 +25,12 @@ const maxQPHold = 4 << 10
 // the break of each line is held back (eol) until the next line shows it
 // was content.
 type leaf struct {
-	enc  int
-	h    hash.Hash // nil: not hashed
-	keep *preview  // nil: not kept
-	size int64
+	enc   int
+	h     hash.Hash // nil: not hashed
+	keep  *preview  // nil: not kept
+	w     decode.MessageWriter
+	wfail bool
+	size  int64
 
 	eol   []byte // line break held back
 	carry []byte // undecided bytes of a line that came in pieces
@@ -47,6 +51,11 @@ func (l *leaf) emit(b []byte) {
 	l.size += int64(len(b))
 	if l.h != nil {
 		l.h.Write(b)
+	}
+	if l.w != nil && !l.wfail {
+		if _, err := l.w.Write(b); err != nil {
+			l.wfail = true
+		}
 	}
 	if k := l.keep; k != nil && len(k.data) < previewKeep {
 		k.data = append(k.data, b[:min(len(b), previewKeep-len(k.data))]...)

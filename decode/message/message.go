@@ -49,6 +49,12 @@ type Options struct {
 	// Writer, when set, receives the raw bytes too (extraction); Finish
 	// closes it and reports the path it returns as Message.File.
 	Writer decode.MessageWriter
+	// Attachments, when set, is called as each attachment starts (its
+	// filename and content type known, not yet its size and hash) and
+	// may return a writer for its decoded bytes, or nil to skip it. The
+	// writer is closed when the attachment ends (also when the message
+	// ends first) and the path Close returns becomes Attachment.File.
+	Attachments func(a decode.Attachment) decode.MessageWriter
 }
 
 // Parser receives one message's raw bytes (already dot-unstuffed) and

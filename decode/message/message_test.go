@@ -392,6 +392,34 @@ func TestWriter(t *testing.T) {
 	}
 }
 
+func TestAttachmentWriters(t *testing.T) {
+	b, _ := os.ReadFile(filepath.Join("testdata", "forward.eml"))
+	var ws []*memWriter
+	p := New(Options{Attachments: func(a decode.Attachment) decode.MessageWriter {
+		if a.Filename == "data.csv" {
+			return nil
+		}
+		w := &memWriter{}
+		ws = append(ws, w)
+		return w
+	}})
+	for c := range slices.Chunk(b, 5) {
+		p.Write(c)
+	}
+	m := p.Finish(false)
+	if len(ws) != 2 || len(m.Attachments) != 3 {
+		t.Fatalf("%d writers for %+v", len(ws), m.Attachments)
+	}
+	for i, a := range []decode.Attachment{m.Attachments[0], m.Attachments[2]} {
+		if !ws[i].closed || hexsum(ws[i].Bytes()) != a.SHA256 || a.File != "out/1.eml" {
+			t.Errorf("attachment %q: closed %v, wrote %d bytes (size %d), file %q", a.Filename, ws[i].closed, ws[i].Len(), a.Size, a.File)
+		}
+	}
+	if m.Attachments[1].File != "" {
+		t.Errorf("skipped attachment has file %q", m.Attachments[1].File)
+	}
+}
+
 func TestMaxParse(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join("testdata", "nested.eml"))
 	cut := bytes.Index(b, []byte("--outer\r\nContent-Type: application/pdf")) + 300
@@ -483,8 +511,9 @@ func TestPathologicalHeaders(t *testing.T) {
 			m := parseAll(b.Bytes(), Options{})
 			checkUTF8(t, m)
 		}
-		t.Logf("%s: %v", name, time.Since(start))
-		if d := time.Since(start); d > 5*time.Second {
+		// linear is ~0.1 s here; quadratic would be minutes. The bound is
+		// loose so a loaded machine does not fail it.
+		if d := time.Since(start); d > 30*time.Second {
 			t.Errorf("%s: %v", name, d)
 		}
 	}

@@ -399,7 +399,7 @@ func (p *impl) startEmbedded(e *entity, push bool) {
 	e.state = stEmbedded
 	if e.part.filename != "" || e.part.disp == "attachment" {
 		if e.att = p.attach(e.part); e.att >= 0 {
-			e.raw = &leaf{h: sha256.New()}
+			e.raw = &leaf{h: sha256.New(), w: p.attachmentWriter(e.att)}
 			p.raws++
 		}
 	}
@@ -427,6 +427,7 @@ func (p *impl) startLeaf(e *entity) {
 	case pt.filename != "" || pt.disp == "attachment" || !strings.HasPrefix(pt.mt, "text/"):
 		if e.att = p.attach(pt); e.att >= 0 {
 			l.h = sha256.New()
+			l.w = p.attachmentWriter(e.att)
 		}
 	case pt.mt == "text/plain" && p.plain == nil:
 		p.plain = &preview{charset: pt.charset}
@@ -497,6 +498,9 @@ func (p *impl) close(e *entity, how int) {
 		}
 		if e.top && !e.sawBody {
 			// a header-only fetch: no body, nothing attached
+			if e.leaf.w != nil {
+				e.leaf.w.Close()
+			}
 			p.msg.Attachments = p.msg.Attachments[:e.att]
 			return
 		}
@@ -525,6 +529,24 @@ func (p *impl) setAttachment(i int, l *leaf, how int) {
 	if how != endStopped {
 		a.SHA256 = hex.EncodeToString(l.h.Sum(nil))
 	}
+	if l.w != nil {
+		f, err := l.w.Close()
+		if err != nil {
+			p.anomaly(anExtractClose)
+		}
+		if l.wfail {
+			p.anomaly(anExtractWrite)
+		}
+		a.File = f
+	}
+}
+
+// attachmentWriter asks Options.Attachments for a writer for attachment i.
+func (p *impl) attachmentWriter(i int) decode.MessageWriter {
+	if p.o.Attachments == nil {
+		return nil
+	}
+	return p.o.Attachments(p.msg.Attachments[i])
 }
 
 func (p *impl) finish(truncated bool) *decode.Message {
