@@ -183,7 +183,6 @@ func (x *Session) mbox(s string) string {
 	return DecodeMailboxName(s)
 }
 
-
 // serverLine handles one complete server line.
 func (x *Session) serverLine(l *Line) {
 	toks := l.Tokens

@@ -1,10 +1,6 @@
 package imap
 
 import (
-	"bytes"
-	"encoding/base64"
-	"strings"
-
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/internal/sasl"
 )
@@ -51,13 +47,6 @@ func (x *Session) saslResponse(c *command, line string) {
 		x.Anomaly("sasl_bad_base64")
 	}
 	x.updateAuth(a)
-	if a.ex.Mech == "NTLM" {
-		if b, err := base64.StdEncoding.DecodeString(line); err == nil {
-			if u := ntlmUser(b); u != "" && a.index < len(x.auths) {
-				x.auths[a.index].User = u
-			}
-		}
-	}
 }
 
 func (x *Session) updateAuth(a *authState) {
@@ -75,27 +64,4 @@ func (x *Session) updateAuth(a *authState) {
 	if a.ex.Cancelled() {
 		au.Success = decode.Bool(false)
 	}
-}
-
-// ntlmUser returns the user name of an NTLM AUTHENTICATE (type 3)
-// message.
-func ntlmUser(b []byte) string {
-	if len(b) < 52 || !bytes.HasPrefix(b, []byte("NTLMSSP\x00")) || b[8] != 3 {
-		return ""
-	}
-	l := int(b[36]) | int(b[37])<<8
-	o := int(b[40]) | int(b[41])<<8 | int(b[42])<<16 | int(b[43])<<24
-	if o < 0 || l > 512 || o+l > len(b) {
-		return ""
-	}
-	user := b[o : o+l]
-	// UTF-16LE when the name has NULs in every second byte.
-	if len(user) >= 2 && user[1] == 0 {
-		var sb strings.Builder
-		for i := 0; i+1 < len(user); i += 2 {
-			sb.WriteRune(rune(user[i]) | rune(user[i+1])<<8)
-		}
-		return sb.String()
-	}
-	return string(user)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/internal/tlsinfo"
 )
 
 // FuzzSMTP feeds arbitrary bytes as a two-sided conversation: the input is
@@ -76,8 +77,8 @@ func checkBounds(t *testing.T, s *Session) {
 	if s.cl.Pending() > s.Opts.MaxLine+1 || s.sv.Pending() > s.Opts.MaxLine+1 { // +1: a CR kept with the line
 		t.Fatalf("line buffers %d %d", s.cl.Pending(), s.sv.Pending())
 	}
-	if len(s.chello.buf) > maxTLSRecord || len(s.shello.buf) > maxTLSRecord {
-		t.Fatalf("hello buffers %d %d", len(s.chello.buf), len(s.shello.buf))
+	if s.chello.r.Buffered() > tlsinfo.MaxBuffered || s.shello.r.Buffered() > tlsinfo.MaxBuffered {
+		t.Fatalf("hello buffers %d %d", s.chello.r.Buffered(), s.shello.r.Buffered())
 	}
 	if s.cur != nil && len(s.cur.rcpts) > maxRcpt {
 		t.Fatalf("%d rcpts", len(s.cur.rcpts))

@@ -3,14 +3,16 @@
 // SASL-IR RFC 4959) carry them: base64 lines, an optional initial
 // response, "=" for an empty one and "*" to cancel. It extracts the user
 // and the secret of PLAIN (RFC 4616), LOGIN, CRAM-MD5 (RFC 2195), XOAUTH2,
-// OAUTHBEARER (RFC 7628), EXTERNAL and the user of SCRAM-* (RFC 5802) and
-// DIGEST-MD5 (RFC 2831). Every kept string is bounded.
+// OAUTHBEARER (RFC 7628), EXTERNAL and the user of SCRAM-* (RFC 5802),
+// DIGEST-MD5 (RFC 2831) and NTLM ([MS-NLMP]). Every kept string is bounded.
 package sasl
 
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/mailtap/mailtap/decode"
 )
@@ -152,6 +154,12 @@ func (e *Exchange) Credentials() (user, password, challenge, response string) {
 		}
 	case "EXTERNAL":
 		user = string(e.resp(0))
+	case "NTLM":
+		for _, r := range e.responses {
+			if u := ntlmUser(r); u != "" {
+				user = u
+			}
+		}
 	case "DIGEST-MD5":
 		// username="..." in the client's response (RFC 2831 §2.1.2).
 		r := string(e.resp(0))
@@ -174,6 +182,30 @@ func (e *Exchange) Credentials() (user, password, challenge, response string) {
 		}
 	}
 	return bound(user, MaxSecret), bound(password, MaxSecret), bound(challenge, MaxSecret), bound(response, MaxSecret)
+}
+
+// ntlmUser returns the user name (without its domain, as Arkime reports
+// it) from an NTLM AUTHENTICATE message ([MS-NLMP] 2.2.1.3), or "" for
+// the other NTLM messages.
+func ntlmUser(b []byte) string {
+	if len(b) < 64 || string(b[:8]) != "NTLMSSP\x00" || binary.LittleEndian.Uint32(b[8:]) != 3 {
+		return ""
+	}
+	unicode := binary.LittleEndian.Uint32(b[60:])&1 != 0
+	n := int(binary.LittleEndian.Uint16(b[36:]))
+	at := int(binary.LittleEndian.Uint32(b[40:]))
+	if n == 0 || at < 0 || at > len(b) || n > len(b)-at {
+		return ""
+	}
+	v := b[at : at+n]
+	if !unicode {
+		return string(v)
+	}
+	u := make([]uint16, len(v)/2)
+	for i := range u {
+		u[i] = binary.LittleEndian.Uint16(v[2*i:])
+	}
+	return string(utf16.Decode(u))
 }
 
 // oauth parses XOAUTH2 ("user=U^Aauth=Bearer T^A^A") and OAUTHBEARER

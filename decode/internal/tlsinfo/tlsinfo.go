@@ -25,6 +25,9 @@ const (
 	// enough for a hello and a typical certificate chain.
 	maxHandshake = 64 << 10
 	maxRecords   = 16
+	maxRecord    = 16384 + 2048
+	// MaxBuffered bounds what a Reader holds at any time.
+	MaxBuffered = 5 + maxRecord + maxHandshake + maxRecord
 )
 
 // IsRecordStart reports whether p begins like a TLS handshake record (so a
@@ -43,6 +46,9 @@ type Reader struct {
 	done    bool
 	NotTLS  bool // the bytes did not start with a handshake record
 }
+
+// Buffered returns the bytes held (for tests of the bounds).
+func (r *Reader) Buffered() int { return len(r.rec) + len(r.hs) }
 
 // Done reports whether the reader wants no more bytes.
 func (r *Reader) Done() bool { return r.done }
@@ -65,6 +71,10 @@ func (r *Reader) Add(p []byte, t *decode.TLS) bool {
 			continue
 		}
 		size := int(r.rec[3])<<8 | int(r.rec[4])
+		if size > maxRecord {
+			r.done = true // not a valid TLS record (RFC 8446 §5.1)
+			break
+		}
 		have := len(r.rec) - 5
 		n := min(size-have, len(p))
 		r.rec = append(r.rec, p[:n]...)
@@ -73,6 +83,10 @@ func (r *Reader) Add(p []byte, t *decode.TLS) bool {
 			continue
 		}
 		r.records++
+		if len(r.hs)+size > maxHandshake+maxRecord {
+			r.done = true
+			break
+		}
 		r.hs = append(r.hs, r.rec[5:]...)
 		r.rec = r.rec[:0]
 		r.parse(t)
