@@ -132,8 +132,8 @@ type Options struct {
 	// MaxLiteral bounds an IMAP literal kept in memory; larger ones are
 	// streamed and hashed.
 	MaxLiteral int64
-	// MessageHook, when set, is called for each message body as it streams
-	// (for extraction). See MessageWriter.
+	// Messages, when set, receives every message body as it streams (for
+	// extraction). See MessageStore.
 	Messages MessageStore
 }
 
@@ -163,6 +163,13 @@ func (o Options) WithDefaults() Options {
 // bytes; Close on it returns the path written (or "" if nothing was kept).
 type MessageStore interface {
 	Create(c *ConnInfo, proto Proto, n int) MessageWriter
+}
+
+// AttachmentStore may be implemented by a MessageWriter that also keeps
+// the message's attachments: Attachment is called as each one starts and
+// its writer receives the decoded content.
+type AttachmentStore interface {
+	Attachment(a Attachment) MessageWriter
 }
 
 // MessageWriter receives one raw message.

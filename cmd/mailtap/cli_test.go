@@ -76,3 +76,46 @@ func TestCLIBadFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestExtractAndMbox extracts the messages of real captures of all three
+// protocols and checks the files against the records.
+func TestExtractAndMbox(t *testing.T) {
+	for _, name := range []string{"smtp-basic.pcap", "real-dovecot-poplib.pcap", "real-dovecot-imaplib.pcap"} {
+		path := filepath.Join("..", "..", "pcaps", name)
+		dir := filepath.Join(t.TempDir(), "x")
+		mbox := filepath.Join(t.TempDir(), "m.mbox")
+		recs := decodeFile(t, path, "--extract", dir, "--mbox", mbox, "--workers", "2")
+		idx, err := os.ReadFile(filepath.Join(dir, "index.json"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		n := 0
+		for _, r := range recs {
+			m := r.obj("message")
+			if m == nil || m.str("file") == "" {
+				continue
+			}
+			n++
+			b, err := os.ReadFile(m.str("file"))
+			if err != nil || int(m.num("size")) != len(b) {
+				t.Errorf("%s: %s: %d bytes on disk, record says %v (%v)", name, m.str("file"), len(b), m.num("size"), err)
+			}
+			if !bytes.Contains(idx, []byte(m.str("sha256"))) {
+				t.Errorf("%s: index.json lacks %s", name, m.str("sha256"))
+			}
+			for _, a := range m.list("attachments") {
+				ar := record(a.(map[string]any))
+				if st, err := os.Stat(ar.str("file")); err != nil || st.Size() != int64(ar.num("size")) {
+					t.Errorf("%s: attachment %s: %v", name, ar.str("file"), err)
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no message extracted", name)
+		}
+		mb, err := os.ReadFile(mbox)
+		if err != nil || bytes.Count(mb, []byte("\nFrom "))+1 < n {
+			t.Errorf("%s: mbox has fewer than %d messages (%v)", name, n, err)
+		}
+	}
+}

@@ -62,12 +62,16 @@ type decodeFlags struct {
 	stats       bool
 	workers     int
 	credentials bool
+	extract     string
+	mbox        string
 }
 
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	d.ports = newPortsFlag()
 	fs.StringVarP(&d.format, "format", "f", "json", "output format: json (JSON lines), text, or credentials (one line per authentication attempt)")
 	fs.BoolVar(&d.credentials, "credentials", false, "list authentication attempts only (same as -f credentials)")
+	fs.StringVar(&d.extract, "extract", "", "write every message to DIR/<session>-<n>.eml, attachments to DIR/attachments/, and DIR/index.json")
+	fs.StringVar(&d.mbox, "mbox", "", "also write every message (all protocols) to this mbox file (mboxrd)")
 	fs.StringVarP(&d.output, "output", "o", "-", "write records to this file (- for stdout)")
 	fs.StringVar(&d.level, "level", "transactions", "records to emit: transactions (sessions + mails/messages) or commands (+ one record per command)")
 	fs.Var(d.ports, "ports", "server ports per protocol, repeatable: smtp=25,587,2525 pop3=110 imap=143 (add +tls for implicit TLS, e.g. smtp=465+tls)")
@@ -135,6 +139,45 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 	}
 	closeFn()
 	return nil, usagef("--format %q: want json, text or credentials", d.format)
+}
+
+// withExtraction wraps out's sink with an Extractor when --extract or
+// --mbox asks for one, and sets o.Messages.
+func (d *decodeFlags) withExtraction(o *decode.Options, out *output) error {
+	if d.extract == "" && d.mbox == "" {
+		return nil
+	}
+	dir, keep := d.extract, true
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "mailtap-mbox-")
+		if err != nil {
+			return err
+		}
+		dir, keep = tmp, false
+	}
+	x, err := sink.NewExtractor(dir, out.sink, keep)
+	if err != nil {
+		return err
+	}
+	if d.mbox != "" {
+		if err := x.SetMbox(d.mbox); err != nil {
+			return err
+		}
+	}
+	o.Messages = x
+	out.sink = x
+	flush := out.flush
+	out.flush = func() error {
+		err := x.Close()
+		if !keep {
+			os.RemoveAll(dir)
+		}
+		if ferr := flush(); err == nil {
+			err = ferr
+		}
+		return err
+	}
+	return nil
 }
 
 // engine builds a capture engine decoding into s.
@@ -224,6 +267,9 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer out.close()
+	if err := df.withExtraction(&o, out); err != nil {
+		return err
+	}
 	eng := df.engine(o, out.sink)
 	prog := newProgress(stderr, src.Size())
 	runErr := eng.Run(src, func() { prog.update(src.Offset(), eng.Stats().Packets) })

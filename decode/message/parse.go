@@ -132,6 +132,12 @@ func newParser(o Options) *Parser {
 	if o.MaxDepth <= 0 {
 		o.MaxDepth = DefaultMaxDepth
 	}
+	if o.Attachments == nil {
+		// An extraction writer may also take the decoded attachments.
+		if as, ok := o.Writer.(decode.AttachmentStore); ok {
+			o.Attachments = as.Attachment
+		}
+	}
 	p := &Parser{impl{o: o, h: sha256.New(), w: o.Writer}}
 	p.ap = mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: charsetReader}}
 	hcap := int64(maxHeader)
