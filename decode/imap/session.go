@@ -49,7 +49,6 @@ type half struct {
 	sinks []*litSink
 	// feeding guards against re-entrant feeds of the same half.
 	feeding bool
-	gapped  bool
 }
 
 // Session decodes one IMAP connection. It implements decode.Decoder.

@@ -49,10 +49,9 @@ func TestSplitInvariance(t *testing.T) {
 			}
 			for si := range steps {
 				for k := 1; k < len(steps[si].data); k++ {
-					split := func(s string) []string { return []string{s} }
 					var kk = k
 					target := steps[si].data
-					split = func(s string) []string {
+					split := func(s string) []string {
 						if s == target {
 							return []string{s[:kk], s[kk:]}
 						}
