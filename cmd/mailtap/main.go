@@ -39,7 +39,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{readCommand(), serveCommand(), helpCommand(), versionCommand()}
+	return []*command{readCommand(), sniffCommand(), serveCommand(), helpCommand(), versionCommand()}
 }
 
 func main() {
