@@ -103,7 +103,6 @@ func sniff(ctx context.Context, sf *sniffFlags, df *decodeFlags, stdout, stderr 
 	if sf.ringMB < 4 {
 		return usagef("--ring-mb %d: at least 4", sf.ringMB)
 	}
-	df.workers = 1 // not used by sniff; keeps df.options happy
 	o, err := df.options()
 	if err != nil {
 		return err

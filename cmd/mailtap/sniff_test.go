@@ -512,9 +512,22 @@ func TestSniffSMTPSource(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	for _, mode := range []struct {
+		name  string
+		extra []string
+	}{
+		{"session-per-message", nil},
+		{"reused-sessions", []string{"-d"}}, // smtp-source -d: many messages per connection
+	} {
+		t.Run(mode.name, func(t *testing.T) { smtpSourceRun(t, source, port, n, mode.extra) })
+	}
+}
+
+func smtpSourceRun(t *testing.T, source string, port, n int, extra []string) {
 	run := startSniff(t, "-i", "lo", "--ports", fmt.Sprintf("smtp=%d", port), "--stats", "2s")
 	start := time.Now()
-	src := exec.Command(source, "-s", "40", "-m", strconv.Itoa(n), "-N", "-f", "load@source.test", "-t", "rcpt@sink.test", fmt.Sprintf("127.0.0.1:%d", port))
+	args := append([]string{"-s", "40", "-m", strconv.Itoa(n), "-N", "-f", "load@source.test", "-t", "rcpt@sink.test"}, extra...)
+	src := exec.Command(source, append(args, fmt.Sprintf("127.0.0.1:%d", port))...)
 	if out, err := src.CombinedOutput(); err != nil {
 		t.Fatalf("smtp-source: %v\n%s", err, out)
 	}
