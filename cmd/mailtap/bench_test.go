@@ -6,10 +6,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/mailtap/mailtap/capture"
 	"github.com/mailtap/mailtap/capture/synth"
@@ -74,33 +77,41 @@ func benchMessage(i, m, size int) string {
 
 // BenchmarkReadSMTP measures the whole decode path (file read, link/IP/TCP
 // parsing, reassembly, SMTP decoding, message summaries, JSON output) on a
-// generated capture of at least 100 MB. MB/s is of the capture file.
+// generated capture of at least 100 MB, with one worker and with one per
+// CPU. MB/s is of the capture file.
 func BenchmarkReadSMTP(b *testing.B) {
 	path := benchCapture(b)
 	st, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(st.Size())
-	b.ResetTimer()
-	var packets uint64
-	for i := 0; i < b.N; i++ {
-		df := decodeFlags{}
-		fs := readCommand().flags()
-		df.register(fs)
-		o, _ := df.options()
-		src, err := capture.OpenFile(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out, _ := df.openOutput(io.Discard)
-		eng := df.engine(o, out.sink)
-		if err := eng.Run(src, nil); err != nil {
-			b.Fatal(err)
-		}
-		out.flush()
-		src.Close()
-		packets = eng.Stats().Packets
+	for _, workers := range []int{1, runtime.NumCPU()} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			b.SetBytes(st.Size())
+			var packets uint64
+			for i := 0; i < b.N; i++ {
+				var df decodeFlags
+				fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
+				df.register(fs)
+				df.workers = workers
+				o, err := df.options()
+				if err != nil {
+					b.Fatal(err)
+				}
+				src, err := capture.OpenFile(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				out, _ := df.openOutput(io.Discard)
+				eng := df.engine(o, out.sink)
+				if err := eng.Run(src, nil); err != nil {
+					b.Fatal(err)
+				}
+				out.flush()
+				src.Close()
+				packets = eng.Stats().Packets
+			}
+			b.ReportMetric(float64(packets)*float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+		})
 	}
-	b.ReportMetric(float64(packets)*float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 }
