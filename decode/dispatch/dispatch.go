@@ -154,12 +154,14 @@ func (d *Dispatcher) IsServerPort(port uint16) bool {
 	return ok
 }
 
-// NewConn returns the decoder for a new connection.
+// NewConn returns the decoder for a new connection. A connection that
+// never carries a byte (a refused connection, a SYN scan) gets no protocol
+// decoder and so produces no records.
 func (d *Dispatcher) NewConn(c *decode.ConnInfo) decode.Decoder {
 	if spec, ok := d.cfg.Ports[c.Server.Port()]; ok {
 		if f := d.cfg.Protocols[spec.Proto]; f != nil {
 			c.ImplicitTLS = spec.TLS
-			return f(c, d.cfg.Options, d.cfg.Sink)
+			return &lazy{make: func() decode.Decoder { return f(c, d.cfg.Options, d.cfg.Sink) }}
 		}
 	}
 	if spec, ok := d.cfg.Ports[c.Client.Port()]; ok && c.Midstream {
@@ -167,13 +169,34 @@ func (d *Dispatcher) NewConn(c *decode.ConnInfo) decode.Decoder {
 		if f := d.cfg.Protocols[spec.Proto]; f != nil {
 			c.Client, c.Server = c.Server, c.Client
 			c.ImplicitTLS = spec.TLS
-			return &swapped{f(c, d.cfg.Options, d.cfg.Sink)}
+			return &lazy{make: func() decode.Decoder { return &swapped{f(c, d.cfg.Options, d.cfg.Sink)} }}
 		}
 	}
 	if !d.cfg.Sniff {
 		return ignore{}
 	}
 	return &sniffer{d: d, c: c}
+}
+
+// lazy creates its decoder on the first byte (or gap).
+type lazy struct {
+	make func() decode.Decoder
+	d    decode.Decoder
+}
+
+func (l *lazy) get() decode.Decoder {
+	if l.d == nil {
+		l.d = l.make()
+	}
+	return l.d
+}
+
+func (l *lazy) Data(dir decode.Direction, p []byte, ts time.Time) { l.get().Data(dir, p, ts) }
+func (l *lazy) Gap(dir decode.Direction, n int, ts time.Time)     { l.get().Gap(dir, n, ts) }
+func (l *lazy) Close(r decode.CloseReason, ts time.Time) {
+	if l.d != nil {
+		l.d.Close(r, ts)
+	}
 }
 
 // ignore is the decoder for connections that are not mail.

@@ -49,7 +49,11 @@ func TestByPort(t *testing.T) {
 	}{{25, "smtp", false}, {587, "smtp", false}, {465, "smtp", true}, {110, "pop3", false}, {995, "pop3", true}, {143, "imap", false}, {993, "imap", true}} {
 		made = nil
 		ci := conn(40000, c.port)
-		d.NewConn(ci)
+		dec := d.NewConn(ci)
+		if len(made) != 0 {
+			t.Errorf("port %d: decoder made before any byte", c.port)
+		}
+		dec.Data(decode.ServerToClient, []byte("x"), time.Time{})
 		if len(made) != 1 || made[0].proto != c.proto || ci.ImplicitTLS != c.tls {
 			t.Errorf("port %d: got %v tls=%v", c.port, made, ci.ImplicitTLS)
 		}
