@@ -280,7 +280,6 @@ type result struct {
 	lines     int64
 	firstLine string
 	records   recordCounts
-	floor     bool
 }
 
 func (r *result) short() string {
