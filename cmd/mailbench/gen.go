@@ -63,7 +63,7 @@ func generate(spec genSpec) (*genResult, error) {
 	t := synth.DefaultStart
 	session := 0
 	lastReport := time.Now()
-	for res.Bytes < spec.Size {
+	for res.Packets == 0 || res.Bytes < spec.Size {
 		c := synth.NewCapture(synth.LinkEthernet)
 		var planned int64
 		for i := 0; i < spec.Batch && planned < batchBytes; i++ {
