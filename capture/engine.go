@@ -63,6 +63,9 @@ type Config struct {
 	// default they are only counted: captures taken on the sending host
 	// carry unfinished checksums (offload).
 	VerifyChecksums bool
+	// CountChecksums computes checksums only to count the bad ones in
+	// Stats (a pass over every payload; off by default).
+	CountChecksums bool
 }
 
 func (c *Config) defaults() {
@@ -177,7 +180,7 @@ type conn struct {
 func New(cfg Config, f Factory) *Engine {
 	cfg.defaults()
 	e := &Engine{cfg: cfg}
-	e.parser = newParser(&e.stats)
+	e.parser = newParser(&e.stats, cfg.VerifyChecksums || cfg.CountChecksums)
 	e.workers = []*worker{newWorker(cfg, f)}
 	return e
 }
@@ -267,8 +270,24 @@ func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkTy
 			}
 		}
 	}
-	// Flushes are scheduled here, in capture time, for every worker at the
-	// same packet, so the output does not depend on the worker count.
+	e.schedule()
+}
+
+// Tick tells a live engine that time has passed with no packet (now is the
+// wall clock, which is capture time for live traffic), so that data stuck
+// behind holes is pushed through and idle connections are closed while
+// the wire is silent. Call it from the goroutine that calls Packet.
+func (e *Engine) Tick(now time.Time) {
+	if now.After(e.now) {
+		e.now = now
+	}
+	e.schedule()
+}
+
+// schedule runs the flushes that are due. They are scheduled here, in
+// capture time, for every worker at the same packet, so the output does
+// not depend on the worker count.
+func (e *Engine) schedule() {
 	if !e.now.Before(e.nextFl) {
 		if !e.nextFl.IsZero() {
 			if e.par != nil {

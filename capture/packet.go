@@ -45,10 +45,12 @@ type parser struct {
 	fragTCP layers.TCP
 
 	stats *Stats
+	// sums: compute TCP checksums (they cost a pass over every payload).
+	sums bool
 }
 
-func newParser(st *Stats) *parser {
-	p := &parser{byLink: map[gopacket.LayerType]*gopacket.DecodingLayerParser{}, defrag: ip4defrag.NewIPv4Defragmenter(), stats: st}
+func newParser(st *Stats, sums bool) *parser {
+	p := &parser{byLink: map[gopacket.LayerType]*gopacket.DecodingLayerParser{}, defrag: ip4defrag.NewIPv4Defragmenter(), stats: st, sums: sums}
 	p.types = make([]gopacket.LayerType, 0, 8)
 	return p
 }
@@ -136,13 +138,13 @@ func (p *parser) parse(data []byte, link layers.LinkType, ts time.Time) (seg seg
 		dst, _ := netip.AddrFromSlice(p.ip4.DstIP.To4())
 		seg.src = netip.AddrPortFrom(src, uint16(p.tcp.SrcPort))
 		seg.dst = netip.AddrPortFrom(dst, uint16(p.tcp.DstPort))
-		seg.badSum = !tcpChecksumOK(p.ip4.SrcIP.To4(), p.ip4.DstIP.To4(), p.ip4.Payload)
+		seg.badSum = p.sums && !tcpChecksumOK(p.ip4.SrcIP.To4(), p.ip4.DstIP.To4(), p.ip4.Payload)
 	} else {
 		src, _ := netip.AddrFromSlice(p.ip6.SrcIP.To16())
 		dst, _ := netip.AddrFromSlice(p.ip6.DstIP.To16())
 		seg.src = netip.AddrPortFrom(src, uint16(p.tcp.SrcPort))
 		seg.dst = netip.AddrPortFrom(dst, uint16(p.tcp.DstPort))
-		seg.badSum = !tcpChecksumOK(p.ip6.SrcIP.To16(), p.ip6.DstIP.To16(), p.ip6.Payload)
+		seg.badSum = p.sums && !tcpChecksumOK(p.ip6.SrcIP.To16(), p.ip6.DstIP.To16(), p.ip6.Payload)
 	}
 	return seg, true
 }
@@ -174,7 +176,7 @@ func (p *parser) fragment(ts time.Time) (seg segment, ok bool) {
 	seg.dst = netip.AddrPortFrom(dst, uint16(p.fragTCP.DstPort))
 	seg.tcp = &p.fragTCP
 	seg.ts = ts
-	seg.badSum = !tcpChecksumOK(whole.SrcIP.To4(), whole.DstIP.To4(), whole.Payload)
+	seg.badSum = p.sums && !tcpChecksumOK(whole.SrcIP.To4(), whole.DstIP.To4(), whole.Payload)
 	return seg, true
 }
 

@@ -28,7 +28,7 @@ func NewParallel(cfg Config, n int, newFactory func(decode.Sink) Factory, out de
 		n = runtime.NumCPU()
 	}
 	e := &Engine{cfg: cfg}
-	e.parser = newParser(&e.stats)
+	e.parser = newParser(&e.stats, cfg.VerifyChecksums || cfg.CountChecksums)
 	p := &parallel{out: out, seed: maphash.MakeSeed()}
 	for i := 0; i < n; i++ {
 		col := &collector{}
@@ -42,8 +42,13 @@ func NewParallel(cfg Config, n int, newFactory func(decode.Sink) Factory, out de
 	return e
 }
 
-// batchSize is the number of items handed to a worker at once.
-const batchSize = 512
+// A batch handed to a worker holds at most batchSize items or batchBytes
+// of payload (64 KiB loopback segments would otherwise make batches of
+// 32 MiB, four of them queued per worker).
+const (
+	batchSize  = 512
+	batchBytes = 1 << 20
+)
 
 type itemKind uint8
 
@@ -122,6 +127,7 @@ type pworker struct {
 	col   *collector
 	in    chan []item
 	batch []item
+	bytes int // payload bytes in batch
 	slab  []byte
 	queue []keyed // merged side: records not yet written
 	done  key     // merged side: watermark
@@ -248,7 +254,8 @@ func (p *parallel) segment(seg segment, ci gopacket.CaptureInfo) {
 	it.ci.AncillaryData = nil
 	it.seg.tcp = nil
 	pw.batch = append(pw.batch, it)
-	if len(pw.batch) >= batchSize {
+	pw.bytes += n
+	if len(pw.batch) >= batchSize || pw.bytes >= batchBytes {
 		p.send(pw)
 	}
 }
@@ -259,6 +266,7 @@ func (p *parallel) send(pw *pworker) {
 	}
 	pw.in <- pw.batch
 	pw.batch = make([]item, 0, batchSize)
+	pw.bytes = 0
 }
 
 // flush sends a flush marker to every worker after packet frame.

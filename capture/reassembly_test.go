@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
 	"github.com/mailtap/mailtap/capture/synth"
 	"github.com/mailtap/mailtap/decode"
 )
@@ -190,5 +193,31 @@ func TestIdleTimeoutInCaptureTime(t *testing.T) {
 	}
 	if f.conns[0].closed != decode.CloseTimeout {
 		t.Errorf("first closed by %v, want timeout", f.conns[0].closed)
+	}
+}
+
+// TestTickClosesIdleConnections: on a silent wire, Tick (live mode) closes
+// a connection idle past the timeout without waiting for another packet.
+func TestTickClosesIdleConnections(t *testing.T) {
+	capt := synth.NewCapture(synth.LinkEthernet)
+	capt.Conn(cli4, srv4, synth.Options{}).Server("220 hi\r\n").Client("NOOP\r\n")
+	pkts, err := capt.Packets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &recFactory{}
+	e := New(Config{ServerPort: func(p uint16) bool { return p == 25 }}, f)
+	for _, p := range pkts {
+		e.Packet(p.Data, gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(p.Data), Length: len(p.Data)}, layers.LinkTypeEthernet)
+	}
+	last := pkts[len(pkts)-1].Time
+	e.Tick(last.Add(time.Minute))
+	if f.conns[0].nclose != 0 {
+		t.Fatal("closed before the idle timeout")
+	}
+	e.Tick(last.Add(6 * time.Minute))
+	e.Tick(last.Add(7 * time.Minute))
+	if f.conns[0].nclose != 1 || f.conns[0].closed != decode.CloseTimeout {
+		t.Fatalf("after 7 idle minutes: closed %d times, reason %v", f.conns[0].nclose, f.conns[0].closed)
 	}
 }

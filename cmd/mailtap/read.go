@@ -83,7 +83,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&d.maxConns, "max-conns", 100000, "connections tracked at once")
 	fs.DurationVar(&d.idle, "idle-timeout", 5*time.Minute, "close connections idle this long (capture time)")
 	fs.BoolVar(&d.verifySums, "verify-checksums", false, "drop TCP segments with a bad checksum (captures from a tap; leave off for captures made on the sending host)")
-	fs.BoolVar(&d.stats, "stats", false, "print capture statistics on stderr at the end")
+	fs.BoolVar(&d.stats, "stats", false, "print capture statistics on stderr at the end (this also checks every TCP checksum, to count the bad ones)")
 	fs.IntVar(&d.workers, "workers", runtime.NumCPU(), "decoding workers (connections are spread by flow hash; output order does not depend on it)")
 }
 
@@ -197,6 +197,7 @@ func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 		IdleTimeout:     d.idle,
 		MaxConns:        d.maxConns,
 		VerifyChecksums: d.verifySums,
+		CountChecksums:  d.stats,
 	}
 	if len(d.portFilter) > 0 {
 		want := map[uint16]bool{}

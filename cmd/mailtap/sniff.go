@@ -288,12 +288,6 @@ func sniffEngine(df *decodeFlags, o decode.Options, s decode.Sink, ids *atomic.U
 	}))
 }
 
-// ticker is implemented by an engine that can flush idle connections by
-// wall time while no packet arrives.
-// TODO(capture): capture.Engine has no Tick yet; until it does, idle
-// connections on a silent wire are closed at the next packet or at exit.
-type ticker interface{ Tick(now time.Time) }
-
 // sniffWorker reads one socket into one engine on its own goroutine.
 type sniffWorker struct {
 	h   *live.Handle
@@ -307,7 +301,6 @@ type sniffWorker struct {
 const tickEvery = time.Second
 
 func (w *sniffWorker) run() error {
-	tk, _ := any(w.eng).(ticker)
 	lastTick := time.Now()
 	var n int
 	var err error
@@ -327,8 +320,8 @@ func (w *sniffWorker) run() error {
 		} else if !errors.Is(err, live.ErrTimeout) {
 			break
 		}
-		if now := time.Now(); tk != nil && now.Sub(lastTick) >= tickEvery {
-			tk.Tick(now)
+		if now := time.Now(); now.Sub(lastTick) >= tickEvery {
+			w.eng.Tick(now)
 			lastTick = now
 		}
 		w.publish()
