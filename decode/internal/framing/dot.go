@@ -1,5 +1,7 @@
 package framing
 
+import "bytes"
+
 // Dot decodes an RFC 5321 §4.5.2 dot-stuffed block (SMTP DATA content, POP3
 // multi-line responses) pushed in arbitrary pieces. The block ends only at
 // CRLF "." CRLF (or at "." CRLF as its very first line). A line "." ended by
@@ -35,6 +37,25 @@ func (d *Dot) Feed(p []byte, out func([]byte)) (n int, done bool) {
 		}
 	}
 	for i := 0; i < len(p); i++ {
+		if d.state == dotData {
+			// Fast path: inside a line only its end matters; find the
+			// next LF with the vectorised search.
+			j := bytes.IndexByte(p[i:], '\n')
+			if j < 0 {
+				if p[len(p)-1] == '\r' {
+					d.state = dotCR
+				}
+				break
+			}
+			k := i + j
+			if j > 0 && p[k-1] == '\r' {
+				d.state = dotBeginLine
+			} else {
+				d.state = dotBareLF
+			}
+			i = k
+			continue
+		}
 		c := p[i]
 		switch d.state {
 		case dotBeginLine:

@@ -51,3 +51,31 @@ func TestDot(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkDot(b *testing.B) {
+	body := []byte(strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n", 1<<14))
+	b.SetBytes(int64(len(body)))
+	for i := 0; i < b.N; i++ {
+		var d Dot
+		d.Feed(body, func([]byte) {})
+	}
+}
+
+// FuzzDot: the result does not depend on how the block is cut.
+func FuzzDot(f *testing.F) {
+	f.Add("a\r\n.\r\nrest", 2)
+	f.Add("a\r\n\n.\r\n..b\r\n.\r\n", 5)
+	f.Add(".\n.\r\nx\r\r\n.\r\n", 1)
+	f.Fuzz(func(t *testing.T, s string, cut int) {
+		b1, r1, d1, x1 := unstuff(s)
+		b2, r2, d2, x2 := unstuff(s, cut)
+		var every []int
+		for i := 1; i < len(s) && i < 200; i++ {
+			every = append(every, i)
+		}
+		b3, r3, d3, x3 := unstuff(s, every...)
+		if b1 != b2 || r1 != r2 || d1 != d2 || x1 != x2 || b1 != b3 || r1 != r3 || d1 != d3 || x1 != x3 {
+			t.Fatalf("%q: whole %q %q %v %v; cut %d: %q %q %v %v; bytes: %q %q %v %v", s, b1, r1, d1, x1, cut, b2, r2, d2, x2, b3, r3, d3, x3)
+		}
+	})
+}
