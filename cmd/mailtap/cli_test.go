@@ -119,3 +119,25 @@ func TestExtractAndMbox(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncatedFile: a capture cut inside a packet record decodes up to the
+// cut, warns on stderr and exits 0.
+func TestTruncatedFile(t *testing.T) {
+	whole, err := os.ReadFile(filepath.Join("..", "..", "pcaps", "smtp-basic.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cut := range []int{len(whole) - 7, len(whole) / 2, 200} {
+		p := filepath.Join(t.TempDir(), "cut.pcap")
+		if err := os.WriteFile(p, whole[:cut], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := runCLI("read", p)
+		if code != 0 || !strings.Contains(string(errOut), "truncated") {
+			t.Errorf("cut at %d: exit %d, stderr %q", cut, code, errOut)
+		}
+		if cut > len(whole)/2 && !bytes.Contains(out, []byte(`"type":"session"`)) {
+			t.Errorf("cut at %d: no session record from the part before the cut", cut)
+		}
+	}
+}
