@@ -174,6 +174,12 @@ type conn struct {
 	ignored  bool
 	synSeq   uint32
 	hasSyn   bool
+	// Per direction: the half waits behind a hole starting at holeAt,
+	// and the peer has acknowledged bytes past it (so the capture lost
+	// them for good: do not wait for them).
+	waiting  [3]bool
+	holeAt   [3]reassembly.Sequence
+	holeSeen [3]bool
 }
 
 // New returns a single-worker Engine that creates decoders with f.
@@ -344,10 +350,29 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	if t.SYN && !t.ACK && fromClient {
 		c.hasSyn, c.synSeq = true, t.Seq
 	}
+	dir, peer := decode.ClientToServer, decode.ServerToClient
+	if !fromClient {
+		dir, peer = peer, dir
+	}
+	if t.ACK && c.waiting[peer] && reassembly.Sequence(t.Ack).Difference(c.holeAt[peer]) < 0 {
+		// The peer acknowledged bytes of ours past the hole in its
+		// data: they reached it, the capture missed them. gopacket would
+		// hold what follows the hole until a flush, and the other
+		// direction's later bytes would reach the decoder first.
+		c.holeSeen[peer] = true
+	}
+	limit := w.asm.MaxBufferedPagesPerConnection
+	if c.holeSeen[dir] {
+		// Push the queue out with this packet of the held half: a page
+		// limit of 1 makes the assembler skip the hole now.
+		w.asm.MaxBufferedPagesPerConnection = 1
+		c.holeSeen[dir] = false
+	}
 	ctx := assemblerCtx{ci: ci}
 	w.current = c
 	w.asm.AssembleWithContext(c.flow(fromClient), t, &ctx)
 	w.current = nil
+	w.asm.MaxBufferedPagesPerConnection = limit
 	if t.RST && !c.done {
 		c.rst = true
 		w.finish(c, decode.CloseRST)

@@ -221,3 +221,22 @@ func TestTickClosesIdleConnections(t *testing.T) {
 		t.Fatalf("after 7 idle minutes: closed %d times, reason %v", f.conns[0].nclose, f.conns[0].closed)
 	}
 }
+
+// TestHoleAckedByPeer: when the capture loses a segment that the peer
+// acknowledges, the data after the hole reaches the decoder (with its gap)
+// before the peer's next bytes, not at the next flush.
+func TestHoleAckedByPeer(t *testing.T) {
+	capt := synth.NewCapture(synth.LinkEthernet)
+	conn := capt.Conn(cli4, srv4, synth.Options{})
+	conn.Server("+OK ready\r\n").Client("RETR 1\r\n").
+		Server("+OK\r\n"+strings.Repeat("body line\r\n", 600)+".\r\n", synth.Drop(1)).
+		Client("QUIT\r\n").Server("+OK bye\r\n").Close(synth.ClientSide)
+	f, _ := decodeCapture(t, capt, "hole.pcap")
+	ev := strings.Join(f.conns[0].events, " ")
+	gap := strings.Index(ev, "s2c:gap")
+	quit := strings.LastIndex(ev, "c2s:6")
+	if gap < 0 || quit < 0 || gap > quit {
+		t.Fatalf("the server's gap must come before the client's QUIT: %s", ev)
+	}
+	checkStreams(t, f.conns[0], conn)
+}

@@ -46,9 +46,21 @@ func (s *stream) dir(d reassembly.TCPFlowDirection) decode.Direction {
 // Accept takes every segment (checksums were handled before) and forces
 // the start of a half-connection whose SYN was not captured, so captures
 // that begin mid-connection still decode.
-func (s *stream) Accept(t *layers.TCP, _ gopacket.CaptureInfo, _ reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+func (s *stream) Accept(t *layers.TCP, _ gopacket.CaptureInfo, d reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
 	if nextSeq == invalidSequence && !t.SYN {
 		*start = true
+	}
+	if c := s.c; c != nil && nextSeq != invalidSequence {
+		// Remember whether this half now waits behind a hole, and where
+		// the hole starts, for the peer's ACKs to confirm (see
+		// conn.holeAcked).
+		dir := s.dir(d)
+		gap := reassembly.Sequence(t.Seq).Difference(nextSeq) < 0 && len(t.Payload) > 0
+		if gap {
+			c.holeAt[dir], c.waiting[dir] = nextSeq, true
+		} else if reassembly.Sequence(t.Seq) == nextSeq {
+			c.waiting[dir] = false
+		}
 	}
 	return true
 }
