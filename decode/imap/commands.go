@@ -72,7 +72,10 @@ func (x *Session) clientLine(l *Line) {
 		}
 		return
 	}
-	c := &command{tag: toks[0].Value, verb: strings.ToUpper(toks[1].Value), ts: x.now}
+	c := &command{tag: toks[0].Value, verb: strings.ToUpper(toks[1].Value), ts: x.c.lineTS}
+	if c.ts.IsZero() {
+		c.ts = x.now
+	}
 	args := toks[2:]
 	if c.verb == "UID" && len(args) > 0 {
 		c.verb = "UID " + strings.ToUpper(args[0].Value)
@@ -218,7 +221,11 @@ func (x *Session) serverLine(l *Line) {
 	}
 	c, ok := x.inflight[tag]
 	if !ok {
-		x.Anomaly("unmatched_tag")
+		// A capture that starts mid-connection sees the completions of
+		// commands sent before it began: that is expected, not odd.
+		if !(x.Conn.Midstream && x.ncmds == 0) {
+			x.Anomaly("unmatched_tag")
+		}
 		return
 	}
 	x.respCode(c, code)

@@ -41,8 +41,12 @@ type half struct {
 	// tlsCheck: the next bytes are expected to be TLS (after STARTTLS OK).
 	tlsCheck bool
 	tlsr     *tlsinfo.Reader
-	// pending client bytes held while a synchronizing literal waits.
-	pending []byte
+	// pending client bytes held while a synchronizing literal waits,
+	// with the time each piece arrived.
+	pending []held
+	npend   int
+	// lineTS is when the line being tokenized began (a command's time).
+	lineTS time.Time
 	// awaitTag is the tag of the client line whose literal waits.
 	awaitTag string
 	// sinks started for literals of the current logical line.
@@ -174,6 +178,9 @@ func (x *Session) tokenize(h *half, p []byte) int {
 	}
 	used := 0
 	for used < len(p) {
+		if h.tok.Idle() {
+			h.lineTS = x.now
+		}
 		ev, n := h.tok.Next(p[used:])
 		used += n
 		switch ev {
@@ -202,8 +209,9 @@ func (x *Session) hold(h *half, p []byte) {
 	if len(p) == 0 {
 		return
 	}
-	h.pending = append(h.pending, p...)
-	if len(h.pending) > maxPending {
+	h.pending = append(h.pending, held{p: append([]byte(nil), p...), ts: x.now})
+	h.npend += len(p)
+	if h.npend > maxPending {
 		x.Anomaly("literal_without_continuation")
 		x.acceptLiteral()
 	}
@@ -228,12 +236,36 @@ func (x *Session) releasePending() {
 		return
 	}
 	h.feeding = true
+	now := x.now
 	for len(h.pending) > 0 && !h.tok.Awaiting() && !x.Encrypted {
-		p := h.pending
-		h.pending = nil
-		x.plain(h, p)
+		// Each piece keeps the time it arrived: a command held behind a
+		// literal was sent then, not when the server answered.
+		pc := h.pending[0]
+		h.pending = h.pending[1:]
+		h.npend -= len(pc.p)
+		x.now = pc.ts
+		x.plain(h, pc.p)
+		if h.tok.Awaiting() && len(pc.p) > 0 {
+			// plain held the rest again (hold appends at the end): move
+			// it back to the front so the order stays.
+			if k := len(h.pending); k > 0 {
+				last := h.pending[k-1]
+				copy(h.pending[1:], h.pending[:k-1])
+				h.pending[0] = last
+			}
+		}
+	}
+	x.now = now
+	if len(h.pending) == 0 {
+		h.pending, h.npend = nil, 0
 	}
 	h.feeding = false
+}
+
+// held is a piece of client bytes kept while a literal waits.
+type held struct {
+	p  []byte
+	ts time.Time
 }
 
 // plain feeds bytes that are already plaintext (not compressed).
@@ -274,7 +306,7 @@ func (x *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 	if !h.tok.Gap(n) {
 		x.dropSinks(h)
 		if dir == decode.ClientToServer {
-			h.pending = nil
+			h.pending, h.npend = nil, 0
 		}
 	}
 }

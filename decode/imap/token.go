@@ -208,6 +208,12 @@ func (t *Tokenizer) reset() {
 	t.w = nil
 }
 
+// Idle reports whether the tokenizer is between lines: the next byte it
+// gets starts a new line.
+func (t *Tokenizer) Idle() bool {
+	return (t.state == stDone || t.state == stText && t.first < 0 && len(t.text) == 0) && t.lines.Pending() == 0
+}
+
 // Awaiting reports whether a client synchronizing literal waits for the
 // server's decision (Accept or Reject).
 func (t *Tokenizer) Awaiting() bool { return t.state == stAwait }
