@@ -180,18 +180,19 @@ func (d *decodeFlags) withExtraction(o *decode.Options, out *output) error {
 	return nil
 }
 
-// engine builds a capture engine decoding into s.
-func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
-	newDisp := func(s decode.Sink) *dispatch.Dispatcher {
-		return dispatch.New(dispatch.Config{
-			Ports:     d.ports.ports,
-			Sniff:     !d.noSniff,
-			Options:   o,
-			Sink:      s,
-			Protocols: protocols(),
-		})
-	}
-	disp := newDisp(s)
+// dispatcher picks the protocol decoder of each connection, emitting to s.
+func (d *decodeFlags) dispatcher(o decode.Options, s decode.Sink) *dispatch.Dispatcher {
+	return dispatch.New(dispatch.Config{
+		Ports:     d.ports.ports,
+		Sniff:     !d.noSniff,
+		Options:   o,
+		Sink:      s,
+		Protocols: protocols(),
+	})
+}
+
+// captureConfig is the engine configuration the flags ask for.
+func (d *decodeFlags) captureConfig(disp *dispatch.Dispatcher) capture.Config {
 	cfg := capture.Config{
 		ServerPort:      disp.IsServerPort,
 		IdleTimeout:     d.idle,
@@ -206,8 +207,15 @@ func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 		}
 		cfg.Filter = func(a, b uint16) bool { return want[a] || want[b] }
 	}
+	return cfg
+}
+
+// engine builds a file-reading engine decoding into s.
+func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
+	disp := d.dispatcher(o, s)
+	cfg := d.captureConfig(disp)
 	if d.workers > 1 {
-		return capture.NewParallel(cfg, d.workers, func(s decode.Sink) capture.Factory { return newDisp(s) }, s)
+		return capture.NewParallel(cfg, d.workers, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
 	}
 	return capture.New(cfg, disp)
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/mailtap/mailtap/capture"
 	"github.com/mailtap/mailtap/capture/live"
 	"github.com/mailtap/mailtap/decode"
-	"github.com/mailtap/mailtap/decode/dispatch"
 )
 
 // sniffFlags are the flags of "mailtap sniff" beyond the decode flags.
@@ -262,26 +261,8 @@ func filterDesc(cfg live.Config) string {
 // does for read, with session ids drawn from one counter shared by every
 // worker (frame numbers are per socket, so they would collide).
 func sniffEngine(df *decodeFlags, o decode.Options, s decode.Sink, ids *atomic.Uint64) *capture.Engine {
-	disp := dispatch.New(dispatch.Config{
-		Ports:     df.ports.ports,
-		Sniff:     !df.noSniff,
-		Options:   o,
-		Sink:      s,
-		Protocols: protocols(),
-	})
-	cfg := capture.Config{
-		ServerPort:      disp.IsServerPort,
-		IdleTimeout:     df.idle,
-		MaxConns:        df.maxConns,
-		VerifyChecksums: df.verifySums,
-	}
-	if len(df.portFilter) > 0 {
-		want := map[uint16]bool{}
-		for _, p := range df.portFilter {
-			want[uint16(p)] = true
-		}
-		cfg.Filter = func(a, b uint16) bool { return want[a] || want[b] }
-	}
+	disp := df.dispatcher(o, s)
+	cfg := df.captureConfig(disp)
 	return capture.New(cfg, capture.FactoryFunc(func(c *decode.ConnInfo) decode.Decoder {
 		c.ID = ids.Add(1)
 		return disp.NewConn(c)
