@@ -20,6 +20,7 @@ import (
 
 	"github.com/mailtap/mailtap/replay/server/imapd"
 	"github.com/mailtap/mailtap/replay/server/internal/certgen"
+	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 	"github.com/mailtap/mailtap/replay/server/pop3d"
 	"github.com/mailtap/mailtap/replay/server/smtpd"
@@ -93,18 +94,8 @@ func New(o Options) (*Server, error) {
 			o.Hostname = "mailtap.test"
 		}
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
-	if o.Hostname == "" {
-		o.Hostname = "localhost"
-	}
-	if o.Logger == nil {
-		o.Logger = log.New(io.Discard, "", 0)
-	}
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = smtpd.DefaultMaxMessageBytes
-	}
+	netsrv.Defaults(&o.Hostname, &o.Clock, &o.Logger)
+	netsrv.Default(&o.MaxMessageBytes, smtpd.DefaultMaxMessageBytes)
 	if o.TLSConfig == nil {
 		cert, err := SelfSigned(o.Hostname, time.Now())
 		if err != nil {

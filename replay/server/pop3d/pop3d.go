@@ -70,38 +70,16 @@ type Server struct {
 // New returns a server; call Serve with a listener.
 func New(o *Options) *Server {
 	s := &Server{opts: *o, locked: make(map[string]bool)}
-	if s.opts.Hostname == "" {
-		s.opts.Hostname = "localhost"
-	}
-	if s.opts.Clock == nil {
-		s.opts.Clock = time.Now
-	}
-	if s.opts.Logger == nil {
-		s.opts.Logger = log.New(io.Discard, "", 0)
-	}
-	if s.opts.MaxLineLength <= 0 {
-		s.opts.MaxLineLength = DefaultMaxLineLength
-	}
-	if s.opts.MaxBadCommands <= 0 {
-		s.opts.MaxBadCommands = DefaultMaxBadCommands
-	}
-	if s.opts.ReadTimeout <= 0 {
-		s.opts.ReadTimeout = DefaultReadTimeout
-	}
-	if s.opts.WriteTimeout <= 0 {
-		s.opts.WriteTimeout = DefaultWriteTimeout
-	}
+	netsrv.Defaults(&s.opts.Hostname, &s.opts.Clock, &s.opts.Logger)
+	netsrv.Default(&s.opts.MaxLineLength, DefaultMaxLineLength)
+	netsrv.Default(&s.opts.MaxBadCommands, DefaultMaxBadCommands)
+	netsrv.Default(&s.opts.ReadTimeout, DefaultReadTimeout)
+	netsrv.Default(&s.opts.WriteTimeout, DefaultWriteTimeout)
 	return s
 }
 
 // Serve accepts connections on l until Close; it returns nil after Close.
-func (s *Server) Serve(l net.Listener) error {
-	err := s.tracker.Serve(l, s.handle)
-	if errors.Is(err, netsrv.ErrClosed) {
-		return nil
-	}
-	return err
-}
+func (s *Server) Serve(l net.Listener) error { return s.tracker.Serve(l, s.handle) }
 
 // Close stops the listeners, closes every session (committing nothing) and
 // waits for them.

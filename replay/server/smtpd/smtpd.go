@@ -27,6 +27,7 @@ import (
 	gosasl "github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/internal/sasl"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
@@ -73,31 +74,12 @@ type Server struct {
 // New returns a server; call Serve with a listener.
 func New(o *Options) *Server {
 	s := &Server{opts: *o}
-	if s.opts.Hostname == "" {
-		s.opts.Hostname = "localhost"
-	}
-	if s.opts.Clock == nil {
-		s.opts.Clock = time.Now
-	}
-	if s.opts.Logger == nil {
-		s.opts.Logger = log.New(io.Discard, "", 0)
-	}
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&s.opts.MaxRecipients, DefaultMaxRecipients)
-	def(&s.opts.MaxLineLength, DefaultMaxLineLength)
-	if s.opts.MaxMessageBytes <= 0 {
-		s.opts.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if s.opts.ReadTimeout <= 0 {
-		s.opts.ReadTimeout = DefaultReadTimeout
-	}
-	if s.opts.WriteTimeout <= 0 {
-		s.opts.WriteTimeout = DefaultWriteTimeout
-	}
+	netsrv.Defaults(&s.opts.Hostname, &s.opts.Clock, &s.opts.Logger)
+	netsrv.Default(&s.opts.MaxRecipients, DefaultMaxRecipients)
+	netsrv.Default(&s.opts.MaxLineLength, DefaultMaxLineLength)
+	netsrv.Default(&s.opts.MaxMessageBytes, DefaultMaxMessageBytes)
+	netsrv.Default(&s.opts.ReadTimeout, DefaultReadTimeout)
+	netsrv.Default(&s.opts.WriteTimeout, DefaultWriteTimeout)
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = s.opts.Hostname
 	srv.TLSConfig = s.opts.TLSConfig

@@ -1,18 +1,40 @@
-// Package netsrv holds what the POP3 and IMAP servers share below the
-// protocol: the accept loop, connection tracking for a clean Close, and a
+// Package netsrv holds what the SMTP, POP3 and IMAP servers share below
+// the protocol: the defaults of their common options and, for POP3 and
+// IMAP, the accept loop, connection tracking for a clean Close, and a
 // bounded line reader.
 package netsrv
 
 import (
 	"bufio"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"sync"
 	"time"
 )
 
-// ErrClosed is returned by Serve after Close.
-var ErrClosed = errors.New("netsrv: server closed")
+// Defaults fills the options every server has when they are zero: the
+// hostname "" becomes "localhost", a nil clock time.Now and a nil logger
+// one that discards.
+func Defaults(hostname *string, clock *func() time.Time, logger **log.Logger) {
+	if *hostname == "" {
+		*hostname = "localhost"
+	}
+	if *clock == nil {
+		*clock = time.Now
+	}
+	if *logger == nil {
+		*logger = log.New(io.Discard, "", 0)
+	}
+}
+
+// Default sets a limit or timeout that is zero or negative to d.
+func Default[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
 
 // ErrLineTooLong is returned by ReadLine for a line longer than the limit;
 // the rest of the line has been discarded.
@@ -29,13 +51,13 @@ type Tracker struct {
 }
 
 // Serve accepts connections on l and runs handle for each on its own
-// goroutine, until l fails or Close is called (then it returns ErrClosed).
+// goroutine, until l fails or Close is called (then it returns nil).
 func (t *Tracker) Serve(l net.Listener, handle func(net.Conn)) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		l.Close()
-		return ErrClosed
+		return nil
 	}
 	if t.ls == nil {
 		t.ls = make(map[net.Listener]struct{})
@@ -56,7 +78,7 @@ func (t *Tracker) Serve(l net.Listener, handle func(net.Conn)) error {
 			closed := t.closed
 			t.mu.Unlock()
 			if closed {
-				return ErrClosed
+				return nil
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -71,7 +93,7 @@ func (t *Tracker) Serve(l net.Listener, handle func(net.Conn)) error {
 		if t.closed {
 			t.mu.Unlock()
 			c.Close()
-			return ErrClosed
+			return nil
 		}
 		t.conns[c] = struct{}{}
 		t.wg.Add(1)
