@@ -1,11 +1,10 @@
 package imapd
 
 import (
-	"io"
-	"net"
 	"testing"
 	"time"
 
+	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
 
@@ -38,16 +37,6 @@ func FuzzSession(f *testing.F) {
 		st.AddUser("alice", "secret")
 		st.Deliver("alice", []byte(multipartMsg))
 		s := New(&Options{Store: st, MaxLiteralBytes: 1 << 16, ReadTimeout: time.Second, IdleTimeout: time.Second})
-		cli, srv := net.Pipe()
-		done := make(chan struct{})
-		go func() {
-			s.handle(srv)
-			srv.Close()
-			close(done)
-		}()
-		go io.Copy(io.Discard, cli)
-		cli.Write(in)
-		cli.Close()
-		<-done
+		srvtest.Session(s.handle, in)
 	})
 }

@@ -2,7 +2,6 @@ package imapd
 
 import (
 	"bufio"
-	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -10,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailtap/mailtap/replay/server/internal/certgen"
 	"github.com/mailtap/mailtap/replay/server/internal/sasl"
+	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
 
@@ -30,20 +29,12 @@ func testServer(t *testing.T, mod ...func(*Options)) (string, *mailstore.Store) 
 	st.AddUser("alice", "secret")
 	st.Deliver("alice", []byte("Subject: first\r\nFrom: x@y.org\r\n\r\nplain text one\r\n"))
 	st.Deliver("alice", []byte(multipartMsg))
-	cert, _ := certgen.SelfSigned("imap.test", time.Now())
-	o := &Options{Store: st, Hostname: "imap.test", TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+	o := &Options{Store: st, Hostname: "imap.test", TLSConfig: srvtest.TLS(t, "imap.test"),
 		Clock: func() time.Time { return fixed }}
 	for _, m := range mod {
 		m(o)
 	}
-	s := New(o)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
-	return l.Addr().String(), st
+	return srvtest.Serve(t, New(o)), st
 }
 
 type client struct {
@@ -53,13 +44,8 @@ type client struct {
 }
 
 func dial(t *testing.T, addr string) *client {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { c.Close() })
-	cl := &client{t: t, c: c, br: bufio.NewReader(c)}
+	c, br := srvtest.Dial(t, addr)
+	cl := &client{t: t, c: c, br: br}
 	if g := cl.line(); !strings.HasPrefix(g, "* OK [CAPABILITY IMAP4rev1 IMAP4rev2 ") {
 		t.Fatalf("greeting %q", g)
 	}
@@ -68,11 +54,7 @@ func dial(t *testing.T, addr string) *client {
 
 func (c *client) line() string {
 	c.t.Helper()
-	l, err := c.br.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	return strings.TrimSuffix(l, "\r\n")
+	return srvtest.Line(c.t, c.br)
 }
 
 // do sends a tagged command and returns every line up to the tagged reply,
@@ -307,11 +289,7 @@ func TestLimitsAndTLS(t *testing.T) {
 	has(t, c.do("a", "CAPABILITY", "OK"), "LOGINDISABLED")
 	c.do("b", "LOGIN alice secret", "NO [PRIVACYREQUIRED]")
 	c.do("c", "STARTTLS", "OK")
-	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.c, c.br = tc, bufio.NewReader(tc)
+	c.c, c.br = srvtest.StartTLS(t, c.c)
 	if out := c.do("d", "CAPABILITY", "OK"); strings.Contains(out, "LOGINDISABLED") || strings.Contains(out, "STARTTLS") {
 		t.Fatal(out)
 	}

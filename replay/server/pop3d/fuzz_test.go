@@ -1,11 +1,10 @@
 package pop3d
 
 import (
-	"io"
-	"net"
 	"testing"
 	"time"
 
+	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
 
@@ -20,16 +19,6 @@ func FuzzSession(f *testing.F) {
 		st.AddUser("alice", "secret")
 		st.Deliver("alice", []byte("Subject: x\r\n\r\n.a\r\nb"))
 		s := New(&Options{Store: st, ReadTimeout: time.Second})
-		cli, srv := net.Pipe()
-		done := make(chan struct{})
-		go func() {
-			s.handle(srv)
-			srv.Close()
-			close(done)
-		}()
-		go io.Copy(io.Discard, cli)
-		cli.Write(in)
-		cli.Close()
-		<-done
+		srvtest.Session(s.handle, in)
 	})
 }

@@ -3,7 +3,6 @@ package pop3d
 import (
 	"bufio"
 	"crypto/md5"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"net"
@@ -12,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailtap/mailtap/replay/server/internal/certgen"
 	"github.com/mailtap/mailtap/replay/server/internal/sasl"
+	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
 
@@ -23,20 +22,12 @@ func testServer(t *testing.T, mod ...func(*Options)) (string, *mailstore.Store) 
 	st.AddUser("alice", "secret")
 	st.Deliver("alice", []byte("Subject: one\r\n\r\nline1\r\n.dot\r\nline3\r\n"))
 	st.Deliver("alice", []byte("Subject: two\r\n\r\nbody two\r\n"))
-	cert, _ := certgen.SelfSigned("pop.test", time.Now())
-	o := &Options{Store: st, Hostname: "pop.test", TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+	o := &Options{Store: st, Hostname: "pop.test", TLSConfig: srvtest.TLS(t, "pop.test"),
 		Clock: func() time.Time { return time.Unix(1700000000, 0) }}
 	for _, m := range mod {
 		m(o)
 	}
-	s := New(o)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
-	return l.Addr().String(), st
+	return srvtest.Serve(t, New(o)), st
 }
 
 type client struct {
@@ -47,24 +38,15 @@ type client struct {
 }
 
 func dial(t *testing.T, addr string) *client {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { c.Close() })
-	cl := &client{t: t, c: c, br: bufio.NewReader(c)}
+	c, br := srvtest.Dial(t, addr)
+	cl := &client{t: t, c: c, br: br}
 	cl.greeting = cl.line()
 	return cl
 }
 
 func (c *client) line() string {
 	c.t.Helper()
-	l, err := c.br.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	return strings.TrimSuffix(l, "\r\n")
+	return srvtest.Line(c.t, c.br)
 }
 
 func (c *client) cmd(line, want string) string {
@@ -218,11 +200,7 @@ func TestSTLS(t *testing.T) {
 	c := dial(t, addr)
 	c.cmd("USER alice", "-ERR [AUTH]")
 	c.cmd("STLS", "+OK")
-	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.c, c.br = tc, bufio.NewReader(tc)
+	c.c, c.br = srvtest.StartTLS(t, c.c)
 	c.cmd("CAPA", "+OK")
 	if capa := strings.Join(c.multi(), ","); strings.Contains(capa, "STLS") || !strings.Contains(capa, "USER") {
 		t.Fatalf("CAPA after STLS: %s", capa)

@@ -2,15 +2,14 @@ package smtpd
 
 import (
 	"bufio"
-	"crypto/tls"
 	"net"
 	"net/smtp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mailtap/mailtap/replay/server/internal/certgen"
 	"github.com/mailtap/mailtap/replay/server/internal/sasl"
+	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
 
@@ -21,26 +20,11 @@ func testServer(t *testing.T, mod ...func(*Options)) (string, *mailstore.Store) 
 	st, _ := mailstore.New(mailstore.Options{Deterministic: true, Clock: func() time.Time { return fixed }})
 	st.AddUser("alice", "secret")
 	o := &Options{Store: st, Hostname: "mx.test", Clock: func() time.Time { return fixed }, MaxMessageBytes: 1000,
-		TLSConfig: testTLS(t)}
+		TLSConfig: srvtest.TLS(t, "mx.test")}
 	for _, m := range mod {
 		m(o)
 	}
-	s := New(o)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
-	return l.Addr().String(), st
-}
-
-func testTLS(t *testing.T) *tls.Config {
-	cert, err := certgen.SelfSigned("mx.test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}}
+	return srvtest.Serve(t, New(o)), st
 }
 
 type client struct {
@@ -50,13 +34,8 @@ type client struct {
 }
 
 func dial(t *testing.T, addr string) *client {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { c.Close() })
-	cl := &client{t: t, c: c, br: bufio.NewReader(c)}
+	c, br := srvtest.Dial(t, addr)
+	cl := &client{t: t, c: c, br: br}
 	cl.expect("220 ")
 	return cl
 }
@@ -225,11 +204,7 @@ func TestRequireTLSForAuthAndStartTLS(t *testing.T) {
 		t.Fatal("AUTH offered before STARTTLS")
 	}
 	c.cmd("STARTTLS", "220 ")
-	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.c, c.br = tc, bufio.NewReader(tc)
+	c.c, c.br = srvtest.StartTLS(t, c.c)
 	if ehlo := c.cmd("EHLO client.test", "250"); !strings.Contains(ehlo, "AUTH PLAIN") || strings.Contains(ehlo, "STARTTLS") {
 		t.Fatalf("EHLO after STARTTLS:\n%s", ehlo)
 	}
