@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -222,7 +223,7 @@ func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 
 func readCommand() *command {
 	var df decodeFlags
-	var readPath string
+	var readPath, cpuProfile string
 	return &command{
 		name:    "read",
 		summary: "decode a pcap or pcapng file (gzip too) into records",
@@ -233,6 +234,7 @@ func readCommand() *command {
 			fs.StringVarP(&readPath, "read", "r", "", "capture file to read")
 			df = decodeFlags{}
 			df.register(fs)
+			fs.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
 			return fs
 		},
 		run: func(_ *pflag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -244,6 +246,17 @@ func readCommand() *command {
 				return usagef("no capture file given")
 			case path != "" && len(args) > 0 || len(args) > 1:
 				return usagef("one capture file at a time (got %d)", len(args)+btoi(path != ""))
+			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
 			}
 			return readFile(path, &df, stdout, stderr)
 		},
