@@ -374,14 +374,11 @@ func (s *Store) DeleteMailbox(userName, name string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, err := s.userLocked(userName)
+	u, mb, err := s.mailboxLocked(userName, name)
 	if err != nil {
 		return err
 	}
-	i, mb := u.find(name)
-	if mb == nil {
-		return ErrNoMailbox
-	}
+	i := slices.Index(u.Mailboxes, mb)
 	u.Mailboxes = slices.Delete(u.Mailboxes, i, i+1)
 	if err := s.saveLocked(u); err != nil {
 		return err
@@ -400,13 +397,9 @@ func (s *Store) RenameMailbox(userName, oldName, newName string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, err := s.userLocked(userName)
+	u, mb, err := s.mailboxLocked(userName, oldName)
 	if err != nil {
 		return err
-	}
-	_, mb := u.find(oldName)
-	if mb == nil {
-		return ErrNoMailbox
 	}
 	if _, dup := u.find(newName); dup != nil {
 		return ErrMailboxExists
