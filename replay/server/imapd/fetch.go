@@ -86,13 +86,9 @@ func (c *conn) handleFetch(uid bool, p *parser) error {
 			setSeen = !c.sel.readOnly
 		}
 	}
-	snap, err := c.srv.opts.Store.Snapshot(c.user, c.sel.name)
+	byUID, err := c.messagesByUID()
 	if err != nil {
-		return storeErr(err)
-	}
-	byUID := make(map[uint32]*mailstore.Message, len(snap.Messages))
-	for i := range snap.Messages {
-		byUID[snap.Messages[i].UID] = &snap.Messages[i]
+		return err
 	}
 	for _, u := range uids {
 		m, ok := byUID[u]

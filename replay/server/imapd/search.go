@@ -303,13 +303,9 @@ func (c *conn) handleSearch(tag string, uid bool, p *parser) error {
 		return bad("Missing search criteria")
 	}
 	match := and(keys)
-	snap, err := c.srv.opts.Store.Snapshot(c.user, c.sel.name)
+	byUID, err := c.messagesByUID()
 	if err != nil {
-		return storeErr(err)
-	}
-	byUID := make(map[uint32]*mailstore.Message, len(snap.Messages))
-	for i := range snap.Messages {
-		byUID[snap.Messages[i].UID] = &snap.Messages[i]
+		return err
 	}
 	v := c.sel
 	var maxUID uint32

@@ -93,6 +93,20 @@ func (c *conn) resolve(set seqSet, uid bool) ([]uint32, error) {
 }
 
 // formatUIDs renders a UID list as a compact set ("1:3,7").
+// messagesByUID reads the selected mailbox from the store, the messages
+// indexed by UID (FETCH and SEARCH work from it).
+func (c *conn) messagesByUID() (map[uint32]*mailstore.Message, error) {
+	snap, err := c.srv.opts.Store.Snapshot(c.user, c.sel.name)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	byUID := make(map[uint32]*mailstore.Message, len(snap.Messages))
+	for i := range snap.Messages {
+		byUID[snap.Messages[i].UID] = &snap.Messages[i]
+	}
+	return byUID, nil
+}
+
 func formatUIDs(uids []uint32) string {
 	var sb strings.Builder
 	for i := 0; i < len(uids); {
