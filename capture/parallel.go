@@ -35,7 +35,7 @@ func NewParallel(cfg Config, n int, newFactory func(decode.Sink) Factory, out de
 		w := newWorker(cfg, newFactory(col))
 		w.mark = col.mark
 		e.workers = append(e.workers, w)
-		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan []item, 4)})
+		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan *batch, 4), free: make(chan *batch, 8)})
 	}
 	p.results = make(chan result, 4*n)
 	e.par = p
@@ -125,10 +125,9 @@ type result struct {
 type pworker struct {
 	w     *worker
 	col   *collector
-	in    chan []item
-	batch []item
-	bytes int // payload bytes in batch
-	slab  []byte
+	in    chan *batch
+	cur   *batch // being filled by the reader
+	free  chan *batch
 	queue []keyed // merged side: records not yet written
 	done  key     // merged side: watermark
 }
@@ -154,10 +153,10 @@ func (p *parallel) start() {
 // run is a worker's loop.
 func (p *parallel) run(i int, pw *pworker) {
 	defer p.wg.Done()
-	for batch := range pw.in {
+	for b := range pw.in {
 		var last key
-		for j := range batch {
-			it := &batch[j]
+		for j := range b.items {
+			it := &b.items[j]
 			switch it.kind {
 			case itemSegment:
 				pw.col.at(it.frame, phasePacket)
@@ -183,6 +182,13 @@ func (p *parallel) run(i int, pw *pworker) {
 		recs := pw.col.recs
 		pw.col.recs = nil
 		p.results <- result{w: i, recs: recs, done: last}
+		// Nothing keeps the batch's bytes (gopacket copies what it
+		// queues, decoders copy what they keep): hand it back.
+		clear(b.items)
+		select {
+		case pw.free <- b:
+		default:
+		}
 	}
 }
 
@@ -238,41 +244,75 @@ func (p *parallel) pick(seg segment) *pworker {
 	return p.ws[h.Sum64()%uint64(len(p.ws))]
 }
 
+// batch is a unit of work for a worker: items, and one slab holding the
+// bytes of all their segments. Batches are recycled through pworker.free.
+type batch struct {
+	items []item
+	slab  []byte
+}
+
+// next returns an empty batch, recycled when one is free.
+func (pw *pworker) next() *batch {
+	select {
+	case b := <-pw.free:
+		b.items, b.slab = b.items[:0], b.slab[:0]
+		return b
+	default:
+		return &batch{items: make([]item, 0, batchSize), slab: make([]byte, 0, batchBytes+64<<10)}
+	}
+}
+
 // segment copies a parsed segment (its bytes belong to the reader) into
 // the owning worker's batch.
 func (p *parallel) segment(seg segment, ci gopacket.CaptureInfo) {
 	pw := p.pick(seg)
-	it := item{kind: itemSegment, frame: seg.frame, seg: seg, ci: ci}
-	n := len(seg.tcp.Contents) + len(seg.tcp.Payload)
-	if cap(pw.slab)-len(pw.slab) < n {
-		pw.slab = make([]byte, 0, max(n, 256<<10))
+	if pw.cur == nil {
+		pw.cur = pw.next()
 	}
-	off := len(pw.slab)
-	pw.slab = append(pw.slab, seg.tcp.Contents...)
-	pw.slab = append(pw.slab, seg.tcp.Payload...)
-	it.raw = pw.slab[off : off+n : off+n]
+	n := len(seg.tcp.Contents) + len(seg.tcp.Payload)
+	b := pw.cur
+	if cap(b.slab)-len(b.slab) < n {
+		if len(b.items) > 0 {
+			p.send(pw)
+			b = pw.next()
+			pw.cur = b
+		}
+		if cap(b.slab) < n {
+			b.slab = make([]byte, 0, n)
+		}
+	}
+	it := item{kind: itemSegment, frame: seg.frame, seg: seg, ci: ci}
+	off := len(b.slab)
+	b.slab = append(b.slab, seg.tcp.Contents...)
+	b.slab = append(b.slab, seg.tcp.Payload...)
+	it.raw = b.slab[off : off+n : off+n]
 	it.ci.AncillaryData = nil
 	it.seg.tcp = nil
-	pw.batch = append(pw.batch, it)
-	pw.bytes += n
-	if len(pw.batch) >= batchSize || pw.bytes >= batchBytes {
+	b.items = append(b.items, it)
+	if len(b.items) >= batchSize || len(b.slab) >= batchBytes {
 		p.send(pw)
 	}
 }
 
 func (p *parallel) send(pw *pworker) {
-	if len(pw.batch) == 0 {
+	if pw.cur == nil || len(pw.cur.items) == 0 {
 		return
 	}
-	pw.in <- pw.batch
-	pw.batch = make([]item, 0, batchSize)
-	pw.bytes = 0
+	pw.in <- pw.cur
+	pw.cur = nil
+}
+
+func (p *parallel) mark(pw *pworker, it item) {
+	if pw.cur == nil {
+		pw.cur = pw.next()
+	}
+	pw.cur.items = append(pw.cur.items, it)
 }
 
 // flush sends a flush marker to every worker after packet frame.
 func (p *parallel) flush(frame uint64, now time.Time) {
 	for _, pw := range p.ws {
-		pw.batch = append(pw.batch, item{kind: itemFlush, frame: frame, now: now})
+		p.mark(pw, item{kind: itemFlush, frame: frame, now: now})
 		p.send(pw)
 	}
 }
@@ -280,7 +320,7 @@ func (p *parallel) flush(frame uint64, now time.Time) {
 // finish ends every worker and waits for the last record.
 func (p *parallel) finish() {
 	for _, pw := range p.ws {
-		pw.batch = append(pw.batch, item{kind: itemFinish})
+		p.mark(pw, item{kind: itemFinish})
 		p.send(pw)
 		close(pw.in)
 	}
