@@ -17,10 +17,9 @@ var version = "0.1.0-dev"
 
 // Exit codes.
 const (
-	exitOK         = 0
-	exitRuntime    = 1
-	exitUsage      = 2
-	exitDivergence = 3
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
 )
 
 // usageError marks errors that exit with code 2.
@@ -84,18 +83,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailtap %s: %v (see 'mailtap help %s')\n", cmd.name, err, cmd.name)
 		return exitUsage
 	}
-	var de divergenceError
-	if errors.As(err, &de) {
-		fmt.Fprintf(stderr, "mailtap %s: %v\n", cmd.name, err)
-		return exitDivergence
-	}
 	fmt.Fprintf(stderr, "mailtap %s: %v\n", cmd.name, err)
 	return exitRuntime
 }
-
-// divergenceError is returned by replay when the target answered
-// differently from the capture.
-type divergenceError struct{ error }
 
 func find(name string) *command {
 	for _, c := range commands() {
@@ -114,7 +104,7 @@ func printOverview(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'mailtap help <command>' or 'mailtap <command> --help' for its flags.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 replay found a divergence.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 runtime error, 2 usage error.")
 }
 
 func printCommandHelp(w io.Writer, c *command) {
