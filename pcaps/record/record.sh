@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Record real mail sessions on the loopback interface: Postfix and Dovecot as servers,
-# swaks, Python (smtplib/poplib/imaplib/raw sockets) and curl as clients, tcpdump as the
-# recorder. Writes pcaps/real-*.pcap and pcaps/record/VERSIONS.txt.
+# swaks, Python (smtplib/poplib/imaplib/raw sockets), curl and fetchmail as clients,
+# tcpdump as the recorder. Writes pcaps/real-*.pcap and pcaps/record/VERSIONS.txt.
 #
-# usage (as root):  bash pcaps/record/record.sh [smtp] [pop3] [imap]
-#   no argument records all three groups. Environment:
+# usage (as root):  bash pcaps/record/record.sh [smtp] [pop3] [fetchmail] [imap]
+#   no argument records all four groups. Environment:
 #   NO_INSTALL=1      skip apt-get (everything must already be installed)
 #   RECORD_RUN_DIR    scratch directory for configs, mail, logs (default /var/tmp/mailtap-record)
 #   NO_VERIFY=1       skip the tshark check of the captures at the end
@@ -20,13 +20,13 @@ PY=
 [[ $(id -u) -eq 0 ]] || die "run as root (installs packages, starts Postfix and Dovecot, sniffs lo)"
 
 STAGES=("$@")
-[[ ${#STAGES[@]} -gt 0 ]] || STAGES=(smtp pop3 imap)
+[[ ${#STAGES[@]} -gt 0 ]] || STAGES=(smtp pop3 fetchmail imap)
 for s in "${STAGES[@]}"; do
-	case $s in smtp | pop3 | imap) ;; *) die "unknown group '$s' (want smtp, pop3 or imap)" ;; esac
+	case $s in smtp | pop3 | fetchmail | imap) ;; *) die "unknown group '$s' (want smtp, pop3, fetchmail or imap)" ;; esac
 done
 
 PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl
-	curl tcpdump tshark openssl python3)
+	curl fetchmail tcpdump tshark openssl python3)
 
 install_packages() {
 	local missing=() p
@@ -59,6 +59,7 @@ write_versions() {
 		echo "swaks: $(swaks --version 2>&1 | sed -n 's/^swaks version //p' | head -1) (package $(dpkg-query -W -f='${Version}' swaks))"
 		echo "python3: $("$PY" -c 'import sys; print(sys.version.split()[0])')"
 		echo "curl: $(curl --version | head -1)"
+		echo "fetchmail: $(fetchmail --version 2>/dev/null | sed -n 's/^This is fetchmail release \([^+]*\).*/\1/p' | head -1) (package $(dpkg-query -W -f='${Version}' fetchmail))"
 		echo "tcpdump: $(tcpdump --version 2>&1 | head -1); $(tcpdump --version 2>&1 | sed -n 2p)"
 		echo "openssl: $(openssl version)"
 		echo "tshark (verification only): $(tshark --version 2>/dev/null | head -1)"
@@ -222,6 +223,40 @@ stage_pop3() {
 	capture_start dovecot-pop3-nodelete-drop "$f"
 	"$PY" "$HERE/clients/pop3_drop.py" >"$RUN/pop3-drop.log"
 	capture_stop
+}
+
+# ---------------------------------------------------------------------------------------
+# fetchmail: a POP3 session of its own (a group of its own, so that recording it leaves the
+# pop3 group's captures alone). alice is seeded again with the three messages; fetchmail
+# logs in with USER/PASS, retrieves every message, marks each deleted and QUITs, which
+# commits the deletions. Delivery goes to a file through an MDA, nowhere real.
+
+stage_fetchmail() {
+	local d=$RUN/fetchmail
+	seed alice
+	rm -rf "$d"
+	mkdir -m 700 "$d"
+	# sslproto '': no opportunistic STLS (Dovecot offers it; the capture stays readable).
+	# A fresh FETCHMAILHOME each run: no .fetchids from an earlier run.
+	cat >"$d/fetchmailrc" <<-EOF
+		set no bouncemail
+		poll 127.0.0.1 protocol pop3 service 110 timeout 20
+		    user "alice" password "secret" is root here
+		    sslproto ''
+		    mda "cat >>$d/delivered.txt"
+	EOF
+	chmod 600 "$d/fetchmailrc"
+
+	capture_start dovecot-pop3-fetchmail 'tcp port 110'
+	# As root fetchmail runs the MDA as FETCHMAILUSER. Exit 0: mail was retrieved.
+	FETCHMAILHOME=$d FETCHMAILUSER=root LC_ALL=C fetchmail -f "$d/fetchmailrc" \
+		--nodetach --nosyslog -v >"$RUN/fetchmail.log" 2>&1 ||
+		die "fetchmail failed (exit $?, see $RUN/fetchmail.log)"
+	capture_stop
+
+	[[ $(maildir_count alice) -eq 0 ]] || die "alice still has $(maildir_count alice) messages after fetchmail"
+	[[ $(grep -c '^Message-ID: <alice-seed-' "$d/delivered.txt") -eq 3 ]] ||
+		die "fetchmail did not deliver the three messages (see $d/delivered.txt)"
 }
 
 # ---------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 # Check pcaps/real-*.pcap against the ground truth written in pcaps/README.md, reading the
 # payload with tshark (an independent decoder). record.sh runs it after recording.
 #
-# usage: bash pcaps/record/verify.sh [smtp] [pop3] [imap]     (default: all)
+# usage: bash pcaps/record/verify.sh [smtp] [pop3] [fetchmail] [imap]     (default: all)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -10,8 +10,9 @@ PCAPS=$(dirname "$HERE")
 command -v tshark >/dev/null || { echo "verify: tshark is not installed" >&2; exit 1; }
 
 GROUPS_=("$@")
-[[ ${#GROUPS_[@]} -gt 0 ]] || GROUPS_=(smtp pop3 imap)
+[[ ${#GROUPS_[@]} -gt 0 ]] || GROUPS_=(smtp pop3 fetchmail imap)
 FAILED=0
+declare -A FAILED_FILES=() # a file counts once however many of its checks fail
 CHECKED=0
 
 # transcript FILE: every TCP stream of FILE as ASCII lines (CR and empty lines dropped),
@@ -25,6 +26,13 @@ transcript() {
 	done
 }
 
+# failed NAME: count real-NAME.pcap as failed (once).
+failed() {
+	[[ -n ${FAILED_FILES[$1]:-} ]] && return 0
+	FAILED_FILES[$1]=1
+	FAILED=$((FAILED + 1))
+}
+
 # expect NAME STREAMS STRING...: real-NAME.pcap has STREAMS TCP connections, each with a
 # SYN and closed by FIN or RST (so the capture holds whole connections), and its transcript contains every STRING (fixed strings, in
 # this order).
@@ -34,7 +42,7 @@ expect() {
 	CHECKED=$((CHECKED + 1))
 	if [[ ! -s $f ]]; then
 		echo "FAIL real-$name.pcap: missing"
-		FAILED=$((FAILED + 1))
+		failed "$name"
 		return
 	fi
 	text=$(transcript "$f")
@@ -59,7 +67,7 @@ expect() {
 	else
 		echo "FAIL real-$name.pcap"
 		printf '     %s\n' "${bad[@]}"
-		FAILED=$((FAILED + 1))
+		failed "$name"
 	fi
 }
 
@@ -109,7 +117,7 @@ verify_smtp() {
 	t=$(transcript "$PCAPS/real-postfix-starttls.pcap")
 	if [[ $(grep -c '^EHLO' <<<"$t") -ne 1 ]] || grep -q '^MAIL FROM' <<<"$t"; then
 		echo "FAIL real-postfix-starttls.pcap: clear text after STARTTLS"
-		FAILED=$((FAILED + 1))
+		failed postfix-starttls
 	fi
 }
 
@@ -136,7 +144,29 @@ verify_pop3() {
 	# No QUIT in the dropped connection.
 	if [[ $(transcript "$PCAPS/real-dovecot-pop3-nodelete-drop.pcap" | grep -c '^QUIT') -ne 1 ]]; then
 		echo "FAIL real-dovecot-pop3-nodelete-drop.pcap: want exactly one QUIT"
-		FAILED=$((FAILED + 1))
+		failed dovecot-pop3-nodelete-drop
+	fi
+}
+
+verify_fetchmail() {
+	expect dovecot-pop3-fetchmail 1 \
+		'+OK Dovecot (Debian) ready.' $'CAPA\n+OK\nCAPA\nTOP\nUIDL' $'SASL PLAIN LOGIN\n.\nUSER alice\n+OK\nPASS secret\n+OK Logged in.' \
+		$'STAT\n+OK 3 ' $'LAST\n-ERR Unknown command: LAST\nUIDL\n+OK\n1 ' '3 ' \
+		$'.\nLIST 1\n+OK 1 ' $'TOP 1 99999999\n+OK\nReturn-Path: <dora@example.org>' 'Delivered-To: alice@example.test' \
+		'Subject: POP3 one: plain text' 'Message-ID: <alice-seed-1@example.org>' \
+		$'this is message one.\n..leading dot line\n..\nend of message one.\n.\nDELE 1\n+OK Marked to be deleted.' \
+		$'LIST 2\n+OK 2 ' $'TOP 2 99999999\n+OK\nReturn-Path: <dora@example.org>' \
+		'Subject: =?utf-8?b?R3LDvMOfZSBhdXMgS8O2bG4g4oCTIFJlY2hudW5nIE3DpHJ6?=' 'Message-ID: <alice-seed-2@example.org>' \
+		"filename*=utf-8''%C3%9Cbersicht.csv" 'cmVnaW9uLHF1YXJ0ZXIsb3JkZXJzLHJldmVudWVfZXVy' \
+		$'.\nDELE 2\n+OK Marked to be deleted.' $'LIST 3\n+OK 3 ' $'TOP 3 99999999\n+OK\nReturn-Path: <dora@example.org>' \
+		'Subject: POP3 three: to be deleted' 'Message-ID: <alice-seed-3@example.org>' \
+		$'Message three for alice.\n.\nDELE 3\n+OK Marked to be deleted.\nQUIT\n+OK Logging out, messages deleted.'
+	# fetchmail retrieves with TOP n 99999999, never RETR; three DELE, committed by one QUIT.
+	local t
+	t=$(transcript "$PCAPS/real-dovecot-pop3-fetchmail.pcap")
+	if [[ $(grep -c '^RETR' <<<"$t") -ne 0 || $(grep -c '^DELE [123]$' <<<"$t") -ne 3 || $(grep -c '^QUIT$' <<<"$t") -ne 1 ]]; then
+		echo "FAIL real-dovecot-pop3-fetchmail.pcap: want no RETR, DELE 1-3 and one QUIT"
+		failed dovecot-pop3-fetchmail
 	fi
 }
 
