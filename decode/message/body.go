@@ -1,6 +1,7 @@
 package message
 
 import (
+	"bytes"
 	"encoding/base64"
 	"hash"
 
@@ -222,6 +223,7 @@ type b64dec struct {
 	buf [4096]byte
 	n   int
 	dst [3072]byte
+	bad bool // flush met bytes outside the alphabet
 }
 
 var b64valid = func() (t [256]bool) {
@@ -232,6 +234,23 @@ var b64valid = func() (t [256]bool) {
 }()
 
 func (d *b64dec) write(b []byte, l *leaf) (bad bool) {
+	if bytes.IndexByte(b, '=') < 0 {
+		// Fast path: copy the line as it is and let flush validate it
+		// with the decoder itself (the common case has nothing to skip).
+		for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+			b = b[:len(b)-1]
+		}
+		for len(b) > 0 {
+			k := copy(d.buf[d.n:], b)
+			d.n += k
+			b = b[k:]
+			if d.n == len(d.buf) {
+				d.flush(l)
+			}
+		}
+		bad, d.bad = d.bad, false
+		return bad
+	}
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch {
@@ -255,16 +274,29 @@ func (d *b64dec) write(b []byte, l *leaf) (bad bool) {
 			bad = true
 		}
 	}
+	bad = bad || d.bad
+	d.bad = false
 	return bad
 }
 
-// flush decodes the whole quanta collected.
+// flush decodes the whole quanta collected. The buffer may hold bytes
+// outside the alphabet (the fast path copies lines unchecked): then the
+// decoder fails, and the buffer is filtered as the slow path would have
+// done (white space skipped, other bytes skipped and reported).
 func (d *b64dec) flush(l *leaf) {
 	k := d.n / 4 * 4
 	if k == 0 {
 		return
 	}
-	n, _ := base64.StdEncoding.Decode(d.dst[:], d.buf[:k]) // only alphabet characters: cannot fail
+	n, err := base64.StdEncoding.Decode(d.dst[:], d.buf[:k])
+	if err != nil {
+		d.filter()
+		k = d.n / 4 * 4
+		if k == 0 {
+			return
+		}
+		n, _ = base64.StdEncoding.Decode(d.dst[:], d.buf[:k]) // only alphabet characters now
+	}
 	l.emit(d.dst[:n])
 	d.n = copy(d.buf[:], d.buf[k:d.n])
 }
@@ -273,6 +305,13 @@ func (d *b64dec) flush(l *leaf) {
 // single leftover character is an error.
 func (d *b64dec) tail(l *leaf) (bad bool) {
 	d.flush(l)
+	if d.n > 0 {
+		// What is left may still hold unchecked bytes: filter it, and
+		// decode the whole quanta that remain.
+		d.filter()
+		d.flush(l)
+	}
+	bad, d.bad = d.bad, false
 	switch d.n {
 	case 1:
 		bad = true
@@ -285,3 +324,19 @@ func (d *b64dec) tail(l *leaf) (bad bool) {
 }
 
 func (d *b64dec) end(l *leaf) bool { return d.tail(l) }
+
+// filter keeps only alphabet characters in the buffer.
+func (d *b64dec) filter() {
+	j := 0
+	for _, c := range d.buf[:d.n] {
+		switch {
+		case b64valid[c]:
+			d.buf[j] = c
+			j++
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+		default:
+			d.bad = true
+		}
+	}
+	d.n = j
+}

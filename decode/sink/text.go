@@ -52,7 +52,11 @@ func (t *Text) Emit(r decode.Record) {
 	case *decode.SMTPMail:
 		t.smtpMail(r)
 	case *decode.POP3Message:
-		t.head(&r.Header, fmt.Sprintf("RETRIEVED msg %d (%d octets)%s%s", r.Msgno, r.Size, opt(" uidl ", r.UIDL), yes(r.Deleted, " DELETED")))
+		what := "RETR"
+		if r.TopLines != nil {
+			what = fmt.Sprintf("TOP (%d body lines)", *r.TopLines)
+		}
+		t.head(&r.Header, fmt.Sprintf("%s msg %d: %d octets%s%s", what, r.Msgno, r.Size, opt(", uidl ", r.UIDL), yes(r.Deleted, ", DELETED")))
 		t.message(r.Message)
 	case *decode.IMAPMessage:
 		where := r.Mailbox
@@ -133,7 +137,7 @@ func (t *Text) command(r *decode.CommandRecord) {
 		pipe = " (pipelined)"
 	}
 	t.printf("%s  #%d %-4s C: %s%s%s\n", stamp(r.TS), r.Session, r.Proto, verb, opt(" ", r.Args), pipe)
-	t.printf("%s  #%d %-4s S: %s %s%s\n", strings.Repeat(" ", 26), r.Session, r.Proto, status, r.Text, lat)
+	t.printf("%s  #%d %-4s S: %s%s%s\n", strings.Repeat(" ", 26), r.Session, r.Proto, status, opt(" ", r.Text), lat)
 }
 
 func (t *Text) smtpMail(r *decode.SMTPMail) {
