@@ -55,6 +55,13 @@ func TestPOP3Facts(t *testing.T) {
 		}},
 		{"real-dovecot-pop3-nodelete-drop.pcap", []string{`mode=keep retrieved=0 deleted=0`}},
 		{"real-dovecot-pop3-curl.pcap", []string{`session auth=PLAIN:alice:true`}},
+		// fetchmail: USER/PASS, TOP n 99999999 for each, DELE, QUIT commits.
+		{"real-dovecot-pop3-fetchmail.pcap", []string{
+			`msg 1 size=802 deleted=true`,
+			`msg 2 size=1335 deleted=true`,
+			`msg 3 size=752 deleted=true`,
+			`session auth=USER:alice:true mode=delete retrieved=3 deleted=3`,
+		}},
 	}
 	for _, c := range ours {
 		got := pop3Summary(decodeFile(t, filepath.Join("..", "..", "pcaps", c.file)))
