@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -52,8 +53,14 @@ func decode1(t testing.TB, lenient bool, path string, args ...string) []record {
 	if code != 0 && !(lenient && code == exitRuntime) {
 		t.Fatalf("mailtap read %s: exit %d: %s", path, code, errOut)
 	}
+	return parseRecords(t, string(out))
+}
+
+// parseRecords parses JSON lines as a pipeline would.
+func parseRecords(t testing.TB, out string) []record {
+	t.Helper()
 	var recs []record
-	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {
 		var r record

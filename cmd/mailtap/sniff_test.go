@@ -181,21 +181,6 @@ func (r *sniffRun) stop(t *testing.T) ([]record, string) {
 	return parseRecords(t, r.stdout.String()), r.stderr.String()
 }
 
-func parseRecords(t *testing.T, out string) []record {
-	t.Helper()
-	var recs []record
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
-		}
-		recs = append(recs, r)
-	}
-	return recs
-}
-
 var dropsRE = regexp.MustCompile(`(\d+) dropped \(ring full`)
 
 func kernelDrops(t *testing.T, summary string) int {
