@@ -36,6 +36,7 @@ type parser struct {
 	lo     layers.Loopback
 	ip4    layers.IPv4
 	ip6    layers.IPv6
+	ext6   layers.IPv6ExtensionSkipper // hop-by-hop, routing, destination options
 	tcp    layers.TCP
 	pay    gopacket.Payload
 	byLink map[gopacket.LayerType]*gopacket.DecodingLayerParser
@@ -59,7 +60,7 @@ func (p *parser) dlp(first gopacket.LayerType) *gopacket.DecodingLayerParser {
 	if d := p.byLink[first]; d != nil {
 		return d
 	}
-	d := gopacket.NewDecodingLayerParser(first, &p.eth, &p.dot1q, &p.sll, &p.lo, &p.ip4, &p.ip6, &p.tcp, &p.pay)
+	d := gopacket.NewDecodingLayerParser(first, &p.eth, &p.dot1q, &p.sll, &p.lo, &p.ip4, &p.ip6, &p.ext6, &p.tcp, &p.pay)
 	d.IgnoreUnsupported = true
 	p.byLink[first] = d
 	return d
@@ -138,13 +139,13 @@ func (p *parser) parse(data []byte, link layers.LinkType, ts time.Time) (seg seg
 		dst, _ := netip.AddrFromSlice(p.ip4.DstIP.To4())
 		seg.src = netip.AddrPortFrom(src, uint16(p.tcp.SrcPort))
 		seg.dst = netip.AddrPortFrom(dst, uint16(p.tcp.DstPort))
-		seg.badSum = p.sums && !tcpChecksumOK(p.ip4.SrcIP.To4(), p.ip4.DstIP.To4(), p.ip4.Payload)
+		seg.badSum = p.sums && !tcpChecksumOK(p.ip4.SrcIP.To4(), p.ip4.DstIP.To4(), tcpBytes(&p.tcp))
 	} else {
 		src, _ := netip.AddrFromSlice(p.ip6.SrcIP.To16())
 		dst, _ := netip.AddrFromSlice(p.ip6.DstIP.To16())
 		seg.src = netip.AddrPortFrom(src, uint16(p.tcp.SrcPort))
 		seg.dst = netip.AddrPortFrom(dst, uint16(p.tcp.DstPort))
-		seg.badSum = p.sums && !tcpChecksumOK(p.ip6.SrcIP.To16(), p.ip6.DstIP.To16(), p.ip6.Payload)
+		seg.badSum = p.sums && !tcpChecksumOK(p.ip6.SrcIP.To16(), p.ip6.DstIP.To16(), tcpBytes(&p.tcp))
 	}
 	return seg, true
 }
@@ -190,6 +191,12 @@ func etherLayer(et uint16) gopacket.LayerType {
 		return layers.LayerTypeDot1Q
 	}
 	return gopacket.LayerTypeZero
+}
+
+// tcpBytes returns the TCP header and payload as one slice (they are
+// contiguous in the packet).
+func tcpBytes(t *layers.TCP) []byte {
+	return t.Contents[:len(t.Contents)+len(t.Payload)]
 }
 
 // tcpChecksumOK verifies the TCP checksum over the pseudo-header.

@@ -240,3 +240,38 @@ func TestHoleAckedByPeer(t *testing.T) {
 	}
 	checkStreams(t, f.conns[0], conn)
 }
+
+// TestIPv6ExtensionHeaders: TCP after an IPv6 hop-by-hop header still
+// decodes, and its checksum (over the TCP bytes only) verifies.
+func TestIPv6ExtensionHeaders(t *testing.T) {
+	eth := &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 1}, DstMAC: []byte{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv6}
+	ip := &layers.IPv6{Version: 6, NextHeader: layers.IPProtocolIPv6HopByHop, HopLimit: 64, SrcIP: cli6.Addr().AsSlice(), DstIP: srv6.Addr().AsSlice()}
+	hop := &layers.IPv6HopByHop{}
+	hop.NextHeader = layers.IPProtocolTCP
+	hop.Options = []*layers.IPv6HopByHopOption{{OptionType: 1, OptionLength: 4, OptionData: []byte{0, 0, 0, 0}}}
+	var pkts [][]byte
+	for i, p := range []struct {
+		syn, ack bool
+		seq      uint32
+		data     string
+		src      netip.AddrPort
+	}{{true, false, 100, "", cli6}, {false, true, 101, "EHLO v6\r\n", cli6}} {
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(p.src.Port()), DstPort: layers.TCPPort(srv6.Port()), Seq: p.seq, SYN: p.syn, ACK: p.ack, Window: 1000}
+		tcp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, hop, tcp, gopacket.Payload(p.data)); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		pkts = append(pkts, append([]byte(nil), buf.Bytes()...))
+	}
+	f := &recFactory{}
+	e := New(Config{ServerPort: func(p uint16) bool { return p == 25 }, VerifyChecksums: true}, f)
+	for i, p := range pkts {
+		e.Packet(p, gopacket.CaptureInfo{Timestamp: synth.DefaultStart.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(p), Length: len(p)}, layers.LinkTypeEthernet)
+	}
+	e.Finish()
+	st := e.Stats()
+	if len(f.conns) != 1 || f.conns[0].bytes[decode.ClientToServer].String() != "EHLO v6\r\n" || st.BadChecksum != 0 {
+		t.Fatalf("conns %d, stats %+v", len(f.conns), st)
+	}
+}
