@@ -16,7 +16,9 @@ import (
 func TestHostileInputs(t *testing.T) {
 	c := synth.NewCapture(synth.LinkEthernet)
 	srv := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("198.51.100.7"), port) }
-	cli := func(i int) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("192.0.2.7"), uint16(40000+i)) }
+	cli := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.MustParseAddr("192.0.2.7"), uint16(40000+i))
+	}
 	endless := strings.Repeat("A", 4<<20) // 4 MiB, no line end
 	c.Conn(cli(1), srv(25), synth.Options{}).
 		Server("220 mx ESMTP\r\n").Client("EHLO " + endless + "\r\n").Server("500 line too long\r\n").
