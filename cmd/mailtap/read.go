@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -125,7 +126,7 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 		if err != nil {
 			return nil, err
 		}
-		w, closeFn = f, f.Close
+		w, closeFn = f, sync.OnceValue(f.Close)
 	}
 	switch d.format {
 	case "json", "jsonl":
@@ -167,14 +168,21 @@ func (d *decodeFlags) withExtraction(o *decode.Options, out *output) error {
 	}
 	o.Messages = x
 	out.sink = x
-	flush := out.flush
-	out.flush = func() error {
+	// Extraction ends with the output: index.json, the mbox, and the
+	// temporary directory of an mbox-only run. close may run twice (a
+	// deferred call after the explicit one).
+	closeOut, done := out.close, false
+	out.close = func() error {
+		if done {
+			return nil
+		}
+		done = true
 		err := x.Close()
 		if !keep {
 			os.RemoveAll(dir)
 		}
-		if ferr := flush(); err == nil {
-			err = ferr
+		if cerr := closeOut(); err == nil {
+			err = cerr
 		}
 		return err
 	}
@@ -288,7 +296,7 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer out.close()
+	defer func() { out.close() }()
 	if err := df.withExtraction(&o, out); err != nil {
 		return err
 	}

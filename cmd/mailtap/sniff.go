@@ -133,7 +133,10 @@ func sniff(ctx context.Context, sf *sniffFlags, df *decodeFlags, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	defer out.close()
+	defer func() { out.close() }()
+	if err := df.withExtraction(&o, out); err != nil {
+		return err
+	}
 	sink := &countingSink{s: out.sink, sessions: map[decode.Proto]uint64{}}
 
 	var pw *pcapWriter
