@@ -277,7 +277,8 @@ func TestSniffLoopbackSMTP(t *testing.T) {
 	needRoot(t)
 	srv := startSMTP(t)
 	pcap := filepath.Join(t.TempDir(), "out.pcapng")
-	run := startSniff(t, "-i", "lo", "--workers", "2", "--ports", fmt.Sprintf("smtp=%d", srv.port), "-w", pcap)
+	ex := filepath.Join(t.TempDir(), "extract")
+	run := startSniff(t, "-i", "lo", "--workers", "2", "--ports", fmt.Sprintf("smtp=%d", srv.port), "-w", pcap, "--extract", ex)
 	const n = 50
 	sendMails(t, srv.port, n, 4, "small")
 	recs, summary := run.stop(t)
@@ -310,6 +311,12 @@ func TestSniffLoopbackSMTP(t *testing.T) {
 	}
 	if d := kernelDrops(t, summary); d != 0 {
 		t.Errorf("%d kernel drops for %d small sessions", d, n)
+	}
+	// Every mail was extracted, and indexed once sniff ended.
+	emls, _ := filepath.Glob(filepath.Join(ex, "*.eml"))
+	idx, err := os.ReadFile(filepath.Join(ex, "index.json"))
+	if len(emls) != n || err != nil || strings.Count(string(idx), `"file":`) != n {
+		t.Errorf("extracted %d .eml files, index.json (%v) lists %d; want %d", len(emls), err, strings.Count(string(idx), `"file":`), n)
 	}
 	// The pcapng file decodes to the same mails.
 	again := decodeFile(t, pcap, "--ports", fmt.Sprintf("smtp=%d", srv.port), "--workers", "1")
