@@ -38,6 +38,9 @@ type Config struct {
 	// ServerPort reports whether port is a known server port; it decides
 	// which side is the server when the handshake was not captured.
 	ServerPort func(port uint16) bool
+	// PacketFilter, when set, drops packets for which it returns false,
+	// before any parsing (a compiled --bpf expression).
+	PacketFilter func(data []byte, link layers.LinkType) bool
 	// Filter, when set, drops packets before reassembly unless it returns
 	// true for the segment's ports.
 	Filter func(srcPort, dstPort uint16) bool
@@ -254,6 +257,11 @@ func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkTy
 	ts := ci.Timestamp
 	if ts.After(e.now) {
 		e.now = ts
+	}
+	if e.cfg.PacketFilter != nil && !e.cfg.PacketFilter(data, link) {
+		e.stats.Filtered++
+		e.schedule()
+		return
 	}
 	if seg, ok := e.parser.parse(data, link, ts); ok {
 		e.stats.TCP++

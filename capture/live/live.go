@@ -34,6 +34,8 @@ type Config struct {
 	// FilterTCP every TCP packet, FilterNone everything.
 	Filter FilterKind
 	Ports  []uint16
+	// Expr is the tcpdump-style expression of FilterExpr.
+	Expr string
 	// RingBytes is the size of each socket's ring. 0 means 32 MiB.
 	RingBytes int
 	// BlockTimeout is how long the kernel waits before handing a
@@ -51,6 +53,7 @@ const (
 	FilterPorts FilterKind = iota // tcp and (port P1 or ...)
 	FilterTCP                     // tcp
 	FilterNone                    // everything (still truncated to Snaplen)
+	FilterExpr                    // Config.Expr, compiled by libpcap (builds with -tags pcap)
 )
 
 // Stats counts packets for one socket or a whole capture.

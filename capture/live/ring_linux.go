@@ -20,6 +20,8 @@ import (
 	"github.com/google/gopacket/layers"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/mailtap/mailtap/capture/bpfexpr"
 )
 
 // Linux constants x/sys/unix does not name.
@@ -65,6 +67,8 @@ func Open(cfg Config) (*Capture, error) {
 		c.prog, err = PortFilter(framing, cfg.Ports, uint32(cfg.Snaplen))
 	case FilterTCP:
 		c.prog, err = PortFilter(framing, nil, uint32(cfg.Snaplen))
+	case FilterExpr:
+		c.prog, err = bpfexpr.Compile(cfg.Expr, exprLink(framing), cfg.Snaplen)
 	default:
 		c.prog = []bpf.Instruction{bpf.RetConstant{Val: uint32(cfg.Snaplen)}}
 	}
@@ -91,6 +95,18 @@ func Open(cfg Config) (*Capture, error) {
 		c.handles = append(c.handles, h)
 	}
 	return c, nil
+}
+
+// exprLink is the libpcap link type (DLT) whose layout matches what the
+// kernel filter sees for a framing.
+func exprLink(f Framing) layers.LinkType {
+	switch f {
+	case FramingSLL:
+		return layers.LinkTypeLinuxSLL
+	case FramingIP:
+		return 12 // DLT_RAW on Linux: the packet starts at the IP header
+	}
+	return layers.LinkTypeEthernet
 }
 
 // resolveInterface returns the interface index (0 for "any") and how its

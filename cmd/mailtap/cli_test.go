@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mailtap/mailtap/capture/bpfexpr"
 )
 
 func TestCLIUsageErrors(t *testing.T) {
@@ -139,5 +141,27 @@ func TestTruncatedFile(t *testing.T) {
 		if cut > len(whole)/2 && !bytes.Contains(out, []byte(`"type":"session"`)) {
 			t.Errorf("cut at %d: no session record from the part before the cut", cut)
 		}
+	}
+}
+
+// TestReadBPF: --bpf keeps only the packets an expression matches (builds
+// with -tags pcap), or says clearly that this build cannot compile it.
+func TestReadBPF(t *testing.T) {
+	path := filepath.Join("..", "..", "pcaps", "gen-smtp-portreuse.pcap")
+	if !bpfexpr.Available {
+		_, errOut, code := runCLI("read", "--bpf", "tcp port 25", path)
+		if code != exitUsage || !strings.Contains(string(errOut), "-tags pcap") {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+		t.Skip("built without -tags pcap; the error says how to get --bpf")
+	}
+	all := ofType(decodeFile(t, filepath.Join("..", "..", "pcaps", "gen-smtp-nonstd-port.pcap")), "session")
+	none := ofType(decodeFile(t, filepath.Join("..", "..", "pcaps", "gen-smtp-nonstd-port.pcap"), "--bpf", "tcp port 25"), "session")
+	some := ofType(decodeFile(t, filepath.Join("..", "..", "pcaps", "gen-smtp-nonstd-port.pcap"), "--bpf", "tcp port 2526"), "session")
+	if len(all) == 0 || len(none) != 0 || len(some) != len(all) {
+		t.Errorf("sessions: %d unfiltered, %d with port 25, %d with port 2526", len(all), len(none), len(some))
+	}
+	if _, errOut, code := runCLI("read", "--bpf", "tcp and and", path); code != exitUsage || !strings.Contains(string(errOut), "--bpf") {
+		t.Errorf("bad expression: exit %d, %q", code, errOut)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mailtap/mailtap/capture"
+	"github.com/mailtap/mailtap/capture/bpfexpr"
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/dispatch"
 	"github.com/mailtap/mailtap/decode/sink"
@@ -66,6 +67,8 @@ type decodeFlags struct {
 	credentials bool
 	extract     string
 	mbox        string
+	bpf         string
+	bpfFilter   *bpfexpr.Filter
 }
 
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
@@ -79,6 +82,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.Var(d.ports, "ports", "server ports per protocol, repeatable: smtp=25,587,2525 pop3=110 imap=143 (add +tls for implicit TLS, e.g. smtp=465+tls)")
 	fs.BoolVar(&d.noSniff, "no-sniff", false, "do not classify connections on other ports by their greeting")
 	fs.UintSliceVar(&d.portFilter, "port-filter", nil, "decode only TCP packets with one of these ports (a cheap filter for big captures)")
+	fs.StringVar(&d.bpf, "bpf", "", "decode only packets matching this tcpdump-style filter expression (needs a build with -tags pcap)")
 	fs.BoolVar(&d.showSecrets, "show-secrets", false, "show passwords and AUTH secrets instead of <redacted>")
 	fs.IntVar(&d.maxLine, "max-line", decode.DefaultMaxLine, "longest protocol line kept, in bytes")
 	fs.Int64Var(&d.maxMessage, "max-message", decode.DefaultMaxMessage, "message bytes kept in memory for parsing (larger ones are streamed and hashed)")
@@ -101,6 +105,13 @@ func (d *decodeFlags) options() (decode.Options, error) {
 	}
 	if d.workers < 1 {
 		return o, usagef("--workers %d: at least 1", d.workers)
+	}
+	if d.bpf != "" && d.bpfFilter == nil {
+		f, err := bpfexpr.NewFilter(d.bpf, 262144)
+		if err != nil {
+			return o, usagef("%v", err)
+		}
+		d.bpfFilter = f
 	}
 	if d.maxLine < 512 {
 		return o, usagef("--max-line %d: at least 512", d.maxLine)
@@ -202,6 +213,7 @@ func (d *decodeFlags) dispatcher(o decode.Options, s decode.Sink) *dispatch.Disp
 
 // captureConfig is the engine configuration the flags ask for.
 func (d *decodeFlags) captureConfig(disp *dispatch.Dispatcher) capture.Config {
+	// d.bpfFilter was compiled (and its error reported) by options().
 	cfg := capture.Config{
 		ServerPort:      disp.IsServerPort,
 		IdleTimeout:     d.idle,
@@ -215,6 +227,9 @@ func (d *decodeFlags) captureConfig(disp *dispatch.Dispatcher) capture.Config {
 			want[uint16(p)] = true
 		}
 		cfg.Filter = func(a, b uint16) bool { return want[a] || want[b] }
+	}
+	if d.bpfFilter != nil {
+		cfg.PacketFilter = d.bpfFilter.Match
 	}
 	return cfg
 }

@@ -118,6 +118,11 @@ func sniff(ctx context.Context, sf *sniffFlags, df *decodeFlags, stdout, stderr 
 		cfg.Filter = live.FilterPorts
 		cfg.Ports = sniffPorts(df)
 	}
+	if df.bpf != "" {
+		// A --bpf expression replaces the port filter, in the kernel.
+		cfg.Filter = live.FilterExpr
+		cfg.Expr = df.bpf
+	}
 	lc, err := live.Open(cfg)
 	if errors.Is(err, live.ErrTooManyPorts) {
 		fmt.Fprintf(stderr, "mailtap sniff: %v; filtering ports after capture instead\n", err)
@@ -256,6 +261,8 @@ func filterDesc(cfg live.Config) string {
 		return "tcp port " + strings.Join(s, ",")
 	case live.FilterTCP:
 		return "tcp"
+	case live.FilterExpr:
+		return fmt.Sprintf("%q", cfg.Expr)
 	}
 	return "none"
 }
@@ -266,6 +273,7 @@ func filterDesc(cfg live.Config) string {
 func sniffEngine(df *decodeFlags, o decode.Options, s decode.Sink, ids *atomic.Uint64) *capture.Engine {
 	disp := df.dispatcher(o, s)
 	cfg := df.captureConfig(disp)
+	cfg.PacketFilter = nil // the kernel runs --bpf
 	return capture.New(cfg, capture.FactoryFunc(func(c *decode.ConnInfo) decode.Decoder {
 		c.ID = ids.Add(1)
 		return disp.NewConn(c)

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailtap/mailtap/capture/bpfexpr"
 )
 
 func needRoot(t *testing.T) {
@@ -547,4 +549,20 @@ func smtpSourceRun(t *testing.T, source string, port, n int, extra []string) {
 	if drops == 0 && (accepted != n || len(rcpts) != n) {
 		t.Errorf("no drops, but %d accepted mails and %d distinct recipients for %d messages", accepted, len(rcpts), n)
 	}
+}
+
+// TestSniffBPF: a --bpf expression becomes the kernel filter.
+func TestSniffBPF(t *testing.T) {
+	needRoot(t)
+	if !bpfexpr.Available {
+		t.Skip("built without -tags pcap: --bpf is unavailable (TestReadBPF checks the error)")
+	}
+	srv := startSMTP(t)
+	run := startSniff(t, "-i", "lo", "--ports", fmt.Sprintf("smtp=%d", srv.port), "--bpf", fmt.Sprintf("tcp port %d", srv.port))
+	sendMails(t, srv.port, 5, 1, "bpf")
+	recs, summary := run.stop(t)
+	if !strings.Contains(summary, fmt.Sprintf(`"tcp port %d"`, srv.port)) {
+		t.Errorf("the summary does not name the filter:\n%s", summary)
+	}
+	checkMails(t, recs, "bpf", 5, 0)
 }
