@@ -41,9 +41,13 @@ type Extractor struct {
 	taken map[string]bool
 	err   error
 
-	index []IndexEntry
-	mbox  *bufio.Writer
-	mboxF *os.File
+	// index.json is written as messages come, so its size costs no
+	// memory: the opening, one entry per message, the closing at Close.
+	index  *bufio.Writer
+	indexF *os.File
+	nindex int
+	mbox   *bufio.Writer
+	mboxF  *os.File
 }
 
 // IndexEntry is one message in index.json.
@@ -80,7 +84,16 @@ func NewExtractor(dir string, next decode.Sink, keepEML bool) (*Extractor, error
 	if err := os.MkdirAll(filepath.Join(dir, "attachments"), 0o755); err != nil {
 		return nil, err
 	}
-	return &Extractor{dir: dir, next: next, keep: keepEML, taken: map[string]bool{}}, nil
+	x := &Extractor{dir: dir, next: next, keep: keepEML, taken: map[string]bool{}}
+	if keepEML {
+		f, err := os.Create(filepath.Join(dir, "index.json"))
+		if err != nil {
+			return nil, err
+		}
+		x.indexF, x.index = f, bufio.NewWriter(f)
+		fmt.Fprintf(x.index, "{\n  \"v\": %d,\n  \"messages\": [", decode.SchemaVersion)
+	}
+	return x, nil
 }
 
 // SetMbox appends every message to path in mboxrd format.
@@ -344,10 +357,28 @@ func (x *Extractor) record(h *decode.Header, m *decode.Message, mailFrom string)
 		}
 	}
 	if x.keep {
-		x.index = append(x.index, e)
+		x.indexEntry(e)
 	} else {
 		os.Remove(m.File)
 	}
+}
+
+// indexEntry appends one message to index.json.
+func (x *Extractor) indexEntry(e IndexEntry) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("    ", "  ")
+	if err := enc.Encode(e); err != nil {
+		x.fail(err)
+		return
+	}
+	if x.nindex > 0 {
+		x.index.WriteString(",")
+	}
+	x.index.WriteString("\n    ")
+	x.index.Write(bytes.TrimRight(b.Bytes(), "\n"))
+	x.nindex++
 }
 
 // appendMbox copies one message in mboxrd format: a "From " separator
@@ -413,21 +444,18 @@ func (x *Extractor) Close() error {
 			x.fail(err)
 		}
 	}
-	if x.keep {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		err := enc.Encode(struct {
-			V        int          `json:"v"`
-			Messages []IndexEntry `json:"messages"`
-		}{decode.SchemaVersion, x.index})
-		if err == nil {
-			err = os.WriteFile(filepath.Join(x.dir, "index.json"), b.Bytes(), 0o644)
+	if x.index != nil {
+		if x.nindex > 0 {
+			x.index.WriteString("\n  ")
 		}
-		if err != nil {
+		x.index.WriteString("]\n}\n")
+		if err := x.index.Flush(); err != nil {
 			x.fail(err)
 		}
+		if err := x.indexF.Close(); err != nil {
+			x.fail(err)
+		}
+		x.index = nil
 	}
 	return x.err
 }
