@@ -1,0 +1,112 @@
+package main
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/spf13/pflag"
+)
+
+// quitWhenDone is a simulation screen that presses Ctrl-C once a frame
+// shows the end of decoding, and keeps that frame.
+type quitWhenDone struct {
+	tcell.SimulationScreen
+	mu    sync.Mutex
+	frame string
+	fini  int
+}
+
+func (q *quitWhenDone) Show() {
+	q.SimulationScreen.Show()
+	cells, w, h := q.GetContents()
+	var b strings.Builder
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if r := cells[y*w+x].Runes; len(r) > 0 {
+				b.WriteString(string(r))
+			} else {
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.frame == "" && strings.Contains(b.String(), " done |") {
+		q.frame = b.String()
+		// Not from this goroutine: it is the one that drains the queue.
+		go q.InjectKey(tcell.KeyCtrlC, 0, tcell.ModNone)
+	}
+}
+
+func (q *quitWhenDone) Init() error {
+	err := q.SimulationScreen.Init()
+	q.SetSize(160, 40)
+	return err
+}
+
+func (q *quitWhenDone) Fini() {
+	q.mu.Lock()
+	q.fini++
+	q.mu.Unlock()
+	q.SimulationScreen.Fini()
+}
+
+// parseTUIFlags parses the decoding flags as tui registers them.
+func parseTUIFlags(t *testing.T, args ...string) (*decodeFlags, int) {
+	t.Helper()
+	var df decodeFlags
+	fs := pflag.NewFlagSet("tui", pflag.ContinueOnError)
+	df.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return &df, 100
+}
+
+func TestTUIFile(t *testing.T) {
+	scr := &quitWhenDone{SimulationScreen: tcell.NewSimulationScreen("UTF-8")}
+	df, maxSessions := parseTUIFlags(t, "--workers", "2")
+	path := filepath.Join("..", "..", "pcaps", "real-postfix-auth.pcap")
+	err := tuiFile(path, df, maxSessions, func() (tcell.Screen, error) { return scr, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scr.fini != 1 {
+		t.Errorf("Fini called %d times", scr.fini)
+	}
+	for _, want := range []string{"Sessions 3", "smtp 127.0.0.1:44316 -> 127.0.0.1:25 complete 0tx carol",
+		"done | 3 sessions, 5 records", `auth: PLAIN user="carol" password=<redacted> FAILED`} {
+		if !strings.Contains(scr.frame, want) {
+			t.Errorf("final frame lacks %q:\n%s", want, scr.frame)
+		}
+	}
+}
+
+func TestTUIErrors(t *testing.T) {
+	df, _ := parseTUIFlags(t)
+	noScreen := func() (tcell.Screen, error) { return nil, errors.New("no tty") }
+	err := tuiFile(filepath.Join("..", "..", "pcaps", "real-postfix-auth.pcap"), df, 10, noScreen)
+	if err == nil || !strings.Contains(err.Error(), "needs a terminal: no tty") {
+		t.Errorf("without a screen: %v", err)
+	}
+	err = tuiFile(filepath.Join("..", "..", "pcaps", "no-such.pcap"), df, 10, noScreen)
+	if err == nil || !strings.Contains(err.Error(), "no-such.pcap") {
+		t.Errorf("missing file: %v", err)
+	}
+	c := tuiCommand()
+	for _, args := range [][]string{{}, {"-o", "x", "f.pcap"}, {"--max-sessions", "0", "f.pcap"}, {"a", "b"}} {
+		fs := c.flags()
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		var ue usageError
+		if err := c.run(fs, fs.Args(), nil, nil); !errors.As(err, &ue) {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+}
