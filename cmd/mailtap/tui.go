@@ -5,26 +5,30 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gdamore/tcell/v2"
 	"github.com/spf13/pflag"
 
 	"github.com/mailtap/mailtap/capture"
+	"github.com/mailtap/mailtap/capture/live"
 	"github.com/mailtap/mailtap/cmd/internal/tui"
 )
 
 func tuiCommand() *command {
 	var df decodeFlags
-	var readPath string
+	var readPath, iface string
 	var maxSessions int
 	return &command{
 		name:    "tui",
 		summary: "browse the sessions and messages of a capture in a terminal UI",
-		usage:   "mailtap tui [flags] FILE   (or -r FILE)",
+		usage:   "mailtap tui [flags] FILE   (or -r FILE, or -i IFACE|any for live traffic)",
 		flags: func() *pflag.FlagSet {
 			fs := pflag.NewFlagSet("tui", pflag.ContinueOnError)
 			fs.SortFlags = false
 			fs.StringVarP(&readPath, "read", "r", "", "capture file to read")
+			fs.StringVarP(&iface, "interface", "i", "", "show live traffic of this interface, or any (as mailtap sniff; root or CAP_NET_RAW)")
 			fs.IntVar(&maxSessions, "max-sessions", tui.DefaultMaxSessions, "sessions kept in the UI; past it the oldest are dropped (and counted)")
 			df = decodeFlags{}
 			df.register(fs)
@@ -35,6 +39,20 @@ func tuiCommand() *command {
 			return fs
 		},
 		run: func(fs *pflag.FlagSet, args []string, _, _ io.Writer) error {
+			if maxSessions < 1 {
+				return usagef("--max-sessions %d: at least 1", maxSessions)
+			}
+			for _, name := range []string{"format", "output", "credentials"} {
+				if fs.Changed(name) {
+					return usagef("--%s does not apply to tui", name)
+				}
+			}
+			if iface != "" {
+				if readPath != "" || len(args) > 0 {
+					return usagef("-i and a capture file exclude each other")
+				}
+				return tuiLive(iface, &df, maxSessions, tcell.NewScreen)
+			}
 			path := readPath
 			switch {
 			case path == "" && len(args) == 1:
@@ -43,14 +61,6 @@ func tuiCommand() *command {
 				return usagef("no capture file given")
 			case path != "" && len(args) > 0 || len(args) > 1:
 				return usagef("one capture file at a time (got %d)", len(args)+btoi(path != ""))
-			}
-			for _, name := range []string{"format", "output", "credentials"} {
-				if fs.Changed(name) {
-					return usagef("--%s does not apply to tui", name)
-				}
-			}
-			if maxSessions < 1 {
-				return usagef("--max-sessions %d: at least 1", maxSessions)
 			}
 			return tuiFile(path, &df, maxSessions, tcell.NewScreen)
 		},
@@ -78,14 +88,11 @@ func tuiFile(path string, df *decodeFlags, maxSessions int, newScreen func() (tc
 		src.Close()
 		return err
 	}
-	s, err := newScreen()
-	if err == nil {
-		err = s.Init()
-	}
+	s, err := initScreen(newScreen)
 	if err != nil {
 		src.Close()
 		out.close()
-		return fmt.Errorf("needs a terminal: %w", err)
+		return err
 	}
 	// Fini on every way out, panics in the UI included.
 	defer s.Fini()
@@ -129,4 +136,98 @@ func tuiFile(path string, df *decodeFlags, maxSessions int, newScreen func() (tc
 	default: // quit before the end of the file
 	}
 	return nil
+}
+
+func initScreen(newScreen func() (tcell.Screen, error)) (tcell.Screen, error) {
+	s, err := newScreen()
+	if err == nil {
+		err = s.Init()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("needs a terminal: %w", err)
+	}
+	return s, nil
+}
+
+// tuiLive shows live traffic of iface until the user quits, with the
+// capture set up as mailtap sniff does it (its defaults: port filter in
+// the kernel, one socket per --workers).
+func tuiLive(iface string, df *decodeFlags, maxSessions int, newScreen func() (tcell.Screen, error)) error {
+	o, err := df.options()
+	if err != nil {
+		return err
+	}
+	cfg := live.Config{
+		Interface:   iface,
+		Workers:     df.workers,
+		Promiscuous: iface != "any",
+		Filter:      live.FilterPorts,
+		Ports:       sniffPorts(df),
+	}
+	if df.bpf != "" {
+		cfg.Filter, cfg.Expr = live.FilterExpr, df.bpf
+	}
+	lc, err := live.Open(cfg)
+	if errors.Is(err, live.ErrTooManyPorts) {
+		cfg.Filter = live.FilterTCP // the engine still filters by --port-filter
+		lc, err = live.Open(cfg)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", iface, err)
+	}
+	defer lc.Close()
+
+	m := tui.NewModel(maxSessions, 0)
+	out := &output{sink: m, flush: func() error { return nil }, close: func() error { return nil }}
+	if err := df.withExtraction(&o, out); err != nil {
+		return err
+	}
+	defer func() { out.close() }()
+	s, err := initScreen(newScreen)
+	if err != nil {
+		return err
+	}
+	defer s.Fini()
+
+	var ids atomic.Uint64
+	var wg sync.WaitGroup
+	var errOnce sync.Once
+	var workErr error // the first worker error, read after wg.Wait
+	for _, h := range lc.Handles() {
+		w := &sniffWorker{h: h, eng: sniffEngine(df, o, out.sink, &ids)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := func() (err error) {
+				// Keep a panic from leaving the terminal in raw mode.
+				defer func() {
+					if p := recover(); p != nil {
+						err = fmt.Errorf("decoder panic: %v", p)
+					}
+				}()
+				return w.run()
+			}()
+			if err != nil {
+				errOnce.Do(func() { workErr = err })
+				lc.Interrupt()
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		m.Finish(workErr)
+	}()
+	m.SetProgress("live on " + iface)
+	runErr := tui.Run(s, m)
+	// The workers read what is left in their rings, close every
+	// connection into the model and return.
+	lc.Interrupt()
+	wg.Wait()
+	if runErr == nil && workErr != nil {
+		runErr = fmt.Errorf("%s: %w", iface, workErr)
+	}
+	if err := out.close(); runErr == nil {
+		runErr = err
+	}
+	return runErr
 }

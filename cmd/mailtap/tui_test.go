@@ -2,10 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gdamore/tcell/v2"
 	"github.com/spf13/pflag"
@@ -22,22 +24,11 @@ type quitWhenDone struct {
 
 func (q *quitWhenDone) Show() {
 	q.SimulationScreen.Show()
-	cells, w, h := q.GetContents()
-	var b strings.Builder
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			if r := cells[y*w+x].Runes; len(r) > 0 {
-				b.WriteString(string(r))
-			} else {
-				b.WriteByte(' ')
-			}
-		}
-		b.WriteByte('\n')
-	}
+	text := screenText(q.SimulationScreen)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.frame == "" && strings.Contains(b.String(), " done |") {
-		q.frame = b.String()
+	if q.frame == "" && strings.Contains(text, " done |") {
+		q.frame = text
 		// Not from this goroutine: it is the one that drains the queue.
 		go q.InjectKey(tcell.KeyCtrlC, 0, tcell.ModNone)
 	}
@@ -107,6 +98,79 @@ func TestTUIErrors(t *testing.T) {
 		var ue usageError
 		if err := c.run(fs, fs.Args(), nil, nil); !errors.As(err, &ue) {
 			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+}
+
+// liveScreen sends mails once the UI is up and presses Ctrl-C when a
+// frame lists every session as complete.
+type liveScreen struct {
+	quitWhenDone
+	send func()
+	want string
+	n    int
+}
+
+func (l *liveScreen) Init() error {
+	err := l.quitWhenDone.Init()
+	go l.send()
+	return err
+}
+
+func (l *liveScreen) Show() {
+	l.SimulationScreen.Show()
+	text := screenText(l.SimulationScreen)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.frame == "" && strings.Count(text, l.want) == l.n {
+		l.frame = text
+		go l.InjectKey(tcell.KeyCtrlC, 0, tcell.ModNone)
+	}
+}
+
+func screenText(s tcell.SimulationScreen) string {
+	cells, w, h := s.GetContents()
+	var b strings.Builder
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if r := cells[y*w+x].Runes; len(r) > 0 {
+				b.WriteString(string(r))
+			} else {
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func TestTUILive(t *testing.T) {
+	needRoot(t)
+	srv := startSMTP(t)
+	const n = 5
+	df, _ := parseTUIFlags(t, "--workers", "1", "--ports", fmt.Sprintf("smtp=%d", srv.port))
+	scr := &liveScreen{
+		quitWhenDone: quitWhenDone{SimulationScreen: tcell.NewSimulationScreen("UTF-8")},
+		send:         func() { sendMails(t, srv.port, n, 1, "tui") },
+		want:         fmt.Sprintf(":%d complete 1tx", srv.port),
+		n:            n,
+	}
+	done := make(chan error, 1)
+	go func() { done <- tuiLive("lo", df, 100, func() (tcell.Screen, error) { return scr, nil }) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no frame with %d complete sessions; last screen:\n%s", n, screenText(scr.SimulationScreen))
+	}
+	if scr.fini != 1 {
+		t.Errorf("Fini called %d times", scr.fini)
+	}
+	for _, want := range []string{fmt.Sprintf("Sessions %d", n), "decoding live on lo", "smtp 127.0.0.1:"} {
+		if !strings.Contains(scr.frame, want) {
+			t.Errorf("frame lacks %q:\n%s", want, scr.frame)
 		}
 	}
 }
