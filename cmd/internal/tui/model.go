@@ -273,7 +273,7 @@ func (m *Model) Snapshot(filter string, selID uint64, selIdx int) Snapshot {
 		Done: m.done, Err: m.err, Progress: m.progress, Gen: m.gen, Selected: -1}
 	var full []*Session
 	for _, s := range m.sessions {
-		if filter != "" && !strings.Contains(s.search, filter) {
+		if filter != "" && !strings.Contains(s.search, filter) && !strings.Contains(s.State, filter) {
 			continue
 		}
 		row := *s

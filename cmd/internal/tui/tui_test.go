@@ -249,6 +249,9 @@ func TestModelSignalCoalesces(t *testing.T) {
 	if sn := m.Snapshot("", 2, 0); sn.Total != 3 || sn.Records != 1000 || sn.Sessions[sn.Selected].State != "open" {
 		t.Errorf("snapshot %+v", sn)
 	}
+	if sn := m.Snapshot("OPEN", 0, 0); len(sn.Sessions) != 3 {
+		t.Errorf("filter open: %d sessions, want 3", len(sn.Sessions))
+	}
 }
 
 func TestDrawSessionsAndRecords(t *testing.T) {
