@@ -38,7 +38,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{readCommand(), sniffCommand(), serveCommand(), helpCommand(), versionCommand()}
+	return []*command{readCommand(), sniffCommand(), tuiCommand(), serveCommand(), helpCommand(), versionCommand()}
 }
 
 func main() {
