@@ -1,0 +1,164 @@
+package replay
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mailtap/mailtap/decode"
+)
+
+func loadPcap(t *testing.T, name string) (*Recorder, []*Session) {
+	t.Helper()
+	rec, ss, err := LoadFile(filepath.Join("..", "pcaps", name), LoadConfig{Sniff: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, ss
+}
+
+// replayAll replays every session of a project capture against the
+// built-in server seeded from it; edit may change the seed first.
+func replayAll(t *testing.T, name string, edit func(*Seed)) []*Result {
+	t.Helper()
+	rec, ss := loadPcap(t, name)
+	if len(ss) == 0 {
+		t.Fatalf("%s: no sessions recorded", name)
+	}
+	var out []*Result
+	protos := Protos(ss)
+	if len(protos) == 0 {
+		for _, s := range ss {
+			out = append(out, Replay(s, "", Options{}))
+		}
+		return out
+	}
+	sd := rec.Seed(ss)
+	if edit != nil {
+		edit(sd)
+	}
+	srv, addrs, err := StartServer(sd, protos...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, s := range ss {
+		out = append(out, Replay(s, addrs[s.Proto], Options{}))
+	}
+	return out
+}
+
+func TestReplayMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pcap     string
+		proto    decode.Proto
+		commands int
+	}{
+		{"smtp-basic.pcap", decode.ProtoSMTP, 6},               // EHLO MAIL RCPT RCPT DATA QUIT
+		{"real-postfix-swaks-basic.pcap", decode.ProtoSMTP, 5}, // EHLO MAIL RCPT DATA QUIT
+		{"real-dovecot-poplib.pcap", decode.ProtoPOP3, 9},      // USER PASS STAT LIST UIDL RETR TOP DELE QUIT
+		{"real-dovecot-imaplib.pcap", decode.ProtoIMAP, 21},
+		{"real-dovecot-pop3-fetchmail.pcap", decode.ProtoPOP3, 16},
+		{"gen-smtp-pipelining.pcap", decode.ProtoSMTP, 6},
+		{"gen-imap-literals.pcap", decode.ProtoIMAP, 8},
+	} {
+		t.Run(tc.pcap, func(t *testing.T) {
+			rs := replayAll(t, tc.pcap, nil)
+			if len(rs) != 1 {
+				t.Fatalf("%d results, want 1", len(rs))
+			}
+			r := rs[0]
+			if r.Type != TypeSession || r.Proto != tc.proto || r.Skipped != "" || r.Error != "" || r.Timeouts != 0 {
+				t.Fatalf("result %+v", r)
+			}
+			if r.Commands != tc.commands || r.Matched != tc.commands || len(r.Diverged) != 0 || r.Failed() {
+				t.Errorf("compared %d matched %d, want %d; diverged %+v", r.Commands, r.Matched, tc.commands, r.Diverged)
+			}
+			// Texts differ: the built-in server words its replies its own way.
+			if r.TextDiffs == 0 {
+				t.Errorf("no text differences against a different server: %+v", r)
+			}
+		})
+	}
+}
+
+// The built-in server has no COMPRESS: the command is refused, and the
+// client (which went on compressing) gets nothing more that decodes.
+func TestReplayCompressDiverges(t *testing.T) {
+	rs := replayAll(t, "gen-imap-compress.pcap", nil)
+	if len(rs) != 1 {
+		t.Fatalf("%d results", len(rs))
+	}
+	r := rs[0]
+	if r.Matched != 1 || len(r.Diverged) == 0 || !r.Failed() {
+		t.Fatalf("%+v", r)
+	}
+	d := r.Diverged[0]
+	if d.Index != 1 || d.Verb != "COMPRESS" || d.Want != "OK" || d.Got != "BAD" {
+		t.Errorf("first divergence %+v, want COMPRESS OK -> BAD", d)
+	}
+}
+
+// Without the recipient's mailbox the server refuses RCPT (550), so the
+// DATA that followed fails too (and the message lines become bad commands).
+func TestReplayMissingRecipient(t *testing.T) {
+	rs := replayAll(t, "real-postfix-swaks-basic.pcap", func(sd *Seed) {
+		if _, ok := sd.Users["carol"]; !ok {
+			t.Fatalf("recipient carol not seeded: %v", sd.Users)
+		}
+		delete(sd.Users, "carol")
+	})
+	r := rs[0]
+	if !r.Failed() || r.Matched != 2 || r.Divergences < 2 {
+		t.Fatalf("%+v", r)
+	}
+	d := r.Diverged[0]
+	if d.Index != 2 || d.Verb != "RCPT" || d.Want != 250 || d.Got != 550 {
+		t.Errorf("first divergence %+v, want RCPT 250 -> 550", d)
+	}
+	if d := r.Diverged[1]; d.Verb != "DATA" || d.Want != 250 || d.Got == 250 {
+		t.Errorf("second divergence %+v, want DATA not 250", d)
+	}
+}
+
+func TestReplaySkips(t *testing.T) {
+	for pcap, want := range map[string]string{
+		"gen-smtp-starttls.pcap":  "encrypted",
+		"gen-pop3-loss.pcap":      "partial",
+		"gen-imap-midstream.pcap": "midstream",
+	} {
+		rs := replayAll(t, pcap, nil)
+		if len(rs) != 1 || !strings.HasPrefix(rs[0].Skipped, want) || rs[0].Failed() {
+			t.Errorf("%s: %+v, want skipped %s", pcap, rs[0], want)
+		}
+	}
+	rs := replayAll(t, "gen-pop3-auth.pcap", nil)
+	var skipped []string
+	for _, r := range rs {
+		if r.Skipped != "" {
+			skipped = append(skipped, r.Skipped)
+		} else if r.Failed() {
+			t.Errorf("%+v", r)
+		}
+	}
+	if len(skipped) != 2 || !strings.Contains(skipped[0], "APOP") || !strings.Contains(skipped[1], "CRAM-MD5") {
+		t.Errorf("skipped %q, want APOP and CRAM-MD5 as auth that cannot be replayed", skipped)
+	}
+}
+
+// Seeding from the poplib capture: alice's password, and her maildrop of
+// three messages with RETR 1 and TOP 2 at their numbers.
+func TestSeedPOP3(t *testing.T) {
+	rec, ss := loadPcap(t, "real-dovecot-poplib.pcap")
+	sd := rec.Seed(ss)
+	if sd.Users["alice"] != "secret" {
+		t.Errorf("users %v", sd.Users)
+	}
+	box := sd.Inbox["alice"]
+	if len(box) != 3 || len(box[0]) != 802 || box[1] == nil || box[2] != nil {
+		t.Fatalf("inbox: %d messages", len(box))
+	}
+	if !strings.Contains(string(box[0]), "Dora Sender") {
+		t.Errorf("message 1 is not the retrieved one: %.80q", box[0])
+	}
+}
