@@ -162,3 +162,38 @@ func TestSeedPOP3(t *testing.T) {
 		t.Errorf("message 1 is not the retrieved one: %.80q", box[0])
 	}
 }
+
+// The built-in server does not implement BINARYMIME: MAIL is refused (504)
+// and the recipients and BDAT chunks of that transaction fail with it.
+func TestReplayBinaryMIMEDiverges(t *testing.T) {
+	rs := replayAll(t, "gen-smtp-bdat.pcap", nil)
+	if len(rs) != 1 {
+		t.Fatalf("%d results", len(rs))
+	}
+	r := rs[0]
+	if !r.Failed() || r.Commands != 13 || r.Matched != 8 || r.Divergences != 5 {
+		t.Fatalf("%+v", r)
+	}
+	d := r.Diverged[0]
+	if d.Index != 1 || d.Verb != "MAIL" || d.Want != 250 || d.Got != 504 || !strings.Contains(d.GotText, "BINARYMIME") {
+		t.Errorf("first divergence %+v, want MAIL 250 -> 504 BINARYMIME", d)
+	}
+}
+
+// Seeding from the imaplib capture: bob's INBOX holds the three fetched
+// messages at UIDs 1-3, byte for byte.
+func TestSeedIMAP(t *testing.T) {
+	rec, ss := loadPcap(t, "real-dovecot-imaplib.pcap")
+	sd := rec.Seed(ss)
+	if sd.Users["bob"] != "secret" {
+		t.Errorf("users %v", sd.Users)
+	}
+	box := sd.Inbox["bob"]
+	var sizes []int
+	for _, m := range box {
+		sizes = append(sizes, len(m))
+	}
+	if len(sizes) != 3 || sizes[0] != 788 || sizes[1] != 1318 || sizes[2] != 739 {
+		t.Errorf("inbox sizes %v, want [788 1318 739]", sizes)
+	}
+}
