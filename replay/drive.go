@@ -98,7 +98,12 @@ func Replay(s *Session, addr string, o Options) *Result {
 	}
 	defer conn.Close()
 	d := driver{conn: conn, live: live, timeout: o.Timeout, max: o.MaxServerBytes}
-	greeting, err := d.read(want.server(s.Greeting))
+	// Every server of these protocols greets first. A capture without the
+	// greeting (or a crafted one) still gets it read here, and the live
+	// count keeps that offset from the captured one afterwards.
+	g := want.server(s.Greeting)
+	greeting, err := d.read(max(g, 1))
+	offset := d.count - g
 	turns := make([]Turn, 0, len(s.Turns))
 	for _, t := range s.Turns {
 		if err != nil {
@@ -112,7 +117,7 @@ func Replay(s *Session, addr string, o Options) *Result {
 			break
 		}
 		var got []byte
-		got, err = d.read(n)
+		got, err = d.read(n + offset)
 		turns = append(turns, Turn{Client: t.Client, Server: got})
 	}
 	res.Timeouts = d.timeouts

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -195,5 +196,28 @@ func TestSeedIMAP(t *testing.T) {
 	}
 	if len(sizes) != 3 || sizes[0] != 788 || sizes[1] != 1318 || sizes[2] != 739 {
 		t.Errorf("inbox sizes %v, want [788 1318 739]", sizes)
+	}
+}
+
+// A crafted capture without a greeting, whose EHLO answer is a lone
+// "250-" line: the live server's greeting must not shift every later
+// answer by one. (Suricata's detect-email-received test capture.)
+func TestReplayCorpusNoGreeting(t *testing.T) {
+	path := filepath.Join("..", "..", "shared", "corpus", "suricata-verify", "detect-email-received", "input.pcap")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("corpus not available: %v", err)
+	}
+	rec, ss, err := LoadFile(path, LoadConfig{Sniff: true})
+	if err != nil || len(ss) != 1 {
+		t.Fatalf("%d sessions, %v", len(ss), err)
+	}
+	srv, addrs, err := StartServer(rec.Seed(ss), Protos(ss)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r := Replay(ss[0], addrs[ss[0].Proto], Options{})
+	if r.Commands != 9 || r.Matched != 9 || r.Timeouts != 0 {
+		t.Errorf("%+v", r)
 	}
 }
