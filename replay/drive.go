@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -98,12 +99,17 @@ func Replay(s *Session, addr string, o Options) *Result {
 	}
 	defer conn.Close()
 	d := driver{conn: conn, live: live, timeout: o.Timeout, max: o.MaxServerBytes}
-	// Every server of these protocols greets first. A capture without the
-	// greeting (or a crafted one) still gets it read here, and the live
-	// count keeps that offset from the captured one afterwards.
+	// Every server of these protocols greets first. When the capture has
+	// no greeting at all (a crafted one), the live greeting is still read
+	// here, and the live count keeps that offset from the captured one.
+	// A greeting that arrived late in the capture (after the client's
+	// first bytes) counts in that turn instead: no offset.
 	g := want.server(s.Greeting)
-	greeting, err := d.read(max(g, 1))
-	offset := d.count - g
+	offset := 0
+	if g == 0 && !hasGreeting(s) {
+		offset = 1
+	}
+	greeting, err := d.read(g + offset)
 	turns := make([]Turn, 0, len(s.Turns))
 	for _, t := range s.Turns {
 		if err != nil {
@@ -243,4 +249,22 @@ func compare(res *Result, want, got []*decode.CommandRecord) {
 			res.Diverged = append(res.Diverged, div)
 		}
 	}
+}
+
+// hasGreeting reports whether the captured server's first line is a
+// greeting: SMTP 220 (or 421/554), POP3 +OK/-ERR, IMAP "* OK"/PREAUTH/BYE.
+func hasGreeting(s *Session) bool {
+	first := s.Greeting
+	for i := 0; len(first) == 0 && i < len(s.Turns); i++ {
+		first = s.Turns[i].Server
+	}
+	switch s.Proto {
+	case decode.ProtoSMTP:
+		return bytes.HasPrefix(first, []byte("220")) || bytes.HasPrefix(first, []byte("421")) || bytes.HasPrefix(first, []byte("554"))
+	case decode.ProtoPOP3:
+		return bytes.HasPrefix(first, []byte("+OK")) || bytes.HasPrefix(first, []byte("-ERR"))
+	case decode.ProtoIMAP:
+		return bytes.HasPrefix(first, []byte("* OK")) || bytes.HasPrefix(first, []byte("* PREAUTH")) || bytes.HasPrefix(first, []byte("* BYE"))
+	}
+	return true
 }
