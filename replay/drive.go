@@ -100,13 +100,14 @@ func Replay(s *Session, addr string, o Options) *Result {
 	defer conn.Close()
 	d := driver{conn: conn, live: live, timeout: o.Timeout, max: o.MaxServerBytes}
 	// Every server of these protocols greets first. When the capture has
-	// no greeting at all (a crafted one), the live greeting is still read
-	// here, and the live count keeps that offset from the captured one.
-	// A greeting that arrived late in the capture (after the client's
-	// first bytes) counts in that turn instead: no offset.
+	// no complete greeting (none at all, or one without its line end, in
+	// crafted captures), the live greeting is still read here, and the
+	// live count keeps that offset from the captured one. A greeting that
+	// arrived late in the capture (after the client's first bytes) counts
+	// in that turn instead: no offset.
 	g := want.server(s.Greeting)
 	offset := 0
-	if g == 0 && !hasGreeting(s) {
+	if g == 0 && (len(s.Greeting) > 0 || !hasGreeting(s)) {
 		offset = 1
 	}
 	greeting, err := d.read(g + offset)

@@ -199,9 +199,10 @@ func TestSeedIMAP(t *testing.T) {
 	}
 }
 
-// A crafted capture without a greeting, whose EHLO answer is a lone
-// "250-" line: the live server's greeting must not shift every later
-// answer by one. (Suricata's detect-email-received test capture.)
+// A crafted capture whose greeting has no line end, so the captured first
+// reply line only ends with the EHLO answer (a lone "250-" line): the live
+// greeting must not shift every later answer by one. (Suricata's
+// detect-email-received test capture.)
 func TestReplayCorpusNoGreeting(t *testing.T) {
 	path := filepath.Join("..", "..", "shared", "corpus", "suricata-verify", "detect-email-received", "input.pcap")
 	if _, err := os.Stat(path); err != nil {
