@@ -38,7 +38,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{readCommand(), sniffCommand(), tuiCommand(), serveCommand(), helpCommand(), versionCommand()}
+	return []*command{readCommand(), sniffCommand(), tuiCommand(), replayCommand(), serveCommand(), helpCommand(), versionCommand()}
 }
 
 func main() {
@@ -104,7 +104,7 @@ func printOverview(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'mailtap help <command>' or 'mailtap <command> --help' for its flags.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 runtime error, 2 usage error.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 replay found a divergence.")
 }
 
 func printCommandHelp(w io.Writer, c *command) {
