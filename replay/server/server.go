@@ -205,8 +205,15 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	ls := s.ls
 	s.mu.Unlock()
 	err := errors.Join(s.smtp.Close(), s.pop3.Close(), s.imap.Close())
+	// Close the listeners we opened too: a protocol server whose Serve
+	// goroutine had not started yet when Close came would not know them,
+	// and its Serve would wait for connections for ever.
+	for _, l := range ls {
+		l.Close()
+	}
 	s.wg.Wait()
 	return errors.Join(err, s.store.Close())
 }

@@ -261,3 +261,24 @@ func TestLoad(t *testing.T) {
 		t.Fatal("load test too slow")
 	}
 }
+
+// TestCloseRightAfterStart: Close does not wait for ever when the servers'
+// goroutines have not run yet.
+func TestCloseRightAfterStart(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		s, err := New(Options{SMTPAddr: "127.0.0.1:0", POP3Addr: "127.0.0.1:0", IMAPAddr: "127.0.0.1:0", Deterministic: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { s.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Close hung on round %d", i)
+		}
+	}
+}
