@@ -261,14 +261,9 @@ func readCommand() *command {
 			return fs
 		},
 		run: func(_ *pflag.FlagSet, args []string, stdout, stderr io.Writer) error {
-			path := readPath
-			switch {
-			case path == "" && len(args) == 1:
-				path = args[0]
-			case path == "" && len(args) == 0:
-				return usagef("no capture file given")
-			case path != "" && len(args) > 0 || len(args) > 1:
-				return usagef("one capture file at a time (got %d)", len(args)+btoi(path != ""))
+			path, err := capturePath(readPath, args)
+			if err != nil {
+				return err
 			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -286,11 +281,34 @@ func readCommand() *command {
 	}
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
+// capturePath is the one capture file named by -r or as the argument.
+func capturePath(readPath string, args []string) (string, error) {
+	switch {
+	case readPath == "" && len(args) == 1:
+		return args[0], nil
+	case readPath == "" && len(args) == 0:
+		return "", usagef("no capture file given")
+	case readPath != "" && len(args) > 0 || len(args) > 1:
+		n := len(args)
+		if readPath != "" {
+			n++
+		}
+		return "", usagef("one capture file at a time (got %d)", n)
 	}
-	return 0
+	return readPath, nil
+}
+
+// openCapture opens a capture file, with an error that names it once.
+func openCapture(path string) (*capture.FileSource, error) {
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s: %w", path, pe.Err)
+		}
+		return nil, err
+	}
+	return src, nil
 }
 
 func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
@@ -298,12 +316,8 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	src, err := capture.OpenFile(path)
+	src, err := openCapture(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return fmt.Errorf("%s: %w", path, pe.Err)
-		}
 		return err
 	}
 	defer src.Close()

@@ -53,14 +53,9 @@ func replayCommand() *command {
 			return fs
 		},
 		run: func(_ *pflag.FlagSet, args []string, stdout, stderr io.Writer) error {
-			path := readPath
-			switch {
-			case path == "" && len(args) == 1:
-				path = args[0]
-			case path == "" && len(args) == 0:
-				return usagef("no capture file given")
-			case path != "" && len(args) > 0 || len(args) > 1:
-				return usagef("one capture file at a time (got %d)", len(args)+btoi(path != ""))
+			path, err := capturePath(readPath, args)
+			if err != nil {
+				return err
 			}
 			if format != "json" && format != "jsonl" && format != "text" && format != "txt" {
 				return usagef("--format %q: want json or text", format)

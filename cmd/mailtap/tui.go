@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -53,14 +52,9 @@ func tuiCommand() *command {
 				}
 				return tuiLive(iface, &df, maxSessions, tcell.NewScreen)
 			}
-			path := readPath
-			switch {
-			case path == "" && len(args) == 1:
-				path = args[0]
-			case path == "" && len(args) == 0:
-				return usagef("no capture file given")
-			case path != "" && len(args) > 0 || len(args) > 1:
-				return usagef("one capture file at a time (got %d)", len(args)+btoi(path != ""))
+			path, err := capturePath(readPath, args)
+			if err != nil {
+				return err
 			}
 			return tuiFile(path, &df, maxSessions, tcell.NewScreen)
 		},
@@ -74,12 +68,8 @@ func tuiFile(path string, df *decodeFlags, maxSessions int, newScreen func() (tc
 	if err != nil {
 		return err
 	}
-	src, err := capture.OpenFile(path)
+	src, err := openCapture(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return fmt.Errorf("%s: %w", path, pe.Err)
-		}
 		return err
 	}
 	m := tui.NewModel(maxSessions, 0)
