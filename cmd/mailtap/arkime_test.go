@@ -98,7 +98,7 @@ func TestCorpusArkime(t *testing.T) {
 		}
 		var seen map[int]map[string]bool
 		for _, s := range doc.Sessions {
-			if !contains(s.Body.Protocol, "smtp") || contains(s.Body.Protocol, "socks") {
+			if !contains(s.Body.Protocol, "smtp") {
 				continue
 			}
 			if seen == nil {

@@ -236,6 +236,8 @@ type sniffer struct {
 	next    decode.Decoder
 	given   bool // gave up: not mail
 	swapped bool
+	// socksDone: a SOCKS handshake was stripped.
+	socksDone bool
 }
 
 func (s *sniffer) Ignored() bool { return s.given }
@@ -290,6 +292,24 @@ func (s *sniffer) forward(dir decode.Direction, p []byte, ts time.Time) {
 
 func (s *sniffer) classify() {
 	srv, cli := s.first[decode.ServerToClient], s.first[decode.ClientToServer]
+	if len(cli) > 0 && (cli[0] == 5 || cli[0] == 4) && !s.socksDone {
+		// Maybe a SOCKS proxy (Arkime's socks5-smtp-503 trace): once
+		// both sides' handshakes are through, classify what follows.
+		c, sv, state := socksLen(cli, srv)
+		switch state {
+		case socksMore:
+			if len(cli) >= sniffLimit || len(srv) >= sniffLimit {
+				s.giveUp()
+			}
+			return
+		case socksOK:
+			s.socksDone = true
+			s.strip(c, sv)
+			s.classify()
+			return
+		}
+		// socksNot: fall through to the usual checks.
+	}
 	if bytes.HasPrefix(cli, []byte("CONNECT ")) {
 		// An HTTP CONNECT tunnel: once both sides' HTTP headers are
 		// through (and the proxy said 200), classify what follows.
@@ -374,6 +394,120 @@ func (s *sniffer) strip(c, sv int) {
 	s.held = kept
 	s.first[decode.ClientToServer] = s.first[decode.ClientToServer][c:]
 	s.first[decode.ServerToClient] = s.first[decode.ServerToClient][sv:]
+}
+
+type socksState uint8
+
+const (
+	socksNot  socksState = iota // not a (successful) SOCKS handshake
+	socksMore                   // could be; more bytes needed
+	socksOK                     // complete: c and sv bytes to strip
+)
+
+// socksLen measures a SOCKS 4/4a (client request, 8-byte reply with 0x5a)
+// or SOCKS 5 (RFC 1928: method selection, optional RFC 1929
+// user/password, CONNECT request and reply) handshake at the start of
+// both directions.
+func socksLen(cli, srv []byte) (c, sv int, st socksState) {
+	need := func(b []byte, n int) bool { return len(b) >= n }
+	if cli[0] == 4 {
+		// VN CD DSTPORT(2) DSTIP(4) USERID NUL [HOST NUL for 4a]
+		if !need(cli, 9) {
+			return 0, 0, socksMore
+		}
+		if cli[1] != 1 {
+			return 0, 0, socksNot
+		}
+		end := bytes.IndexByte(cli[8:], 0)
+		if end < 0 {
+			return 0, 0, socksMore
+		}
+		c = 8 + end + 1
+		if cli[4] == 0 && cli[5] == 0 && cli[6] == 0 && cli[7] != 0 { // 4a: host name follows
+			h := bytes.IndexByte(cli[c:], 0)
+			if h < 0 {
+				return 0, 0, socksMore
+			}
+			c += h + 1
+		}
+		if !need(srv, 8) {
+			return 0, 0, socksMore
+		}
+		if srv[0] != 0 || srv[1] != 0x5a {
+			return 0, 0, socksNot
+		}
+		return c, 8, socksOK
+	}
+	// SOCKS 5: VER NMETHODS METHODS...
+	if !need(cli, 2) {
+		return 0, 0, socksMore
+	}
+	c = 2 + int(cli[1])
+	if !need(srv, 2) || !need(cli, c) {
+		return 0, 0, socksMore
+	}
+	if srv[0] != 5 {
+		return 0, 0, socksNot
+	}
+	sv = 2
+	switch srv[1] {
+	case 0: // no authentication
+	case 2: // user/password: VER ULEN USER PLEN PASS; reply VER STATUS
+		if !need(cli, c+2) {
+			return 0, 0, socksMore
+		}
+		ul := int(cli[c+1])
+		if !need(cli, c+2+ul+1) {
+			return 0, 0, socksMore
+		}
+		c += 2 + ul + 1 + int(cli[c+2+ul])
+		if !need(srv, sv+2) {
+			return 0, 0, socksMore
+		}
+		if srv[sv+1] != 0 {
+			return 0, 0, socksNot
+		}
+		sv += 2
+	default:
+		return 0, 0, socksNot
+	}
+	// Request and reply: VER CMD|REP RSV ATYP ADDR PORT(2).
+	addrLen := func(b []byte, at int) (int, socksState) {
+		if !need(b, at+5) {
+			return 0, socksMore
+		}
+		switch b[at+3] {
+		case 1:
+			return 4 + 6, socksOK
+		case 4:
+			return 16 + 6, socksOK
+		case 3:
+			return 1 + int(b[at+4]) + 6, socksOK
+		}
+		return 0, socksNot
+	}
+	n, st := addrLen(cli, c)
+	if st != socksOK {
+		return 0, 0, st
+	}
+	if cli[c] != 5 || cli[c+1] != 1 {
+		return 0, 0, socksNot
+	}
+	if !need(cli, c+n) {
+		return 0, 0, socksMore
+	}
+	c += n
+	m, st := addrLen(srv, sv)
+	if st != socksOK {
+		return 0, 0, st
+	}
+	if srv[sv] != 5 || srv[sv+1] != 0 {
+		return 0, 0, socksNot
+	}
+	if !need(srv, sv+m) {
+		return 0, 0, socksMore
+	}
+	return c, sv + m, socksOK
 }
 
 // greeting recognises a server's first line.

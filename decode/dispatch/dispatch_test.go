@@ -165,3 +165,51 @@ func TestSniffHTTPConnectTunnel(t *testing.T) {
 		t.Errorf("client bytes after tunnel %q", got)
 	}
 }
+
+func TestSniffSOCKS(t *testing.T) {
+	cases := []struct {
+		name     string
+		cli, srv []string
+	}{
+		{"socks5", []string{"\x05\x01\x00", "\x05\x01\x00\x03\x0emx.example.net\x00\x19", "EHLO me\r\n"},
+			[]string{"\x05\x00", "\x05\x00\x00\x01\x0a\x00\x00\x01\xd1\xcd", "220 mx ESMTP\r\n"}},
+		{"socks5-userpass", []string{"\x05\x01\x02", "\x01\x04user\x04pass", "\x05\x01\x00\x01\xc0\x00\x02\x01\x00\x6e", "USER a\r\n"},
+			[]string{"\x05\x02", "\x01\x00", "\x05\x00\x00\x01\x0a\x00\x00\x01\xd1\xcd", "+OK pop\r\n"}},
+		{"socks4", []string{"\x04\x01\x00\x8f\xc0\x00\x02\x01bob\x00", "a1 LOGIN x y\r\n"},
+			[]string{"\x00\x5a\x00\x00\x00\x00\x00\x00", "* OK imap\r\n"}},
+	}
+	for _, c := range cases {
+		var made []*fake
+		d := newDisp(&made)
+		dec := d.NewConn(conn(40000, 1080))
+		var wantCli, wantSrv string
+		for i := 0; i < len(c.cli) || i < len(c.srv); i++ {
+			if i < len(c.cli) {
+				dec.Data(decode.ClientToServer, []byte(c.cli[i]), time.Time{})
+			}
+			if i < len(c.srv) {
+				dec.Data(decode.ServerToClient, []byte(c.srv[i]), time.Time{})
+			}
+		}
+		wantCli, wantSrv = c.cli[len(c.cli)-1], c.srv[len(c.srv)-1]
+		if len(made) != 1 {
+			t.Errorf("%s: not classified", c.name)
+			continue
+		}
+		if got := made[0].data[decode.ClientToServer].String(); got != wantCli {
+			t.Errorf("%s: client bytes %q", c.name, got)
+		}
+		if got := made[0].data[decode.ServerToClient].String(); got != wantSrv {
+			t.Errorf("%s: server bytes %q", c.name, got)
+		}
+	}
+	// A refused SOCKS request is not mail.
+	var made []*fake
+	d := newDisp(&made)
+	dec := d.NewConn(conn(40000, 1080))
+	dec.Data(decode.ClientToServer, []byte("\x05\x01\x00"), time.Time{})
+	dec.Data(decode.ServerToClient, []byte("\x05\xff"), time.Time{})
+	if len(made) != 0 || !dec.(interface{ Ignored() bool }).Ignored() {
+		t.Errorf("refused SOCKS classified: %v", made)
+	}
+}
