@@ -124,11 +124,15 @@ type MailboxStat struct {
 // CommandRecord is one request/response exchange.
 type CommandRecord struct {
 	Header
-	Tag          string   `json:"tag,omitempty"`
-	Verb         string   `json:"verb"`
-	Args         string   `json:"args,omitempty"`
-	Status       any      `json:"status"` // int for SMTP, string for POP3/IMAP, null when unanswered
-	Text         string   `json:"text,omitempty"`
+	Tag    string `json:"tag,omitempty"`
+	Verb   string `json:"verb"`
+	Args   string `json:"args,omitempty"`
+	Status any    `json:"status"` // int for SMTP, string for POP3/IMAP, null when unanswered
+	Text   string `json:"text,omitempty"`
+	// Code is the response code of the final reply: the RFC 3463
+	// enhanced status code for SMTP ("5.1.1"), the bracketed code for
+	// IMAP ("TOOBIG", "AUTHENTICATIONFAILED").
+	Code         string   `json:"code,omitempty"`
 	Intermediate []int    `json:"intermediate,omitempty"`
 	Pipelined    bool     `json:"pipelined"`
 	LatencyMS    *float64 `json:"latency_ms"`

@@ -520,6 +520,9 @@ func (x *Session) complete(c *command, status, text string, code *respCode) {
 		Pipelined: c.pipelined,
 		Untagged:  c.untagged,
 	}
+	if code != nil && code.name != "" {
+		r.Code = clipText(code.name, 64)
+	}
 	if c.nuntagged > len(c.untagged) {
 		r.Untagged = append(r.Untagged, "+"+strconv.Itoa(c.nuntagged-len(c.untagged))+" more")
 	}

@@ -874,6 +874,7 @@ func (s *Session) emitCommand(c *command, status *int, text string) {
 	}
 	if status != nil {
 		r.Status = *status
+		r.Code, _ = ParseEnhanced(*status, text)
 	}
 	if d := c.replyTS.Sub(c.ts); c.replied && d >= 0 {
 		// (A reply that came before its command, see orphans, has none.)
