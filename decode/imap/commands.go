@@ -315,6 +315,34 @@ func (x *Session) respCode(c *command, code respCode) {
 	}
 }
 
+// expandUIDs lists at most n UIDs of an RFC 4315 uid-set ("4", "4:6,9").
+func expandUIDs(set string, n int) []uint32 {
+	var out []uint32
+	for _, part := range strings.Split(set, ",") {
+		lo, hi, isRange := strings.Cut(part, ":")
+		a, err := strconv.ParseUint(lo, 10, 32)
+		if err != nil {
+			return out
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseUint(hi, 10, 32); err != nil {
+				return out
+			}
+		}
+		if b < a {
+			a, b = b, a
+		}
+		for u := a; u <= b && len(out) < n; u++ {
+			out = append(out, uint32(u))
+		}
+		if len(out) >= n {
+			break
+		}
+	}
+	return out
+}
+
 func (x *Session) setCaps(caps []string) {
 	if len(caps) > 256 {
 		caps = caps[:256]
@@ -502,7 +530,11 @@ func (x *Session) complete(c *command, status, text string, code *respCode) {
 	case "EXPUNGE":
 		x.mailboxRecord(c, "expunge", status)
 	case "APPEND":
-		for _, s := range c.appends {
+		uids := expandUIDs(c.appendUIDs, len(c.appends))
+		for i, s := range c.appends {
+			if i < len(uids) && s.uid == 0 {
+				s.uid = uids[i] // from APPENDUID (RFC 4315), in order
+			}
 			s.emit(status)
 		}
 		x.mailboxRecord(c, "append", status)

@@ -549,3 +549,23 @@ func TestServerOnly(t *testing.T) {
 }
 
 func encodeStd(s string) string { return b64std.EncodeToString([]byte(s)) }
+
+func TestExpandUIDs(t *testing.T) {
+	for _, c := range []struct {
+		set  string
+		n    int
+		want []uint32
+	}{
+		{"4", 1, []uint32{4}},
+		{"4:6", 3, []uint32{4, 5, 6}},
+		{"4:6,9", 5, []uint32{4, 5, 6, 9}},
+		{"6:4", 3, []uint32{4, 5, 6}},
+		{"1:4294967295", 2, []uint32{1, 2}},
+		{"x", 1, nil},
+		{"", 1, nil},
+	} {
+		if got := expandUIDs(c.set, c.n); !slices.Equal(got, c.want) {
+			t.Errorf("expandUIDs(%q, %d) = %v, want %v", c.set, c.n, got, c.want)
+		}
+	}
+}
