@@ -31,7 +31,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -366,9 +365,7 @@ func (b *bench) measure(name, tool string, discard bool, cmd *exec.Cmd) *result 
 	r.wall = time.Since(start)
 	if ps := cmd.ProcessState; ps != nil {
 		r.cpu = ps.UserTime() + ps.SystemTime()
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			r.rssKB = ru.Maxrss // kilobytes on Linux
-		}
+		r.rssKB = maxRSSKB(ps)
 	}
 	if err != nil {
 		r.err = fmt.Errorf("%v: %s", err, strings.TrimSpace(errBuf.String()))
