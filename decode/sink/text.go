@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/textsafe"
 )
 
 // Text renders records as a readable transcript, one block per record.
@@ -29,11 +30,25 @@ func (t *Text) Flush() error {
 	return t.w.Flush()
 }
 
+// printf is the text sink's one way out: every string argument is wire
+// data (or built from it) and goes through textsafe.String, so no control,
+// bidi or zero-width character from the traffic reaches the terminal.
+// Formats are constants and carry the layout's own newlines.
 func (t *Text) printf(format string, args ...any) {
 	if t.err != nil {
 		return
 	}
-	_, t.err = fmt.Fprintf(t.w, format, args...)
+	_, t.err = fmt.Fprintf(t.w, format, safeArgs(args)...)
+}
+
+// safeArgs escapes the string arguments of a printf call in place.
+func safeArgs(args []any) []any {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = textsafe.String(s)
+		}
+	}
+	return args
 }
 
 func stamp(ts time.Time) string { return ts.UTC().Format("2006-01-02 15:04:05.000000") }
@@ -99,7 +114,7 @@ func (t *Text) session(r *decode.SessionRecord) {
 		t.printf("    capabilities: %s\n", strings.Join(r.Capabilities, ", "))
 	}
 	for _, a := range r.Auths {
-		t.printf("    auth: %s user=%q%s%s\n", a.Mechanism, a.User, opt(" password=", a.Password), outcome(a.Success))
+		t.printf("    auth: %s user=%s%s%s\n", a.Mechanism, textsafe.Quote(a.User), opt(" password=", a.Password), outcome(a.Success))
 	}
 	if r.TLS != nil {
 		t.printf("    tls: starttls=%v implicit=%v%s%s\n", r.TLS.StartTLS, r.TLS.Implicit, opt(" sni=", r.TLS.SNI), opt(" version=", r.TLS.Version))
@@ -180,7 +195,7 @@ func (t *Text) message(m *decode.Message) {
 		t.printf("      Message-ID: %s\n", m.MessageID)
 	}
 	for _, a := range m.Attachments {
-		t.printf("      attachment: %q %s %d bytes sha256 %s\n", a.Filename, a.ContentType, a.Size, a.SHA256)
+		t.printf("      attachment: %s %s %d bytes sha256 %s\n", textsafe.Quote(a.Filename), a.ContentType, a.Size, a.SHA256)
 	}
 	if m.File != "" {
 		t.printf("      saved: %s\n", m.File)
@@ -201,7 +216,7 @@ func yes(b bool, s string) string {
 	return ""
 }
 
-func quote(s string) string { return fmt.Sprintf("%q", s) }
+func quote(s string) string { return textsafe.Quote(s) }
 
 func flags(f []string) string {
 	if len(f) == 0 {

@@ -24,8 +24,10 @@ package textsafe
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -156,4 +158,76 @@ func Check(s string) string {
 		return fmt.Sprintf("invalid UTF-8 at byte %d", i)
 	}
 	return fmt.Sprintf("U+%04X at byte %d", r, i)
+}
+
+// AppendJSON appends encoded JSON src to dst with the runes String would
+// escape, that encoding/json leaves raw (DEL, C1 controls, bidi and
+// zero-width characters), written as \uXXXX escapes (surrogate pairs above
+// the BMP). Outside strings JSON is ASCII without controls, so the result
+// decodes to the same value and is safe to print to a terminal as is.
+// Invalid UTF-8 is written as \ufffd, as encoding/json would.
+func AppendJSON(dst, src []byte) []byte {
+	for i := 0; i < len(src); {
+		c := src[i]
+		if c < utf8.RuneSelf && c != 0x7f {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(src[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			dst = append(dst, `\ufffd`...)
+		case !Unsafe(r):
+			dst = append(dst, src[i:i+n]...)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			dst = appendU(appendU(dst, r1), r2)
+		default:
+			dst = appendU(dst, r)
+		}
+		i += n
+	}
+	return dst
+}
+
+func appendU(dst []byte, r rune) []byte {
+	dst = append(dst, '\\', 'u')
+	for shift := 12; shift >= 0; shift -= 4 {
+		dst = append(dst, hexdigits[(r>>uint(shift))&0xf])
+	}
+	return dst
+}
+
+// NewWriter returns a writer that passes what it is given to w with the
+// escapes of String applied, except that newlines are kept: wrap a log's or
+// a report's output with it so no line can carry raw wire bytes. Each
+// Write should hold whole lines (as log.Logger's do); a rune split across
+// two writes is escaped as bytes.
+func NewWriter(w io.Writer) io.Writer { return &writer{w: w} }
+
+type writer struct {
+	w   io.Writer
+	buf strings.Builder
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	s := string(p)
+	if firstUnsafe(strings.ReplaceAll(s, "\n", "")) < 0 {
+		if _, err := io.WriteString(w.w, s); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	w.buf.Reset()
+	for i, line := range strings.Split(s, "\n") {
+		if i > 0 {
+			w.buf.WriteByte('\n')
+		}
+		escape(&w.buf, line, false)
+	}
+	if _, err := io.WriteString(w.w, w.buf.String()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

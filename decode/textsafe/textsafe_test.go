@@ -1,6 +1,9 @@
 package textsafe
 
 import (
+	"encoding/json"
+	"fmt"
+	"log"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -73,4 +76,35 @@ func FuzzString(f *testing.F) {
 			t.Fatalf("Quote(%q) is not UTF-8", s)
 		}
 	})
+}
+
+func TestAppendJSON(t *testing.T) {
+	in := map[string]string{"s": "del\x7f csi\u009b bidi\u202e zw\u200b\ufeff tag\U000e0041 ok Été \x1b"}
+	enc, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := AppendJSON(nil, enc)
+	if bad := Check(string(out)); bad != "" {
+		t.Fatalf("%s holds %s", out, bad)
+	}
+	want := `{"s":"del\u007f csi\u009b bidi\u202e zw\u200b\ufeff tag\udb40\udc41 ok Été \u001b"}`
+	if string(out) != want {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+	var back map[string]string
+	if err := json.Unmarshal(out, &back); err != nil || back["s"] != in["s"] {
+		t.Errorf("round trip: %q, %v", back["s"], err)
+	}
+}
+
+func TestWriter(t *testing.T) {
+	var b strings.Builder
+	w := NewWriter(&b)
+	log.New(w, "", 0).Printf("smtp[1] helo=%s", "x\x1b[2J\u202e")
+	fmt.Fprintf(w, "plain\nlines\n")
+	want := "smtp[1] helo=x\\x1b[2J\\u202e\nplain\nlines\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
 }
