@@ -22,7 +22,7 @@ type Credentials struct {
 // NewCredentials returns a credentials sink on w.
 func NewCredentials(w io.Writer) *Credentials {
 	c := &Credentials{w: bufio.NewWriter(w)}
-	c.printf("%-26s %-4s %-21s %-21s %-11s %-30s %-20s %s\n", "time", "prot", "client", "server", "mechanism", "user", "secret", "result")
+	c.printf("%-27s %-4s %-21s %-21s %-11s %-30s %-20s %s\n", "time", "prot", "client", "server", "mechanism", "user", "secret", "result")
 	return c
 }
 
@@ -53,7 +53,7 @@ func (c *Credentials) Emit(r decode.Record) {
 		if a.User != "" {
 			user = textsafe.Quote(a.User)
 		}
-		c.printf("%-26s %-4s %-21s %-21s %-11s %-30s %-20s %s\n", stamp(s.TS), s.Proto, s.Client, s.Server, a.Mechanism, user, secret, outcomeWord(a.Success))
+		c.printf("%-27s %-4s %-21s %-21s %-11s %-30s %-20s %s\n", stamp(s.TS), s.Proto, s.Client, s.Server, a.Mechanism, user, secret, outcomeWord(a.Success))
 		c.n++
 	}
 }
