@@ -66,7 +66,9 @@ type decodeFlags struct {
 	workers     int
 	credentials bool
 	extract     string
+	force       bool
 	mbox        string
+	stdout      io.Writer // for --mbox -
 	bpf         string
 	bpfFilter   *bpfexpr.Filter
 }
@@ -76,7 +78,8 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&d.format, "format", "f", "json", "output format: json (JSON lines), text, or credentials (one line per authentication attempt)")
 	fs.BoolVar(&d.credentials, "credentials", false, "list authentication attempts only (same as -f credentials)")
 	fs.StringVar(&d.extract, "extract", "", "write every message to DIR/<session>-<n>.eml, attachments to DIR/attachments/, and DIR/index.json")
-	fs.StringVar(&d.mbox, "mbox", "", "also write every message (all protocols) to this mbox file (mboxrd)")
+	fs.BoolVar(&d.force, "force", false, "let --extract clear a DIR holding a previous extraction (index.json, *.eml, attachments/)")
+	fs.StringVar(&d.mbox, "mbox", "", "also write every message (all protocols) to this mbox file (mboxrd; - for stdout, with -o FILE)")
 	fs.StringVarP(&d.output, "output", "o", "-", "write records to this file (- for stdout)")
 	fs.StringVar(&d.level, "level", "transactions", "records to emit: transactions (sessions + mails/messages) or commands (+ one record per command)")
 	fs.Var(d.ports, "ports", "server ports per protocol, repeatable: smtp=25,587,2525 pop3=110 imap=143 (add +tls for implicit TLS, e.g. smtp=465+tls)")
@@ -116,6 +119,9 @@ func (d *decodeFlags) options() (decode.Options, error) {
 	if d.maxLine < 512 {
 		return o, usagef("--max-line %d: at least 512", d.maxLine)
 	}
+	if err := d.checkPaths(); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -131,6 +137,7 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 		d.format = "credentials"
 	}
 	w := stdout
+	d.stdout = stdout
 	closeFn := func() error { return nil }
 	if d.output != "-" && d.output != "" {
 		f, err := os.Create(d.output)
@@ -172,7 +179,11 @@ func (d *decodeFlags) withExtraction(o *decode.Options, out *output) error {
 	if err != nil {
 		return err
 	}
-	if d.mbox != "" {
+	switch d.mbox {
+	case "":
+	case "-":
+		x.SetMboxWriter(d.stdout)
+	default:
 		if err := x.SetMbox(d.mbox); err != nil {
 			return err
 		}
