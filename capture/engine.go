@@ -15,16 +15,18 @@ import (
 )
 
 // Factory creates the decoder for a new connection. It is called once per
-// TCP connection, with the client and server already decided.
+// TCP connection, with capture's guess of client and server; c is a copy
+// the decoder may keep. A decoder that finds the roles reversed says so
+// through decode.RoleSwapper.
 type Factory interface {
-	NewConn(c *decode.ConnInfo) decode.Decoder
+	NewConn(c decode.ConnInfo) decode.Decoder
 }
 
 // FactoryFunc adapts a function to Factory.
-type FactoryFunc func(c *decode.ConnInfo) decode.Decoder
+type FactoryFunc func(c decode.ConnInfo) decode.Decoder
 
 // NewConn calls f(c).
-func (f FactoryFunc) NewConn(c *decode.ConnInfo) decode.Decoder { return f(c) }
+func (f FactoryFunc) NewConn(c decode.ConnInfo) decode.Decoder { return f(c) }
 
 // Ignorer is implemented by decoders that can tell capture they want no
 // more bytes (a connection classified as not mail). capture then drops
@@ -69,6 +71,11 @@ type Config struct {
 	// CountChecksums computes checksums only to count the bad ones in
 	// Stats (a pass over every payload; off by default).
 	CountChecksums bool
+	// NextID, when set, numbers connections (ConnInfo.ID) instead of the
+	// frame number of their first packet: live capture, where several
+	// sockets each count their own packets. It is called from the
+	// goroutines that decode, so it must be safe for concurrent use.
+	NextID func() uint64
 }
 
 func (c *Config) defaults() {
@@ -163,12 +170,19 @@ func keyOf(x, y netip.AddrPort) connKey {
 // conn is our view of one TCP connection; several may follow each other
 // on one 4-tuple (port reuse).
 type conn struct {
-	w        *worker
-	key      connKey
-	uid      uint64
+	w   *worker
+	key connKey
+	uid uint64
+	// info is capture's view of the connection, the only one: decoders
+	// got a copy. first is the endpoint first taken for the client; it
+	// names the two halves to gopacket (see flow) and does not change
+	// when the roles are swapped.
 	info     decode.ConnInfo
+	first    netip.AddrPort
+	swapped  bool // roles exchanged since the decoder was created
 	dec      decode.Decoder
 	ignorer  Ignorer
+	swapper  decode.RoleSwapper
 	lastSeen time.Time
 	finC     bool // FIN seen from client
 	finS     bool
@@ -177,9 +191,10 @@ type conn struct {
 	ignored  bool
 	synSeq   uint32
 	hasSyn   bool
-	// Per direction: the half waits behind a hole starting at holeAt,
-	// and the peer has acknowledged bytes past it (so the capture lost
-	// them for good: do not wait for them).
+	// Per half (indexed by side: ClientToServer is the half sent by
+	// first): the half waits behind a hole starting at holeAt, and the
+	// peer has acknowledged bytes past it (so the capture lost them for
+	// good: do not wait for them).
 	waiting  [3]bool
 	holeAt   [3]reassembly.Sequence
 	holeSeen [3]bool
@@ -358,8 +373,9 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	if t.SYN && !t.ACK && fromClient {
 		c.hasSyn, c.synSeq = true, t.Seq
 	}
-	dir, peer := decode.ClientToServer, decode.ServerToClient
-	if !fromClient {
+	fromFirst := seg.src == c.first
+	dir, peer := decode.ClientToServer, decode.ServerToClient // sides
+	if !fromFirst {
 		dir, peer = peer, dir
 	}
 	if t.ACK && c.waiting[peer] && reassembly.Sequence(t.Ack).Difference(c.holeAt[peer]) < 0 {
@@ -378,7 +394,7 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	}
 	ctx := assemblerCtx{ci: ci}
 	w.current = c
-	w.asm.AssembleWithContext(c.flow(fromClient), t, &ctx)
+	w.asm.AssembleWithContext(c.flow(fromFirst), t, &ctx)
 	w.current = nil
 	w.asm.MaxBufferedPagesPerConnection = limit
 	if t.RST && !c.done {
@@ -420,13 +436,18 @@ func (w *worker) newConn(k connKey, seg segment) *conn {
 		client, server = server, client
 	}
 	w.nextUID++
+	id := seg.frame
+	if w.cfg.NextID != nil {
+		id = w.cfg.NextID()
+	}
 	c := &conn{
 		w:        w,
 		key:      k,
 		uid:      w.nextUID,
 		lastSeen: seg.ts,
+		first:    client,
 		info: decode.ConnInfo{
-			ID:        seg.frame,
+			ID:        id,
 			Client:    client,
 			Server:    server,
 			Start:     seg.ts,
@@ -434,10 +455,31 @@ func (w *worker) newConn(k connKey, seg segment) *conn {
 		},
 	}
 	w.stats.Conns++
-	c.dec = w.factory.NewConn(&c.info)
+	c.dec = w.factory.NewConn(c.info)
 	c.ignorer, _ = c.dec.(Ignorer)
+	c.swapper, _ = c.dec.(decode.RoleSwapper)
+	c.checkSwap()
 	w.conns[k] = c
 	return c
+}
+
+// checkSwap exchanges client and server once, when the decoder has found
+// them reversed.
+func (c *conn) checkSwap() {
+	if c.swapper == nil || c.swapped || !c.swapper.RolesSwapped() {
+		return
+	}
+	c.swapped = true
+	c.info = c.info.Swapped()
+}
+
+// dir is the decoder's direction of the bytes of a half: side is
+// ClientToServer for the half sent by first.
+func (c *conn) dir(side decode.Direction) decode.Direction {
+	if c.swapped {
+		return side.Reverse()
+	}
+	return side
 }
 
 func (w *worker) evictOldest() {
@@ -454,15 +496,16 @@ func (w *worker) evictOldest() {
 }
 
 // flow returns the synthetic network flow that identifies c (and the
-// direction) to the assembler. Using our own per-connection identity
-// instead of the IP addresses lets a reused 4-tuple start a fresh
-// reassembly connection while the old one is still in gopacket's pool.
-func (c *conn) flow(fromClient bool) gopacket.Flow {
+// half) to the assembler. Using our own per-connection identity instead
+// of the IP addresses lets a reused 4-tuple start a fresh reassembly
+// connection while the old one is still in gopacket's pool. Halves are
+// named by side (sent by first or not), which a role swap does not change.
+func (c *conn) flow(fromFirst bool) gopacket.Flow {
 	var a, b [16]byte
 	binary.BigEndian.PutUint64(a[:8], c.uid)
 	binary.BigEndian.PutUint64(b[:8], c.uid)
 	a[15], b[15] = 'c', 's'
-	if fromClient {
+	if fromFirst {
 		return gopacket.NewFlow(layers.EndpointIPv6, a[:], b[:])
 	}
 	return gopacket.NewFlow(layers.EndpointIPv6, b[:], a[:])

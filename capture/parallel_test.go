@@ -15,7 +15,7 @@ import (
 
 // echo emits a record for every Data, Gap and Close it sees.
 type echo struct {
-	c *decode.ConnInfo
+	c decode.ConnInfo
 	s decode.Sink
 }
 
@@ -47,7 +47,7 @@ func (c *collect) Emit(r decode.Record) {
 }
 
 func echoFactory(s decode.Sink) Factory {
-	return FactoryFunc(func(c *decode.ConnInfo) decode.Decoder { return &echo{c: c, s: s} })
+	return FactoryFunc(func(c decode.ConnInfo) decode.Decoder { return &echo{c: c, s: s} })
 }
 
 // TestParallelSameOrder runs many interleaved connections (with loss,

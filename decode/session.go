@@ -8,7 +8,7 @@ import (
 // connection: byte counts, anomalies, auth attempts, TLS, first/last time.
 // Protocol decoders embed it and call Finish to build the session record.
 type Base struct {
-	Conn  *ConnInfo
+	Conn  ConnInfo
 	Proto Proto
 	Opts  Options
 	Sink  Sink
@@ -24,7 +24,7 @@ type Base struct {
 }
 
 // NewBase fills a Base.
-func NewBase(c *ConnInfo, p Proto, o Options, s Sink) Base {
+func NewBase(c ConnInfo, p Proto, o Options, s Sink) Base {
 	return Base{Conn: c, Proto: p, Opts: o.WithDefaults(), Sink: s, Last: c.Start}
 }
 
