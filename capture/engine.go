@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/gopacket"
@@ -102,7 +104,7 @@ func (c *Config) defaults() {
 	}
 }
 
-// Stats counts what the engine saw.
+// Stats counts what the engine saw: a snapshot, taken by Engine.Stats.
 type Stats struct {
 	Packets       uint64 `json:"packets"`
 	Bytes         uint64 `json:"bytes"`
@@ -123,26 +125,57 @@ type Stats struct {
 	DeliveredByte uint64 `json:"delivered_bytes"`
 }
 
-// Engine reads packets, parses them and hands TCP segments to workers,
-// each owning its own connections and gopacket assembler. With one worker
-// (New) everything runs on the caller's goroutine; NewParallel shards
-// connections across workers by a symmetric flow hash, and merges their
-// records back into the order one worker would have produced.
+// counters are the live form of Stats: written by the goroutine that owns
+// them (the reader for the front end, each worker for its own), read by
+// Engine.Stats from any goroutine.
+type counters struct {
+	Packets, Bytes, TCP, NotTCP, UnknownLink, Malformed, Fragments atomic.Uint64
+	BadChecksum, Filtered, Ignored, Conns, ConnsEvicted            atomic.Uint64
+	Gaps, GapBytes, PortReuse, PayloadBytes, DeliveredByte         atomic.Uint64
+}
+
+// addTo adds the counters to s.
+func (c *counters) addTo(s *Stats) {
+	s.Packets += c.Packets.Load()
+	s.Bytes += c.Bytes.Load()
+	s.TCP += c.TCP.Load()
+	s.NotTCP += c.NotTCP.Load()
+	s.UnknownLink += c.UnknownLink.Load()
+	s.Malformed += c.Malformed.Load()
+	s.Fragments += c.Fragments.Load()
+	s.BadChecksum += c.BadChecksum.Load()
+	s.Filtered += c.Filtered.Load()
+	s.Ignored += c.Ignored.Load()
+	s.Conns += c.Conns.Load()
+	s.ConnsEvicted += c.ConnsEvicted.Load()
+	s.Gaps += c.Gaps.Load()
+	s.GapBytes += c.GapBytes.Load()
+	s.PortReuse += c.PortReuse.Load()
+	s.PayloadBytes += c.PayloadBytes.Load()
+	s.DeliveredByte += c.DeliveredByte.Load()
+}
+
+// Engine reads packets, parses them and hands TCP segments to its worker
+// set (see workerSet): each worker owns its own connections and gopacket
+// assembler. With one worker everything runs on the caller's goroutine;
+// with several, connections are sharded by a symmetric flow hash and
+// their records merged back into the order one worker would have
+// produced. Stats may be called at any time, from any goroutine.
 type Engine struct {
-	cfg     Config
-	stats   Stats // front-end counters; workers keep their own
-	parser  *parser
-	workers []*worker
-	par     *parallel
-	now     time.Time
-	nextFl  time.Time
+	cfg    Config
+	stats  counters // front-end counters; workers keep their own
+	parser *parser
+	set    *workerSet
+	frame  uint64 // packets seen (the reader's own count)
+	now    time.Time
+	nextFl time.Time
 }
 
 // worker owns a set of connections.
 type worker struct {
 	cfg     Config
 	factory Factory
-	stats   Stats
+	stats   counters
 	asm     *reassembly.Assembler
 	conns   map[connKey]*conn
 	nextUID uint64
@@ -200,12 +233,32 @@ type conn struct {
 	holeSeen [3]bool
 }
 
-// New returns a single-worker Engine that creates decoders with f.
+// New returns a single-worker Engine that creates decoders with f; it
+// runs on the caller's goroutine.
 func New(cfg Config, f Factory) *Engine {
+	return NewParallel(cfg, 1, func(decode.Sink) Factory { return f }, nil)
+}
+
+// NewParallel returns an Engine that decodes with n workers (n <= 0: one
+// per CPU). The caller's goroutine reads and parses packets; each worker
+// owns the connections that hash to it (a symmetric hash of the 4-tuple,
+// so both directions meet) with its own assembler and decoders. Records
+// reach out on one goroutine, in the order a single worker would have
+// produced them: every record is keyed by the packet that caused it, and
+// flushes happen at the same packets whatever n is. With n == 1 the
+// worker runs on the caller's goroutine and its decoders emit to out
+// directly.
+//
+// newFactory is called once per worker with the sink its decoders must
+// emit to.
+func NewParallel(cfg Config, n int, newFactory func(decode.Sink) Factory, out decode.Sink) *Engine {
 	cfg.defaults()
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
 	e := &Engine{cfg: cfg}
 	e.parser = newParser(&e.stats, cfg.VerifyChecksums || cfg.CountChecksums)
-	e.workers = []*worker{newWorker(cfg, f)}
+	e.set = newWorkerSet(cfg, n, newFactory, out)
 	return e
 }
 
@@ -218,32 +271,23 @@ func newWorker(cfg Config, f Factory) *worker {
 	return w
 }
 
-// Stats returns the counters. With several workers, call it only after Run.
+// Stats returns a snapshot of the counters. It is safe to call at any
+// time from any goroutine, while Run or Packet are going on; each counter
+// is exact, the snapshot as a whole is taken while they move.
 func (e *Engine) Stats() Stats {
-	s := e.stats
-	for _, w := range e.workers {
-		s.add(&w.stats)
+	var s Stats
+	e.stats.addTo(&s)
+	for _, pw := range e.set.ws {
+		pw.w.stats.addTo(&s)
 	}
 	return s
-}
-
-func (s *Stats) add(o *Stats) {
-	s.Ignored += o.Ignored
-	s.Conns += o.Conns
-	s.ConnsEvicted += o.ConnsEvicted
-	s.Gaps += o.Gaps
-	s.GapBytes += o.GapBytes
-	s.PortReuse += o.PortReuse
-	s.DeliveredByte += o.DeliveredByte
 }
 
 // Run reads src to its end, then closes every open connection. A truncated
 // final record is reported as ErrTruncated after everything before it was
 // decoded. progress, if not nil, is called every 64k packets.
 func (e *Engine) Run(src Source, progress func()) error {
-	if e.par != nil {
-		e.par.start()
-	}
+	e.set.start()
 	var err error
 	for {
 		var data []byte
@@ -254,7 +298,7 @@ func (e *Engine) Run(src Source, progress func()) error {
 			break
 		}
 		e.Packet(data, ci, link)
-		if progress != nil && e.stats.Packets&0xffff == 0 {
+		if progress != nil && e.frame&0xffff == 0 {
 			progress()
 		}
 	}
@@ -267,36 +311,33 @@ func (e *Engine) Run(src Source, progress func()) error {
 
 // Packet processes one packet.
 func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkType) {
-	e.stats.Packets++
-	e.stats.Bytes += uint64(len(data))
+	e.frame++
+	e.stats.Packets.Add(1)
+	e.stats.Bytes.Add(uint64(len(data)))
 	ts := ci.Timestamp
 	if ts.After(e.now) {
 		e.now = ts
 	}
 	if e.cfg.PacketFilter != nil && !e.cfg.PacketFilter(data, link) {
-		e.stats.Filtered++
+		e.stats.Filtered.Add(1)
 		e.schedule()
 		return
 	}
 	if seg, ok := e.parser.parse(data, link, ts); ok {
-		e.stats.TCP++
+		e.stats.TCP.Add(1)
 		keep := true
 		if seg.badSum {
-			e.stats.BadChecksum++
+			e.stats.BadChecksum.Add(1)
 			keep = !e.cfg.VerifyChecksums
 		}
 		if keep && e.cfg.Filter != nil && !e.cfg.Filter(uint16(seg.tcp.SrcPort), uint16(seg.tcp.DstPort)) {
-			e.stats.Filtered++
+			e.stats.Filtered.Add(1)
 			keep = false
 		}
 		if keep {
-			e.stats.PayloadBytes += uint64(len(seg.tcp.Payload))
-			seg.frame = e.stats.Packets
-			if e.par != nil {
-				e.par.segment(seg, ci)
-			} else {
-				e.workers[0].segment(seg, ci)
-			}
+			e.stats.PayloadBytes.Add(uint64(len(seg.tcp.Payload)))
+			seg.frame = e.frame
+			e.set.segment(seg, ci)
 		}
 	}
 	e.schedule()
@@ -319,11 +360,7 @@ func (e *Engine) Tick(now time.Time) {
 func (e *Engine) schedule() {
 	if !e.now.Before(e.nextFl) {
 		if !e.nextFl.IsZero() {
-			if e.par != nil {
-				e.par.flush(e.stats.Packets, e.now)
-			} else {
-				e.workers[0].flush(e.now)
-			}
+			e.set.flush(e.frame, e.now)
 		}
 		e.nextFl = e.now.Add(e.cfg.FlushInterval)
 	}
@@ -332,11 +369,7 @@ func (e *Engine) schedule() {
 // Finish flushes all data still held and closes every connection (end of
 // input).
 func (e *Engine) Finish() {
-	if e.par != nil {
-		e.par.finish()
-		return
-	}
-	e.workers[0].finishAll()
+	e.set.finish()
 }
 
 func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
@@ -348,7 +381,7 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	k := keyOf(seg.src, seg.dst)
 	c := w.conns[k]
 	if c != nil && t.SYN && !t.ACK && c.reusedBy(seg) {
-		w.stats.PortReuse++
+		w.stats.PortReuse.Add(1)
 		w.finish(c, decode.CloseReused)
 		c = nil
 	}
@@ -366,7 +399,7 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	}
 	c.lastSeen = ts
 	if c.ignored {
-		w.stats.Ignored++
+		w.stats.Ignored.Add(1)
 		return
 	}
 	fromClient := seg.src == c.info.Client
@@ -454,7 +487,7 @@ func (w *worker) newConn(k connKey, seg segment) *conn {
 			Midstream: !t.SYN,
 		},
 	}
-	w.stats.Conns++
+	w.stats.Conns.Add(1)
 	c.dec = w.factory.NewConn(c.info)
 	c.ignorer, _ = c.dec.(Ignorer)
 	c.swapper, _ = c.dec.(decode.RoleSwapper)
@@ -490,7 +523,7 @@ func (w *worker) evictOldest() {
 		}
 	}
 	if old != nil {
-		w.stats.ConnsEvicted++
+		w.stats.ConnsEvicted.Add(1)
 		w.finish(old, decode.CloseTimeout)
 	}
 }

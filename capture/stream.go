@@ -77,13 +77,13 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembl
 	length, _ := sg.Lengths()
 	ts := sg.CaptureInfo(0).Timestamp
 	if skip > 0 {
-		s.w.stats.Gaps++
-		s.w.stats.GapBytes += uint64(skip)
+		s.w.stats.Gaps.Add(1)
+		s.w.stats.GapBytes.Add(uint64(skip))
 	}
 	var data []byte
 	if length > 0 {
 		data = sg.Fetch(length)
-		s.w.stats.DeliveredByte += uint64(length)
+		s.w.stats.DeliveredByte.Add(uint64(length))
 		if s.w.deferring {
 			// The ScatterGather bytes are reused after this callback.
 			data = append([]byte(nil), data...)
