@@ -54,7 +54,7 @@ type command struct {
 }
 
 // expectsMulti reports whether +OK to c starts a multi-line answer.
-func (c *command) expectsMulti() bool { return c.message || c.list != listNone }
+func (c *command) expectsMulti() bool { return MultiLine(c.verb, c.args) }
 
 // retrieval is one RETR/TOP answered +OK.
 type retrieval struct {
