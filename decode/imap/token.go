@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/internal/framing"
 )
 
@@ -139,7 +140,7 @@ type Tokenizer struct {
 	// line; lines it refuses are dropped until one is accepted.
 	Recognize func(first []byte) bool
 	// Anomaly, when set, receives anomaly kinds.
-	Anomaly func(kind string)
+	Anomaly func(kind decode.Anomaly)
 
 	max    int
 	lines  framing.Lines
@@ -177,7 +178,7 @@ func NewTokenizer(server bool, maxLine int) *Tokenizer {
 	return t
 }
 
-func (t *Tokenizer) anomaly(k string) {
+func (t *Tokenizer) anomaly(k decode.Anomaly) {
 	if t.Anomaly != nil {
 		t.Anomaly(k)
 	}
@@ -410,7 +411,7 @@ func (t *Tokenizer) segment(ln framing.Line) (Event, bool) {
 		t.reset()
 	}
 	if ln.Overflow {
-		t.anomaly("line_too_long")
+		t.anomaly(decode.AnomalyLineTooLong)
 		t.over = true
 	}
 	if !ln.CRLF {
@@ -421,7 +422,7 @@ func (t *Tokenizer) segment(ln framing.Line) (Event, bool) {
 	orig := seg
 	if t.kept+int64(len(seg)) > int64(2*t.max) {
 		if !t.over {
-			t.anomaly("line_too_long")
+			t.anomaly(decode.AnomalyLineTooLong)
 		}
 		t.over = true
 		seg = nil
@@ -441,14 +442,14 @@ func (t *Tokenizer) segment(ln framing.Line) (Event, bool) {
 		return EvLine, true
 	}
 	if m.Invalid {
-		t.anomaly("literal_size_invalid")
+		t.anomaly(decode.AnomalyLiteralSizeInvalid)
 		t.finish()
 		return EvLine, true
 	}
 	lit := &Literal{Size: m.Size, NonSync: m.NonSync, Binary: m.Binary, Inline: m.Size <= InlineMax}
 	if len(t.lits) >= maxLiterals {
 		if len(t.lits) == maxLiterals {
-			t.anomaly("too_many_literals")
+			t.anomaly(decode.AnomalyTooManyLiterals)
 			t.over = true
 		}
 		lit.Inline = false
@@ -483,7 +484,7 @@ func (t *Tokenizer) finish() {
 	t.line.First = t.firstSeg()
 	t.line.Tokens, t.line.Deep = parseTokens(t.text, t.marks)
 	if t.line.Deep {
-		t.anomaly("list_too_deep")
+		t.anomaly(decode.AnomalyListTooDeep)
 	}
 	t.state = stDone
 }

@@ -182,7 +182,7 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 		return
 	}
 	s.Gaps++
-	s.Anomaly("gap")
+	s.Anomaly(decode.AnomalyGap)
 	switch dir {
 	case decode.ClientToServer:
 		if len(s.orphans) > 0 {
@@ -292,7 +292,7 @@ func (s *Session) client(p []byte, ts time.Time) {
 			n, done := s.dot.Feed(p, s.bodyOut)
 			p = p[n:]
 			if s.dot.BareLFDot {
-				s.Anomaly("bare_lf_dot")
+				s.Anomaly(decode.AnomalyBareLFDot)
 			}
 			if done {
 				s.endBody(ts)
@@ -348,7 +348,7 @@ func (s *Session) bodyWrite(b []byte) { s.bodyTx.msg.Write(b) }
 // clientLine handles one complete client line in command mode.
 func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	if line.Overflow {
-		s.Anomaly("line_too_long")
+		s.Anomaly(decode.AnomalyLineTooLong)
 	}
 	text := line.Text
 	if s.authCmd != nil && s.isAuthResponse(text) {
@@ -364,7 +364,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	if s.smode == smReply && s.sv.Pending() > 0 && s.mustWait() {
 		// Same, for a reply line the server never terminated (a
 		// greeting without CRLF, suricata-verify detect-email-received).
-		s.Anomaly("malformed_reply")
+		s.Anomaly(decode.AnomalyMalformedReply)
 		if line, _, ok := s.sv.Next(lf); ok {
 			s.serverLine(line, ts)
 		}
@@ -372,7 +372,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	if len(s.rlines) > 0 && s.mustWait() {
 		// The client goes on while a multi-line reply it had to wait
 		// for is unfinished: the server never sent its last line.
-		s.Anomaly("malformed_reply")
+		s.Anomaly(decode.AnomalyMalformedReply)
 		lines := s.rlines
 		s.rlines, s.rbytes = s.rlines[:0:0], 0
 		s.reply(s.rcode, lines, ts)
@@ -382,7 +382,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		verb, args = "", strings.TrimSpace(string(text))
 	}
 	if err != nil || !knownVerbs[verb] {
-		s.Anomaly("unknown_command")
+		s.Anomaly(decode.AnomalyUnknownCommand)
 	}
 	if len(args) > maxArgs {
 		args = args[:maxArgs]
@@ -407,7 +407,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		t.hasMail = true
 		addr, params, err := ParsePath(args)
 		if err != nil {
-			s.Anomaly("invalid_path")
+			s.Anomaly(decode.AnomalyInvalidPath)
 		}
 		t.from, t.params = s.path(addr), bound(params, maxArgs)
 		c.tx = t
@@ -416,13 +416,13 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		t := s.txFor()
 		addr, params, err := ParsePath(args)
 		if err != nil {
-			s.Anomaly("invalid_path")
+			s.Anomaly(decode.AnomalyInvalidPath)
 		}
 		if len(t.rcpts) < maxRcpt {
 			c.rcpt = len(t.rcpts)
 			t.rcpts = append(t.rcpts, decode.Rcpt{Addr: s.path(addr), Params: bound(params, maxArgs)})
 		} else {
-			s.Anomaly("too_many_rcpt")
+			s.Anomaly(decode.AnomalyTooManyRcpt)
 		}
 		c.tx = t
 	case "DATA":
@@ -436,7 +436,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		c.tx.bdat = true
 		if !ok {
 			// No chunk can be framed; the server's reply still counts.
-			s.Anomaly("bdat_invalid")
+			s.Anomaly(decode.AnomalyBDATInvalid)
 			break
 		}
 		s.enqueue(c)
@@ -470,7 +470,7 @@ func (s *Session) resyncTo354() {
 	if i <= 0 {
 		return
 	}
-	s.Anomaly("reply_resync")
+	s.Anomaly(decode.AnomalyReplyResync)
 	lost := s.queue[:i:i]
 	s.queue = s.queue[i:]
 	for _, c := range lost {
@@ -499,7 +499,7 @@ func (s *Session) mustWait() bool {
 // path bounds an address.
 func (s *Session) path(a string) string {
 	if len(a) > maxPath {
-		s.Anomaly("path_too_long")
+		s.Anomaly(decode.AnomalyPathTooLong)
 		return a[:maxPath]
 	}
 	return a
@@ -520,7 +520,7 @@ func (s *Session) enqueue(c *command) {
 		c.tx.pending++
 	}
 	if len(s.queue) >= maxPending {
-		s.Anomaly("too_many_pending")
+		s.Anomaly(decode.AnomalyTooManyPending)
 		old := s.queue[0]
 		s.queue = s.queue[1:]
 		s.unanswered(old)
@@ -563,7 +563,7 @@ func (s *Session) holdData(p []byte, ts time.Time) []byte {
 		}
 	}
 	if len(s.hold) >= maxHold {
-		s.Anomaly("data_reply_missing")
+		s.Anomaly(decode.AnomalyDataReplyMissing)
 		s.releaseHold(looksLikeBody(s.hold), ts)
 	}
 	return p
@@ -626,7 +626,7 @@ func (s *Session) startBody(c *command) {
 func (s *Session) endBody(ts time.Time) {
 	t := s.bodyTx
 	if s.dot.BareLFDot {
-		s.Anomaly("bare_lf_dot")
+		s.Anomaly(decode.AnomalyBareLFDot)
 		t.bareLF = true
 	}
 	s.bodyTx, s.bodyCmd = nil, nil
@@ -688,12 +688,12 @@ func (s *Session) server(p []byte, ts time.Time) {
 // serverLine handles one complete server line.
 func (s *Session) serverLine(line framing.Line, ts time.Time) {
 	if line.Overflow {
-		s.Anomaly("line_too_long")
+		s.Anomaly(decode.AnomalyLineTooLong)
 	}
 	code, sep, text, ok := ParseReplyLine(line.Text)
 	if !ok {
 		if !s.sResync {
-			s.Anomaly("malformed_reply")
+			s.Anomaly(decode.AnomalyMalformedReply)
 		}
 		return
 	}
@@ -701,13 +701,13 @@ func (s *Session) serverLine(line framing.Line, ts time.Time) {
 	if len(s.rlines) == 0 {
 		s.rcode = code
 	} else if code != s.rcode {
-		s.Anomaly("malformed_reply")
+		s.Anomaly(decode.AnomalyMalformedReply)
 	}
 	if len(s.rlines) < maxReplyLines && s.rbytes+len(text) <= maxReplyBytes {
 		s.rlines = append(s.rlines, text)
 		s.rbytes += len(text)
 	} else {
-		s.Anomaly("reply_too_long")
+		s.Anomaly(decode.AnomalyReplyTooLong)
 	}
 	if sep == '-' {
 		return
@@ -732,7 +732,7 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 	}
 	if len(s.queue) == 0 {
 		if code != 421 {
-			s.Anomaly("unexpected_reply")
+			s.Anomaly(decode.AnomalyUnexpectedReply)
 		}
 		if len(s.orphans) >= maxOrphans {
 			s.orphans = s.orphans[1:]
