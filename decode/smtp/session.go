@@ -721,23 +721,14 @@ func (s *Session) serverLine(line framing.Line, ts time.Time) {
 	s.reply(s.rcode, lines, ts)
 }
 
-// reply pairs one complete reply with the oldest waiting command.
+// reply pairs one complete reply with the oldest waiting command and
+// hands it to the handler of that command's kind.
 func (s *Session) reply(code int, lines []string, ts time.Time) {
-	greet := s.wantGreeting
-	s.wantGreeting = false
-	if greet && (code == 220 || (len(s.queue) == 0 && (code == 421 || code == 554))) &&
-		(len(s.queue) == 0 || s.queue[0].kind != kStartTLS) {
-		s.greeting = bound(lines[0], maxArgs)
+	if s.greetingReply(code, lines) {
 		return
 	}
 	if len(s.queue) == 0 {
-		if code != 421 {
-			s.Anomaly(decode.AnomalyUnexpectedReply)
-		}
-		if len(s.orphans) >= maxOrphans {
-			s.orphans = s.orphans[1:]
-		}
-		s.orphans = append(s.orphans, orphan{code, lines, ts})
+		s.orphanReply(code, lines, ts)
 		return
 	}
 	if code == 354 && s.queue[0].kind != kData {
@@ -752,93 +743,171 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 	// that is where servers put the queue id (Exim's "250- 4404 byte
 	// chunk" / "250 OK id=...") and what Zeek logs as last_reply.
 	r := newReply(code, lines[len(lines)-1])
+	final := true
 	switch c.kind {
 	case kData:
-		if code == 354 && len(c.inter) == 0 {
-			c.inter = append(c.inter, code)
-			if s.holdCmd == c {
-				s.releaseHold(true, ts)
-			}
-			return
-		}
-		s.queue = s.queue[1:]
-		first := len(c.inter) == 0
-		c.tx.dataReply = r
-		if s.holdCmd == c {
-			s.releaseHold(false, ts)
-		} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first || s.dot.BareLFDot) {
-			// The server says the content is over while we are still in
-			// it: it ended in a gap, or the server took a bare-LF dot
-			// line as the end (Sendmail does; the smuggling case), or
-			// the DATA was refused after its content was assumed. Other
-			// replies inside the content are capture reordering: the
-			// content goes on to its CRLF.CRLF.
-			if first {
-				c.tx.msg = nil
-			}
-			s.endBody(ts)
-			s.cl.Reset()
-			s.cResync = true
-		}
+		final = s.handleData(c, code, r, ts)
 	case kBdat:
-		s.queue = s.queue[1:]
-		switch {
-		case c.tx.bdatRejected:
-			// The first rejected chunk decides.
-		case !is2xx(code):
-			c.tx.dataReply = r
-			c.tx.bdatRejected = true
-		case c.last:
-			c.tx.dataReply = r
-		}
+		s.handleBdat(c, code, r)
 	case kAuth:
-		if code == 334 {
-			c.inter = append(c.inter, code)
-			c.auth.onChallenge(lines[0], s)
+		final = s.handleAuth(c, code, lines)
+	case kMail:
+		s.handleMail(c, r)
+	case kRcpt:
+		s.handleRcpt(c, code)
+	case kHelo, kEhlo:
+		s.handleHelo(c, code, lines)
+	case kStartTLS:
+		if s.handleStartTLS(c, code, lines) {
 			return
 		}
-		s.queue = s.queue[1:]
-		if s.authCmd == c {
-			s.authCmd = nil
-		}
-		s.auths = append(s.auths, c.auth.record(decode.Bool(code == 235 || is2xx(code)), s))
 	default:
-		s.queue = s.queue[1:]
-		switch c.kind {
-		case kMail:
-			c.tx.mailReply = r
-		case kRcpt:
-			if c.rcpt >= 0 {
-				rc := &c.tx.rcpts[c.rcpt]
-				rc.Code = code
-				rc.Accepted = is2xx(code)
-			}
-		case kHelo, kEhlo:
-			if !is2xx(code) {
-				break
-			}
-			if c.kind == kEhlo {
-				s.caps = capabilities(lines[1:])
-			}
-			if c.reset != nil {
-				s.endTx(c.reset)
-			}
-		case kStartTLS:
-			if s.starttls == c {
-				s.starttls = nil
-			}
-			if code == 220 {
-				s.emitCommand(c, &code, lines[0])
-				s.beginTLS()
-				return
-			}
-		}
+		s.dequeue()
+	}
+	if !final {
+		return
 	}
 	s.emitCommand(c, &code, lines[0])
 	if c.tx != nil {
 		c.tx.pending--
 		s.maybeFinish(c.tx)
 	}
+}
+
+// greetingReply takes the server's greeting (220, or a 421/554 refusal
+// before any command); it reports whether the reply was the greeting.
+func (s *Session) greetingReply(code int, lines []string) bool {
+	greet := s.wantGreeting
+	s.wantGreeting = false
+	if greet && (code == 220 || (len(s.queue) == 0 && (code == 421 || code == 554))) &&
+		(len(s.queue) == 0 || s.queue[0].kind != kStartTLS) {
+		s.greeting = bound(lines[0], maxArgs)
+		return true
+	}
+	return false
+}
+
+// orphanReply keeps a reply that came with no command waiting (see
+// Session.orphans).
+func (s *Session) orphanReply(code int, lines []string, ts time.Time) {
+	if code != 421 {
+		s.Anomaly(decode.AnomalyUnexpectedReply)
+	}
+	if len(s.orphans) >= maxOrphans {
+		s.orphans = s.orphans[1:]
+	}
+	s.orphans = append(s.orphans, orphan{code, lines, ts})
+}
+
+// dequeue retires the oldest waiting command: its reply is final.
+func (s *Session) dequeue() { s.queue = s.queue[1:] }
+
+// handleData takes a reply to DATA: the 354 go-ahead (not final) or the
+// decision on the content. It reports whether the reply is final.
+func (s *Session) handleData(c *command, code int, r *decode.Reply, ts time.Time) bool {
+	if code == 354 && len(c.inter) == 0 {
+		c.inter = append(c.inter, code)
+		if s.holdCmd == c {
+			s.releaseHold(true, ts)
+		}
+		return false
+	}
+	s.dequeue()
+	first := len(c.inter) == 0
+	c.tx.dataReply = r
+	if s.holdCmd == c {
+		s.releaseHold(false, ts)
+	} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first || s.dot.BareLFDot) {
+		// The server says the content is over while we are still in
+		// it: it ended in a gap, or the server took a bare-LF dot
+		// line as the end (Sendmail does; the smuggling case), or
+		// the DATA was refused after its content was assumed. Other
+		// replies inside the content are capture reordering: the
+		// content goes on to its CRLF.CRLF.
+		if first {
+			c.tx.msg = nil
+		}
+		s.endBody(ts)
+		s.cl.Reset()
+		s.cResync = true
+	}
+	return true
+}
+
+// handleBdat takes a reply to one BDAT chunk: the first rejected chunk,
+// or else the LAST chunk's reply, decides the transaction.
+func (s *Session) handleBdat(c *command, code int, r *decode.Reply) {
+	s.dequeue()
+	switch {
+	case c.tx.bdatRejected:
+	case !is2xx(code):
+		c.tx.dataReply = r
+		c.tx.bdatRejected = true
+	case c.last:
+		c.tx.dataReply = r
+	}
+}
+
+// handleAuth takes a reply to AUTH: a 334 challenge (not final) or the
+// outcome of the attempt. It reports whether the reply is final.
+func (s *Session) handleAuth(c *command, code int, lines []string) bool {
+	if code == 334 {
+		c.inter = append(c.inter, code)
+		c.auth.onChallenge(lines[0], s)
+		return false
+	}
+	s.dequeue()
+	if s.authCmd == c {
+		s.authCmd = nil
+	}
+	s.auths = append(s.auths, c.auth.record(decode.Bool(code == 235 || is2xx(code)), s))
+	return true
+}
+
+// handleMail takes the reply to MAIL.
+func (s *Session) handleMail(c *command, r *decode.Reply) {
+	s.dequeue()
+	c.tx.mailReply = r
+}
+
+// handleRcpt takes the reply to RCPT: the recipient's code.
+func (s *Session) handleRcpt(c *command, code int) {
+	s.dequeue()
+	if c.rcpt >= 0 {
+		rc := &c.tx.rcpts[c.rcpt]
+		rc.Code = code
+		rc.Accepted = is2xx(code)
+	}
+}
+
+// handleHelo takes the reply to HELO or EHLO: once accepted, EHLO's
+// capabilities are known and the transaction it resets ends.
+func (s *Session) handleHelo(c *command, code int, lines []string) {
+	s.dequeue()
+	if !is2xx(code) {
+		return
+	}
+	if c.kind == kEhlo {
+		s.caps = capabilities(lines[1:])
+	}
+	if c.reset != nil {
+		s.endTx(c.reset)
+	}
+}
+
+// handleStartTLS takes the reply to STARTTLS. On 220 it emits the
+// command itself and the TLS handshake begins; it then reports true.
+func (s *Session) handleStartTLS(c *command, code int, lines []string) bool {
+	s.dequeue()
+	if s.starttls == c {
+		s.starttls = nil
+	}
+	if code != 220 {
+		return false
+	}
+	s.emitCommand(c, &code, lines[0])
+	s.beginTLS()
+	return true
 }
 
 func is2xx(code int) bool { return code >= 200 && code < 300 }
