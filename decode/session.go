@@ -19,7 +19,7 @@ type Base struct {
 	Encrypted                bool
 	Closed                   bool
 
-	anomalies map[string]bool
+	anomalies map[Anomaly]bool
 	order     []string
 }
 
@@ -40,19 +40,19 @@ func (b *Base) Count(dir Direction, n int, ts time.Time) {
 	}
 }
 
-// Anomaly records a short anomaly kind (snake_case) once per session.
-func (b *Base) Anomaly(kind string) {
+// Anomaly records an anomaly kind once per session.
+func (b *Base) Anomaly(kind Anomaly) {
 	if b.anomalies == nil {
-		b.anomalies = make(map[string]bool)
+		b.anomalies = make(map[Anomaly]bool)
 	}
 	if !b.anomalies[kind] {
 		b.anomalies[kind] = true
-		b.order = append(b.order, kind)
+		b.order = append(b.order, string(kind))
 	}
 }
 
 // HasAnomaly reports whether kind was recorded.
-func (b *Base) HasAnomaly(kind string) bool { return b.anomalies[kind] }
+func (b *Base) HasAnomaly(kind Anomaly) bool { return b.anomalies[kind] }
 
 // Anomalies returns the recorded anomalies in first-seen order.
 func (b *Base) Anomalies() []string { return b.order }
