@@ -381,7 +381,7 @@ func TestDrawSmallAndHostile(t *testing.T) {
 	v := NewView(m)
 	v.Draw(s)
 	rows := screenRows(s)
-	mustShow(t, rows, "FROM:<x?[2Jy> tab", "decoding | 1 sessions")
+	mustShow(t, rows, `FROM:<x\x1b[2Jy>\ttab`, "decoding | 1 sessions") // text sink escapes (textsafe)
 	s.SetSize(20, 5)
 	v.Draw(s)
 	mustShow(t, screenRows(s), "mailtap tui: termina")
