@@ -370,3 +370,20 @@ func TestLiteralStreamed(t *testing.T) {
 		t.Fatal("a cut-off literal was stored")
 	}
 }
+
+// TestAuthenticateTrailingSpace: "AUTHENTICATE CRAM-MD5 " (mutt 2.2 with
+// Cyrus SASL) means no initial response.
+func TestAuthenticateTrailingSpace(t *testing.T) {
+	addr, _ := testServer(t)
+	c := dial(t, addr)
+	fmt.Fprintf(c.c, "a0000 AUTHENTICATE CRAM-MD5 \r\n")
+	l := c.line()
+	if !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("want a challenge, got %q", l)
+	}
+	ch, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(l, "+ "))
+	fmt.Fprintf(c.c, "%s\r\n", base64.StdEncoding.EncodeToString([]byte("alice "+sasl.CRAMDigest("secret", string(ch)))))
+	if l := c.line(); !strings.HasPrefix(l, "a0000 OK") {
+		t.Fatal(l)
+	}
+}
