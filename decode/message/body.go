@@ -58,8 +58,8 @@ func (l *leaf) emit(b []byte) {
 			l.wfail = true
 		}
 	}
-	if k := l.keep; k != nil && len(k.data) < previewKeep {
-		k.data = append(k.data, b[:min(len(b), previewKeep-len(k.data))]...)
+	if l.keep != nil {
+		l.keep.add(b)
 	}
 }
 
