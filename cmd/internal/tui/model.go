@@ -391,11 +391,9 @@ func (m *Model) command(s *Session, r *decode.CommandRecord) {
 	case decode.ProtoSMTP:
 		switch verb {
 		case "AUTH":
-			res := ""
 			if st.OK < 0 {
-				res = " ✗"
+				s.what.add("AUTH "+firstWord(r.Args)+" ✗", ", ")
 			}
-			s.what.add("AUTH "+firstWord(r.Args)+res, ", ")
 		case "STARTTLS", "VRFY", "EXPN", "ETRN", "XCLIENT":
 			s.what.add(strings.TrimSpace(verb+" "+firstWord(r.Args)), ", ")
 		}
