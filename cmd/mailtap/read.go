@@ -36,6 +36,9 @@ func newPortsFlag() *portsFlag {
 func (p *portsFlag) String() string { return p.ports.String() }
 func (p *portsFlag) Type() string   { return "proto=ports" }
 func (p *portsFlag) Set(v string) error {
+	if err := checkPortsValue(v); err != nil {
+		return err
+	}
 	name, _, _ := strings.Cut(v, "=")
 	proto, _, err := dispatch.ProtoOf(name)
 	if err != nil {
@@ -55,7 +58,7 @@ type decodeFlags struct {
 	level       string
 	ports       *portsFlag
 	noSniff     bool
-	portFilter  []uint
+	portFilter  portListFlag
 	showSecrets bool
 	maxLine     int
 	maxMessage  int64
@@ -65,6 +68,7 @@ type decodeFlags struct {
 	stats       bool
 	workers     int
 	credentials bool
+	formatSet   bool // -f given (set by register's flag set at parse)
 	extract     string
 	force       bool
 	mbox        string
@@ -75,8 +79,9 @@ type decodeFlags struct {
 
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	d.ports = newPortsFlag()
-	fs.StringVarP(&d.format, "format", "f", "json", "output format: json (JSON lines), text, or credentials (one line per authentication attempt)")
-	fs.BoolVar(&d.credentials, "credentials", false, "list authentication attempts only (same as -f credentials)")
+	d.format = "json"
+	fs.VarP(formatFlag{&d.format, &d.formatSet}, "format", "f", "output format: json (JSON lines), text, or credentials (one line per authentication attempt)")
+	fs.BoolVar(&d.credentials, "credentials", false, "list authentication attempts only (same as -f credentials; with -f json, one JSON line per attempt)")
 	fs.StringVar(&d.extract, "extract", "", "write every message to DIR/<session>-<n>.eml, attachments to DIR/attachments/, and DIR/index.json")
 	fs.BoolVar(&d.force, "force", false, "let --extract clear a DIR holding a previous extraction (index.json, *.eml, attachments/)")
 	fs.StringVar(&d.mbox, "mbox", "", "also write every message (all protocols) to this mbox file (mboxrd; - for stdout, with -o FILE)")
@@ -84,7 +89,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.level, "level", "transactions", "records to emit: transactions (sessions + mails/messages) or commands (+ one record per command)")
 	fs.Var(d.ports, "ports", "server ports per protocol, repeatable: smtp=25,587,2525 pop3=110 imap=143 (add +tls for implicit TLS, e.g. smtp=465+tls)")
 	fs.BoolVar(&d.noSniff, "no-sniff", false, "do not classify connections on other ports by their greeting")
-	fs.UintSliceVar(&d.portFilter, "port-filter", nil, "decode only TCP packets with one of these ports (a cheap filter for big captures)")
+	fs.Var(&d.portFilter, "port-filter", "decode only TCP packets with one of these ports (a cheap filter for big captures)")
 	fs.StringVar(&d.bpf, "bpf", "", "decode only packets matching this tcpdump-style filter expression (needs a build with -tags pcap)")
 	fs.BoolVar(&d.showSecrets, "show-secrets", false, "show passwords and AUTH secrets instead of <redacted>")
 	fs.IntVar(&d.maxLine, "max-line", decode.DefaultMaxLine, "longest protocol line kept, in bytes")
@@ -134,7 +139,7 @@ type output struct {
 
 func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 	if d.credentials {
-		d.format = "credentials"
+		d.format = credentialsFormat(d.format, d.formatSet)
 	}
 	w := stdout
 	d.stdout = stdout
@@ -155,6 +160,9 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 		return &output{sink: t, flush: t.Flush, close: closeFn}, nil
 	case "credentials", "creds":
 		c := sink.NewCredentials(w)
+		return &output{sink: c, flush: c.Flush, close: closeFn}, nil
+	case "credentials-json":
+		c := sink.NewCredentialsJSON(w)
 		return &output{sink: c, flush: c.Flush, close: closeFn}, nil
 	}
 	closeFn()
@@ -235,7 +243,7 @@ func (d *decodeFlags) captureConfig(disp *dispatch.Dispatcher) capture.Config {
 	if len(d.portFilter) > 0 {
 		want := map[uint16]bool{}
 		for _, p := range d.portFilter {
-			want[uint16(p)] = true
+			want[p] = true
 		}
 		cfg.Filter = func(a, b uint16) bool { return want[a] || want[b] }
 	}
@@ -261,7 +269,7 @@ func readCommand() *command {
 	return &command{
 		name:    "read",
 		summary: "decode a pcap or pcapng file (gzip too) into records",
-		usage:   "mailtap read [flags] FILE   (or -r FILE)",
+		usage:   "mailtap read [flags] FILE   (or -r FILE; - for standard input)",
 		flags: func() *pflag.FlagSet {
 			fs := pflag.NewFlagSet("read", pflag.ContinueOnError)
 			fs.SortFlags = false
@@ -311,7 +319,7 @@ func capturePath(readPath string, args []string) (string, error) {
 
 // openCapture opens a capture file, with an error that names it once.
 func openCapture(path string) (*capture.FileSource, error) {
-	src, err := capture.OpenFile(path)
+	src, err := openSource(path)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
