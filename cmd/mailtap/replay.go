@@ -151,7 +151,7 @@ func runReplay(path string, cfg replay.LoadConfig, targets map[decode.Proto]stri
 			addrs[p] = local[p]
 		}
 	}
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(textsafe.NewJSONWriter(w)) // no raw bidi or C1 from replies
 	enc.SetEscapeHTML(false)
 	var replayed, matched int
 	for _, s := range sessions {
