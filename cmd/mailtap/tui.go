@@ -1,11 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"sync"
-	"sync/atomic"
 
 	"github.com/gdamore/tcell/v2"
 	"github.com/spf13/pflag"
@@ -68,7 +67,7 @@ func tuiFile(path string, df *decodeFlags, maxSessions int, newScreen func() (tc
 	if err != nil {
 		return err
 	}
-	src, err := openCapture(path)
+	src, err := capture.OpenPath(path)
 	if err != nil {
 		return err
 	}
@@ -105,10 +104,9 @@ func tuiFile(path string, df *decodeFlags, maxSessions int, newScreen func() (tc
 			m.Finish(runErr)
 			done <- runErr
 		}()
-		size := src.Size()
-		runErr = eng.Run(src, func() {
+		runErr = capture.RunFile(context.Background(), src, eng, func(read, size int64) {
 			if size > 0 {
-				m.SetProgress(fmt.Sprintf("%d%%", src.Offset()*100/size))
+				m.SetProgress(fmt.Sprintf("%d%%", read*100/size))
 			}
 		})
 	}()
@@ -157,11 +155,7 @@ func tuiLive(iface string, df *decodeFlags, maxSessions int, newScreen func() (t
 	if df.bpf != "" {
 		cfg.Filter, cfg.Expr = live.FilterExpr, df.bpf
 	}
-	lc, err := live.Open(cfg)
-	if errors.Is(err, live.ErrTooManyPorts) {
-		cfg.Filter = live.FilterTCP // the engine still filters by --port-filter
-		lc, err = live.Open(cfg)
-	}
+	lc, _, err := openLive(cfg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", iface, err)
 	}
@@ -179,42 +173,24 @@ func tuiLive(iface string, df *decodeFlags, maxSessions int, newScreen func() (t
 	}
 	defer s.Fini()
 
-	var ids atomic.Uint64
-	var wg sync.WaitGroup
-	var errOnce sync.Once
-	var workErr error // the first worker error, read after wg.Wait
-	for _, h := range lc.Handles() {
-		w := &sniffWorker{h: h, eng: sniffEngine(df, o, out.sink, &ids)}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := func() (err error) {
-				// Keep a panic from leaving the terminal in raw mode.
-				defer func() {
-					if p := recover(); p != nil {
-						err = fmt.Errorf("decoder panic: %v", p)
-					}
-				}()
-				return w.run()
-			}()
-			if err != nil {
-				errOnce.Do(func() { workErr = err })
-				lc.Interrupt()
-			}
-		}()
-	}
+	disp := df.dispatcher(o, out.sink)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
 	go func() {
-		wg.Wait()
-		m.Finish(workErr)
+		// A decoder panic comes back as an error: the terminal is
+		// restored and the status line shows it.
+		_, err := live.Run(ctx, lc, live.RunOptions{Engine: df.captureConfig(disp), Factory: disp})
+		m.Finish(err)
+		done <- err
 	}()
 	m.SetProgress("live on " + iface)
 	runErr := tui.Run(s, m)
-	// The workers read what is left in their rings, close every
+	// The sockets read what is left in their rings, close every
 	// connection into the model and return.
-	lc.Interrupt()
-	wg.Wait()
-	if runErr == nil && workErr != nil {
-		runErr = fmt.Errorf("%s: %w", iface, workErr)
+	stop()
+	if err := <-done; runErr == nil && err != nil {
+		runErr = fmt.Errorf("%s: %w", iface, err)
 	}
 	if err := out.close(); runErr == nil {
 		runErr = err
