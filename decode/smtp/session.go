@@ -69,7 +69,7 @@ type command struct {
 	replied    bool
 	replyTS    time.Time
 	last       bool // BDAT ... LAST
-	reset      *txn // transaction a HELO/EHLO ends once accepted
+	reset      *txn // transaction a HELO/EHLO ends once accepted; for MAIL, the one it ended
 	auth       *authAttempt
 }
 
@@ -121,11 +121,12 @@ type Session struct {
 	orphans    []orphan
 	orphanLive bool
 
-	cur   *txn   // transaction taking commands
-	open  []*txn // not yet emitted, in creation order
-	seq   int
-	ntx   int
-	ncmds int
+	cur    *txn   // transaction taking commands
+	resume *txn   // after a MAIL refused with 503: the envelope that holds
+	open   []*txn // not yet emitted, in creation order
+	seq    int
+	ntx    int
+	ncmds  int
 }
 
 // orphan is a reply that came before its command (see Session.orphans).
@@ -402,6 +403,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		c.reset = s.cur
 	case "MAIL":
 		c.kind = kMail
+		c.reset = s.cur
 		s.endCur()
 		t := s.newTx(ts)
 		t.hasMail = true
@@ -754,7 +756,7 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 	case kMail:
 		s.handleMail(c, r)
 	case kRcpt:
-		s.handleRcpt(c, code)
+		s.handleRcpt(c, r)
 	case kHelo, kEhlo:
 		s.handleHelo(c, code, lines)
 	case kStartTLS:
@@ -864,19 +866,65 @@ func (s *Session) handleAuth(c *command, code int, lines []string) bool {
 	return true
 }
 
-// handleMail takes the reply to MAIL.
+// handleMail takes the reply to MAIL. A refused MAIL opens no
+// transaction (RFC 5321 §3.3: the server keeps no envelope for it): its
+// record is the attempt alone, and the commands sent after it, pipelined
+// before the refusal was known, belong to no transaction. They move to
+// one without MAIL, as if sent after the refusal (see txFor).
 func (s *Session) handleMail(c *command, r *decode.Reply) {
 	s.dequeue()
-	c.tx.mailReply = r
+	t := c.tx
+	t.mailReply = r
+	if is2xx(r.Code) {
+		return
+	}
+	// 503 to a MAIL sent inside a transaction whose MAIL was accepted
+	// ("503 sender already given", Exim) says that envelope still holds:
+	// what follows continues it.
+	var env *txn
+	if p := c.reset; r.Code == 503 && p != nil && p.hasMail && p.mailReply != nil && is2xx(p.mailReply.Code) {
+		env = p
+	}
+	var out *txn // the commands after the refused MAIL
+	cur := s.cur
+	for _, q := range s.queue {
+		if q.tx != t {
+			continue
+		}
+		if out == nil {
+			out = s.outsideTx(env, q.ts)
+			s.cur = cur
+			out.rcpts, t.rcpts = t.rcpts, nil
+			out.bdat, t.bdat = t.bdat, false
+			out.msg, t.msg = t.msg, nil
+			if s.bodyTx == t {
+				s.bodyTx = out
+			}
+		}
+		q.tx = out
+		t.pending--
+		out.pending++
+	}
+	if s.cur == t {
+		s.cur = out
+		if out == nil {
+			s.resume = env
+		}
+	}
+	t.closed = true
 }
 
-// handleRcpt takes the reply to RCPT: the recipient's code.
-func (s *Session) handleRcpt(c *command, code int) {
+// handleRcpt takes the reply to RCPT: the recipient's code. In a
+// transaction without MAIL the first refusal is kept as its reply.
+func (s *Session) handleRcpt(c *command, r *decode.Reply) {
 	s.dequeue()
 	if c.rcpt >= 0 {
 		rc := &c.tx.rcpts[c.rcpt]
-		rc.Code = code
-		rc.Accepted = is2xx(code)
+		rc.Code = r.Code
+		rc.Accepted = is2xx(r.Code)
+	}
+	if t := c.tx; !t.hasMail && !is2xx(r.Code) && t.rcptReply == nil {
+		t.rcptReply = r
 	}
 }
 
@@ -887,6 +935,7 @@ func (s *Session) handleHelo(c *command, code int, lines []string) {
 	if !is2xx(code) {
 		return
 	}
+	s.resume = nil
 	if c.kind == kEhlo {
 		s.caps = capabilities(lines[1:])
 	}

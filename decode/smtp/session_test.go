@@ -391,15 +391,19 @@ func TestLongLine(t *testing.T) {
 
 func TestInvalidOrder(t *testing.T) {
 	d := decodeFile(t, "invalid-order")
-	wantTxs(t, d, 4)
+	// The fourth MAIL is refused ("503 sender already given"): its record
+	// is the attempt alone, and the RCPT and DATA after it continue the
+	// envelope Exim still holds (the third MAIL's).
+	wantTxs(t, d, 5)
 	var got []string
 	for _, tx := range d.txs {
 		got = append(got, fmt.Sprintf("%s/%d/%s/%d", tx.MailFrom, len(tx.RcptTo), tx.Status, tx.Reply.Code))
 	}
 	eq(t, "txs", strings.Join(got, " "),
-		"bob@example.org/1/accepted/250 /1/rejected/503 bob@example.org/0/rejected/503 bob@example.org/1/accepted/250")
+		"bob@example.org/1/accepted/250 /1/rejected/503 bob@example.org/0/rejected/503 bob@example.org/0/rejected/503 bob@example.org/1/accepted/250")
 	eq(t, "tx2 reply", d.txs[1].Reply.Text, "valid RCPT command must precede DATA")
-	eq(t, "tx4 reply", d.txs[3].Reply.Text, "OK id=1pgobM-001mwq-Vc")
+	eq(t, "tx4 reply", d.txs[3].Reply.Text, "sender already given")
+	eq(t, "tx5 reply", d.txs[4].Reply.Text, "OK id=1pgobM-001mwq-Vc")
 	eq(t, "invalid", hasAnomaly(d.sess, "smtp_transaction_invalid"), true)
 	eq(t, "greeting", d.sess.Greeting, "tinkyx390 ESMTP Exim 4.94.2")
 	eq(t, "EHLO", d.cmd(t, "EHLO", 0).Status, any(250))
@@ -632,4 +636,52 @@ func TestUnterminatedGreeting(t *testing.T) {
 	eq(t, "EHLO", d.cmd(t, "EHLO", 0).Text, "smtp001.mail.example.com")
 	eq(t, "MAIL", d.cmd(t, "MAIL", 0).Text, "ok")
 	eq(t, "QUIT", d.cmd(t, "QUIT", 0).Status, any(221))
+}
+
+// A refused MAIL opens no transaction: the RCPT after it (refused with
+// 503) is not one of its recipients but a record of its own, outside any
+// transaction (issue 13 item 3). Both the waiting and the pipelined forms.
+func TestMailRefusedOpensNoTransaction(t *testing.T) {
+	for name, src := range map[string]string{
+		"lockstep": `s: 220 x
+c: EHLO y
+s: 250 x
+c: MAIL FROM:<spam@example.org>
+s: 554 5.7.1 sender rejected
+c: RCPT TO:<bob@example.net>
+s: 503 5.5.1 need MAIL
+c: QUIT
+s: 221 bye
+`,
+		"pipelined": `s: 220 x
+c: EHLO y
+s: 250-x
+s+ 250 PIPELINING
+c: MAIL FROM:<spam@example.org>
+c+ RCPT TO:<bob@example.net>
+c+ DATA
+s: 554 5.7.1 sender rejected
+s+ 503 5.5.1 need MAIL
+s+ 503 5.5.1 no valid recipients
+c: QUIT
+s: 221 bye
+`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := decodeSteps(t, src)
+			wantTxs(t, d, 2)
+			mail, rcpt := d.txs[0], d.txs[1]
+			if mail.MailFrom != "spam@example.org" {
+				mail, rcpt = rcpt, mail
+			}
+			eq(t, "MAIL status", mail.Status, decode.TxRejected)
+			eq(t, "MAIL reply", mail.Reply.Code, 554)
+			eq(t, "MAIL recipients", len(mail.RcptTo), 0)
+			eq(t, "RCPT record from", rcpt.MailFrom, "")
+			eq(t, "RCPT record recipients", fmt.Sprint(rcpt.RcptTo), "[{bob@example.net  503 false}]")
+			eq(t, "RCPT record status", rcpt.Status, decode.TxRejected)
+			eq(t, "RCPT record reply", rcpt.Reply.Code, 503)
+			eq(t, "anomaly", hasAnomaly(d.sess, "smtp_transaction_invalid"), true)
+		})
+	}
 }

@@ -18,6 +18,7 @@ type txn struct {
 	rcpts        []decode.Rcpt
 	mailReply    *decode.Reply
 	dataReply    *decode.Reply // latest data-phase decision
+	rcptReply    *decode.Reply // without MAIL: the first refused RCPT's reply
 	bdat         bool
 	bdatRejected bool
 	msg          *message.Parser
@@ -41,18 +42,35 @@ func (s *Session) newTx(ts time.Time) *txn {
 	return t
 }
 
-// txFor returns the current transaction for RCPT/DATA/BDAT, opening an
-// invalid one (no MAIL) when there is none.
+// txFor returns the current transaction for RCPT/DATA/BDAT. When there is
+// none it opens one: continuing the envelope a "503 sender already given"
+// kept, or else an invalid one without MAIL.
 func (s *Session) txFor() *txn {
 	if s.cur != nil {
 		return s.cur
 	}
-	s.Anomaly(decode.AnomalySMTPTransactionInvalid)
-	return s.newTx(s.Last)
+	t := s.outsideTx(s.resume, s.Last)
+	s.resume = nil
+	return t
+}
+
+// outsideTx opens a transaction for commands that came outside one. env,
+// when set, is an earlier transaction whose envelope the server still
+// holds: the new one takes its sender. Without env the transaction has no
+// MAIL (mail_from "") and the session gets smtp_transaction_invalid.
+func (s *Session) outsideTx(env *txn, ts time.Time) *txn {
+	t := s.newTx(ts)
+	if env == nil {
+		s.Anomaly(decode.AnomalySMTPTransactionInvalid)
+		return t
+	}
+	t.hasMail, t.from, t.params, t.mailReply = true, env.from, env.params, env.mailReply
+	return t
 }
 
 // endCur ends the current transaction (RSET, MAIL, HELO, QUIT, STARTTLS).
 func (s *Session) endCur() {
+	s.resume = nil
 	if t := s.cur; t != nil {
 		s.endTx(t)
 	}
@@ -106,6 +124,10 @@ func (s *Session) finish(t *txn) {
 	case t.mailReply != nil && !is2xx(t.mailReply.Code):
 		rec.Status = decode.TxRejected
 		rec.Reply = t.mailReply
+	case t.rcptReply != nil && !slices.ContainsFunc(t.rcpts, func(r decode.Rcpt) bool { return r.Accepted }):
+		// Recipients outside a transaction, all refused.
+		rec.Status = decode.TxRejected
+		rec.Reply = t.rcptReply
 	case t.byClose || t.unanswered:
 		rec.Status = decode.TxIncomplete
 	default:
