@@ -569,3 +569,16 @@ func TestExpandUIDs(t *testing.T) {
 		}
 	}
 }
+
+// A line past --max-line that the connection ends without a line end is
+// reported like one ended by CRLF (issue 14 item 4), in either direction.
+func TestLongLineAtClose(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, last := range []step{C("a2 LOGIN " + long), S("* OK " + long)} {
+		recs := runWith([]step{S("* OK ready\r\n"), C("a1 NOOP\r\n"), S("a1 OK done\r\n"), last},
+			decode.Options{Level: decode.LevelCommands, MaxLine: 100}, testConn(), nil)
+		if a := session(t, recs).Anomalies; !slices.Contains(a, "line_too_long") {
+			t.Errorf("%v: anomalies %v", last.dir, a)
+		}
+	}
+}

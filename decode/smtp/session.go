@@ -245,6 +245,9 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 		s.endChunk(ts)
 	}
 	s.Closed = true
+	if s.cl.Overflowing() || s.sv.Overflowing() {
+		s.Anomaly(decode.AnomalyLineTooLong) // a long line the close cut
+	}
 	for _, t := range s.open {
 		t.closed, t.byClose = true, true
 	}

@@ -685,3 +685,21 @@ s: 221 bye
 		})
 	}
 }
+
+// A line past --max-line that the connection ends without a line end is
+// reported like one ended by CRLF (issue 14 item 4), in either direction.
+func TestLongLineAtClose(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, tail := range []string{
+		fmt.Sprintf("c= %q\n", "EHLO "+long),
+		fmt.Sprintf("c: EHLO y\ns= %q\n", "250 "+long),
+	} {
+		tr, err := parseTranscript("inline", []byte("s: 220 x\n"+tail))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.opts.MaxLine = 100
+		d := split(t, tr.run(nil))
+		eq(t, "line_too_long after "+tail[:8], hasAnomaly(d.sess, "line_too_long"), true)
+	}
+}
