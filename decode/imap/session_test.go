@@ -582,3 +582,24 @@ func TestLongLineAtClose(t *testing.T) {
 		}
 	}
 }
+
+// Message data that arrives while a SELECT is in flight and no mailbox is
+// selected belongs to the mailbox being selected: a server sends FETCH
+// only in the selected state (RFC 9051 §6.3.2, §7.5.2). Arkime's
+// arkime_synthetic capture has this shape: the SELECT's completion is
+// missing, its FETCH is not.
+func TestFetchDuringSelect(t *testing.T) {
+	hdr := "From: alice@example.com\r\nSubject: Test\r\n\r\n"
+	recs := run([]step{
+		S("* OK IMAP4rev1 Service Ready\r\n"),
+		C("A001 SELECT \"INBOX\"\r\n"),
+		S(fmt.Sprintf("* 1 FETCH (BODY[HEADER] {%d}\r\n%s)\r\n", len(hdr), hdr)),
+	})
+	msgs := byType[*decode.IMAPMessage](recs)
+	if len(msgs) != 1 || msgs[0].Mailbox != "INBOX" || msgs[0].Message == nil || msgs[0].Message.Subject != "Test" {
+		t.Fatalf("messages %+v", msgs)
+	}
+	if s := session(t, recs); !slices.Equal(s.Mailboxes, []string{"INBOX"}) {
+		t.Errorf("session mailboxes %v", s.Mailboxes)
+	}
+}
