@@ -69,7 +69,7 @@ type command struct {
 	replied    bool
 	replyTS    time.Time
 	last       bool // BDAT ... LAST
-	reset      *txn // transaction a HELO/EHLO ends once accepted; for MAIL, the one it ended
+	reset      *txn // transaction a HELO/EHLO/MAIL ends once accepted
 	auth       *authAttempt
 }
 
@@ -121,12 +121,11 @@ type Session struct {
 	orphans    []orphan
 	orphanLive bool
 
-	cur    *txn   // transaction taking commands
-	resume *txn   // after a MAIL refused with 503: the envelope that holds
-	open   []*txn // not yet emitted, in creation order
-	seq    int
-	ntx    int
-	ncmds  int
+	cur   *txn   // transaction taking commands
+	open  []*txn // not yet emitted, in creation order
+	seq   int
+	ntx   int
+	ncmds int
 }
 
 // orphan is a reply that came before its command (see Session.orphans).
@@ -247,6 +246,12 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 	s.Closed = true
 	if s.cl.Overflowing() || s.sv.Overflowing() {
 		s.Anomaly(decode.AnomalyLineTooLong) // a long line the close cut
+	}
+	for _, c := range s.queue {
+		if c.kind == kMail && c.reset != nil {
+			s.endTx(c.reset) // ended by a MAIL never answered, not by the close
+			c.reset = nil
+		}
 	}
 	for _, t := range s.open {
 		t.closed, t.byClose = true, true
@@ -406,8 +411,11 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		c.reset = s.cur
 	case "MAIL":
 		c.kind = kMail
+		// The transaction this MAIL is sent in ends when the server
+		// accepts the MAIL (or never answers); a refused MAIL leaves
+		// it as it was (see handleMail).
 		c.reset = s.cur
-		s.endCur()
+		s.cur = nil
 		t := s.newTx(ts)
 		t.hasMail = true
 		addr, params, err := ParsePath(args)
@@ -535,6 +543,9 @@ func (s *Session) enqueue(c *command) {
 
 // unanswered retires c without a reply.
 func (s *Session) unanswered(c *command) {
+	if c.kind == kMail && c.reset != nil {
+		s.endTx(c.reset) // as if accepted: the MAIL ends it
+	}
 	switch c {
 	case s.holdCmd:
 		s.releaseHold(looksLikeBody(s.hold), c.ts)
@@ -869,49 +880,71 @@ func (s *Session) handleAuth(c *command, code int, lines []string) bool {
 	return true
 }
 
-// handleMail takes the reply to MAIL. A refused MAIL opens no
-// transaction (RFC 5321 §3.3: the server keeps no envelope for it): its
-// record is the attempt alone, and the commands sent after it, pipelined
-// before the refusal was known, belong to no transaction. They move to
-// one without MAIL, as if sent after the refusal (see txFor).
+// handleMail takes the reply to MAIL. Accepted, it ends the transaction
+// the MAIL was sent in (if any). Refused, it opens no transaction (RFC
+// 5321 §3.3: the server keeps no envelope for it): its record is the
+// attempt alone. The commands sent after it, pipelined before the refusal
+// was known, then belong to the transaction still in force on the server
+// — the one the MAIL was sent in, when the refusal is 503 and that one's
+// MAIL was accepted ("503 sender already given", "nested MAIL command") —
+// or else to none: they move to a transaction without MAIL, as if sent
+// after the refusal (see txFor).
 func (s *Session) handleMail(c *command, r *decode.Reply) {
 	s.dequeue()
-	t := c.tx
+	t, prev := c.tx, c.reset
 	t.mailReply = r
 	if is2xx(r.Code) {
+		if prev != nil {
+			s.endTx(prev)
+		}
 		return
 	}
-	// 503 to a MAIL sent inside a transaction whose MAIL was accepted
-	// ("503 sender already given", Exim) says that envelope still holds:
-	// what follows continues it.
-	var env *txn
-	if p := c.reset; r.Code == 503 && p != nil && p.hasMail && p.mailReply != nil && is2xx(p.mailReply.Code) {
-		env = p
+	keep := r.Code == 503 && prev != nil && !prev.closed && prev.hasMail &&
+		prev.mailReply != nil && is2xx(prev.mailReply.Code)
+	if !keep && prev != nil {
+		s.endTx(prev)
 	}
-	var out *txn // the commands after the refused MAIL
+	var out *txn // where the commands after the refused MAIL go
+	if keep {
+		out = prev
+	}
 	cur := s.cur
+	moved, base := false, 0
 	for _, q := range s.queue {
 		if q.tx != t {
 			continue
 		}
 		if out == nil {
-			out = s.outsideTx(env, q.ts)
+			out = s.outsideTx(q.ts)
 			s.cur = cur
-			out.rcpts, t.rcpts = t.rcpts, nil
-			out.bdat, t.bdat = t.bdat, false
-			out.msg, t.msg = t.msg, nil
+		}
+		if !moved {
+			moved, base = true, len(out.rcpts)
+			out.rcpts = append(out.rcpts, t.rcpts...)
+			t.rcpts = nil
+			if t.bdat {
+				out.bdat, t.bdat = true, false
+			}
+			if out.msg == nil {
+				out.msg, t.msg = t.msg, nil
+			}
 			if s.bodyTx == t {
 				s.bodyTx = out
 			}
+		}
+		if q.rcpt >= 0 {
+			q.rcpt += base
 		}
 		q.tx = out
 		t.pending--
 		out.pending++
 	}
 	if s.cur == t {
-		s.cur = out
-		if out == nil {
-			s.resume = env
+		s.cur = nil
+		if keep {
+			s.cur = prev
+		} else if out != nil {
+			s.cur = out
 		}
 	}
 	t.closed = true
@@ -938,7 +971,6 @@ func (s *Session) handleHelo(c *command, code int, lines []string) {
 	if !is2xx(code) {
 		return
 	}
-	s.resume = nil
 	if c.kind == kEhlo {
 		s.caps = capabilities(lines[1:])
 	}

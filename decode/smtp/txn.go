@@ -30,6 +30,7 @@ type txn struct {
 	closed     bool // takes no more commands
 	byClose    bool // closed by the end of the connection
 	unanswered bool // a command was retired without a reply
+	over       bool // closed with nothing pending: to be emitted
 	done       bool
 }
 
@@ -42,35 +43,24 @@ func (s *Session) newTx(ts time.Time) *txn {
 	return t
 }
 
-// txFor returns the current transaction for RCPT/DATA/BDAT. When there is
-// none it opens one: continuing the envelope a "503 sender already given"
-// kept, or else an invalid one without MAIL.
+// txFor returns the current transaction for RCPT/DATA/BDAT, opening an
+// invalid one (no MAIL) when there is none.
 func (s *Session) txFor() *txn {
 	if s.cur != nil {
 		return s.cur
 	}
-	t := s.outsideTx(s.resume, s.Last)
-	s.resume = nil
-	return t
+	return s.outsideTx(s.Last)
 }
 
-// outsideTx opens a transaction for commands that came outside one. env,
-// when set, is an earlier transaction whose envelope the server still
-// holds: the new one takes its sender. Without env the transaction has no
-// MAIL (mail_from "") and the session gets smtp_transaction_invalid.
-func (s *Session) outsideTx(env *txn, ts time.Time) *txn {
-	t := s.newTx(ts)
-	if env == nil {
-		s.Anomaly(decode.AnomalySMTPTransactionInvalid)
-		return t
-	}
-	t.hasMail, t.from, t.params, t.mailReply = true, env.from, env.params, env.mailReply
-	return t
+// outsideTx opens a transaction without MAIL (mail_from "") for commands
+// that came outside one, and records smtp_transaction_invalid.
+func (s *Session) outsideTx(ts time.Time) *txn {
+	s.Anomaly(decode.AnomalySMTPTransactionInvalid)
+	return s.newTx(ts)
 }
 
 // endCur ends the current transaction (RSET, MAIL, HELO, QUIT, STARTTLS).
 func (s *Session) endCur() {
-	s.resume = nil
 	if t := s.cur; t != nil {
 		s.endTx(t)
 	}
@@ -85,9 +75,15 @@ func (s *Session) endTx(t *txn) {
 	s.maybeFinish(t)
 }
 
+// maybeFinish emits t once it is over, and records stay in seq order: a
+// transaction over before an earlier one (a refused MAIL inside a
+// transaction that goes on) waits for it.
 func (s *Session) maybeFinish(t *txn) {
 	if t.closed && t.pending <= 0 && !t.done {
-		s.finish(t)
+		t.over = true
+	}
+	for len(s.open) > 0 && s.open[0].over {
+		s.finish(s.open[0])
 	}
 }
 
