@@ -445,13 +445,19 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		n, last, ok := parseBDAT(args)
 		c.kind = kBdat
 		c.last = last
-		c.tx = s.txFor()
-		c.tx.bdat = true
 		if !ok {
-			// No chunk can be framed; the server's reply still counts.
+			// No chunk can be framed. Inside a transaction the server's
+			// reply still counts (Postfix's 521 ends it); outside one
+			// a syntax error opens none: it is no transaction command
+			// (Suricata's smtp-bdat-bad-tail-reply-queue).
 			s.Anomaly(decode.AnomalyBDATInvalid)
+			if c.tx = s.cur; c.tx != nil {
+				c.tx.bdat = true
+			}
 			break
 		}
+		c.tx = s.txFor()
+		c.tx.bdat = true
 		s.enqueue(c)
 		s.startChunk(c, n, ts)
 		return
@@ -855,6 +861,7 @@ func (s *Session) handleData(c *command, code int, r *decode.Reply, ts time.Time
 func (s *Session) handleBdat(c *command, code int, r *decode.Reply) {
 	s.dequeue()
 	switch {
+	case c.tx == nil: // an invalid BDAT outside a transaction
 	case c.tx.bdatRejected:
 	case !is2xx(code):
 		c.tx.dataReply = r

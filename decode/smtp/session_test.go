@@ -705,3 +705,38 @@ func TestLongLineAtClose(t *testing.T) {
 		eq(t, "line_too_long after "+tail[:8], hasAnomaly(d.sess, "line_too_long"), true)
 	}
 }
+
+// A BDAT whose size does not parse is a syntax error, not a transaction
+// command: outside a transaction it opens none, and its 501 takes its own
+// place in the reply queue (Suricata's smtp-bdat-bad-tail-reply-queue).
+func TestInvalidBDATOutsideTransaction(t *testing.T) {
+	d := decodeSteps(t, `s: 220 x
+c: EHLO y
+s: 250-x
+s+ 250 CHUNKING
+c: BDAT 5 X
+c+ MAIL FROM:<alice@example.com>
+c+ RCPT TO:<bob@example.com>
+c+ DATA
+s: 501 5.5.4 Syntax: BDAT count [LAST]
+s+ 250 2.1.0 Ok
+s+ 250 2.1.5 Ok
+s+ 354 go
+c: Subject: hi
+c+
+c+ body
+c+ .
+s: 250 2.0.0 Ok: queued
+c: QUIT
+s: 221 bye
+`)
+	wantTxs(t, d, 1)
+	tx := d.txs[0]
+	eq(t, "from", tx.MailFrom, "alice@example.com")
+	eq(t, "status", tx.Status, decode.TxAccepted)
+	eq(t, "bdat", tx.BDAT, false)
+	eq(t, "subject", tx.Message.Subject, "hi")
+	eq(t, "BDAT status", d.cmd(t, "BDAT", 0).Status, any(501))
+	eq(t, "bdat_invalid", hasAnomaly(d.sess, "bdat_invalid"), true)
+	eq(t, "no invalid transaction", hasAnomaly(d.sess, "smtp_transaction_invalid"), false)
+}
