@@ -8,7 +8,7 @@ import (
 // connection: byte counts, anomalies, auth attempts, TLS, first/last time.
 // Protocol decoders embed it and call Finish to build the session record.
 type Base struct {
-	Conn  *ConnInfo
+	Conn  ConnInfo
 	Proto Proto
 	Opts  Options
 	Sink  Sink
@@ -24,7 +24,7 @@ type Base struct {
 }
 
 // NewBase fills a Base.
-func NewBase(c *ConnInfo, p Proto, o Options, s Sink) Base {
+func NewBase(c ConnInfo, p Proto, o Options, s Sink) Base {
 	return Base{Conn: c, Proto: p, Opts: o.WithDefaults(), Sink: s, Last: c.Start}
 }
 
@@ -89,13 +89,17 @@ func (b *Base) SessionRecord(reason CloseReason, ts time.Time) *SessionRecord {
 	switch {
 	case b.Encrypted:
 		r.State = StateEncrypted
-	case b.Gaps > 0:
+	case b.Gaps > 0, b.BytesServer == 0 && b.BytesClient > 0:
+		// Bytes were lost, or the client spoke and the server never did
+		// (all three protocols have the server speak first): a one-sided
+		// capture.
 		r.State = StatePartial
 	case b.Conn.Midstream:
 		r.State = StateMidstream
 	case reason == CloseRST:
 		r.State = StateAborted
-	case reason == CloseTimeout:
+	case reason == CloseTimeout, reason == CloseEOF:
+		// Idle, or still open when the capture ended.
 		r.State = StateTimeout
 	default:
 		r.State = StateComplete

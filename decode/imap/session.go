@@ -88,7 +88,7 @@ type Session struct {
 var _ decode.Decoder = (*Session)(nil)
 
 // New returns a decoder for connection c.
-func New(c *decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
+func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	x := &Session{Base: decode.NewBase(c, decode.ProtoIMAP, o, s), inflight: make(map[string]*command)}
 	x.now = c.Start
 	x.c = half{dir: decode.ClientToServer, tok: NewTokenizer(false, x.Opts.MaxLine)}

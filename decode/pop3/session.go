@@ -116,7 +116,7 @@ type Session struct {
 var _ decode.Decoder = (*Session)(nil)
 
 // New returns a decoder for connection c.
-func New(c *decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
+func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	d := &Session{Base: decode.NewBase(c, decode.ProtoPOP3, o, s)}
 	d.lines[0].Max = d.Opts.MaxLine
 	d.lines[1].Max = d.Opts.MaxLine

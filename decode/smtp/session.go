@@ -141,7 +141,7 @@ const maxOrphans = 64
 var _ decode.Decoder = (*Session)(nil)
 
 // New returns a decoder for connection c emitting records to s.
-func New(c *decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
+func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	d := &Session{Base: decode.NewBase(c, decode.ProtoSMTP, o, s), wantGreeting: true}
 	d.cl.Max = d.Opts.MaxLine
 	d.sv.Max = d.Opts.MaxLine
