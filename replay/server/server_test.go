@@ -282,3 +282,39 @@ func TestCloseRightAfterStart(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthBudgetAcrossProtocols: failed IMAP logins spend the address's
+// budget for POP3 and SMTP too; after it, the right password is refused.
+func TestAuthBudgetAcrossProtocols(t *testing.T) {
+	s := testServer(t, func(o *Options) { o.AuthFailuresPerIP = 3 })
+	a := s.Addrs()
+	imap := dial(t, a["imap"])
+	imap.line()
+	for i := range 3 {
+		imap.send(fmt.Sprintf("a%d LOGIN alice wrong", i))
+		if l := imap.line(); !strings.HasPrefix(l, fmt.Sprintf("a%d NO [AUTHENTICATIONFAILED]", i)) {
+			t.Fatal(l)
+		}
+	}
+	imap.send("b LOGIN alice secret")
+	if l := imap.line(); !strings.HasPrefix(l, "b NO [UNAVAILABLE]") {
+		t.Fatalf("IMAP login after the budget: %q", l)
+	}
+	pop := dial(t, a["pop3"])
+	pop.line()
+	pop.send("USER alice")
+	pop.line()
+	pop.send("PASS secret")
+	if l := pop.line(); !strings.HasPrefix(l, "-ERR [SYS/TEMP]") {
+		t.Fatalf("POP3 login after the budget: %q", l)
+	}
+	smtp := dial(t, a["smtp"])
+	smtp.line()
+	smtp.send("EHLO x")
+	for l := smtp.line(); strings.HasPrefix(l, "250-"); l = smtp.line() {
+	}
+	smtp.send("AUTH PLAIN AGFsaWNlAHNlY3JldA==")
+	if l := smtp.line(); !strings.HasPrefix(l, "421 4.7.0") {
+		t.Fatalf("SMTP AUTH after the budget: %q", l)
+	}
+}

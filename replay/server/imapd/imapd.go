@@ -60,6 +60,13 @@ type Options struct {
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
+	// MaxConns and MaxConnsPerIP limit the open connections, in all and
+	// per client address (0: no limit); one over gets "* BYE" at once.
+	MaxConns, MaxConnsPerIP int
+	// Throttle delays every failed login and keeps a failure budget per
+	// client address (shared with the other protocols when the same value
+	// is given to them); nil means a private one with the defaults.
+	Throttle *netsrv.AuthThrottle
 	// Debug, when not nil, receives the raw transcript of every session.
 	Debug io.Writer
 }
@@ -81,13 +88,20 @@ func New(o *Options) *Server {
 	netsrv.Default(&s.opts.ReadTimeout, DefaultReadTimeout)
 	netsrv.Default(&s.opts.WriteTimeout, DefaultWriteTimeout)
 	netsrv.Default(&s.opts.IdleTimeout, DefaultIdleTimeout)
+	s.tracker.MaxConns, s.tracker.MaxConnsPerIP = s.opts.MaxConns, s.opts.MaxConnsPerIP
+	s.tracker.Busy = "* BYE [UNAVAILABLE] Too many connections\r\n"
+	s.tracker.Logger = s.opts.Logger
+	if s.opts.Throttle == nil {
+		s.opts.Throttle = &netsrv.AuthThrottle{}
+	}
 	return s
 }
 
 // Serve accepts connections on l until Close; it returns nil after Close.
 func (s *Server) Serve(l net.Listener) error { return s.tracker.Serve(l, s.handle) }
 
-// Close stops the listeners, closes every session and waits for them.
+// Close stops the listeners, tells every session "* BYE" (within a second)
+// and waits for them.
 func (s *Server) Close() error { return s.tracker.Close() }
 
 type connState int
@@ -158,6 +172,11 @@ func (s *Server) handle(nc net.Conn) {
 	c.flush()
 	for c.state != stateLogout {
 		if err := c.serveCommand(); err != nil {
+			if s.tracker.Closing() && !errors.Is(err, errLogout) {
+				c.untagged("BYE Server shutting down")
+				c.flush()
+				return
+			}
 			if !errors.Is(err, errLogout) && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.opts.Logger.Printf("imap[%d] %s: %v", c.id, c.remote, err)
 			}

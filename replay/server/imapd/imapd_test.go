@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/internal/sasl"
 	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
@@ -31,7 +32,7 @@ func testServer(t *testing.T, mod ...func(*Options)) (string, *mailstore.Store) 
 	st.Deliver("alice", []byte("Subject: first\r\nFrom: x@y.org\r\n\r\nplain text one\r\n"))
 	st.Deliver("alice", []byte(multipartMsg))
 	o := &Options{Store: st, Hostname: "imap.test", TLSConfig: srvtest.TLS(t, "imap.test"),
-		Clock: func() time.Time { return fixed }}
+		Clock: func() time.Time { return fixed }, Throttle: &netsrv.AuthThrottle{Delay: time.Millisecond}}
 	for _, m := range mod {
 		m(o)
 	}
