@@ -427,3 +427,44 @@ func TestAuthThrottle(t *testing.T) {
 	c.cmd("EHLO client.test", "250")
 	c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "421 4.7.0 ")
 }
+
+// TestSizeBeyond32Bits: SIZE= and BDAT sizes too large for 32 bits get
+// 552, as smaller ones over the limit do (go-smtp alone answered 501 and
+// took the BDAT chunk for commands). The BDAT connection closes after the
+// 552, since its chunk cannot be framed.
+func TestSizeBeyond32Bits(t *testing.T) {
+	addr, st := testServer(t)
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("MAIL FROM:<a@b> SIZE=99999999999", "552 5.3.4 ")
+	c.cmd("mail from:<a@b> BODY=8BITMIME size=18446744073709551616", "552 5.3.4 ")
+	c.cmd("MAIL FROM:<a@b> SIZE=4294967296", "552 5.3.4 ")
+	c.cmd("MAIL FROM:<a@b> SIZE=12x", "501 ") // not a number: still a syntax error
+	// Split across writes: the line is held until it is whole.
+	c.c.Write([]byte("MAIL FROM:<a@b> SI"))
+	time.Sleep(20 * time.Millisecond)
+	c.cmd("ZE=99999999999", "552 5.3.4 ")
+	c.cmd("MAIL FROM:<a@b> SIZE=100", "250 ")
+	c.cmd("RCPT TO:<alice@x>", "250 ")
+	c.c.Write([]byte("BDAT 5\r\nMAIL "))
+	c.expect("250 ")
+	c.cmd("BDAT 99999999999", "552 5.3.4 ")
+	if l, err := c.br.ReadString('\n'); err == nil {
+		t.Fatalf("connection open after the unframeable BDAT: %q", l)
+	}
+	if snap, _ := st.Snapshot("alice", "INBOX"); len(snap.Messages) != 0 {
+		t.Fatal("delivered")
+	}
+	// DATA content that looks like a command is not touched.
+	c = dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("MAIL FROM:<a@b>", "250 ")
+	c.cmd("RCPT TO:<alice@x>", "250 ")
+	c.cmd("DATA", "354 ")
+	c.cmd("MAIL FROM:<x> SIZE=99999999999\r\nBDAT 99999999999\r\n.", "250 ")
+	snap, _ := st.Snapshot("alice", "INBOX")
+	if len(snap.Messages) != 1 || !strings.HasSuffix(string(snap.Messages[0].Raw), "\r\nMAIL FROM:<x> SIZE=99999999999\r\nBDAT 99999999999\r\n") {
+		t.Fatalf("DATA changed: %+v", snap)
+	}
+	c.cmd("MAIL FROM:<a@b> SIZE=99999999999", "552 5.3.4 ")
+}
