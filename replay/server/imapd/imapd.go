@@ -24,11 +24,11 @@ import (
 	"io"
 	"log"
 	"net"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/mailtap/mailtap/decode/imap"
 	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
@@ -220,26 +220,6 @@ func (c *conn) readLine() ([]byte, error) {
 	return netsrv.ReadLine(c.br, c.srv.opts.MaxLineLength)
 }
 
-// literalSuffix parses a trailing "{N}" or "{N+}" of a line.
-func literalSuffix(line []byte) (n int64, nonSync, ok bool) {
-	if len(line) < 3 || line[len(line)-1] != '}' {
-		return 0, false, false
-	}
-	i := bytes.LastIndexByte(line, '{')
-	if i < 0 {
-		return 0, false, false
-	}
-	num := string(line[i+1 : len(line)-1])
-	if strings.HasSuffix(num, "+") {
-		nonSync, num = true, num[:len(num)-1]
-	}
-	v, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || v < 0 {
-		return 0, false, false
-	}
-	return v, nonSync, true
-}
-
 // readCommand reads one command with its literals; the result is the wire
 // form without the final CRLF. A non-nil reply error means the command was
 // refused before it was complete (its tag is returned with it).
@@ -258,9 +238,16 @@ func (c *conn) readCommand() (cmd []byte, tag string, reply error, err error) {
 		if tag == "" {
 			tag, _, _ = strings.Cut(string(buf), " ")
 		}
-		n, nonSync, ok := literalSuffix(line)
+		// The decoder's rule for what a literal is ({n}, {n+}, {n-},
+		// ~{n}), so that the server and mailtap's reading of a capture
+		// agree on where a command ends.
+		m, ok := imap.ParseLiteralSuffix(line)
 		if !ok {
 			return buf, tag, nil, nil
+		}
+		n, nonSync := m.Size, m.NonSync
+		if m.Invalid { // beyond 32 bits
+			n = c.srv.opts.MaxLiteralBytes + 1
 		}
 		total += n
 		if n > c.srv.opts.MaxLiteralBytes || total > c.srv.opts.MaxLiteralBytes+int64(c.srv.opts.MaxLineLength) {

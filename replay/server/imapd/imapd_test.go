@@ -388,3 +388,20 @@ func TestAuthenticateTrailingSpace(t *testing.T) {
 		t.Fatal(l)
 	}
 }
+
+// TestLiteralGrammar: commands are framed by the decoder's literal rule
+// (decode/imap.ParseLiteralSuffix): "{n-}" (LITERAL-) is a literal, a
+// "{5}" inside a quoted string is not, and a size beyond 32 bits is too
+// large.
+func TestLiteralGrammar(t *testing.T) {
+	addr, st := testServer(t)
+	st.AddUser("bob", "pass {5}")
+	c := dial(t, addr)
+	fmt.Fprintf(c.c, "a LOGIN {5-}\r\nalice {6-}\r\nsecret\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("LOGIN with {n-} literals: %q", l)
+	}
+	c.do("b", "APPEND INBOX {99999999999}", "NO [TOOBIG]")
+	c = dial(t, addr)
+	c.do("c", `LOGIN bob "pass {5}"`, "OK")
+}
