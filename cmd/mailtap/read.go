@@ -207,7 +207,7 @@ func (d *decodeFlags) dispatcher(o decode.Options, s decode.Sink) *dispatch.Disp
 		Sniff:     !d.noSniff,
 		Options:   o,
 		Sink:      s,
-		Protocols: protocols(),
+		Protocols: dispatch.Protocols(),
 	})
 }
 

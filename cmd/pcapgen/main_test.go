@@ -186,6 +186,7 @@ func TestReadmeFacts(t *testing.T) {
 			{{304, "3bad864633d7b040b4dc1354a8b3219a1ba2c92879f782af987dd34e5fba1a58", "Reuse 1"}},
 			{{304, "85d596932e22920277398bccf6f57848130af83aaed5e9ccfd820f9eeca9b91a", "Reuse 2"}},
 		},
+		"smtp-midstream-greeting": {{{352, "56134f0c25eb649542ef6421f9f8763ac3b1f7a157bf8494c5e9892fb21b3b4e", "Greeting first"}}},
 	}
 	scripts, err := load(filepath.Join(pcaps, "gen"), nil)
 	if err != nil {

@@ -87,7 +87,7 @@ func (l *leaf) flushEOL() {
 func (l *leaf) line(p *impl, b []byte, complete bool) {
 	if l.enc == encBase64 {
 		if l.b64.write(b, l) {
-			p.anomaly(anBase64)
+			p.anomaly(decode.AnomalyBadBase64)
 		}
 		return
 	}
@@ -180,7 +180,7 @@ func (l *leaf) decode(p *impl, b []byte) {
 	}
 	l.flushOut()
 	if bad {
-		p.anomaly(anQP)
+		p.anomaly(decode.AnomalyBadQuotedPrintable)
 	}
 }
 
@@ -204,7 +204,7 @@ func (l *leaf) finish(p *impl) {
 	switch l.enc {
 	case encBase64:
 		if l.b64.end(l) {
-			p.anomaly(anBase64)
+			p.anomaly(decode.AnomalyBadBase64)
 		}
 	default:
 		if len(l.carry) > 0 {

@@ -138,7 +138,7 @@ func (x *Extractor) fail(err error) {
 }
 
 // Create implements decode.MessageStore.
-func (x *Extractor) Create(c *decode.ConnInfo, proto decode.Proto, n int) decode.MessageWriter {
+func (x *Extractor) Create(c decode.ConnInfo, proto decode.Proto, n int) decode.MessageWriter {
 	rel := x.claim("", fmt.Sprintf("%d-%d.eml", c.ID, n))
 	f, err := os.OpenFile(filepath.Join(x.dir, rel), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {

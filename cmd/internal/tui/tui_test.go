@@ -51,9 +51,9 @@ func decodeFile(t *testing.T, path string, m *Model, showSecrets bool) {
 		Sink:    m,
 		Options: o,
 		Protocols: map[decode.Proto]dispatch.NewFunc{
-			decode.ProtoSMTP: func(c *decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return smtp.New(c, o, s) },
-			decode.ProtoPOP3: func(c *decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return pop3.New(c, o, s) },
-			decode.ProtoIMAP: func(c *decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return imap.New(c, o, s) },
+			decode.ProtoSMTP: func(c decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return smtp.New(c, o, s) },
+			decode.ProtoPOP3: func(c decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return pop3.New(c, o, s) },
+			decode.ProtoIMAP: func(c decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return imap.New(c, o, s) },
 		},
 	})
 	eng := capture.New(capture.Config{ServerPort: disp.IsServerPort}, disp)
@@ -711,7 +711,7 @@ func TestLiveUpdates(t *testing.T) {
 	src, _ := capture.OpenFile(repoPcap("real-postfix-auth.pcap"))
 	defer src.Close()
 	disp := dispatch.New(dispatch.Config{Sink: collect, Options: decode.Options{Level: decode.LevelCommands},
-		Protocols: map[decode.Proto]dispatch.NewFunc{decode.ProtoSMTP: func(c *decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return smtp.New(c, o, s) }}})
+		Protocols: map[decode.Proto]dispatch.NewFunc{decode.ProtoSMTP: func(c decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return smtp.New(c, o, s) }}})
 	if err := capture.New(capture.Config{ServerPort: disp.IsServerPort}, disp).Run(src, nil); err != nil {
 		t.Fatal(err)
 	}
