@@ -91,7 +91,7 @@ func (sp *Spill) Size() int64 {
 }
 
 // Create implements decode.MessageStore.
-func (sp *Spill) Create(c *decode.ConnInfo, proto decode.Proto, n int) decode.MessageWriter {
+func (sp *Spill) Create(c decode.ConnInfo, proto decode.Proto, n int) decode.MessageWriter {
 	w := &spillWriter{sp: sp}
 	if sp.next != nil {
 		w.next = sp.next.Create(c, proto, n)

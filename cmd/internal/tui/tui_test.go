@@ -776,3 +776,30 @@ func TestTooSmall(t *testing.T) {
 	v.Draw(s)
 	mustShow(t, screenRows(s), "too small")
 }
+
+// TestLadderOrder: a message's fold follows the command that carried it,
+// although POP3 emits its messages at the end of the session and IMAP
+// before the tagged reply.
+func TestLadderOrder(t *testing.T) {
+	for _, tc := range []struct{ pcap, cmd, title string }{
+		{"real-dovecot-poplib.pcap", "RETR 1", "RETR 1"},
+		{"real-dovecot-poplib.pcap", "TOP 2 5", "TOP 2"},
+		{"real-dovecot-imaplib.pcap", "FETCH 1:3", "FETCH BODY[] uid 1 INBOX"},
+		{"real-postfix-smtplib-multi.pcap", "DATA", "MAIL #1 accepted"},
+	} {
+		m := loadModel(t, repoPcap(tc.pcap))
+		sn := m.Snapshot(nil, 1)
+		s := sn.Sessions[sn.Selected]
+		found := false
+		for i, st := range s.Steps {
+			if st.Msg < 0 && strings.Contains(st.Client, tc.cmd) && i+1 < len(s.Steps) {
+				next := s.Steps[i+1]
+				found = next.Msg >= 0 && s.Messages[next.Msg].Title == tc.title
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: %q is not followed by the fold of %q", tc.pcap, tc.cmd, tc.title)
+		}
+	}
+}
