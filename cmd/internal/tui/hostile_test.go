@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -192,4 +193,48 @@ func TestSafeText(t *testing.T) {
 			t.Errorf("safeText(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestMemoryBounded: the model keeps summaries, not bodies. 200 mails of
+// 50 kB each (10 MB) must leave well under 4 MB of heap behind: bodies
+// are in the spill, and no kept string pins a decoder's buffer.
+func TestMemoryBounded(t *testing.T) {
+	c := synth.NewCapture(synth.LinkEthernet)
+	body := strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n", 700)
+	const n = 200
+	for i := 0; i < n; i++ {
+		conn := c.Conn(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), uint16(40000+i)),
+			netip.MustParseAddrPort("192.0.2.25:25"), synth.Options{})
+		conn.Server("220 mx ESMTP\r\n").Client("EHLO c\r\n").Server("250 mx\r\n").
+			Client(fmt.Sprintf("MAIL FROM:<u%d@example.org>\r\n", i)).Server("250 ok\r\n").
+			Client("RCPT TO:<rcpt@example.test>\r\n").Server("250 ok\r\n").
+			Client("DATA\r\n").Server("354 go\r\n").
+			Client(fmt.Sprintf("From: u%d@example.org\r\nSubject: big %d\r\n\r\n", i, i) + body + ".\r\n").Server("250 queued\r\n").
+			Client("QUIT\r\n").Server("221 bye\r\n").Close(synth.ClientSide)
+	}
+	path := filepath.Join(t.TempDir(), "big.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(f, synth.FormatPcap); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	c = nil
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	m := loadModel(t, path)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if m.Len() != n || m.Spill().Size() < n*int64(len(body)) {
+		t.Fatalf("%d sessions, spill %d bytes", m.Len(), m.Spill().Size())
+	}
+	kept := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("heap kept for %d sessions: %d kB (bodies: %d kB in the spill)", n, kept>>10, m.Spill().Size()>>10)
+	if kept > 4<<20 {
+		t.Errorf("model keeps %d kB of heap for %d sessions", kept>>10, n)
+	}
+	runtime.KeepAlive(m)
 }

@@ -470,6 +470,7 @@ func (m *Model) addMessage(s *Session, msg Message, ts time.Time) {
 	m.messages++
 	s.NMessages++
 	if msg.Message != nil {
+		msg.Message = retained(msg.Message)
 		if s.Subject == "" {
 			s.Subject = msg.Subject
 		}
@@ -519,6 +520,37 @@ func popCommand(s *Session, verb string, n int) int {
 		}
 	}
 	return 0
+}
+
+// retained copies the summary of a message the model keeps for long:
+// its strings may be slices of a decoder's large buffers (the text
+// preview of a 50 kB body is), which must not stay pinned in memory for
+// every message of the capture.
+func retained(m *decode.Message) *decode.Message {
+	c := *m
+	for _, p := range []*string{&c.SHA256, &c.From, &c.Subject, &c.Date, &c.MessageID, &c.InReplyTo, &c.UserAgent, &c.ContentType, &c.TextPreview, &c.File} {
+		*p = strings.Clone(*p)
+	}
+	c.To = cloneStrings(c.To)
+	c.Cc = cloneStrings(c.Cc)
+	c.Anomalies = cloneStrings(c.Anomalies)
+	c.Attachments = slices.Clone(c.Attachments)
+	for i := range c.Attachments {
+		a := &c.Attachments[i]
+		a.Filename, a.ContentType, a.SHA256, a.File = strings.Clone(a.Filename), strings.Clone(a.ContentType), strings.Clone(a.SHA256), strings.Clone(a.File)
+	}
+	return &c
+}
+
+func cloneStrings(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.Clone(s)
+	}
+	return out
 }
 
 func (s *Session) addAnomaly(a string) {

@@ -138,7 +138,9 @@ func (v *View) Refresh() {
 	now := time.Now()
 	if v.lastPktsAt.IsZero() {
 		v.lastPkts, v.lastPktsAt = st.Packets, now
-	} else if d := now.Sub(v.lastPktsAt); d >= time.Second {
+	} else if d := now.Sub(v.lastPktsAt); d >= time.Second && (st.Packets != v.lastPkts || d >= 5*time.Second) {
+		// The counters come in steps (a file's progress callback, the
+		// live ticker): measure from step to step.
 		v.rate = float64(st.Packets-v.lastPkts) / d.Seconds()
 		v.lastPkts, v.lastPktsAt = st.Packets, now
 	}
