@@ -607,7 +607,7 @@ var columns = []column{
 		return s.Client, tcell.StyleDefault
 	}, less: func(a, b *Session) bool { return a.Client+a.Server < b.Client+b.Server }},
 	{name: "user", drop: 8, cell: userCell, less: func(a, b *Session) bool { return a.User < b.User }},
-	{name: "what happened", flex: 3, min: 14, drop: 6, cell: func(s *Session) (string, tcell.Style) {
+	{name: "what happened", flex: 3, min: 20, drop: 6, cell: func(s *Session) (string, tcell.Style) {
 		if s.Rejected {
 			return s.What, styleWarn
 		}
