@@ -144,6 +144,7 @@ type worker struct {
 	current *conn              // the connection being assembled (for streamFactory)
 
 	deferring bool
+	ctxs      []assemblerCtx // unused contexts of the current slab
 	pending   []pendingCall
 	// mark, when set, is told which connection the records emitted next
 	// belong to (parallel mode keys records by it).
@@ -376,9 +377,17 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 		w.asm.MaxBufferedPagesPerConnection = 1
 		c.holeSeen[dir] = false
 	}
-	ctx := assemblerCtx{ci: ci}
+	// gopacket keeps the context of a segment it queues (out of order) and
+	// asks it for the timestamp later, so each packet needs its own; they
+	// come from small slabs, not one allocation per packet.
+	if len(w.ctxs) == 0 {
+		w.ctxs = make([]assemblerCtx, 32)
+	}
+	ctx := &w.ctxs[0]
+	w.ctxs = w.ctxs[1:]
+	ctx.ci = ci
 	w.current = c
-	w.asm.AssembleWithContext(c.flow(fromClient), t, &ctx)
+	w.asm.AssembleWithContext(c.flow(fromClient), t, ctx)
 	w.current = nil
 	w.asm.MaxBufferedPagesPerConnection = limit
 	if t.RST && !c.done {

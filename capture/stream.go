@@ -2,6 +2,7 @@ package capture
 
 import (
 	"sort"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -87,14 +88,22 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembl
 			data = append([]byte(nil), data...)
 		}
 	}
-	s.w.deliver(c, func() {
-		if skip > 0 {
-			c.dec.Gap(dir, skip, ts)
-		}
-		if len(data) > 0 {
-			c.dec.Data(dir, data, ts)
-		}
-	})
+	if !s.w.deferring {
+		// The common case, without the closure (one allocation per segment).
+		c.feed(dir, skip, data, ts)
+		s.w.delivered(c)
+		return
+	}
+	s.w.deliver(c, func() { c.feed(dir, skip, data, ts) })
+}
+
+func (c *conn) feed(dir decode.Direction, skip int, data []byte, ts time.Time) {
+	if skip > 0 {
+		c.dec.Gap(dir, skip, ts)
+	}
+	if len(data) > 0 {
+		c.dec.Data(dir, data, ts)
+	}
 }
 
 func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
@@ -119,12 +128,17 @@ func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 func (w *worker) deliver(c *conn, fn func()) {
 	if !w.deferring {
 		fn()
-		if c.ignorer != nil && !c.ignored && c.ignorer.Ignored() {
-			c.ignored = true
-		}
+		w.delivered(c)
 		return
 	}
 	w.pending = append(w.pending, pendingCall{id: c.info.ID, seq: len(w.pending), fn: fn})
+}
+
+// delivered notes a decoder that asked to be ignored after a delivery.
+func (w *worker) delivered(c *conn) {
+	if c.ignorer != nil && !c.ignored && c.ignorer.Ignored() {
+		c.ignored = true
+	}
 }
 
 type pendingCall struct {
