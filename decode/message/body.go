@@ -90,7 +90,7 @@ func (l *leaf) line(p *impl, b []byte, complete bool) {
 			l.b64 = new(b64dec)
 		}
 		if l.b64.write(b, l) {
-			p.anomaly(anBase64)
+			p.anomaly(decode.AnomalyBadBase64)
 		}
 		return
 	}
@@ -186,7 +186,7 @@ func (l *leaf) decode(p *impl, b []byte) {
 	}
 	l.flushOut()
 	if bad {
-		p.anomaly(anQP)
+		p.anomaly(decode.AnomalyBadQuotedPrintable)
 	}
 }
 
@@ -210,7 +210,7 @@ func (l *leaf) finish(p *impl) {
 	switch l.enc {
 	case encBase64:
 		if l.b64 != nil && l.b64.end(l) {
-			p.anomaly(anBase64)
+			p.anomaly(decode.AnomalyBadBase64)
 		}
 	default:
 		if len(l.carry) > 0 {
