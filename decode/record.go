@@ -38,7 +38,7 @@ type Header struct {
 func (h *Header) Head() *Header { return h }
 
 // NewHeader fills a header for conn c.
-func NewHeader(typ string, p Proto, c *ConnInfo, ts time.Time) Header {
+func NewHeader(typ string, p Proto, c ConnInfo, ts time.Time) Header {
 	return Header{
 		V:       SchemaVersion,
 		Type:    typ,

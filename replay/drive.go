@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
-	"github.com/mailtap/mailtap/decode/imap"
-	"github.com/mailtap/mailtap/decode/pop3"
-	"github.com/mailtap/mailtap/decode/smtp"
+	"github.com/mailtap/mailtap/decode/dispatch"
 )
 
 // TypeSession is the record type of a replay result.
@@ -450,17 +448,11 @@ func decodeCommands(s *Session, ev []event) []*decode.CommandRecord {
 	c := s.Conn
 	c.Midstream = false
 	o := decode.Options{Level: decode.LevelCommands, ShowSecrets: true}
-	var dec decode.Decoder
-	switch s.Proto {
-	case decode.ProtoSMTP:
-		dec = smtp.New(&c, o, sink)
-	case decode.ProtoPOP3:
-		dec = pop3.New(&c, o, sink)
-	case decode.ProtoIMAP:
-		dec = imap.New(&c, o, sink)
-	default:
+	newDec := dispatch.Protocols()[s.Proto]
+	if newDec == nil {
 		return nil
 	}
+	dec := newDec(c, o, sink)
 	ts := c.Start
 	for _, e := range ev {
 		if len(e.data) == 0 {

@@ -51,7 +51,6 @@ type Session struct {
 	pop3Msgs  []*decode.POP3Message
 	imapMsgs  []*decode.IMAPMessage
 	split     splitter
-	conn      *decode.ConnInfo
 	closedAt  time.Time
 	recording bool
 }
@@ -109,7 +108,7 @@ func (r *Recorder) session(id uint64) *Session {
 
 // Create implements decode.MessageStore: message bytes are kept, up to the
 // limit, and found again by their SHA-256 (the records carry it).
-func (r *Recorder) Create(_ *decode.ConnInfo, _ decode.Proto, _ int) decode.MessageWriter {
+func (r *Recorder) Create(_ decode.ConnInfo, _ decode.Proto, _ int) decode.MessageWriter {
 	return &msgWriter{r: r}
 }
 
@@ -147,18 +146,33 @@ func (w *msgWriter) Close() (string, error) {
 // Wrap returns a capture.Factory that records every connection's bytes
 // and passes them on to f's decoder.
 func (r *Recorder) Wrap(f capture.Factory) capture.Factory {
-	return capture.FactoryFunc(func(c *decode.ConnInfo) decode.Decoder {
+	return capture.FactoryFunc(func(c decode.ConnInfo) decode.Decoder {
 		inner := f.NewConn(c)
 		s := r.session(c.ID)
-		s.conn = c
+		s.Conn = c
 		s.recording = true
-		return &recConn{inner: inner, s: s}
+		d := &recConn{inner: inner, s: s}
+		d.swapper, _ = inner.(decode.RoleSwapper)
+		d.RolesSwapped()
+		return d
 	})
 }
 
 type recConn struct {
-	inner decode.Decoder
-	s     *Session
+	inner   decode.Decoder
+	s       *Session
+	swapper decode.RoleSwapper
+	swapped bool
+}
+
+// RolesSwapped passes the inner decoder's finding on to capture, and
+// keeps the session's roles as capture's.
+func (d *recConn) RolesSwapped() bool {
+	if !d.swapped && d.swapper != nil && d.swapper.RolesSwapped() {
+		d.swapped = true
+		d.s.Conn = d.s.Conn.Swapped()
+	}
+	return d.swapped
 }
 
 func (d *recConn) Data(dir decode.Direction, p []byte, ts time.Time) {
@@ -189,7 +203,6 @@ func (r *Recorder) Sessions() []*Session {
 		if s.Record == nil || !s.recording {
 			continue
 		}
-		s.Conn = *s.conn
 		s.Greeting, s.Turns = s.split.greeting, s.split.turns
 		s.Skip = skipReason(s, r.lim)
 		out = append(out, s)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mailtap/mailtap/capture"
 	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/textsafe"
 	"github.com/mailtap/mailtap/replay"
 )
 
@@ -321,6 +322,8 @@ func runReplay(path string, cfg replay.LoadConfig, tg *targets, rc replay.RunCon
 }
 
 func writeReplayText(w io.Writer, r *replay.Result) {
+	w = textsafe.NewWriter(w) // errors, values and replies quote wire data
+	w = textsafe.NewWriter(w) // errors and replies quote wire data
 	fmt.Fprintf(w, "session %d %s %s -> %s: ", r.Session, r.Proto, r.Client, r.Server)
 	switch {
 	case r.Skipped != "":

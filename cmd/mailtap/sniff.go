@@ -274,10 +274,8 @@ func sniffEngine(df *decodeFlags, o decode.Options, s decode.Sink, ids *atomic.U
 	disp := df.dispatcher(o, s)
 	cfg := df.captureConfig(disp)
 	cfg.PacketFilter = nil // the kernel runs --bpf
-	return capture.New(cfg, capture.FactoryFunc(func(c *decode.ConnInfo) decode.Decoder {
-		c.ID = ids.Add(1)
-		return disp.NewConn(c)
-	}))
+	cfg.NextID = func() uint64 { return ids.Add(1) }
+	return capture.New(cfg, disp)
 }
 
 // sniffWorker reads one socket into one engine on its own goroutine.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mailtap/mailtap/decode"
 )
 
 // field is one header field: lower-case name, unfolded value.
@@ -69,7 +71,7 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 			switch {
 			case skipping:
 			case len(fs) == 0:
-				p.anomaly(anNoColon)
+				p.anomaly(decode.AnomalyHeaderWithoutColon)
 			default:
 				fs[len(fs)-1].value = append(fs[len(fs)-1].value, line...)
 			}
@@ -79,9 +81,9 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 		name := bytes.TrimRight(line[:max(i, 0)], " \t")
 		if i <= 0 || !validFieldName(name) {
 			if isFirst && bytes.HasPrefix(line, []byte("From ")) {
-				p.anomaly(anMboxFrom)
+				p.anomaly(decode.AnomalyMboxFromLine)
 			} else {
-				p.anomaly(anNoColon)
+				p.anomaly(decode.AnomalyHeaderWithoutColon)
 			}
 			skipping = true
 			continue
@@ -138,7 +140,7 @@ func (p *impl) fixUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s
 	}
-	p.anomaly(anHeader8bit)
+	p.anomaly(decode.AnomalyHeaderInvalidUTF8)
 	return decodeWindows1252([]byte(s))
 }
 
@@ -152,7 +154,7 @@ func (p *impl) addresses(vals []string) []string {
 		}
 		list, err := p.ap.ParseList(v)
 		if err != nil {
-			p.anomaly(anAddress)
+			p.anomaly(decode.AnomalyBadAddressList)
 			out = append(out, p.looseAddresses(v)...)
 		} else {
 			for _, a := range list {
@@ -161,7 +163,7 @@ func (p *impl) addresses(vals []string) []string {
 		}
 	}
 	if len(out) > maxAddresses {
-		p.anomaly(anTooManyAddresses)
+		p.anomaly(decode.AnomalyTooManyAddresses)
 		out = out[:maxAddresses]
 	}
 	return out
@@ -351,7 +353,7 @@ func (p *impl) encodedWord(s string) (cs string, data []byte, n int, ok bool) {
 			d, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(t, "="))
 		}
 		if err != nil {
-			p.anomaly(anEncodedWord)
+			p.anomaly(decode.AnomalyBadEncodedWord)
 			return "", nil, n, false
 		}
 		return cs, d, n, true
@@ -492,7 +494,7 @@ func (p *impl) params(s string) (string, map[string]string) {
 		params[name] = p.convert(cs, buf)
 	}
 	if bad {
-		p.anomaly(anParams)
+		p.anomaly(decode.AnomalyBadHeaderParameters)
 	}
 	return val, params
 }

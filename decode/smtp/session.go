@@ -141,7 +141,7 @@ const maxOrphans = 64
 var _ decode.Decoder = (*Session)(nil)
 
 // New returns a decoder for connection c emitting records to s.
-func New(c *decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
+func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	d := &Session{Base: decode.NewBase(c, decode.ProtoSMTP, o, s), wantGreeting: true}
 	d.cl.Max = d.Opts.MaxLine
 	d.sv.Max = d.Opts.MaxLine
@@ -182,7 +182,7 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 		return
 	}
 	s.Gaps++
-	s.Anomaly("gap")
+	s.Anomaly(decode.AnomalyGap)
 	switch dir {
 	case decode.ClientToServer:
 		if len(s.orphans) > 0 {
@@ -292,7 +292,7 @@ func (s *Session) client(p []byte, ts time.Time) {
 			n, done := s.dot.Feed(p, s.bodyOut)
 			p = p[n:]
 			if s.dot.BareLFDot {
-				s.Anomaly("bare_lf_dot")
+				s.Anomaly(decode.AnomalyBareLFDot)
 			}
 			if done {
 				s.endBody(ts)
@@ -348,7 +348,7 @@ func (s *Session) bodyWrite(b []byte) { s.bodyTx.msg.Write(b) }
 // clientLine handles one complete client line in command mode.
 func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	if line.Overflow {
-		s.Anomaly("line_too_long")
+		s.Anomaly(decode.AnomalyLineTooLong)
 	}
 	text := line.Text
 	if s.authCmd != nil && s.isAuthResponse(text) {
@@ -364,7 +364,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	if s.smode == smReply && s.sv.Pending() > 0 && s.mustWait() {
 		// Same, for a reply line the server never terminated (a
 		// greeting without CRLF, suricata-verify detect-email-received).
-		s.Anomaly("malformed_reply")
+		s.Anomaly(decode.AnomalyMalformedReply)
 		if line, _, ok := s.sv.Next(lf); ok {
 			s.serverLine(line, ts)
 		}
@@ -372,7 +372,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	if len(s.rlines) > 0 && s.mustWait() {
 		// The client goes on while a multi-line reply it had to wait
 		// for is unfinished: the server never sent its last line.
-		s.Anomaly("malformed_reply")
+		s.Anomaly(decode.AnomalyMalformedReply)
 		lines := s.rlines
 		s.rlines, s.rbytes = s.rlines[:0:0], 0
 		s.reply(s.rcode, lines, ts)
@@ -382,7 +382,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		verb, args = "", strings.TrimSpace(string(text))
 	}
 	if err != nil || !knownVerbs[verb] {
-		s.Anomaly("unknown_command")
+		s.Anomaly(decode.AnomalyUnknownCommand)
 	}
 	if len(args) > maxArgs {
 		args = args[:maxArgs]
@@ -407,7 +407,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		t.hasMail = true
 		addr, params, err := ParsePath(args)
 		if err != nil {
-			s.Anomaly("invalid_path")
+			s.Anomaly(decode.AnomalyInvalidPath)
 		}
 		t.from, t.params = s.path(addr), bound(params, maxArgs)
 		c.tx = t
@@ -416,13 +416,13 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		t := s.txFor()
 		addr, params, err := ParsePath(args)
 		if err != nil {
-			s.Anomaly("invalid_path")
+			s.Anomaly(decode.AnomalyInvalidPath)
 		}
 		if len(t.rcpts) < maxRcpt {
 			c.rcpt = len(t.rcpts)
 			t.rcpts = append(t.rcpts, decode.Rcpt{Addr: s.path(addr), Params: bound(params, maxArgs)})
 		} else {
-			s.Anomaly("too_many_rcpt")
+			s.Anomaly(decode.AnomalyTooManyRcpt)
 		}
 		c.tx = t
 	case "DATA":
@@ -436,7 +436,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		c.tx.bdat = true
 		if !ok {
 			// No chunk can be framed; the server's reply still counts.
-			s.Anomaly("bdat_invalid")
+			s.Anomaly(decode.AnomalyBDATInvalid)
 			break
 		}
 		s.enqueue(c)
@@ -470,7 +470,7 @@ func (s *Session) resyncTo354() {
 	if i <= 0 {
 		return
 	}
-	s.Anomaly("reply_resync")
+	s.Anomaly(decode.AnomalyReplyResync)
 	lost := s.queue[:i:i]
 	s.queue = s.queue[i:]
 	for _, c := range lost {
@@ -499,7 +499,7 @@ func (s *Session) mustWait() bool {
 // path bounds an address.
 func (s *Session) path(a string) string {
 	if len(a) > maxPath {
-		s.Anomaly("path_too_long")
+		s.Anomaly(decode.AnomalyPathTooLong)
 		return a[:maxPath]
 	}
 	return a
@@ -520,7 +520,7 @@ func (s *Session) enqueue(c *command) {
 		c.tx.pending++
 	}
 	if len(s.queue) >= maxPending {
-		s.Anomaly("too_many_pending")
+		s.Anomaly(decode.AnomalyTooManyPending)
 		old := s.queue[0]
 		s.queue = s.queue[1:]
 		s.unanswered(old)
@@ -563,7 +563,7 @@ func (s *Session) holdData(p []byte, ts time.Time) []byte {
 		}
 	}
 	if len(s.hold) >= maxHold {
-		s.Anomaly("data_reply_missing")
+		s.Anomaly(decode.AnomalyDataReplyMissing)
 		s.releaseHold(looksLikeBody(s.hold), ts)
 	}
 	return p
@@ -626,7 +626,7 @@ func (s *Session) startBody(c *command) {
 func (s *Session) endBody(ts time.Time) {
 	t := s.bodyTx
 	if s.dot.BareLFDot {
-		s.Anomaly("bare_lf_dot")
+		s.Anomaly(decode.AnomalyBareLFDot)
 		t.bareLF = true
 	}
 	s.bodyTx, s.bodyCmd = nil, nil
@@ -688,12 +688,12 @@ func (s *Session) server(p []byte, ts time.Time) {
 // serverLine handles one complete server line.
 func (s *Session) serverLine(line framing.Line, ts time.Time) {
 	if line.Overflow {
-		s.Anomaly("line_too_long")
+		s.Anomaly(decode.AnomalyLineTooLong)
 	}
 	code, sep, text, ok := ParseReplyLine(line.Text)
 	if !ok {
 		if !s.sResync {
-			s.Anomaly("malformed_reply")
+			s.Anomaly(decode.AnomalyMalformedReply)
 		}
 		return
 	}
@@ -701,13 +701,13 @@ func (s *Session) serverLine(line framing.Line, ts time.Time) {
 	if len(s.rlines) == 0 {
 		s.rcode = code
 	} else if code != s.rcode {
-		s.Anomaly("malformed_reply")
+		s.Anomaly(decode.AnomalyMalformedReply)
 	}
 	if len(s.rlines) < maxReplyLines && s.rbytes+len(text) <= maxReplyBytes {
 		s.rlines = append(s.rlines, text)
 		s.rbytes += len(text)
 	} else {
-		s.Anomaly("reply_too_long")
+		s.Anomaly(decode.AnomalyReplyTooLong)
 	}
 	if sep == '-' {
 		return
@@ -721,23 +721,14 @@ func (s *Session) serverLine(line framing.Line, ts time.Time) {
 	s.reply(s.rcode, lines, ts)
 }
 
-// reply pairs one complete reply with the oldest waiting command.
+// reply pairs one complete reply with the oldest waiting command and
+// hands it to the handler of that command's kind.
 func (s *Session) reply(code int, lines []string, ts time.Time) {
-	greet := s.wantGreeting
-	s.wantGreeting = false
-	if greet && (code == 220 || (len(s.queue) == 0 && (code == 421 || code == 554))) &&
-		(len(s.queue) == 0 || s.queue[0].kind != kStartTLS) {
-		s.greeting = bound(lines[0], maxArgs)
+	if s.greetingReply(code, lines) {
 		return
 	}
 	if len(s.queue) == 0 {
-		if code != 421 {
-			s.Anomaly("unexpected_reply")
-		}
-		if len(s.orphans) >= maxOrphans {
-			s.orphans = s.orphans[1:]
-		}
-		s.orphans = append(s.orphans, orphan{code, lines, ts})
+		s.orphanReply(code, lines, ts)
 		return
 	}
 	if code == 354 && s.queue[0].kind != kData {
@@ -752,93 +743,171 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 	// that is where servers put the queue id (Exim's "250- 4404 byte
 	// chunk" / "250 OK id=...") and what Zeek logs as last_reply.
 	r := newReply(code, lines[len(lines)-1])
+	final := true
 	switch c.kind {
 	case kData:
-		if code == 354 && len(c.inter) == 0 {
-			c.inter = append(c.inter, code)
-			if s.holdCmd == c {
-				s.releaseHold(true, ts)
-			}
-			return
-		}
-		s.queue = s.queue[1:]
-		first := len(c.inter) == 0
-		c.tx.dataReply = r
-		if s.holdCmd == c {
-			s.releaseHold(false, ts)
-		} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first || s.dot.BareLFDot) {
-			// The server says the content is over while we are still in
-			// it: it ended in a gap, or the server took a bare-LF dot
-			// line as the end (Sendmail does; the smuggling case), or
-			// the DATA was refused after its content was assumed. Other
-			// replies inside the content are capture reordering: the
-			// content goes on to its CRLF.CRLF.
-			if first {
-				c.tx.msg = nil
-			}
-			s.endBody(ts)
-			s.cl.Reset()
-			s.cResync = true
-		}
+		final = s.handleData(c, code, r, ts)
 	case kBdat:
-		s.queue = s.queue[1:]
-		switch {
-		case c.tx.bdatRejected:
-			// The first rejected chunk decides.
-		case !is2xx(code):
-			c.tx.dataReply = r
-			c.tx.bdatRejected = true
-		case c.last:
-			c.tx.dataReply = r
-		}
+		s.handleBdat(c, code, r)
 	case kAuth:
-		if code == 334 {
-			c.inter = append(c.inter, code)
-			c.auth.onChallenge(lines[0], s)
+		final = s.handleAuth(c, code, lines)
+	case kMail:
+		s.handleMail(c, r)
+	case kRcpt:
+		s.handleRcpt(c, code)
+	case kHelo, kEhlo:
+		s.handleHelo(c, code, lines)
+	case kStartTLS:
+		if s.handleStartTLS(c, code, lines) {
 			return
 		}
-		s.queue = s.queue[1:]
-		if s.authCmd == c {
-			s.authCmd = nil
-		}
-		s.auths = append(s.auths, c.auth.record(decode.Bool(code == 235 || is2xx(code)), s))
 	default:
-		s.queue = s.queue[1:]
-		switch c.kind {
-		case kMail:
-			c.tx.mailReply = r
-		case kRcpt:
-			if c.rcpt >= 0 {
-				rc := &c.tx.rcpts[c.rcpt]
-				rc.Code = code
-				rc.Accepted = is2xx(code)
-			}
-		case kHelo, kEhlo:
-			if !is2xx(code) {
-				break
-			}
-			if c.kind == kEhlo {
-				s.caps = capabilities(lines[1:])
-			}
-			if c.reset != nil {
-				s.endTx(c.reset)
-			}
-		case kStartTLS:
-			if s.starttls == c {
-				s.starttls = nil
-			}
-			if code == 220 {
-				s.emitCommand(c, &code, lines[0])
-				s.beginTLS()
-				return
-			}
-		}
+		s.dequeue()
+	}
+	if !final {
+		return
 	}
 	s.emitCommand(c, &code, lines[0])
 	if c.tx != nil {
 		c.tx.pending--
 		s.maybeFinish(c.tx)
 	}
+}
+
+// greetingReply takes the server's greeting (220, or a 421/554 refusal
+// before any command); it reports whether the reply was the greeting.
+func (s *Session) greetingReply(code int, lines []string) bool {
+	greet := s.wantGreeting
+	s.wantGreeting = false
+	if greet && (code == 220 || (len(s.queue) == 0 && (code == 421 || code == 554))) &&
+		(len(s.queue) == 0 || s.queue[0].kind != kStartTLS) {
+		s.greeting = bound(lines[0], maxArgs)
+		return true
+	}
+	return false
+}
+
+// orphanReply keeps a reply that came with no command waiting (see
+// Session.orphans).
+func (s *Session) orphanReply(code int, lines []string, ts time.Time) {
+	if code != 421 {
+		s.Anomaly(decode.AnomalyUnexpectedReply)
+	}
+	if len(s.orphans) >= maxOrphans {
+		s.orphans = s.orphans[1:]
+	}
+	s.orphans = append(s.orphans, orphan{code, lines, ts})
+}
+
+// dequeue retires the oldest waiting command: its reply is final.
+func (s *Session) dequeue() { s.queue = s.queue[1:] }
+
+// handleData takes a reply to DATA: the 354 go-ahead (not final) or the
+// decision on the content. It reports whether the reply is final.
+func (s *Session) handleData(c *command, code int, r *decode.Reply, ts time.Time) bool {
+	if code == 354 && len(c.inter) == 0 {
+		c.inter = append(c.inter, code)
+		if s.holdCmd == c {
+			s.releaseHold(true, ts)
+		}
+		return false
+	}
+	s.dequeue()
+	first := len(c.inter) == 0
+	c.tx.dataReply = r
+	if s.holdCmd == c {
+		s.releaseHold(false, ts)
+	} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first || s.dot.BareLFDot) {
+		// The server says the content is over while we are still in
+		// it: it ended in a gap, or the server took a bare-LF dot
+		// line as the end (Sendmail does; the smuggling case), or
+		// the DATA was refused after its content was assumed. Other
+		// replies inside the content are capture reordering: the
+		// content goes on to its CRLF.CRLF.
+		if first {
+			c.tx.msg = nil
+		}
+		s.endBody(ts)
+		s.cl.Reset()
+		s.cResync = true
+	}
+	return true
+}
+
+// handleBdat takes a reply to one BDAT chunk: the first rejected chunk,
+// or else the LAST chunk's reply, decides the transaction.
+func (s *Session) handleBdat(c *command, code int, r *decode.Reply) {
+	s.dequeue()
+	switch {
+	case c.tx.bdatRejected:
+	case !is2xx(code):
+		c.tx.dataReply = r
+		c.tx.bdatRejected = true
+	case c.last:
+		c.tx.dataReply = r
+	}
+}
+
+// handleAuth takes a reply to AUTH: a 334 challenge (not final) or the
+// outcome of the attempt. It reports whether the reply is final.
+func (s *Session) handleAuth(c *command, code int, lines []string) bool {
+	if code == 334 {
+		c.inter = append(c.inter, code)
+		c.auth.onChallenge(lines[0], s)
+		return false
+	}
+	s.dequeue()
+	if s.authCmd == c {
+		s.authCmd = nil
+	}
+	s.auths = append(s.auths, c.auth.record(decode.Bool(code == 235 || is2xx(code)), s))
+	return true
+}
+
+// handleMail takes the reply to MAIL.
+func (s *Session) handleMail(c *command, r *decode.Reply) {
+	s.dequeue()
+	c.tx.mailReply = r
+}
+
+// handleRcpt takes the reply to RCPT: the recipient's code.
+func (s *Session) handleRcpt(c *command, code int) {
+	s.dequeue()
+	if c.rcpt >= 0 {
+		rc := &c.tx.rcpts[c.rcpt]
+		rc.Code = code
+		rc.Accepted = is2xx(code)
+	}
+}
+
+// handleHelo takes the reply to HELO or EHLO: once accepted, EHLO's
+// capabilities are known and the transaction it resets ends.
+func (s *Session) handleHelo(c *command, code int, lines []string) {
+	s.dequeue()
+	if !is2xx(code) {
+		return
+	}
+	if c.kind == kEhlo {
+		s.caps = capabilities(lines[1:])
+	}
+	if c.reset != nil {
+		s.endTx(c.reset)
+	}
+}
+
+// handleStartTLS takes the reply to STARTTLS. On 220 it emits the
+// command itself and the TLS handshake begins; it then reports true.
+func (s *Session) handleStartTLS(c *command, code int, lines []string) bool {
+	s.dequeue()
+	if s.starttls == c {
+		s.starttls = nil
+	}
+	if code != 220 {
+		return false
+	}
+	s.emitCommand(c, &code, lines[0])
+	s.beginTLS()
+	return true
 }
 
 func is2xx(code int) bool { return code >= 200 && code < 300 }

@@ -534,7 +534,7 @@ type memWriter struct {
 	n int
 }
 
-func (m *memStore) Create(c *decode.ConnInfo, p decode.Proto, n int) decode.MessageWriter {
+func (m *memStore) Create(c decode.ConnInfo, p decode.Proto, n int) decode.MessageWriter {
 	b := new(bytes.Buffer)
 	m.msgs[n] = b
 	return memWriter{b, n}

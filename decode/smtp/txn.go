@@ -47,7 +47,7 @@ func (s *Session) txFor() *txn {
 	if s.cur != nil {
 		return s.cur
 	}
-	s.Anomaly("smtp_transaction_invalid")
+	s.Anomaly(decode.AnomalySMTPTransactionInvalid)
 	return s.newTx(s.Last)
 }
 
@@ -131,8 +131,8 @@ func (s *Session) finishMessage(t *txn) {
 	}
 	m := t.msg.Finish(t.truncated)
 	t.msg = nil
-	if t.bareLF && !slices.Contains(m.Anomalies, "bare_lf_dot") {
-		m.Anomalies = append(m.Anomalies, "bare_lf_dot")
+	if bare := string(decode.AnomalyBareLFDot); t.bareLF && !slices.Contains(m.Anomalies, bare) {
+		m.Anomalies = append(m.Anomalies, bare)
 	}
 	t.message = m
 }
