@@ -42,8 +42,8 @@ func compareEdited(t *testing.T, s *Session, level string, ignores []string, edi
 	if !changed {
 		t.Fatal("the edit changed nothing")
 	}
-	want := observe(s, capturedEvents(s), true)
-	got := observe(&cp, capturedEvents(&cp), true)
+	want := observe(s, capturedEvents(s), true, nil)
+	got := observe(&cp, capturedEvents(&cp), true, nil)
 	return cc.compareObs(s.ID, string(s.Proto), want, got, nil, len(want)+len(got), newRunState(), nil)
 }
 
@@ -61,9 +61,9 @@ func replaceOnce(t *testing.T, old, new string) func([]byte) []byte {
 func TestCompareIdentical(t *testing.T) {
 	for _, p := range []string{"real-dovecot-imaplib.pcap", "real-dovecot-poplib.pcap", "real-postfix-swaks-basic.pcap", "real-postfix-bdat.pcap"} {
 		s := session(t, p)
-		want := observe(s, capturedEvents(s), true)
+		want := observe(s, capturedEvents(s), true, nil)
 		cc, _ := NewCompareConfig(CompareFull, nil, false)
-		c := cc.compareObs(s.ID, string(s.Proto), want, observe(s, capturedEvents(s), true), nil, 1<<30, newRunState(), nil)
+		c := cc.compareObs(s.ID, string(s.Proto), want, observe(s, capturedEvents(s), true, nil), nil, 1<<30, newRunState(), nil)
 		if len(c.divs) != 0 || len(c.details) != 0 || c.matched != c.commands || c.commands != len(s.Commands)+1 {
 			t.Errorf("%s: %+v", p, c)
 		}
@@ -205,13 +205,13 @@ func TestCompareIMAPFields(t *testing.T) {
 		t.Errorf("UIDVALIDITY changed the same way everywhere: %+v", c.divs)
 	}
 	cc, _ := NewCompareConfig(CompareFull, nil, true)
-	want := observe(s, capturedEvents(s), true)
+	want := observe(s, capturedEvents(s), true, nil)
 	cp := *s
 	cp.Turns = nil
 	for _, tr := range s.Turns {
 		cp.Turns = append(cp.Turns, Turn{Client: tr.Client, Server: edit(bytes.Clone(tr.Server))})
 	}
-	got := observe(&cp, capturedEvents(&cp), true)
+	got := observe(&cp, capturedEvents(&cp), true, nil)
 	c := cc.compareObs(1, "imap", want, got, nil, 1<<30, newRunState(), nil)
 	if len(c.divs) == 0 || c.divs[0].Field != "UIDVALIDITY" || c.divs[0].Replayed != "42" {
 		t.Errorf("--no-default-ignores: %+v", c.divs)
@@ -352,6 +352,67 @@ func TestParsePace(t *testing.T) {
 	for _, bad := range []string{"2", "x", "-1x", "slow"} {
 		if _, err := ParsePace(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// --skip DELE: the DELE is not sent (the message stays on the server),
+// and the rest of the session matches, QUIT's deleted set included.
+func TestReplaySkipVerb(t *testing.T) {
+	rec, ss := loadPcap(t, "real-dovecot-poplib.pcap")
+	srv, addrs, err := StartServer(rec.Seed(ss), Protos(ss)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cc, _ := NewCompareConfig(CompareCodes, nil, false)
+	r := Replay(ss[0], addrs[ss[0].Proto], Options{Compare: cc, Skip: map[string]bool{"DELE": true}})
+	if r.Failed() || r.Commands != 9 || r.Matched != 9 {
+		t.Errorf("%+v", r)
+	}
+	snap, err := srv.Store().Snapshot("alice", "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Messages) != 3 {
+		t.Errorf("%d messages left, want 3 (DELE skipped)", len(snap.Messages))
+	}
+}
+
+// Sessions run at their captured times: the IMAP IDLE of session 1 sees
+// the EXISTS of the delivery SMTP session 15 made during it. Sent as
+// fast as possible, the IDLE is over before the delivery.
+func TestRunPaceIDLE(t *testing.T) {
+	for _, speed := range []float64{1, 0} {
+		rec, ss := loadPcap(t, "real-dovecot-imap-idle.pcap")
+		srv, addrs, err := StartServer(rec.Seed(ss), Protos(ss)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rs []*Result
+		sm, err := Run(ss, RunConfig{Speed: speed, Concurrency: 8, Target: func(s *Session) Target { return Target{Addr: addrs[s.Proto]} }},
+			func(r *Result) error { rs = append(rs, r); return nil })
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sm.Sessions != 3 || sm.Compared != 3 || len(rs) != 3 || rs[0].Session != 1 || rs[1].Session != 15 || rs[2].Session != 39 {
+			t.Fatalf("speed %v: %+v", speed, sm)
+		}
+		var idleExists bool
+		for _, d := range rs[0].Diverged {
+			if d.Verb == "IDLE" && d.Field == "untagged" && d.Kind == KindMissing {
+				idleExists = true
+			}
+		}
+		if speed == 1 && idleExists {
+			t.Errorf("paced: IDLE saw no untagged response: %+v", rs[0].Diverged)
+		}
+		if speed == 0 && !idleExists {
+			t.Errorf("fast: IDLE saw the delivery anyway: %+v", rs[0].Diverged)
+		}
+		if l := sm.Latency["imap"]; l == nil || l.Commands == 0 || l.CapturedP99 < 1000 {
+			t.Errorf("latency %+v", sm.Latency)
 		}
 	}
 }

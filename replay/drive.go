@@ -482,8 +482,8 @@ func (ex *Exchange) Compare(o Options) *Result {
 	if res.Skipped != "" {
 		return res
 	}
-	want := observe(s, capturedEvents(s), hasGreeting(s))
-	got := observe(s, ex.liveEvents(), true)
+	want := observe(s, capturedEvents(s), hasGreeting(s), o.Skip)
+	got := observe(s, ex.liveEvents(), true, nil)
 	if want[0].Verb == "" {
 		got[0] = Obs{} // a crafted capture without a greeting
 	}

@@ -63,7 +63,10 @@ func setField(name, key string, set []string) Field {
 // raw answer. greet says whether the first server answer is a greeting.
 // The result has the greeting at index 0 (Verb "greeting"; absent
 // greeting: a zero Obs) and the commands from index 1.
-func observe(s *Session, ev []event, greet bool) []Obs {
+//
+// skip lists the verbs left out of the replay (--skip): a skipped DELE
+// does not count in the captured POP3 deleted set.
+func observe(s *Session, ev []event, greet bool, skip map[string]bool) []Obs {
 	cmds := decodeCommands(s, ev)
 	var stream []byte
 	for _, e := range ev {
@@ -80,7 +83,7 @@ func observe(s *Session, ev []event, greet bool) []Obs {
 	case decode.ProtoSMTP:
 		observeSMTP(out, stream, greet)
 	case decode.ProtoPOP3:
-		observePOP3(out, stream, greet)
+		observePOP3(out, stream, greet, skip)
 	case decode.ProtoIMAP:
 		observeIMAP(out, stream, greet)
 	}
@@ -202,7 +205,7 @@ type pop3Answer struct {
 	raw    []byte // the body as sent, dot-unstuffed, with CRLFs
 }
 
-func observePOP3(out []Obs, stream []byte, greet bool) {
+func observePOP3(out []Obs, stream []byte, greet bool, skip map[string]bool) {
 	ls := lines(stream)
 	li := 0
 	// next reads one status line (multi: with a body when +OK).
@@ -307,7 +310,7 @@ func observePOP3(out []Obs, stream []byte, greet bool) {
 			o.Fields = append(o.Fields, valueField(o.Verb+" sha256", o.Verb, sha(a.raw)),
 				valueField(o.Verb+" size", o.Verb, strconv.Itoa(len(a.raw))))
 		case "DELE":
-			if len(args) > 0 {
+			if len(args) > 0 && !skip["DELE"] {
 				deleted = append(deleted, args[0])
 			}
 		case "RSET":
