@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
 
 // session loads the one session of a project capture.
@@ -413,6 +415,47 @@ func TestRunPaceIDLE(t *testing.T) {
 		}
 		if l := sm.Latency["imap"]; l == nil || l.Commands == 0 || l.CapturedP99 < 1000 {
 			t.Errorf("latency %+v", sm.Latency)
+		}
+	}
+}
+
+// Against the built-in server, an accepted DATA is checked to have
+// delivered the captured message (the server's Received line aside).
+func TestCompareDelivered(t *testing.T) {
+	rec, ss := loadPcap(t, "real-postfix-swaks-basic.pcap")
+	s := ss[0]
+	raw := rec.message(s.mails[0].Message.SHA256)
+	if raw == nil {
+		t.Fatal("captured message not kept")
+	}
+	cc, _ := NewCompareConfig(CompareFull, nil, false)
+	for _, tc := range []struct {
+		delivered []byte
+		ok        bool
+	}{
+		{append([]byte("Received: from client.example.org\r\n\tby mailtap.test with ESMTP id 1\r\n"), raw...), true},
+		{append([]byte("Received: from client.example.org\r\n"), bytes.Replace(raw, []byte("Subject:"), []byte("Subject: [changed]"), 1)...), false},
+	} {
+		st, err := mailstore.New(mailstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AddUser("carol", "x"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Deliver("carol", tc.delivered); err != nil {
+			t.Fatal(err)
+		}
+		want := observe(s, capturedEvents(s), true, nil)
+		got := observe(s, capturedEvents(s), true, nil)
+		checkDelivered(s, want, got, st)
+		c := cc.compareObs(s.ID, "smtp", want, got, nil, 1<<30, newRunState(), nil)
+		if tc.ok && len(c.divs) != 0 {
+			t.Errorf("delivered intact: %+v", c.divs)
+		}
+		if !tc.ok && (len(c.divs) != 1 || c.divs[0].Field != "delivered sha256" || c.divs[0].Verb != "DATA" || c.divs[0].Index != 4 ||
+			c.divs[0].Captured != "sha256:"+s.mails[0].Message.SHA256) {
+			t.Errorf("delivered changed: %+v", c.divs)
 		}
 	}
 }

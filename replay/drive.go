@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/dispatch"
+	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
 
 // TypeSession is the record type of a replay result.
@@ -100,6 +102,9 @@ type Options struct {
 	TLSConfig *tls.Config
 	// TLS says the target speaks implicit TLS.
 	TLS bool
+	// Store is the built-in server's store when that is the target:
+	// SMTP deliveries are checked to have the captured message's hash.
+	Store *mailstore.Store
 	// Pace, when Speed > 0, holds every session start and client turn
 	// to its captured time relative to Captured, divided by Speed, from
 	// Live (the run's start); Speed 0 sends as soon as answered.
@@ -487,6 +492,9 @@ func (ex *Exchange) Compare(o Options) *Result {
 	if want[0].Verb == "" {
 		got[0] = Obs{} // a crafted capture without a greeting
 	}
+	if o.Store != nil && s.Proto == decode.ProtoSMTP {
+		checkDelivered(s, want, got, o.Store)
+	}
 	for _, c := range s.Commands {
 		if c.LatencyMS != nil {
 			res.capLat = append(res.capLat, *c.LatencyMS)
@@ -609,4 +617,68 @@ func ProbeGreeting(p decode.Proto, addr string, useTLS bool, tc *tls.Config, tim
 	bye := map[decode.Proto]string{decode.ProtoSMTP: "QUIT\r\n", decode.ProtoPOP3: "QUIT\r\n", decode.ProtoIMAP: "Z LOGOUT\r\n"}[p]
 	conn.Write([]byte(bye))
 	return nil
+}
+
+// checkDelivered adds a "delivered sha256" field to every accepted final
+// DATA/BDAT: the captured message's hash, and on the replayed side the
+// same hash when a message delivered to one of its recipients on the
+// built-in server (its Received header taken off) has it.
+func checkDelivered(s *Session, want, got []Obs, st *mailstore.Store) {
+	var accepted []*decode.SMTPMail
+	for _, m := range s.mails {
+		if m.Status == decode.TxAccepted && m.Message != nil {
+			accepted = append(accepted, m)
+		}
+	}
+	k := 0
+	for i := range want {
+		w := &want[i]
+		if k >= len(accepted) || (w.Verb != "DATA" && w.Verb != "BDAT") || !slices.ContainsFunc(w.Fields, func(f Field) bool { return f.Key == "RCPT" }) {
+			continue
+		}
+		if c, ok := w.Status.(int); !ok || c/100 != 2 {
+			continue
+		}
+		m := accepted[k]
+		k++
+		sum := "sha256:" + m.Message.SHA256
+		w.Fields = append(w.Fields, valueField("delivered sha256", "delivered", sum))
+		if i >= len(got) {
+			continue
+		}
+		v := "no message delivered with this hash"
+		for _, rc := range m.RcptTo {
+			local, _, _ := strings.Cut(rc.Addr, "@")
+			if !rc.Accepted || local == "" {
+				continue
+			}
+			snap, err := st.Snapshot(local, mailstore.Inbox)
+			if err != nil {
+				continue
+			}
+			for _, dm := range snap.Messages {
+				if sha(withoutFirstField(dm.Raw)) == sum {
+					v = sum
+				}
+			}
+		}
+		got[i].Fields = append(got[i].Fields, valueField("delivered sha256", "delivered", v))
+	}
+}
+
+// withoutFirstField takes off a message's first header field (the
+// server's Received line and its continuations).
+func withoutFirstField(raw []byte) []byte {
+	i := bytes.IndexByte(raw, '\n')
+	for i >= 0 && i+1 < len(raw) && (raw[i+1] == ' ' || raw[i+1] == '\t') {
+		j := bytes.IndexByte(raw[i+1:], '\n')
+		if j < 0 {
+			return nil
+		}
+		i += 1 + j
+	}
+	if i < 0 {
+		return raw
+	}
+	return raw[i+1:]
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
 
 // TypeSummary is the record type of the final replay record.
@@ -37,6 +38,8 @@ type Target struct {
 	Addr      string
 	TLS       bool
 	TLSConfig *tls.Config
+	// Store is the built-in server's store when it is the target.
+	Store *mailstore.Store
 }
 
 // RunConfig configures Run.
@@ -221,7 +224,7 @@ func Run(sessions []*Session, rc RunConfig, emit func(*Result) error) (*Summary,
 			if rc.Target != nil {
 				t = rc.Target(s)
 			}
-			so.TLS = t.TLS
+			so.TLS, so.Store = t.TLS, t.Store
 			if t.TLSConfig != nil {
 				so.TLSConfig = t.TLSConfig
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/textsafe"
 	"github.com/mailtap/mailtap/replay"
+	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
 
 // Exit statuses of replay: a divergence, and nothing compared at all.
@@ -275,6 +276,7 @@ func runReplay(path string, cfg replay.LoadConfig, tg *targets, rc replay.RunCon
 		}
 	}
 	local := map[decode.Proto]string{}
+	var store *mailstore.Store
 	if len(builtin) > 0 {
 		slices.Sort(builtin)
 		sd := rec.Seed(sessions)
@@ -286,7 +288,7 @@ func runReplay(path string, cfg replay.LoadConfig, tg *targets, rc replay.RunCon
 			return nil, fmt.Errorf("built-in server: %w", err)
 		}
 		defer srv.Close()
-		local = addrs
+		local, store = addrs, srv.Store()
 	}
 	// The built-in server's certificate is its own: STARTTLS with it is
 	// not checked.
@@ -297,7 +299,7 @@ func runReplay(path string, cfg replay.LoadConfig, tg *targets, rc replay.RunCon
 			if useTLS {
 				return replay.Target{}
 			}
-			return replay.Target{Addr: local[s.Proto], TLSConfig: builtinTLS}
+			return replay.Target{Addr: local[s.Proto], TLSConfig: builtinTLS, Store: store}
 		}
 		return replay.Target{Addr: addr, TLS: useTLS}
 	}
