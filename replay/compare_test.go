@@ -383,7 +383,7 @@ func TestReplaySkipVerb(t *testing.T) {
 
 // Sessions run at their captured times: the IMAP IDLE of session 1 sees
 // the EXISTS of the delivery SMTP session 15 made during it. Sent as
-// fast as possible, the IDLE is over before the delivery.
+// fast as possible one at a time, the IDLE is over before the delivery.
 func TestRunPaceIDLE(t *testing.T) {
 	for _, speed := range []float64{1, 0} {
 		rec, ss := loadPcap(t, "real-dovecot-imap-idle.pcap")
@@ -392,7 +392,11 @@ func TestRunPaceIDLE(t *testing.T) {
 			t.Fatal(err)
 		}
 		var rs []*Result
-		sm, err := Run(ss, RunConfig{Speed: speed, Concurrency: 8, Target: func(s *Session) Target { return Target{Addr: addrs[s.Proto]} }},
+		conc := 8
+		if speed == 0 {
+			conc = 1
+		}
+		sm, err := Run(ss, RunConfig{Speed: speed, Concurrency: conc, Target: func(s *Session) Target { return Target{Addr: addrs[s.Proto]} }},
 			func(r *Result) error { rs = append(rs, r); return nil })
 		srv.Close()
 		if err != nil {
