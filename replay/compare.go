@@ -248,14 +248,16 @@ type comparison struct {
 	commands, matched int
 	divs              []Divergence
 	details           []Detail
-	unverifiable      int
+	// unverified are the comparisons that depend on placeholders: not
+	// divergences, never matches.
+	unverified []Divergence
 }
 
 // compareObs compares the captured and replayed observations of one
 // session. timedOut marks the replayed commands whose answer came after
 // the timeout or never; notSent is the replayed index from which nothing
 // was sent (the session was abandoned), len(got) when everything was.
-func (c *CompareConfig) compareObs(sess uint64, proto string, want, got []Obs, timedOut map[int]bool, notSent int, run *runState, unverifiable func(i int, f Field) bool) comparison {
+func (c *CompareConfig) compareObs(sess uint64, proto string, want, got []Obs, timedOut map[int]bool, notSent int, run *runState) comparison {
 	rs := c.rules(proto)
 	var out comparison
 	sessPairs := map[string]*pairing{}
@@ -345,9 +347,9 @@ func (c *CompareConfig) compareObs(sess uint64, proto string, want, got []Obs, t
 				seen[f.Name] = true
 				h, ok := gm[f.Name]
 				switch {
-				case unverifiable != nil && unverifiable(i, f):
-					out.unverifiable++
-					div(f.Name, KindUnverifiable, fieldValue(f), fieldValueOK(h, ok))
+				case ok && h.Unverifiable:
+					out.unverified = append(out.unverified, Divergence{Session: sess, Index: w.Index, Verb: w.Verb,
+						Field: f.Name, Kind: KindUnverifiable, Captured: fieldValue(f), Replayed: fieldValue(h)})
 				case !ok:
 					div(f.Name, KindMissing, fieldValue(f), nil)
 				case f.IsSet:
@@ -370,7 +372,7 @@ func (c *CompareConfig) compareObs(sess uint64, proto string, want, got []Obs, t
 				}
 			}
 		}
-		if len(out.divs) == before {
+		if len(out.divs) == before && !slices.ContainsFunc(out.unverified, func(d Divergence) bool { return d.Index == w.Index }) {
 			out.matched++
 		}
 		if !ignored(rs, "text") {
@@ -404,13 +406,6 @@ func fieldValue(f Field) any {
 		return f.Value
 	}
 	return f.Value
-}
-
-func fieldValueOK(f Field, ok bool) any {
-	if !ok {
-		return nil
-	}
-	return fieldValue(f)
 }
 
 // filterFields drops ignored fields and set items.

@@ -51,8 +51,11 @@ type Result struct {
 	Divergences int          `json:"divergences"`
 	Diverged    []Divergence `json:"diverged,omitempty"`
 	// Unverifiable counts the comparisons that depend on content the
-	// capture never showed (placeholders of the built-in server).
-	Unverifiable int `json:"unverifiable,omitempty"`
+	// capture never showed (placeholders of the built-in server): not
+	// divergences, and their commands do not count as matched;
+	// Unverified lists the first maxDiverged.
+	Unverifiable int          `json:"unverifiable,omitempty"`
+	Unverified   []Divergence `json:"unverified,omitempty"`
 	// TextDiffs counts reply texts that differ (after masking); Details
 	// lists the first maxDiverged. They never fail the run.
 	TextDiffs int      `json:"text_diffs"`
@@ -538,9 +541,10 @@ func (ex *Exchange) Compare(o Options) *Result {
 	if ex.abandoned {
 		res.NotSent = max(0, len(want)-len(got))
 	}
-	cmp := o.Compare.compareObs(s.ID, string(s.Proto), want, got, timedOut, notSent, o.run, nil)
+	cmp := o.Compare.compareObs(s.ID, string(s.Proto), want, got, timedOut, notSent, o.run)
 	res.Commands, res.Matched = cmp.commands, cmp.matched
-	res.Divergences, res.Unverifiable = len(cmp.divs), cmp.unverifiable
+	res.Divergences, res.Unverifiable = len(cmp.divs), len(cmp.unverified)
+	res.Unverified = cmp.unverified[:min(len(cmp.unverified), maxDiverged)]
 	res.Diverged = cmp.divs[:min(len(cmp.divs), maxDiverged)]
 	res.TextDiffs = len(cmp.details)
 	res.Details = cmp.details[:min(len(cmp.details), maxDiverged)]

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -47,6 +48,9 @@ type Field struct {
 	// compared as "the same value where the capture had the same value"
 	// instead of literally (UIDVALIDITY, UIDL); empty: literal.
 	Pair string
+	// Unverifiable is set on a replayed value that shows a placeholder
+	// of the built-in server (content the capture never showed).
+	Unverifiable bool
 }
 
 func valueField(name, key, v string) Field { return Field{Name: name, Key: key, Value: v} }
@@ -307,8 +311,9 @@ func observePOP3(out []Obs, stream []byte, greet bool, skip map[string]bool) {
 				o.Fields = append(o.Fields, valueField("UIDL count", "UIDL", strconv.Itoa(len(a.body))))
 			}
 		case "RETR", "TOP":
-			o.Fields = append(o.Fields, valueField(o.Verb+" sha256", o.Verb, sha(a.raw)),
-				valueField(o.Verb+" size", o.Verb, strconv.Itoa(len(a.raw))))
+			ph := bytes.Contains(a.raw, []byte(PlaceholderMark))
+			o.Fields = append(o.Fields, Field{Name: o.Verb + " sha256", Key: o.Verb, Value: sha(a.raw), Unverifiable: ph},
+				Field{Name: o.Verb + " size", Key: o.Verb, Value: strconv.Itoa(len(a.raw)), Unverifiable: ph})
 		case "DELE":
 			if len(args) > 0 && !skip["DELE"] {
 				deleted = append(deleted, args[0])
@@ -660,9 +665,22 @@ func (ob *imapObserver) untagged(r *imapResp) {
 }
 
 // fetch adds one field per item of "* n FETCH (...)"; bodies by hash.
+// When any item shows a placeholder of the built-in server, the items
+// that depend on the content are unverifiable.
 func (ob *imapObserver) fetch(n uint64, r *imapResp, off int) {
 	t := &tokenizer{r: r, pos: off + len("* ")}
 	list, _ := t.next(0)
+	start := len(ob.fields)
+	defer func() {
+		if !strings.Contains(list.String(), PlaceholderMark) {
+			return
+		}
+		for i := start; i < len(ob.fields); i++ {
+			if k := ob.fields[i].Key; k != "FLAGS" && k != "UID" && k != "MODSEQ" {
+				ob.fields[i].Unverifiable = true
+			}
+		}
+	}()
 	for i := 0; i+1 < len(list.list); i += 2 {
 		name := strings.ToUpper(list.list[i].s)
 		v := list.list[i+1]

@@ -162,19 +162,25 @@ func TestReplaySkips(t *testing.T) {
 }
 
 // Seeding from the poplib capture: alice's password, and her maildrop of
-// three messages with RETR 1 and TOP 2 at their numbers.
+// three messages with the sizes LIST gave, RETR 1 byte for byte, the
+// others placeholders of their captured size.
 func TestSeedPOP3(t *testing.T) {
 	rec, ss := loadPcap(t, "real-dovecot-poplib.pcap")
 	sd := rec.Seed(ss)
 	if sd.Users["alice"] != "secret" {
 		t.Errorf("users %v", sd.Users)
 	}
-	box := sd.Inbox["alice"]
-	if len(box) != 3 || len(box[0]) != 802 || box[1] == nil || box[2] != nil {
+	box := sd.Boxes["alice"]["INBOX"].Msgs
+	if len(box) != 3 || len(box[0].Raw) != 802 || box[1].Raw != nil || box[1].Size != 1335 || box[2].Size != 752 {
 		t.Fatalf("inbox: %d messages", len(box))
 	}
-	if !strings.Contains(string(box[0]), "Dora Sender") {
-		t.Errorf("message 1 is not the retrieved one: %.80q", box[0])
+	if !strings.Contains(string(box[0].Raw), "Dora Sender") {
+		t.Errorf("message 1 is not the retrieved one: %.80q", box[0].Raw)
+	}
+	for _, size := range []int64{1335, 752, 40, 100} {
+		if p := placeholder("alice", 2, size); int64(len(p)) != size || !strings.Contains(string(p), PlaceholderMark) {
+			t.Errorf("placeholder of %d bytes: %d %q", size, len(p), p)
+		}
 	}
 }
 
@@ -196,20 +202,31 @@ func TestReplayBinaryMIMEDiverges(t *testing.T) {
 }
 
 // Seeding from the imaplib capture: bob's INBOX holds the three fetched
-// messages at UIDs 1-3, byte for byte.
+// messages at UIDs 1-3, byte for byte, with the UIDVALIDITY and UIDNEXT
+// SELECT showed; the listed mailboxes exist; Archive (created by the
+// capture) is not seeded.
 func TestSeedIMAP(t *testing.T) {
 	rec, ss := loadPcap(t, "real-dovecot-imaplib.pcap")
 	sd := rec.Seed(ss)
 	if sd.Users["bob"] != "secret" {
 		t.Errorf("users %v", sd.Users)
 	}
-	box := sd.Inbox["bob"]
+	in := sd.Boxes["bob"]["INBOX"]
 	var sizes []int
-	for _, m := range box {
-		sizes = append(sizes, len(m))
+	for _, m := range in.Msgs {
+		sizes = append(sizes, len(m.Raw))
 	}
-	if len(sizes) != 3 || sizes[0] != 788 || sizes[1] != 1318 || sizes[2] != 739 {
-		t.Errorf("inbox sizes %v, want [788 1318 739]", sizes)
+	if len(sizes) != 3 || sizes[0] != 788 || sizes[1] != 1318 || sizes[2] != 739 || in.UIDNext != 4 || in.UIDValidity == 0 || in.Msgs[2].UID != 3 {
+		t.Errorf("inbox sizes %v, want [788 1318 739]; %+v", sizes, in)
+	}
+	if b := sd.Boxes["bob"]["Archive"]; b == nil || b.Exists {
+		t.Errorf("Archive: %+v", b)
+	}
+	if b := sd.Boxes["bob"]["Trash"]; b == nil || !b.Exists || b.Use != `\Trash` {
+		t.Errorf("Trash: %+v", b)
+	}
+	if !sd.Listed["bob"] {
+		t.Error("the complete LIST not noted")
 	}
 }
 

@@ -61,15 +61,18 @@ type Summary struct {
 	// Sessions found in the capture; Compared were replayed and
 	// compared; Matched of those showed no divergence; Diverged did (or
 	// could not be driven); Skipped were not replayed, by reason.
-	Sessions    int            `json:"sessions"`
-	Compared    int            `json:"compared"`
-	Matched     int            `json:"matched"`
-	Diverged    int            `json:"diverged"`
-	Skipped     int            `json:"skipped"`
-	SkippedBy   map[string]int `json:"skipped_by,omitempty"`
-	Divergences int            `json:"divergences"`
-	TextDiffs   int            `json:"text_diffs"`
-	Timeouts    int            `json:"timeouts,omitempty"`
+	Sessions int `json:"sessions"`
+	Compared int `json:"compared"`
+	Matched  int `json:"matched"`
+	Diverged int `json:"diverged"`
+	// Unverifiable sessions had no divergence but comparisons that
+	// depend on placeholders: not counted as matched.
+	Unverifiable int            `json:"unverifiable,omitempty"`
+	Skipped      int            `json:"skipped"`
+	SkippedBy    map[string]int `json:"skipped_by,omitempty"`
+	Divergences  int            `json:"divergences"`
+	TextDiffs    int            `json:"text_diffs"`
+	Timeouts     int            `json:"timeouts,omitempty"`
 	// Latency per protocol, captured and replayed, in ms.
 	Latency map[decode.Proto]*LatencyStats `json:"latency,omitempty"`
 	// Seconds is the wall time of the replay; SessionsPerSec the
@@ -112,6 +115,8 @@ func (sm *Summary) Add(r *Result) {
 		return
 	case r.Failed():
 		sm.Diverged++
+	case r.Unverifiable > 0:
+		sm.Unverifiable++
 	default:
 		sm.Matched++
 	}
