@@ -131,7 +131,7 @@ func bigExchange() exchange {
 	}
 }
 
-// runPair runs a crypto/tls client and server over net.Pipe and records
+// runPair runs a crypto/tls client and server over loopback TCP and records
 // the server's side of the wire.
 func runPair(t testing.TB, ccfg, scfg *tls.Config, ex exchange) session {
 	t.Helper()
@@ -140,12 +140,13 @@ func runPair(t testing.TB, ccfg, scfg *tls.Config, ex exchange) session {
 	var kmu sync.Mutex
 	ccfg = ccfg.Clone()
 	ccfg.InsecureSkipVerify = true
+	ccfg.ServerName = "mail.example.test" // also the session cache key
 	ccfg.KeyLogWriter = writerFunc(func(p []byte) (int, error) {
 		kmu.Lock()
 		defer kmu.Unlock()
 		return keys.Write(p)
 	})
-	cc, sc := net.Pipe()
+	cc, sc := tcpPair(t)
 	rc := &recConn{Conn: sc}
 	srv := tls.Server(rc, scfg)
 	cli := tls.Client(cc, ccfg)
@@ -193,6 +194,36 @@ func runPair(t testing.TB, ccfg, scfg *tls.Config, ex exchange) session {
 	sessOut.version, sessOut.cipher, sessOut.didResume = st.Version, st.CipherSuite, st.DidResume
 	sessOut.clientConfig = ccfg
 	return sessOut
+}
+
+// tcpPair returns both ends of a loopback TCP connection. (net.Pipe has
+// no buffer: a server that sends two flights in a row, as after a
+// HelloRetryRequest, would deadlock against a client that writes.)
+func tcpPair(t testing.TB) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- res{c, err}
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return client, r.c
 }
 
 type writerFunc func([]byte) (int, error)
