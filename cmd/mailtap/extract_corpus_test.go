@@ -119,7 +119,7 @@ func TestCorpusSecretsRedacted(t *testing.T) {
 		}
 		total += len(secrets)
 		var places []string
-		for _, r := range decodeFileLenient(t, f, "--level", "commands") {
+		for _, r := range corpusRecords(t, f) {
 			places = append(places, r.str("args"))
 			for _, a := range append(r.list("auths"), any(map[string]any(r.obj("auth")))) {
 				if ar, ok := a.(map[string]any); ok {

@@ -24,7 +24,7 @@ func openSource(path string) (*capture.FileSource, error) {
 		name = "standard input"
 		src, err = capture.OpenReader(stdin)
 	} else {
-		src, err = capture.OpenFile(path)
+		src, err = capture.OpenPath(path)
 	}
 	if err != nil && (errors.Is(err, capture.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
 		return nil, fmt.Errorf("not a capture file or cut short: %s", name)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -253,14 +254,11 @@ func (d *decodeFlags) captureConfig(disp *dispatch.Dispatcher) capture.Config {
 	return cfg
 }
 
-// engine builds a file-reading engine decoding into s.
+// engine builds a file-reading engine of --workers workers decoding into
+// s (one worker runs on the caller's goroutine).
 func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
-	disp := d.dispatcher(o, s)
-	cfg := d.captureConfig(disp)
-	if d.workers > 1 {
-		return capture.NewParallel(cfg, d.workers, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
-	}
-	return capture.New(cfg, disp)
+	cfg := d.captureConfig(d.dispatcher(o, s))
+	return capture.NewParallel(cfg, d.workers, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
 }
 
 func readCommand() *command {
@@ -317,25 +315,12 @@ func capturePath(readPath string, args []string) (string, error) {
 	return readPath, nil
 }
 
-// openCapture opens a capture file, with an error that names it once.
-func openCapture(path string) (*capture.FileSource, error) {
-	src, err := openSource(path)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%s: %w", path, pe.Err)
-		}
-		return nil, err
-	}
-	return src, nil
-}
-
 func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	o, err := df.options()
 	if err != nil {
 		return err
 	}
-	src, err := openCapture(path)
+	src, err := openSource(path)
 	if err != nil {
 		return err
 	}
@@ -353,7 +338,7 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	}
 	eng := df.engine(o, out.sink)
 	prog := newProgress(stderr, src.Size())
-	runErr := eng.Run(src, func() { prog.update(src.Offset(), eng.Stats().Packets) })
+	runErr := capture.RunFile(context.Background(), src, eng, func(read, _ int64) { prog.update(read, eng.Stats().Packets) })
 	prog.done()
 	if err := out.flush(); err != nil {
 		return err
@@ -367,7 +352,7 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if runErr != nil {
-		return fmt.Errorf("%s: %w (after %d packets)", path, runErr, eng.Stats().Packets)
+		return fmt.Errorf("%s: %w", path, runErr)
 	}
 	return out.close()
 }

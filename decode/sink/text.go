@@ -246,11 +246,14 @@ func (t *Text) command(r *decode.CommandRecord) {
 }
 
 func (t *Text) smtpMail(r *decode.SMTPMail) {
-	kind := "DATA"
-	if r.BDAT {
-		kind = "BDAT"
+	via := "" // no content moved: a refused MAIL, or recipients only
+	switch {
+	case r.BDAT:
+		via = " via BDAT"
+	case r.Message != nil:
+		via = " via DATA"
 	}
-	t.head(&r.Header, fmt.Sprintf("MAIL #%d %s via %s", r.Seq, strings.ToUpper(r.Status), kind))
+	t.head(&r.Header, fmt.Sprintf("MAIL #%d %s%s", r.Seq, strings.ToUpper(r.Status), via))
 	t.printf("    from: <%s>%s\n", r.MailFrom, opt(" ", r.MailParams))
 	for _, rc := range r.RcptTo {
 		switch {
