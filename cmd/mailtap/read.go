@@ -76,6 +76,7 @@ type decodeFlags struct {
 	stdout      io.Writer // for --mbox -
 	bpf         string
 	bpfFilter   *bpfexpr.Filter
+	hash        string
 }
 
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
@@ -92,6 +93,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&d.noSniff, "no-sniff", false, "do not classify connections on other ports by their greeting")
 	fs.Var(&d.portFilter, "port-filter", "decode only TCP packets with one of these ports (a cheap filter for big captures)")
 	fs.StringVar(&d.bpf, "bpf", "", "decode only packets matching this tcpdump-style filter expression (needs a build with -tags pcap)")
+	fs.StringVar(&d.hash, "hash", "sha256", "digests of messages and attachments: sha256, plus md5 and/or sha1 (comma-separated; they cost CPU)")
 	fs.BoolVar(&d.showSecrets, "show-secrets", false, "show passwords and AUTH secrets instead of <redacted>")
 	fs.IntVar(&d.maxLine, "max-line", decode.DefaultMaxLine, "longest protocol line kept, in bytes")
 	fs.Int64Var(&d.maxMessage, "max-message", decode.DefaultMaxMessage, "message bytes kept in memory for parsing (larger ones are streamed and hashed)")
@@ -112,6 +114,11 @@ func (d *decodeFlags) options() (decode.Options, error) {
 	default:
 		return o, usagef("--level %q: want transactions or commands", d.level)
 	}
+	h, err := decode.ParseHashes(d.hash)
+	if err != nil {
+		return o, usagef("--hash: %v", err)
+	}
+	o.Hashes = h
 	if d.workers < 1 {
 		return o, usagef("--workers %d: at least 1", d.workers)
 	}
