@@ -159,22 +159,21 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 		}
 		w, closeFn = f, sync.OnceValue(f.Close)
 	}
+	var s sink.Sink
 	switch d.format {
 	case "json", "jsonl":
-		j := sink.NewJSONL(w)
-		return &output{sink: j, flush: j.Flush, close: closeFn}, nil
+		s = sink.NewJSONL(w)
 	case "text", "txt":
-		t := sink.NewText(w)
-		return &output{sink: t, flush: t.Flush, close: closeFn}, nil
+		s = sink.NewText(w)
 	case "credentials", "creds":
-		c := sink.NewCredentials(w)
-		return &output{sink: c, flush: c.Flush, close: closeFn}, nil
+		s = sink.NewCredentials(w)
 	case "credentials-json":
-		c := sink.NewCredentialsJSON(w)
-		return &output{sink: c, flush: c.Flush, close: closeFn}, nil
+		s = sink.NewCredentialsJSON(w)
+	default:
+		closeFn()
+		return nil, usagef("--format %q: want json, text or credentials", d.format)
 	}
-	closeFn()
-	return nil, usagef("--format %q: want json, text or credentials", d.format)
+	return &output{sink: s, flush: s.Flush, close: closeFn}, nil
 }
 
 // withExtraction wraps out's sink with an Extractor when --extract or
