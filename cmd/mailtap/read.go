@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -82,7 +83,7 @@ type decodeFlags struct {
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	d.ports = newPortsFlag()
 	d.format = "json"
-	fs.VarP(formatFlag{&d.format, &d.formatSet}, "format", "f", "output format: json (JSON lines), text, or credentials (one line per authentication attempt)")
+	fs.VarP(formatFlag{&d.format, &d.formatSet}, "format", "f", "output format: json (JSON lines), text, credentials (one line per authentication attempt), or zeek (Zeek logs smtp.log, pop3.log, imap.log into the directory -o DIR)")
 	fs.BoolVar(&d.credentials, "credentials", false, "list authentication attempts only (same as -f credentials; with -f json, one JSON line per attempt)")
 	fs.StringVar(&d.extract, "extract", "", "write every message to DIR/<session>-<n>.eml, attachments to DIR/attachments/, and DIR/index.json")
 	fs.BoolVar(&d.force, "force", false, "let --extract clear a DIR holding a previous extraction (index.json, *.eml, attachments/)")
@@ -119,6 +120,11 @@ func (d *decodeFlags) options() (decode.Options, error) {
 		return o, usagef("--hash: %v", err)
 	}
 	o.Hashes = h
+	if d.format == "zeek" {
+		// smtp.log's STARTTLS row takes its last_reply from the
+		// STARTTLS command record.
+		o.Level = decode.LevelCommands
+	}
 	if d.workers < 1 {
 		return o, usagef("--workers %d: at least 1", d.workers)
 	}
@@ -151,6 +157,9 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 	}
 	w := stdout
 	d.stdout = stdout
+	if d.format == "zeek" {
+		return d.openZeek()
+	}
 	closeFn := func() error { return nil }
 	if d.output != "-" && d.output != "" {
 		f, err := os.Create(d.output)
@@ -171,9 +180,25 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 		s = sink.NewCredentialsJSON(w)
 	default:
 		closeFn()
-		return nil, usagef("--format %q: want json, text or credentials", d.format)
+		return nil, usagef("--format %q: want json, text, credentials or zeek", d.format)
 	}
 	return &output{sink: s, flush: s.Flush, close: closeFn}, nil
+}
+
+// openZeek opens -f zeek's log directory, -o DIR (created; its parent
+// must exist, as for every output path).
+func (d *decodeFlags) openZeek() (*output, error) {
+	if d.output == "-" || d.output == "" {
+		return nil, usagef("-f zeek writes smtp.log, pop3.log and imap.log into a directory: give it with -o DIR")
+	}
+	if err := os.Mkdir(d.output, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	z, err := sink.NewZeek(d.output)
+	if err != nil {
+		return nil, err
+	}
+	return &output{sink: z, flush: z.Flush, close: sync.OnceValue(z.Close)}, nil
 }
 
 // withExtraction wraps out's sink with an Extractor when --extract or
