@@ -99,7 +99,9 @@ type mailbox struct {
 	UIDValidity uint32
 	UIDNext     uint32
 	Messages    []*message // ordered by UID
-	version     uint64
+	// version goes up with every change of the mailbox or its messages;
+	// the disk store saves only the mailboxes whose version moved.
+	version uint64
 }
 
 type message struct {
@@ -420,9 +422,11 @@ func (s *Store) RenameMailbox(userName, oldName, newName string) error {
 	for _, c := range u.Mailboxes {
 		if strings.HasPrefix(c.Name, prefix) {
 			c.Name = newName + "/" + strings.TrimPrefix(c.Name, prefix)
+			c.version++
 		}
 	}
 	mb.Name = newName
+	mb.version++
 	return s.saveLocked(u)
 }
 
@@ -435,6 +439,7 @@ func (s *Store) SetSubscribed(userName, name string, sub bool) error {
 		return err
 	}
 	mb.Subscribed = sub
+	mb.version++
 	return s.saveLocked(u)
 }
 
@@ -739,8 +744,16 @@ func (s *Store) notify(userName, name string) {
 	}
 }
 
-// Close releases the store. Everything is already durable.
-func (s *Store) Close() error { return nil }
+// Close releases the store (its open journal files). Everything is
+// already durable.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.disk == nil {
+		return nil
+	}
+	return s.disk.close()
+}
 
 func (s *Store) saveLocked(u *user) error {
 	if s.disk == nil {
