@@ -49,6 +49,9 @@ var (
 	ErrBadMailboxName = errors.New("mailstore: invalid mailbox name")
 	ErrInboxOp        = errors.New("mailstore: operation not allowed on INBOX")
 	ErrUserExists     = errors.New("mailstore: user already exists")
+	// ErrOverQuota refuses a message that would take a user past
+	// Options.QuotaBytes.
+	ErrOverQuota = errors.New("mailstore: over quota")
 )
 
 // defaultMailboxes are created for every new user, with their special use.
@@ -69,6 +72,10 @@ type Options struct {
 	// Deterministic makes UIDVALIDITY a counter starting at 1 instead of a
 	// value derived from the clock.
 	Deterministic bool
+	// QuotaBytes, when above 0, bounds the bytes of all the messages of
+	// one user: Append, Deliver, Copy and Move that would go past it fail
+	// with ErrOverQuota (a Move within the user never does).
+	QuotaBytes int64
 }
 
 // Store is the mail store.
@@ -79,6 +86,7 @@ type Store struct {
 	det      bool
 	validity uint32 // last UIDVALIDITY handed out
 	disk     *disk  // nil for a memory-only store
+	quota    int64
 
 	wmu      sync.Mutex
 	watchers map[*Watcher]struct{}
@@ -151,6 +159,7 @@ func New(o Options) (*Store, error) {
 		clock:    o.Clock,
 		det:      o.Deterministic,
 		watchers: make(map[*Watcher]struct{}),
+		quota:    o.QuotaBytes,
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -478,6 +487,9 @@ func (s *Store) Append(userName, name string, raw []byte, flags []string, date t
 	if err != nil {
 		return 0, 0, err
 	}
+	if !s.fitsLocked(u, int64(len(raw))) {
+		return 0, 0, ErrOverQuota
+	}
 	m := &message{UID: mb.UIDNext, Flags: normFlags(flags), Date: date, Size: int64(len(raw)), raw: raw}
 	if err := s.writeMessageLocked(u, m); err != nil {
 		return 0, 0, err
@@ -624,6 +636,15 @@ func (s *Store) copyMove(userName, src, dst string, uids []uint32, move bool) (*
 		return nil, err
 	}
 	res := &CopyResult{UIDValidity: to.UIDValidity}
+	if !move {
+		var size int64
+		for _, m := range from.select_(uids) {
+			size += m.Size
+		}
+		if !s.fitsLocked(u, size) {
+			return nil, ErrOverQuota
+		}
+	}
 	var added []*message
 	for _, m := range from.select_(uids) {
 		c := &message{UID: to.UIDNext, Flags: slices.Clone(m.Flags), Date: m.Date, Size: m.Size, raw: m.raw}
@@ -661,6 +682,29 @@ func (s *Store) copyMove(userName, src, dst string, uids []uint32, move bool) (*
 		s.notify(userName, from.Name)
 	}
 	return res, nil
+}
+
+// fitsLocked reports whether n more bytes fit in u's quota.
+func (s *Store) fitsLocked(u *user, n int64) bool {
+	if s.quota <= 0 {
+		return true
+	}
+	used := n
+	for _, mb := range u.Mailboxes {
+		for _, m := range mb.Messages {
+			used += m.Size
+		}
+	}
+	return used <= s.quota
+}
+
+// Fits reports whether a message of n bytes fits in the user's quota now
+// (SMTP asks at RCPT time, with the size the client declared).
+func (s *Store) Fits(userName string, n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[userName]
+	return !ok || s.fitsLocked(u, n)
 }
 
 // select_ returns the messages whose UID is in uids, in UID order.

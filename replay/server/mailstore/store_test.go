@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -223,5 +224,37 @@ func TestJournal(t *testing.T) {
 	os.WriteFile(filepath.Join(udir, "journal.jsonl"), []byte("{bad\n{}\n"), 0o600)
 	if _, err := New(Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("a damaged journal line loaded: %v", err)
+	}
+}
+
+// TestQuota: Append, Deliver and Copy that would pass QuotaBytes fail with
+// ErrOverQuota; a Move within the user does not; removing frees space.
+func TestQuota(t *testing.T) {
+	s, _ := New(Options{QuotaBytes: 100})
+	s.AddUser("alice", "x")
+	msg := []byte(strings.Repeat("x", 40))
+	u1, err := s.Deliver("alice", msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Deliver("alice", msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Deliver("alice", msg); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("third 40-byte message under a 100-byte quota: %v", err)
+	}
+	if s.Fits("alice", 21) || !s.Fits("alice", 20) {
+		t.Fatal("Fits")
+	}
+	if _, err := s.Copy("alice", "INBOX", "Trash", []uint32{u1}); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("copy over quota: %v", err)
+	}
+	if _, err := s.Move("alice", "INBOX", "Trash", []uint32{u1}); err != nil {
+		t.Fatalf("move within the user: %v", err)
+	}
+	trash, _ := s.Snapshot("alice", "Trash")
+	s.Remove("alice", "Trash", []uint32{trash.Messages[0].UID})
+	if _, _, err := s.Append("alice", "Drafts", msg, nil, time.Time{}); err != nil {
+		t.Fatalf("after removing a message: %v", err)
 	}
 }
