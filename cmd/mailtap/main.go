@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+
+	"github.com/mailtap/mailtap/decode/textsafe"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -28,6 +30,12 @@ type usageError struct{ error }
 func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
+
+// exitError ends a command with its exit code and no message: the command
+// has said what it had to (replay's report, for a divergence).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 type command struct {
 	name    string
@@ -71,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			printCommandHelp(stdout, cmd)
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "mailtap %s: %v (see 'mailtap help %s')\n", cmd.name, err, cmd.name)
+		fmt.Fprintf(stderr, "mailtap %s: %v (see 'mailtap help %s')\n", cmd.name, flagError(err), cmd.name)
 		return exitUsage
 	}
 	err := cmd.run(fs, fs.Args(), stdout, stderr)
@@ -79,11 +87,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	var ue usageError
+	// Errors may quote wire data (a reply, a file name): one line, escaped.
+	msg := textsafe.String(err.Error())
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "mailtap %s: %v (see 'mailtap help %s')\n", cmd.name, err, cmd.name)
+		fmt.Fprintf(stderr, "mailtap %s: %s (see 'mailtap help %s')\n", cmd.name, msg, cmd.name)
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "mailtap %s: %v\n", cmd.name, err)
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "mailtap %s: %s\n", cmd.name, msg)
 	return exitRuntime
 }
 
