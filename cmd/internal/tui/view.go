@@ -605,7 +605,12 @@ var columns = []column{
 		return s.Client + " → " + s.Server, tcell.StyleDefault
 	}, altName: "client", alt: func(s *Session) (string, tcell.Style) {
 		return s.Client, tcell.StyleDefault
-	}, less: func(a, b *Session) bool { return a.Client+a.Server < b.Client+b.Server }},
+	}, less: func(a, b *Session) bool {
+		if a.Client != b.Client {
+			return a.Client < b.Client
+		}
+		return a.Server < b.Server
+	}},
 	{name: "user", drop: 8, cell: userCell, less: func(a, b *Session) bool { return a.User < b.User }},
 	{name: "what happened", flex: 3, min: 20, drop: 6, cell: func(s *Session) (string, tcell.Style) {
 		if s.Rejected {
@@ -795,8 +800,19 @@ func (v *View) drawSessions(s tcell.Screen, body int) {
 		x += widths[k] + 1
 	}
 	drawRow(s, 0, 1, v.w, head, tcell.StyleDefault)
-	lines := make([]line, 0, len(v.rows))
-	for _, sess := range v.rows {
+	// One row per session: only the rows on screen are built (the same
+	// window pane.draw will pick), the others stay empty.
+	p := &v.panes[ModeSessions]
+	h := body - 1
+	top := p.top
+	if p.ensure {
+		cur := clamp(p.cur, 0, len(v.rows)-1)
+		top = clamp(top, cur-h+1, cur)
+	}
+	top = clamp(top, 0, len(v.rows)-h)
+	lines := make([]line, len(v.rows))
+	for r := top; r < min(top+h, len(v.rows)); r++ {
+		sess := v.rows[r]
 		var segs []seg
 		for k, i := range shown {
 			c := columns[i]
@@ -815,10 +831,9 @@ func (v *View) drawSessions(s tcell.Screen, body int) {
 				segs = append(segs, seg{" ", tcell.StyleDefault})
 			}
 		}
-		lines = append(lines, oneRow(-1, segs...))
+		lines[r] = oneRow(-1, segs...)
 	}
-	p := &v.panes[ModeSessions]
-	p.draw(s, 2, body-1, v.w, lines, true)
+	p.draw(s, 2, h, v.w, lines, true)
 	if len(v.rows) == 0 {
 		msg := "no sessions yet"
 		if v.snap.Done {
