@@ -76,8 +76,11 @@ type Session struct {
 	from, to string // lower-case envelope and header addresses
 	users    string // lower-case users of every authentication
 	newFolds int    // folds added since the last command step
-	what     whatBuilder
-	anomSet  map[string]bool
+	// SMTP envelope seen in commands before the first mail record.
+	pendFrom, pendRcpt string
+	pendN              int
+	what               whatBuilder
+	anomSet            map[string]bool
 }
 
 // Step is one line of the transcript ladder: a client command and the
@@ -264,10 +267,7 @@ func (m *Model) Emit(r decode.Record) {
 			s.to = addLower(s.to, a)
 		}
 		if s.NMessages == 0 {
-			w := r.MailFrom
-			if w == "" {
-				w = "<>"
-			}
+			w := orNull(r.MailFrom)
 			if len(msg.RcptTo) > 0 {
 				w += " → " + msg.RcptTo[0]
 				if n := len(msg.RcptTo) - 1; n > 0 {
@@ -393,6 +393,25 @@ func (m *Model) command(s *Session, r *decode.CommandRecord) {
 			s.what.add(strings.ToLower(verb)+" "+firstWord(r.Args), " ")
 		}
 	case decode.ProtoSMTP:
+		if s.NMessages == 0 {
+			// Until the mail record comes (after DATA), the commands tell
+			// who writes to whom: a live session shows it while open.
+			switch verb {
+			case "MAIL":
+				s.pendFrom, s.pendRcpt, s.pendN = angle(r.Args), "", 0
+				s.what.setHead(orNull(s.pendFrom))
+			case "RCPT":
+				if s.pendN == 0 {
+					s.pendRcpt = angle(r.Args)
+				}
+				s.pendN++
+				w := orNull(s.pendFrom) + " → " + s.pendRcpt
+				if s.pendN > 1 {
+					w += fmt.Sprintf(" (+%d)", s.pendN-1)
+				}
+				s.what.setHead(w)
+			}
+		}
 		switch verb {
 		case "AUTH":
 			if st.OK < 0 {
@@ -432,6 +451,24 @@ func statusOK(st string) int {
 		return -1
 	}
 	return 0
+}
+
+// angle returns the address inside <...> of a MAIL or RCPT argument.
+func angle(args string) string {
+	i := strings.IndexByte(args, '<')
+	j := strings.IndexByte(args, '>')
+	if i < 0 || j < i {
+		_, a, _ := strings.Cut(args, ":")
+		return firstWord(a)
+	}
+	return args[i+1 : j]
+}
+
+func orNull(a string) string {
+	if a == "" {
+		return "<>"
+	}
+	return a
 }
 
 func firstWord(s string) string {

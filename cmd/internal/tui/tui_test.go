@@ -754,6 +754,19 @@ func TestLiveUpdates(t *testing.T) {
 		t.Fatalf("no open row for #18:\n%s", strings.Join(rows, "\n"))
 	}
 	mustShow(t, rows, "decoding", "1 sessions, 1 messages, 40 packets", "2 drops")
+	// A session whose mail has not ended yet: its commands tell who
+	// writes to whom.
+	for _, r := range recs {
+		if c, ok := r.(*decode.CommandRecord); ok && r.Head().Session == 47 && (c.Verb == "MAIL" || c.Verb == "RCPT") {
+			m.Emit(r)
+		}
+	}
+	v.Refresh()
+	v.Draw(s)
+	rows = screenRows(s)
+	if y := rowWith(rows, "127.0.0.1:50868"); y < 0 || !strings.Contains(rows[y], "carol@example.test → carol@example.test") || !strings.Contains(rows[y], " open") {
+		t.Errorf("open session without its envelope:\n%s", strings.Join(rows, "\n"))
+	}
 	m.Emit(sessionRec)
 	v.Refresh()
 	v.Draw(s)
