@@ -709,10 +709,10 @@ func TestHelpScrolls(t *testing.T) {
 	scrollUntil(t, s, v, tcell.KeyPgDn, "anomaly:gap", 10)
 	press(t, s, v, tcell.KeyEsc, 0)
 	mustShow(t, screenRows(s), "client → server")
-	// At 200x60 it fits without scrolling.
+	// At 200x60 it fits without scrolling; a click on "? keys" opens it.
 	s = simScreen(t, 200, 60)
 	v.Draw(s)
-	press(t, s, v, tcell.KeyRune, '?')
+	mouse(t, s, v, 197, 0, tcell.Button1)
 	mustShow(t, screenRows(s), "mailtap tui keys", "has:attachment", "anomaly:gap", "pipelined commands")
 }
 

@@ -73,6 +73,9 @@ type View struct {
 	parsed   *Parsed
 	parsedOf msgKey
 	textPart int
+	// messageLines' cache.
+	msgLines   []line
+	msgLinesOf msgLinesKey
 
 	rate       float64 // packets per second
 	lastPkts   uint64
@@ -417,6 +420,11 @@ func (v *View) HandleMouse(ev *tcell.EventMouse) {
 		}
 		v.notice = ""
 		if y == 0 {
+			if x >= v.w-8 {
+				v.help = !v.help
+				v.helpP.reset()
+				return
+			}
 			for _, t := range v.tabs {
 				if x >= t.x0 && x < t.x1 {
 					v.SetMode(t.mode)
@@ -1177,6 +1185,24 @@ func (v *View) messageLines(w int) []line {
 	if m == nil {
 		return nil
 	}
+	// A message does not change once recorded: its lines are built once
+	// per width and part shown (a long text part is converted, split
+	// and wrapped once, not at every frame).
+	key := msgLinesKey{msgKey{v.selID, v.msgIdx, true}, v.textPart, w}
+	if v.msgLinesOf == key && v.msgLines != nil {
+		return v.msgLines
+	}
+	v.msgLines, v.msgLinesOf = v.buildMessageLines(m, w), key
+	return v.msgLines
+}
+
+type msgLinesKey struct {
+	msg      msgKey
+	textPart int
+	w        int
+}
+
+func (v *View) buildMessageLines(m *Message, w int) []line {
 	var out []line
 	kv := func(k string, val string, st tcell.Style) {
 		out = append(out, wrapLine(w, 10, -1, txt(pad(k, 9, false)+" ", styleTitle), wire(val, st)))
