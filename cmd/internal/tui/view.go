@@ -65,7 +65,8 @@ type View struct {
 	w, h    int
 	compact bool // screen too small for anything but a note
 
-	// Transcript: folds opened (by step index).
+	// Transcript: folds opened (by message index: steps move when the
+	// greeting comes first at the end).
 	open map[int]bool
 	// Message view: which message, its parse (cached), the part shown as
 	// text.
@@ -968,7 +969,7 @@ func (v *View) transcriptLines(w int) []line {
 			off = fmt.Sprintf("+%.3fs", st.TS.Sub(start).Seconds())
 		}
 		if st.Msg >= 0 && st.Msg < len(s.Messages) {
-			out = append(out, v.foldLine(w, gut, i, &s.Messages[st.Msg]))
+			out = append(out, v.foldLine(w, gut, i, st.Msg, &s.Messages[st.Msg]))
 			continue
 		}
 		// A pipelined group: the commands sent without waiting, and the
@@ -1058,8 +1059,8 @@ func padSegs(r []seg, w int) []seg {
 
 // foldLine is a message folded to one line in the ladder; opened, the
 // raw message follows (at most maxFoldLines lines).
-func (v *View) foldLine(w, gut, step int, m *Message) line {
-	open := v.open[step]
+func (v *View) foldLine(w, gut, step, msg int, m *Message) line {
+	open := v.open[msg]
 	mark := "▸"
 	if open {
 		mark = "▾"
@@ -1113,7 +1114,8 @@ func (v *View) toggleFold() {
 	if step < 0 || step >= len(s.Steps) || s.Steps[step].Msg < 0 {
 		return
 	}
-	v.open[step] = !v.open[step]
+	k := s.Steps[step].Msg
+	v.open[k] = !v.open[k]
 	v.msgIdx = s.Steps[step].Msg
 	v.textPart = -1
 }
