@@ -109,20 +109,27 @@ func screenRows(s tcell.SimulationScreen) []string {
 	return rows
 }
 
-// cellStyle returns the style of the first cell of row y whose text
-// starts with sub.
+// cellStyle returns the style of the first cell of row y where sub
+// starts.
 func cellStyle(t *testing.T, s tcell.SimulationScreen, y int, sub string) tcell.Style {
 	t.Helper()
 	cells, w, _ := s.GetContents()
-	first := []rune(sub)[0]
+	var text strings.Builder
+	var xs []int // cell of each byte of text
 	for x := 0; x < w; x++ {
 		c := cells[y*w+x]
-		if len(c.Runes) > 0 && c.Runes[0] == first {
-			return c.Style
+		for _, r := range string(c.Runes) {
+			n, _ := text.WriteRune(r)
+			for k := 0; k < n; k++ {
+				xs = append(xs, x)
+			}
 		}
 	}
-	t.Fatalf("row %d has no %q", y, sub)
-	return tcell.StyleDefault
+	i := strings.Index(text.String(), sub)
+	if i < 0 {
+		t.Fatalf("row %d has no %q", y, sub)
+	}
+	return cells[y*w+xs[i]].Style
 }
 
 // press sends a key through the screen's event queue and hands the event
@@ -829,5 +836,40 @@ func TestLadderOrder(t *testing.T) {
 		if !found {
 			t.Errorf("%s: %q is not followed by the fold of %q", tc.pcap, tc.cmd, tc.title)
 		}
+	}
+}
+
+// TestColours: a rejected recipient and anomalies stand out in the table.
+func TestColours(t *testing.T) {
+	m := loadModel(t, repoPcap("real-postfix-swaks-pipelining.pcap"), repoPcap("gen-smtp-smuggle.pcap"))
+	s := simScreen(t, 200, 60)
+	v := NewView(m)
+	v.Draw(s)
+	rows := screenRows(s)
+	y := rowWith(rows, "sender@example.org → carol@example.test (+1)")
+	if y < 0 {
+		t.Fatalf("no row for the pipelined mail with a refused recipient:\n%s", strings.Join(rows, "\n"))
+	}
+	press(t, s, v, tcell.KeyEnd, 0) // the selected row is reversed: select another
+	if fg, _, _ := cellStyle(t, s, y, "sender").Decompose(); fg != tcell.ColorYellow {
+		t.Errorf("rejected mail not yellow: %v", fg)
+	}
+	n := 0
+	for y, r := range screenRows(s) {
+		if y < 2 || !strings.Contains(r, "smtp") {
+			continue
+		}
+		f := strings.Fields(r)
+		last := f[len(f)-1]
+		if last == "·" {
+			continue
+		}
+		n++
+		if fg, _, _ := cellStyle(t, s, y, last).Decompose(); fg != tcell.ColorFuchsia && y != v.panes[ModeSessions].cur+2 {
+			t.Errorf("anomaly count %s on row %d not magenta: %v", last, y, fg)
+		}
+	}
+	if n == 0 {
+		t.Error("no session with anomalies in the table")
 	}
 }
