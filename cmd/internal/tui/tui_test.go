@@ -484,7 +484,7 @@ func TestFilterBox(t *testing.T) {
 	typeString(t, s, v, "auth:fail")
 	rows := screenRows(s)
 	n := m.Len()
-	mustShow(t, rows, "filter: auth:fail", fmt.Sprintf("Sessions 2 of %d", n))
+	mustShow(t, rows, "filter: auth:fail", fmt.Sprintf(" 2 of %d ", n))
 	mustNotShow(t, rows, "bob ✓")
 	press(t, s, v, tcell.KeyEnter, 0)
 	mustShow(t, screenRows(s), fmt.Sprintf(`filter "auth:fail": 2 of %d`, n))

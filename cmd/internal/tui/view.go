@@ -28,6 +28,9 @@ const (
 
 var modeNames = [nModes]string{"Sessions", "Credentials", "Anomalies", "Transcript", "Message"}
 
+// shortModeNames label the tabs on a narrow screen.
+var shortModeNames = [nModes]string{"Sess", "Creds", "Anom", "Trans", "Msg"}
+
 // modeKeys are the keys of the tabs, in tab order.
 var modeKeys = [nModes]rune{'1', '2', '3', 't', 'm'}
 
@@ -557,8 +560,16 @@ func (v *View) drawTabs(s tcell.Screen) {
 			counts[ModeMessage] = fmt.Sprintf(" %d/%d", clamp(v.msgIdx, 0, len(sel.Messages)-1)+1, len(sel.Messages))
 		}
 	}
+	names := modeNames
+	total := 0
 	for i := Mode(0); i < nModes; i++ {
-		label := fmt.Sprintf(" %c %s%s ", modeKeys[i], modeNames[i], counts[i])
+		total += width(fmt.Sprintf(" %c %s%s ", modeKeys[i], names[i], counts[i]))
+	}
+	if total+8 > v.w {
+		names = shortModeNames // every tab stays on screen, and clickable
+	}
+	for i := Mode(0); i < nModes; i++ {
+		label := fmt.Sprintf(" %c %s%s ", modeKeys[i], names[i], counts[i])
 		st := styleTab
 		if i == v.Mode && !v.help {
 			st = styleTabOn
