@@ -566,8 +566,18 @@ func TestMessageView(t *testing.T) {
 			mustShow(t, rows, "Subject: "+rec.Subject, "MAIL FROM")
 			// Every part: the parse lists them; each has its line.
 			p, err := v.parse()
-			if err != nil || len(p.Parts) < 3 {
-				t.Fatalf("parse: %v, %d parts", err, len(p.Parts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The Wireshark-wiki mail: multipart/mixed of a
+			// multipart/alternative (text, html) and NEWS.txt.
+			var tree []string
+			for _, pt := range p.Parts {
+				tree = append(tree, pt.Path+" "+pt.ContentType+" "+pt.Filename)
+			}
+			want := "1 multipart/mixed |1.1 multipart/alternative |1.1.1 text/plain |1.1.2 text/html |1.2 text/plain NEWS.txt"
+			if got := strings.Join(tree, "|"); got != want {
+				t.Errorf("MIME tree\n%s\nwant\n%s", got, want)
 			}
 			for _, pt := range p.Parts {
 				scrollUntil(t, s, v, tcell.KeyPgDn, pt.Path+" ", 40)
