@@ -883,3 +883,23 @@ func TestColours(t *testing.T) {
 		t.Error("no session with anomalies in the table")
 	}
 }
+
+// TestEverySizeEveryView: no view panics or draws past the screen at any
+// size from tiny to wide.
+func TestEverySizeEveryView(t *testing.T) {
+	m := loadModel(t, corpusPcap(t, "zeek/smtp/smtp.pcap"))
+	for _, sz := range [][2]int{{1, 1}, {20, 4}, {30, 6}, {31, 7}, {45, 9}, {60, 12}, {80, 24}, {300, 80}} {
+		s := simScreen(t, sz[0], sz[1])
+		v := NewView(m)
+		v.Draw(s)
+		for _, k := range []rune{'1', '2', '3', 't', 'm', '?'} {
+			press(t, s, v, tcell.KeyRune, k)
+			press(t, s, v, tcell.KeyPgDn, 0)
+			press(t, s, v, tcell.KeyEnter, 0)
+			press(t, s, v, tcell.KeyEnd, 0)
+			mouse(t, s, v, sz[0]/2, sz[1]/2, tcell.WheelDown)
+			mouse(t, s, v, sz[0]/2, sz[1]/2, tcell.Button1)
+			press(t, s, v, tcell.KeyEsc, 0)
+		}
+	}
+}
