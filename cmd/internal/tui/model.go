@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mailtap/mailtap/decode"
 )
@@ -350,7 +351,7 @@ func (m *Model) session(s *Session, r *decode.SessionRecord) {
 	if r.Greeting != "" {
 		// The greeting comes first in the ladder although its record
 		// comes last.
-		g := Step{TS: r.Start, Server: r.Greeting, Msg: -1}
+		g := Step{TS: r.Start, Server: clipText(r.Greeting), Msg: -1}
 		s.Steps = append([]Step{g}, s.Steps...)
 		if len(s.Steps) > m.maxSteps {
 			s.Steps = s.Steps[:m.maxSteps]
@@ -383,6 +384,7 @@ func (m *Model) command(s *Session, r *decode.CommandRecord) {
 	for _, u := range r.Untagged {
 		st.Server += " | * " + u
 	}
+	st.Client, st.Server = clipText(st.Client), clipText(st.Server)
 	m.addStep(s, st)
 	verb := strings.ToUpper(r.Verb)
 	switch s.Proto {
@@ -606,17 +608,38 @@ func (s *Session) addAnomaly(a string) {
 
 func (s *Session) addSearch(terms ...string) {
 	for _, t := range terms {
-		if t != "" && len(s.search) < maxSearch {
-			s.search += " " + strings.ToLower(t)
-		}
+		s.search = addLower(s.search, t)
 	}
 }
 
+// maxTerm bounds one term of the search texts.
+const maxTerm = 256
+
 func addLower(set, a string) string {
-	if a == "" || len(set) > maxSearch {
+	if a == "" || len(set) >= maxSearch {
 		return set
 	}
+	if len(a) > maxTerm {
+		a = a[:maxTerm]
+	}
 	return set + " " + strings.ToLower(a)
+}
+
+// maxStepText bounds each side of a transcript step: a protocol line may
+// be 64 kB (--max-line) and a session keeps 2000 steps.
+const maxStepText = 2048
+
+// clipText copies s, cut to maxStepText bytes (on a rune boundary) with
+// a note of how much was left out.
+func clipText(s string) string {
+	if len(s) <= maxStepText {
+		return strings.Clone(s)
+	}
+	cut := maxStepText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf(" …(%d more bytes)", len(s)-cut)
 }
 
 // whatBuilder builds the "what happened" text, bounded.

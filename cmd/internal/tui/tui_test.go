@@ -903,3 +903,18 @@ func TestEverySizeEveryView(t *testing.T) {
 		}
 	}
 }
+
+// TestStepBounded: a 64 kB command line costs a transcript step 2 kB.
+func TestStepBounded(t *testing.T) {
+	m := NewModel(0, 0)
+	h := decode.NewHeader(decode.TypeCommand, decode.ProtoIMAP, decode.ConnInfo{ID: 7}, time.Unix(0, 0))
+	m.Emit(&decode.CommandRecord{Header: h, Tag: "a1", Verb: "FETCH", Args: strings.Repeat("1,", 32<<10) + "ü", Status: "OK", Text: strings.Repeat("done ", 20000)})
+	sn := m.Snapshot(nil, 7)
+	st := sn.Sessions[sn.Selected].Steps[0]
+	if len(st.Client) > maxStepText+40 || len(st.Server) > maxStepText+40 || !strings.HasSuffix(st.Client, "more bytes)") || !strings.HasPrefix(st.Client, "a1 FETCH 1,1,") {
+		t.Errorf("step: client %d bytes, server %d bytes", len(st.Client), len(st.Server))
+	}
+	if len(sn.Sessions[sn.Selected].search) > maxSearch+maxTerm+1 {
+		t.Errorf("search text %d bytes", len(sn.Sessions[sn.Selected].search))
+	}
+}
