@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -917,4 +918,21 @@ func TestStepBounded(t *testing.T) {
 	if len(sn.Sessions[sn.Selected].search) > maxSearch+maxTerm+1 {
 		t.Errorf("search text %d bytes", len(sn.Sessions[sn.Selected].search))
 	}
+}
+
+// TestLongUser: a hostile 3000-character user is cut at maxFixedWidth and
+// leaves room for the other columns.
+func TestLongUser(t *testing.T) {
+	m := NewModel(0, 0)
+	ok := true
+	for i, u := range []string{strings.Repeat("x", 3000), "carol"} {
+		h := decode.NewHeader(decode.TypeSession, decode.ProtoSMTP, decode.ConnInfo{ID: uint64(i + 1),
+			Client: netip.MustParseAddrPort("192.0.2.1:1000"), Server: netip.MustParseAddrPort("192.0.2.2:25")}, time.Unix(0, 0))
+		m.Emit(&decode.SessionRecord{Header: h, State: "complete", Auth: &decode.Auth{Mechanism: "PLAIN", User: u, Success: &ok}})
+	}
+	s := simScreen(t, 200, 20)
+	v := NewView(m)
+	v.Draw(s)
+	rows := screenRows(s)
+	mustShow(t, rows, "192.0.2.1:1000 → 192.0.2.2:25 carol ✓", "complete", strings.Repeat("x", 90)+"…")
 }

@@ -699,6 +699,11 @@ func (v *View) sortRows() {
 // columns as wide as their widest cell (so an address or a user is never
 // cut), flex columns share the rest; when that does not fit, the column
 // with the lowest drop rank goes first.
+// maxFixedWidth bounds a fixed column: a 2000-character user name from
+// a hostile client must not push every other column off the screen.
+// Real users, addresses and IPv6 endpoints fit.
+const maxFixedWidth = 100
+
 func tableLayout(rows []*Session, w int) (shown []int, widths []int, alt []bool) {
 	alt = make([]bool, len(columns))
 	natural := make([]int, len(columns))
@@ -715,7 +720,7 @@ func tableLayout(rows []*Session, w int) (shown []int, widths []int, alt []bool)
 		}
 		for _, s := range rows {
 			t, _ := cell(s)
-			natural[i] = max(natural[i], width(safeText(t)))
+			natural[i] = max(natural[i], min(width(safeText(t)), maxFixedWidth))
 		}
 	}
 	for i := range columns {
@@ -842,7 +847,9 @@ func (v *View) drawSessions(s tcell.Screen, body int) {
 			}
 			t, st := cell(sess)
 			t = safeText(t)
-			cut := pad(t, widths[k], true)
+			// Text columns cut after a whole word; a fixed column is cut
+			// only past maxFixedWidth (a hostile value), by cells.
+			cut := pad(t, widths[k], c.flex > 0)
 			if c.right {
 				cut = strings.Repeat(" ", max(0, widths[k]-width(t))) + fit(t, widths[k], true)
 			}
