@@ -83,7 +83,7 @@ type decodeFlags struct {
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	d.ports = newPortsFlag()
 	d.format = "json"
-	fs.VarP(formatFlag{&d.format, &d.formatSet}, "format", "f", "output format: json (JSON lines), text, credentials (one line per authentication attempt), or zeek (Zeek logs smtp.log, pop3.log, imap.log into the directory -o DIR)")
+	fs.VarP(formatFlag{&d.format, &d.formatSet}, "format", "f", "output format: json (JSON lines), text, credentials (one line per authentication attempt), zeek (Zeek logs smtp.log, pop3.log, imap.log into the directory -o DIR), or ecs (Elastic Common Schema JSON lines)")
 	fs.BoolVar(&d.credentials, "credentials", false, "list authentication attempts only (same as -f credentials; with -f json, one JSON line per attempt)")
 	fs.StringVar(&d.extract, "extract", "", "write every message to DIR/<session>-<n>.eml, attachments to DIR/attachments/, and DIR/index.json")
 	fs.BoolVar(&d.force, "force", false, "let --extract clear a DIR holding a previous extraction (index.json, *.eml, attachments/)")
@@ -178,9 +178,11 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 		s = sink.NewCredentials(w)
 	case "credentials-json":
 		s = sink.NewCredentialsJSON(w)
+	case "ecs":
+		s = sink.NewECS(w)
 	default:
 		closeFn()
-		return nil, usagef("--format %q: want json, text, credentials or zeek", d.format)
+		return nil, usagef("--format %q: want json, text, credentials, zeek or ecs", d.format)
 	}
 	return &output{sink: s, flush: s.Flush, close: closeFn}, nil
 }
