@@ -297,23 +297,33 @@ func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 func readCommand() *command {
 	var df decodeFlags
 	var readPath, cpuProfile string
+	var rf readOnlyFlags
 	return &command{
 		name:    "read",
-		summary: "decode a pcap or pcapng file (gzip too) into records",
-		usage:   "mailtap read [flags] FILE   (or -r FILE; - for standard input)",
+		summary: "decode pcap or pcapng files (gzip too) into records",
+		usage:   "mailtap read [flags] FILE|DIR...   (or -r FILE; - for standard input; several files are merged by time)",
 		flags: func() *pflag.FlagSet {
 			fs := pflag.NewFlagSet("read", pflag.ContinueOnError)
 			fs.SortFlags = false
 			fs.StringVarP(&readPath, "read", "r", "", "capture file to read")
 			df = decodeFlags{}
 			df.register(fs)
+			rf = readOnlyFlags{}
+			fs.Int64VarP(&rf.count, "count", "c", 0, "stop after this many packets (as tshark -c)")
+			fs.BoolVarP(&rf.quiet, "quiet", "q", false, "write no records, only a summary of what was decoded (on standard output)")
 			fs.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
 			return fs
 		},
 		run: func(_ *pflag.FlagSet, args []string, stdout, stderr io.Writer) error {
-			path, err := capturePath(readPath, args)
+			paths, err := capturePaths(readPath, args)
 			if err != nil {
 				return err
+			}
+			if rf.count < 0 {
+				return usagef("-c %d: a number of packets, at least 1", rf.count)
+			}
+			if rf.quiet && df.output != "-" && df.output != "" {
+				return usagef("-q writes no records: drop -o %s", df.output)
 			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -326,7 +336,10 @@ func readCommand() *command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			return readFile(path, &df, stdout, stderr)
+			if len(paths) > 1 || rf.count > 0 || rf.quiet {
+				return readFiles(paths, &df, rf, stdout, stderr)
+			}
+			return readFile(paths[0], &df, stdout, stderr)
 		},
 	}
 }
