@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +29,8 @@ type RunOptions struct {
 	// Write, when set, is a pcapng file that receives every packet read,
 	// and the kernel's counters at the end.
 	Write string
+	// Rotate, when set, splits Write into several files (see Rotation).
+	Rotate Rotation
 	// Application is written in the pcapng section header.
 	Application string
 	// Every, with Periodic, is how often Periodic is called with a
@@ -60,7 +61,7 @@ func Run(ctx context.Context, c *Capture, o RunOptions) (RunStats, error) {
 	var pw *pcapWriter
 	if o.Write != "" {
 		var err error
-		pw, err = newPcapWriter(o.Write, c, o.Application)
+		pw, err = newPcapWriter(o.Write, c, o.Application, o.Rotate)
 		if err != nil {
 			return RunStats{}, err
 		}
@@ -167,44 +168,6 @@ func runSocket(h *Handle, e *capture.Engine, pw *pcapWriter) (err error) {
 		return nil
 	}
 	return err
-}
-
-// pcapWriter writes the packets of every socket to one pcapng file.
-type pcapWriter struct {
-	mu   sync.Mutex
-	f    *os.File
-	w    *pcapgo.NgWriter
-	err  error
-	name string
-}
-
-func newPcapWriter(path string, c *Capture, app string) (*pcapWriter, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	intf := pcapgo.DefaultNgInterface
-	intf.Name = c.Interface()
-	intf.LinkType = c.LinkType()
-	intf.SnapLength = uint32(c.Snaplen())
-	opts := pcapgo.DefaultNgWriterOptions
-	opts.SectionInfo.Application = app
-	w, err := pcapgo.NewNgWriterInterface(f, intf, opts)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &pcapWriter{f: f, w: w, name: path}, nil
-}
-
-func (p *pcapWriter) write(ci gopacket.CaptureInfo, data []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err != nil {
-		return
-	}
-	ci.InterfaceIndex = 0
-	p.err = p.w.WritePacket(ci, data)
 }
 
 // close writes the kernel counters as interface statistics and closes the

@@ -32,6 +32,26 @@ type sniffFlags struct {
 	every     time.Duration
 	duration  time.Duration
 	ringMB    int
+	rotate    rotateFlags
+}
+
+// rotateFlags split -w like tcpdump's -G, -C and -W.
+type rotateFlags struct {
+	seconds int
+	bytes   int64
+	files   int
+}
+
+func (r rotateFlags) rotation(write string) (live.Rotation, error) {
+	switch {
+	case r.seconds < 0 || r.bytes < 0 || r.files < 0:
+		return live.Rotation{}, usagef("--rotate-seconds, --rotate-bytes and --rotate-files take positive numbers")
+	case write == "" && (r.seconds > 0 || r.bytes > 0 || r.files > 0):
+		return live.Rotation{}, usagef("--rotate-* rotate the -w file: give -w FILE")
+	case r.files > 0 && r.seconds == 0 && r.bytes == 0:
+		return live.Rotation{}, usagef("--rotate-files %d: with --rotate-seconds or --rotate-bytes (it sets how many files the ring keeps)", r.files)
+	}
+	return live.Rotation{Every: time.Duration(r.seconds) * time.Second, Bytes: r.bytes, Files: r.files}, nil
 }
 
 func sniffCommand() *command {
@@ -68,6 +88,9 @@ func sniffFlagSet() (*pflag.FlagSet, *sniffFlags, *decodeFlags) {
 	fs.IntVar(&sf.snaplen, "snaplen", 262144, "bytes kept of each packet")
 	fs.BoolVar(&sf.noPromisc, "no-promisc", false, "do not put the interface in promiscuous mode")
 	fs.StringVarP(&sf.write, "write", "w", "", "also write the packets seen to this pcapng file")
+	fs.IntVar(&sf.rotate.seconds, "rotate-seconds", 0, "start a new -w file every N seconds of capture time (tcpdump -G): FILE, FILE1, FILE2 ...")
+	fs.Int64Var(&sf.rotate.bytes, "rotate-bytes", 0, "start a new -w file before one would pass N bytes (tcpdump -C, in bytes)")
+	fs.IntVar(&sf.rotate.files, "rotate-files", 0, "keep a ring of N -w files, FILE0 ... FILE<N-1>, overwriting the oldest (tcpdump -W)")
 	fs.DurationVar(&sf.every, "stats", 0, "print statistics on stderr this often, e.g. --stats 10s (0: only the summary at the end)")
 	fs.DurationVar(&sf.duration, "duration", 0, "stop after this long (0: on SIGINT or SIGTERM)")
 	fs.IntVar(&sf.ringMB, "ring-mb", 32, "kernel ring buffer per worker, in MiB")
@@ -97,6 +120,10 @@ func sniff(ctx context.Context, sf *sniffFlags, df *decodeFlags, stdout, stderr 
 	}
 	if sf.ringMB < 4 {
 		return usagef("--ring-mb %d: at least 4", sf.ringMB)
+	}
+	rot, err := sf.rotate.rotation(sf.write)
+	if err != nil {
+		return err
 	}
 	o, err := df.options()
 	if err != nil {
@@ -155,6 +182,7 @@ func sniff(ctx context.Context, sf *sniffFlags, df *decodeFlags, stdout, stderr 
 		Engine:      df.captureConfig(disp),
 		Factory:     disp,
 		Write:       sf.write,
+		Rotate:      rot,
 		Application: "mailtap " + version,
 		Every:       250 * time.Millisecond,
 		Periodic: func(rs live.RunStats) {
