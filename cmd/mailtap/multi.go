@@ -218,6 +218,14 @@ func readFiles(paths []string, df *decodeFlags, rf readOnlyFlags, stdout, stderr
 	if df.stats {
 		printStats(stderr, eng.Stats())
 	}
+	if out.stats != nil {
+		// A publishing sink: wait for its acks, then say what it did.
+		cerr := out.close()
+		fmt.Fprintln(stderr, out.stats())
+		if cerr != nil {
+			return cerr
+		}
+	}
 	if rf.quiet {
 		s := snapshot{eng: eng.Stats(), sessions: counter.sessions, mails: counter.mails, pop3: counter.pop3, imap: counter.imap}
 		st := eng.Stats()

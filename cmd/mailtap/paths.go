@@ -46,7 +46,7 @@ func unwrapPath(err error) error {
 // checkPaths applies the rule to the output flags, before anything is
 // read or written.
 func (d *decodeFlags) checkPaths() error {
-	if d.output != "-" && d.output != "" {
+	if d.output != "-" && d.output != "" && !strings.HasPrefix(d.output, "nats://") {
 		if err := checkOutputPath("-o", d.output); err != nil {
 			return err
 		}

@@ -88,7 +88,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.extract, "extract", "", "write every message to DIR/<session>-<n>.eml, attachments to DIR/attachments/, and DIR/index.json")
 	fs.BoolVar(&d.force, "force", false, "let --extract clear a DIR holding a previous extraction (index.json, *.eml, attachments/)")
 	fs.StringVar(&d.mbox, "mbox", "", "also write every message (all protocols) to this mbox file (mboxrd; - for stdout, with -o FILE)")
-	fs.StringVarP(&d.output, "output", "o", "-", "write records to this file (- for stdout)")
+	fs.StringVarP(&d.output, "output", "o", "-", "write records to this file (- for stdout), or publish them to NATS JetStream: nats://HOST:PORT/SUBJECT")
 	fs.StringVar(&d.level, "level", "transactions", "records to emit: transactions (sessions + mails/messages) or commands (+ one record per command)")
 	fs.Var(d.ports, "ports", "server ports per protocol, repeatable: smtp=25,587,2525 pop3=110 imap=143 (add +tls for implicit TLS, e.g. smtp=465+tls)")
 	fs.BoolVar(&d.noSniff, "no-sniff", false, "do not classify connections on other ports by their greeting")
@@ -149,6 +149,9 @@ type output struct {
 	sink  decode.Sink
 	flush func() error
 	close func() error
+	// stats, when set, is a line about the sink itself (NATS: records
+	// acknowledged and sink_dropped) for --stats and the summary.
+	stats func() string
 }
 
 func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
@@ -159,6 +162,9 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 	d.stdout = stdout
 	if d.format == "zeek" {
 		return d.openZeek()
+	}
+	if strings.HasPrefix(d.output, "nats://") {
+		return d.openNATS()
 	}
 	closeFn := func() error { return nil }
 	if d.output != "-" && d.output != "" {
@@ -391,6 +397,14 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	}
 	if df.stats {
 		printStats(stderr, eng.Stats())
+	}
+	if out.stats != nil {
+		// A publishing sink: wait for its acks, then say what it did.
+		cerr := out.close()
+		fmt.Fprintln(stderr, out.stats())
+		if cerr != nil {
+			return cerr
+		}
 	}
 	if errors.Is(runErr, capture.ErrTruncated) {
 		// Everything before the cut was decoded and written.

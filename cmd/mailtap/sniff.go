@@ -190,12 +190,23 @@ func sniff(ctx context.Context, sf *sniffFlags, df *decodeFlags, stdout, stderr 
 			if sf.every > 0 && rs.Elapsed-lastPrint >= sf.every {
 				s := takeSnapshot(rs, sink)
 				printPeriodic(stderr, s, last, rs.Elapsed)
+				if out.stats != nil {
+					fmt.Fprintf(stderr, "mailtap sniff: %s\n", out.stats())
+				}
 				last, lastPrint = s, rs.Elapsed
 			}
 		},
 	})
 	sink.flush(out.flush)
 	printSummary(stderr, sf.iface, takeSnapshot(st, sink), st.Elapsed)
+	if out.stats != nil {
+		// A publishing sink: wait for its acks, then say what it did.
+		// Records it could not deliver fail the run.
+		if cerr := out.close(); cerr != nil && runErr == nil {
+			runErr = cerr
+		}
+		fmt.Fprintf(stderr, "  %s\n", out.stats())
+	}
 	if runErr != nil {
 		return runErr
 	}
