@@ -32,7 +32,8 @@ type Source interface {
 
 // FileSource reads a pcap or pcapng file, plain or gzip-compressed.
 type FileSource struct {
-	f       *os.File
+	f       *os.File  // nil for NewReader
+	r       io.Reader // what init reads: f, or NewReader's reader
 	counter *countingReader
 	gz      *gzip.Reader
 	pcap    *pcapgo.Reader
@@ -40,6 +41,10 @@ type FileSource struct {
 	link    layers.LinkType
 	size    int64
 }
+
+// maxSnaplen bounds a pcap file's packet records (Wireshark's limit, well
+// above the largest IP packet).
+const maxSnaplen = 262144
 
 // ErrFormat is returned for files that are not pcap or pcapng.
 var ErrFormat = errors.New("not a pcap or pcapng file")
@@ -63,7 +68,7 @@ func OpenFile(path string) (*FileSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &FileSource{f: f}
+	s := &FileSource{f: f, r: f}
 	if st, err := f.Stat(); err == nil {
 		s.size = st.Size()
 	}
@@ -74,8 +79,18 @@ func OpenFile(path string) (*FileSource, error) {
 	return s, nil
 }
 
+// NewReader reads a capture (pcap or pcapng, plain or gzip-compressed)
+// from r; its Size is 0 (unknown) and Close does not close r.
+func NewReader(r io.Reader) (*FileSource, error) {
+	s := &FileSource{r: r}
+	if err := s.init(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 func (s *FileSource) init() error {
-	s.counter = &countingReader{r: s.f}
+	s.counter = &countingReader{r: s.r}
 	br := bufio.NewReaderSize(s.counter, 256<<10)
 	magic, err := br.Peek(4)
 	if err != nil {
@@ -100,7 +115,7 @@ func (s *FileSource) init() error {
 	}
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
-		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+		ng, err := pcapgo.NewNgReader(&ngGuard{r: r}, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
 			return fmt.Errorf("pcapng: %w", err)
 		}
@@ -110,6 +125,12 @@ func (s *FileSource) init() error {
 		pr, err := pcapgo.NewReader(r)
 		if err != nil {
 			return fmt.Errorf("pcap: %w", err)
+		}
+		if pr.Snaplen() > maxSnaplen {
+			// pcapgo sizes its packet buffer by the header's snaplen:
+			// a header saying 4 GB would take 4 GB (found by
+			// FuzzEngine). No packet record may be longer than this.
+			pr.SetSnaplen(maxSnaplen)
 		}
 		s.pcap = pr
 		s.link = pr.LinkType()
@@ -166,6 +187,9 @@ func (s *FileSource) Offset() int64 { return s.counter.n }
 func (s *FileSource) Close() error {
 	if s.gz != nil {
 		s.gz.Close()
+	}
+	if s.f == nil {
+		return nil
 	}
 	return s.f.Close()
 }
