@@ -89,13 +89,17 @@ func (b *Base) SessionRecord(reason CloseReason, ts time.Time) *SessionRecord {
 	switch {
 	case b.Encrypted:
 		r.State = StateEncrypted
-	case b.Gaps > 0:
+	case b.Gaps > 0, b.BytesServer == 0 && b.BytesClient > 0:
+		// Bytes were lost, or the client spoke and the server never did
+		// (all three protocols have the server speak first): a one-sided
+		// capture.
 		r.State = StatePartial
 	case b.Conn.Midstream:
 		r.State = StateMidstream
 	case reason == CloseRST:
 		r.State = StateAborted
-	case reason == CloseTimeout:
+	case reason == CloseTimeout, reason == CloseEOF:
+		// Idle, or still open when the capture ended.
 		r.State = StateTimeout
 	default:
 		r.State = StateComplete

@@ -311,6 +311,9 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer func() { out.close() }()
+	if t, ok := out.sink.(*sink.Text); ok {
+		t.GroupSessions(textPending) // a file: each session reads in time order
+	}
 	if err := df.withExtraction(&o, out); err != nil {
 		return err
 	}

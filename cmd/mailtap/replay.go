@@ -16,6 +16,7 @@ import (
 	"github.com/mailtap/mailtap/capture"
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/dispatch"
+	"github.com/mailtap/mailtap/decode/textsafe"
 	"github.com/mailtap/mailtap/replay"
 )
 
@@ -174,6 +175,7 @@ func runReplay(path string, cfg replay.LoadConfig, targets map[decode.Proto]stri
 }
 
 func writeReplayText(w io.Writer, r *replay.Result) {
+	w = textsafe.NewWriter(w) // errors and replies quote wire data
 	fmt.Fprintf(w, "session %d %s %s -> %s: ", r.Session, r.Proto, r.Client, r.Server)
 	switch {
 	case r.Skipped != "":

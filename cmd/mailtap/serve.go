@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mailtap/mailtap/decode/textsafe"
 	"github.com/mailtap/mailtap/replay/server"
 )
 
@@ -74,7 +75,7 @@ func serveCommand() *command {
 				opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 			}
 			if !quiet {
-				opts.Logger = log.New(stderr, "", log.LstdFlags|log.Lmicroseconds)
+				opts.Logger = log.New(textsafe.NewWriter(stderr), "", log.LstdFlags|log.Lmicroseconds)
 			}
 			srv, err := server.New(opts)
 			if err != nil {

@@ -64,12 +64,6 @@ type entity struct {
 	part     *part // from the header, once parsed
 }
 
-type preview struct {
-	charset string
-	html    bool
-	data    []byte
-}
-
 type impl struct {
 	o         Options
 	h         hash.Hash

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/textsafe"
 )
 
 // Credentials lists every authentication attempt, one line each, like
@@ -21,13 +22,13 @@ type Credentials struct {
 // NewCredentials returns a credentials sink on w.
 func NewCredentials(w io.Writer) *Credentials {
 	c := &Credentials{w: bufio.NewWriter(w)}
-	c.printf("%-26s %-4s %-21s %-21s %-11s %-30s %-20s %s\n", "time", "prot", "client", "server", "mechanism", "user", "secret", "result")
+	c.printf("%-27s %-4s %-21s %-21s %-11s %-30s %-20s %s\n", "time", "prot", "client", "server", "mechanism", "user", "secret", "result")
 	return c
 }
 
 func (c *Credentials) printf(format string, args ...any) {
 	if c.err == nil {
-		_, c.err = fmt.Fprintf(c.w, format, args...)
+		_, c.err = fmt.Fprintf(c.w, format, safeArgs(args)...)
 	}
 }
 
@@ -48,11 +49,11 @@ func (c *Credentials) Emit(r decode.Record) {
 		if secret == "" {
 			secret = "-"
 		}
-		user := a.User
-		if user == "" {
-			user = "-"
+		user := "-"
+		if a.User != "" {
+			user = textsafe.Quote(a.User)
 		}
-		c.printf("%-26s %-4s %-21s %-21s %-11s %-30q %-20s %s\n", stamp(s.TS), s.Proto, s.Client, s.Server, a.Mechanism, user, secret, outcomeWord(a.Success))
+		c.printf("%-27s %-4s %-21s %-21s %-11s %-30s %-20s %s\n", stamp(s.TS), s.Proto, s.Client, s.Server, a.Mechanism, user, secret, outcomeWord(a.Success))
 		c.n++
 	}
 }

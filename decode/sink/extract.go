@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/textsafe"
 )
 
 // Extractor writes every message seen, raw as transferred (dot-unstuffed),
@@ -287,7 +288,7 @@ func SafeName(name, contentType string) string {
 	var b strings.Builder
 	for _, r := range name {
 		switch {
-		case r == utf8.RuneError, unicode.IsControl(r), strings.ContainsRune(`<>:"|?*`, r), unicode.Is(unicode.Bidi_Control, r):
+		case r == utf8.RuneError, textsafe.Unsafe(r), strings.ContainsRune(`<>:"|?*`, r):
 			b.WriteByte('_')
 		default:
 			b.WriteRune(r)
@@ -377,7 +378,7 @@ func (x *Extractor) indexEntry(e IndexEntry) {
 		x.index.WriteString(",")
 	}
 	x.index.WriteString("\n    ")
-	x.index.Write(bytes.TrimRight(b.Bytes(), "\n"))
+	x.index.Write(textsafe.AppendJSON(nil, bytes.TrimRight(b.Bytes(), "\n")))
 	x.nindex++
 }
 

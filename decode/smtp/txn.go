@@ -18,6 +18,7 @@ type txn struct {
 	rcpts        []decode.Rcpt
 	mailReply    *decode.Reply
 	dataReply    *decode.Reply // latest data-phase decision
+	rcptReply    *decode.Reply // without MAIL: the first refused RCPT's reply
 	bdat         bool
 	bdatRejected bool
 	msg          *message.Parser
@@ -29,6 +30,7 @@ type txn struct {
 	closed     bool // takes no more commands
 	byClose    bool // closed by the end of the connection
 	unanswered bool // a command was retired without a reply
+	over       bool // closed with nothing pending: to be emitted
 	done       bool
 }
 
@@ -47,8 +49,14 @@ func (s *Session) txFor() *txn {
 	if s.cur != nil {
 		return s.cur
 	}
+	return s.outsideTx(s.Last)
+}
+
+// outsideTx opens a transaction without MAIL (mail_from "") for commands
+// that came outside one, and records smtp_transaction_invalid.
+func (s *Session) outsideTx(ts time.Time) *txn {
 	s.Anomaly(decode.AnomalySMTPTransactionInvalid)
-	return s.newTx(s.Last)
+	return s.newTx(ts)
 }
 
 // endCur ends the current transaction (RSET, MAIL, HELO, QUIT, STARTTLS).
@@ -67,9 +75,15 @@ func (s *Session) endTx(t *txn) {
 	s.maybeFinish(t)
 }
 
+// maybeFinish emits t once it is over, and records stay in seq order: a
+// transaction over before an earlier one (a refused MAIL inside a
+// transaction that goes on) waits for it.
 func (s *Session) maybeFinish(t *txn) {
 	if t.closed && t.pending <= 0 && !t.done {
-		s.finish(t)
+		t.over = true
+	}
+	for len(s.open) > 0 && s.open[0].over {
+		s.finish(s.open[0])
 	}
 }
 
@@ -106,6 +120,10 @@ func (s *Session) finish(t *txn) {
 	case t.mailReply != nil && !is2xx(t.mailReply.Code):
 		rec.Status = decode.TxRejected
 		rec.Reply = t.mailReply
+	case t.rcptReply != nil && !slices.ContainsFunc(t.rcpts, func(r decode.Rcpt) bool { return r.Accepted }):
+		// Recipients outside a transaction, all refused.
+		rec.Status = decode.TxRejected
+		rec.Reply = t.rcptReply
 	case t.byClose || t.unanswered:
 		rec.Status = decode.TxIncomplete
 	default:

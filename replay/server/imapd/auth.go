@@ -119,7 +119,10 @@ func (c *conn) handleAuthenticate(tag string, p *parser) error {
 	}
 	var initial []byte
 	hasInitial := false
-	if p.consume(' ') {
+	// "AUTHENTICATE CRAM-MD5 " with a trailing space and nothing after it
+	// (mutt 2.2 through Cyrus SASL sends that) has no initial response;
+	// Dovecot accepts it too.
+	if p.consume(' ') && !p.eof() {
 		s, ok := p.atomWith("=")
 		if !ok {
 			return p.err

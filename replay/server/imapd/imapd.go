@@ -260,11 +260,19 @@ func (c *conn) readCommand() (cmd []byte, tag string, reply error, err error) {
 			}
 		}
 		buf = append(buf, "\r\n"...)
-		start := len(buf)
-		buf = append(buf, make([]byte, n)...)
+		// Stream the literal: the buffer grows with the bytes that
+		// arrive, never by what the client announced, so "{30000000}"
+		// followed by silence costs nothing (as go-imap reads literals
+		// through an io.LimitReader).
 		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ReadTimeout))
-		if _, err := io.ReadFull(c.br, buf[start:]); err != nil {
+		w := bytes.NewBuffer(buf)
+		got, err := io.Copy(w, io.LimitReader(c.br, n))
+		buf = w.Bytes()
+		if err != nil {
 			return nil, "", nil, err
+		}
+		if got < n {
+			return nil, "", nil, io.ErrUnexpectedEOF
 		}
 	}
 }

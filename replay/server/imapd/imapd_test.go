@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -347,5 +348,42 @@ func TestMatch(t *testing.T) {
 	}
 	if _, err := parseSeqSet("0:3"); err == nil {
 		t.Fatal("0 accepted in a sequence set")
+	}
+}
+
+// TestLiteralStreamed: announcing a large literal and sending only a few
+// bytes of it must not make the server allocate the announced size.
+func TestLiteralStreamed(t *testing.T) {
+	st, _ := mailstore.New(mailstore.Options{Deterministic: true})
+	st.AddUser("alice", "secret")
+	s := New(&Options{Store: st})
+	in := []byte("a LOGIN alice secret\r\nb APPEND INBOX {30000000+}\r\nSubject: x\r\n\r\nonly this")
+	srvtest.Session(s.handle, in) // warm up
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	srvtest.Session(s.handle, in)
+	runtime.ReadMemStats(&after)
+	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+		t.Fatalf("a session announcing a 30 MB literal and sending 22 bytes allocated %d bytes", d)
+	}
+	if in, _ := st.Snapshot("alice", "INBOX"); len(in.Messages) != 0 {
+		t.Fatal("a cut-off literal was stored")
+	}
+}
+
+// TestAuthenticateTrailingSpace: "AUTHENTICATE CRAM-MD5 " (mutt 2.2 with
+// Cyrus SASL) means no initial response.
+func TestAuthenticateTrailingSpace(t *testing.T) {
+	addr, _ := testServer(t)
+	c := dial(t, addr)
+	fmt.Fprintf(c.c, "a0000 AUTHENTICATE CRAM-MD5 \r\n")
+	l := c.line()
+	if !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("want a challenge, got %q", l)
+	}
+	ch, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(l, "+ "))
+	fmt.Fprintf(c.c, "%s\r\n", base64.StdEncoding.EncodeToString([]byte("alice "+sasl.CRAMDigest("secret", string(ch)))))
+	if l := c.line(); !strings.HasPrefix(l, "a0000 OK") {
+		t.Fatal(l)
 	}
 }

@@ -131,6 +131,7 @@ type session struct {
 	user      string
 	from      string
 	rcpts     []string // store user names, unique
+	rcptAddrs []string // the addresses as the client gave them, one per rcpts entry
 	delivered int
 }
 
@@ -175,7 +176,7 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	se.from = from
-	se.rcpts = nil
+	se.rcpts, se.rcptAddrs = nil, nil
 	return nil
 }
 
@@ -213,12 +214,14 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		}
 	}
 	se.rcpts = append(se.rcpts, u)
+	se.rcptAddrs = append(se.rcptAddrs, to)
 	return nil
 }
 
 func (se *session) Data(r io.Reader) error {
 	se.mu.Lock()
 	rcpts := append([]string(nil), se.rcpts...)
+	addrs := append([]string(nil), se.rcptAddrs...)
 	from, authed := se.from, se.user != ""
 	se.mu.Unlock()
 	body, err := io.ReadAll(r)
@@ -230,7 +233,7 @@ func (se *session) Data(r io.Reader) error {
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(body) + 256)
-	se.writeReceived(&buf, authed, rcpts)
+	se.writeReceived(&buf, authed, addrs)
 	buf.Write(body)
 	for _, u := range rcpts {
 		if _, err := se.srv.opts.Store.Deliver(u, buf.Bytes()); err != nil {
@@ -245,6 +248,11 @@ func (se *session) Data(r io.Reader) error {
 	return nil
 }
 
+// writeReceived writes the trace header (RFC 5321 4.4). Every line after
+// the first is folded with a tab (RFC 5322 2.2.3), so the "; date" can never
+// begin an unfolded line; "for" names the recipient's full address as the
+// client gave it, and only when there is exactly one (several would disclose
+// the other recipients to each).
 func (se *session) writeReceived(w *bytes.Buffer, authed bool, rcpts []string) {
 	with := "ESMTP"
 	if _, ok := se.conn.TLSConnectionState(); ok {
@@ -261,9 +269,9 @@ func (se *session) writeReceived(w *bytes.Buffer, authed bool, rcpts []string) {
 	if helo == "" {
 		helo = "unknown"
 	}
-	fmt.Fprintf(w, "Received: from %s ([%s])\r\n\tby %s (mailtap) with %s id %d\r\n", helo, ip, se.srv.opts.Hostname, with, se.id)
+	fmt.Fprintf(w, "Received: from %s ([%s])\r\n\tby %s (mailtap) with %s id %d", helo, ip, se.srv.opts.Hostname, with, se.id)
 	if len(rcpts) == 1 {
-		fmt.Fprintf(w, "\tfor <%s>", rcpts[0])
+		fmt.Fprintf(w, "\r\n\tfor <%s>", rcpts[0])
 	}
 	fmt.Fprintf(w, "; %s\r\n", se.srv.opts.Clock().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 }
@@ -272,7 +280,7 @@ func (se *session) Reset() {
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	se.from = ""
-	se.rcpts = nil
+	se.rcpts, se.rcptAddrs = nil, nil
 }
 
 func (se *session) Logout() error {

@@ -2,8 +2,11 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
 	"net"
+	"net/mail"
 	"net/smtp"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +107,7 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("%d messages", len(snap.Messages))
 	}
 	raw := string(snap.Messages[0].Raw)
-	wantTrace := "Received: from client.test ([127.0.0.1])\r\n\tby mx.test (mailtap) with ESMTP id 1\r\n\tfor <alice>; Tue, 02 Jan 2024 03:04:05 +0000\r\n"
+	wantTrace := "Received: from client.test ([127.0.0.1])\r\n\tby mx.test (mailtap) with ESMTP id 1\r\n\tfor <alice@example.com>; Tue, 02 Jan 2024 03:04:05 +0000\r\n"
 	if !strings.HasPrefix(raw, wantTrace) || !strings.HasSuffix(raw, "Subject: t\r\n\r\n.dotted\r\nlast\r\n") {
 		t.Fatalf("DATA message: %q", raw)
 	}
@@ -225,5 +228,62 @@ func TestReadTimeout(t *testing.T) {
 	start := time.Now()
 	if _, err := c.br.ReadString('\n'); err == nil && time.Since(start) > 5*time.Second {
 		t.Fatal("idle connection not closed")
+	}
+}
+
+// TestReceivedHeader: the trace header of a message for one and for several
+// recipients parses as a header (net/mail, and Python's email when python3
+// is installed), its date survives, and "for" names the full address.
+func TestReceivedHeader(t *testing.T) {
+	addr, st := testServer(t)
+	st.AddUser("bob", "pw")
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	for _, rcpts := range [][]string{{"bob@example.com"}, {"alice@example.com", "bob@example.net"}} {
+		c.cmd("MAIL FROM:<s@example.org>", "250 ")
+		for _, r := range rcpts {
+			c.cmd("RCPT TO:<"+r+">", "250 ")
+		}
+		c.cmd("DATA", "354 ")
+		c.cmd("From: s@example.org\r\nTo: bob@example.com\r\nSubject: trace\r\n\r\nbody\r\n.", "250 ")
+	}
+	snap, _ := st.Snapshot("bob", "INBOX")
+	if len(snap.Messages) != 2 {
+		t.Fatalf("bob has %d messages", len(snap.Messages))
+	}
+	for i, m := range snap.Messages {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Raw))
+		if err != nil {
+			t.Fatalf("message %d does not parse: %v\n%q", i, err, m.Raw)
+		}
+		rcv := msg.Header.Get("Received")
+		semi := strings.LastIndexByte(rcv, ';')
+		if semi < 0 {
+			t.Fatalf("message %d: Received without date: %q", i, rcv)
+		}
+		if d, err := mail.ParseDate(strings.TrimSpace(rcv[semi+1:])); err != nil || !d.Equal(fixed) {
+			t.Fatalf("message %d: Received date %q: %v", i, rcv[semi+1:], err)
+		}
+		if msg.Header.Get("Subject") != "trace" || msg.Header.Get("From") == "" {
+			t.Fatalf("message %d lost its headers: %v", i, msg.Header)
+		}
+		hasFor := strings.Contains(rcv, "for <bob@example.com>")
+		if hasFor != (i == 0) || strings.Contains(rcv, "for <bob>") {
+			t.Fatalf("message %d: Received %q", i, rcv)
+		}
+		py, err := exec.LookPath("python3")
+		if err != nil {
+			continue
+		}
+		cmd := exec.Command(py, "-c", `import sys, email, email.policy, email.utils
+m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.compat32)
+r = str(m["Received"])
+assert not m.defects, m.defects
+print(email.utils.parsedate_to_datetime(r.rsplit(";", 1)[1].strip()).isoformat(), m["Subject"], m["From"])`)
+		cmd.Stdin = bytes.NewReader(m.Raw)
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "2024-01-02T03:04:05+00:00 trace s@example.org" {
+			t.Fatalf("message %d: Python's email: %v\n%s", i, err, out)
+		}
 	}
 }
