@@ -204,6 +204,7 @@ type worker struct {
 	now     time.Time
 	closing decode.CloseReason // reason used for connections closed by a flush
 	current *conn              // the connection being assembled (for streamFactory)
+	streams int                // connections in gopacket's pool (streams not complete)
 
 	// lru lists the tracked connections by last activity, least recent
 	// first (a sentinel: lru.next is the oldest), so that eviction at
@@ -212,6 +213,7 @@ type worker struct {
 	lru conn
 
 	deferring bool
+	ctxs      []assemblerCtx // unused contexts of the current slab
 	pending   []pendingCall
 	// mark, when set, is told which connection the records emitted next
 	// belong to (parallel mode keys records by it).
@@ -254,6 +256,9 @@ type conn struct {
 	ignored    bool
 	synSeq     uint32
 	hasSyn     bool
+	stream     *stream   // gopacket's stream of c, until gopacket drops it
+	seen       [3]bool   // per side: a segment was seen
+	seq0       [3]uint32 // per side: sequence number of the first segment seen
 	// Per half (indexed by side: ClientToServer is the half sent by
 	// first): the half waits behind a hole starting at holeAt, and the
 	// peer has acknowledged bytes past it (so the capture lost them for
@@ -461,6 +466,9 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	if !fromFirst {
 		dir, peer = peer, dir
 	}
+	if !c.seen[dir] {
+		c.seen[dir], c.seq0[dir] = true, t.Seq
+	}
 	if t.ACK && c.waiting[peer] && reassembly.Sequence(t.Ack).Difference(c.holeAt[peer]) < 0 {
 		// The peer acknowledged bytes of ours past the hole in its
 		// data: they reached it, the capture missed them. gopacket would
@@ -475,14 +483,23 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 		w.asm.MaxBufferedPagesPerConnection = 1
 		c.holeSeen[dir] = false
 	}
-	ctx := assemblerCtx{ci: ci}
+	// gopacket keeps the context of a segment it queues (out of order) and
+	// asks it for the timestamp later, so each packet needs its own; they
+	// come from small slabs, not one allocation per packet.
+	if len(w.ctxs) == 0 {
+		w.ctxs = make([]assemblerCtx, 32)
+	}
+	ctx := &w.ctxs[0]
+	w.ctxs = w.ctxs[1:]
+	ctx.ci = ci
 	w.current = c
-	w.asm.AssembleWithContext(c.flow(fromFirst), t, &ctx)
+	w.asm.AssembleWithContext(c.flow(fromFirst), t, ctx)
 	w.current = nil
 	w.asm.MaxBufferedPagesPerConnection = limit
 	if t.RST && !c.done {
 		c.rst = true
 		w.finish(c, decode.CloseRST)
+		w.release(c)
 	} else if t.FIN {
 		if fromClient {
 			c.finC = true
@@ -611,16 +628,60 @@ func (c *conn) flow(fromFirst bool) gopacket.Flow {
 	return gopacket.NewFlow(layers.EndpointIPv6, b[:], a[:])
 }
 
-// finish closes c's decoder once and forgets c.
+// finish closes c's decoder once and forgets c. The decoder is dropped at
+// once: gopacket may hold c (through its stream) for a while.
 func (w *worker) finish(c *conn, reason decode.CloseReason) {
 	if !c.done {
 		c.done = true
 		c.dec.Close(reason, c.lastSeen)
+		c.dec, c.ignorer, c.swapper = nil, nil, nil
 	}
 	if w.conns[c.key] == c {
 		delete(w.conns, c.key)
 	}
 	w.untrack(c)
+}
+
+// release makes gopacket drop a connection that was reset. gopacket
+// closes only the half that sent the RST and keeps the connection (its
+// stream, pages and state) until the other half closes too, which after an
+// RST happens only at the idle timeout: thousands of finished connections
+// on a busy capture. An RST on each half, at a sequence number the half has
+// already passed (the first one seen; a half never seen starts there), has
+// it close that half now; the second close removes the connection.
+func (w *worker) release(c *conn) {
+	other := c.info.Server
+	if other == c.first {
+		other = c.info.Client
+	}
+	for _, side := range []decode.Direction{decode.ClientToServer, decode.ServerToClient} {
+		if c.stream == nil || c.stream.complete {
+			return
+		}
+		src, dst := c.first.Port(), other.Port()
+		if side != decode.ClientToServer {
+			src, dst = dst, src
+		}
+		var hdr [20]byte
+		binary.BigEndian.PutUint16(hdr[0:], src)
+		binary.BigEndian.PutUint16(hdr[2:], dst)
+		binary.BigEndian.PutUint32(hdr[4:], c.seq0[side])
+		hdr[12] = 5 << 4 // data offset: 5 words
+		hdr[13] = 0x04   // RST
+		var t layers.TCP
+		if t.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback) != nil {
+			return
+		}
+		if len(w.ctxs) == 0 {
+			w.ctxs = make([]assemblerCtx, 32)
+		}
+		ctx := &w.ctxs[0]
+		w.ctxs = w.ctxs[1:]
+		ctx.ci = gopacket.CaptureInfo{Timestamp: c.lastSeen}
+		w.current = c
+		w.asm.AssembleWithContext(c.flow(side == decode.ClientToServer), &t, ctx)
+		w.current = nil
+	}
 }
 
 // Record phases: the order in which a flush hands out records, so that one

@@ -72,7 +72,7 @@ func FuzzEngine(f *testing.F) {
 		if len(data) > 1<<20 {
 			return
 		}
-		src, err := NewReader(bytes.NewReader(data))
+		src, err := OpenReader(bytes.NewReader(data))
 		if err != nil {
 			return
 		}
@@ -139,7 +139,7 @@ func TestHugeSnaplen(t *testing.T) {
 	copy(data[16:20], []byte{0xf0, 0xff, 0xff, 0xff}) // little-endian snaplen
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	src, err := NewReader(bytes.NewReader(data))
+	src, err := OpenReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestHugePcapngLengths(t *testing.T) {
 		}
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		src, err := NewReader(bytes.NewReader(data))
+		src, err := OpenReader(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -51,20 +50,24 @@ func (g *ngGuard) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// cut is the error of a read that ends inside a block: never a clean EOF.
+func cut(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 // next reads and checks the start of the next block.
 func (g *ngGuard) next() error {
 	h := g.head[:8]
 	if _, err := io.ReadFull(g.r, h); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			// A partial block header: pcapgo reports the cut.
-			g.out = h[:0]
-		}
-		return err
+		return err // io.EOF between blocks, io.ErrUnexpectedEOF inside one
 	}
 	if binary.LittleEndian.Uint32(h) == ngSHB {
 		// The byte-order magic follows; it sets the section's order.
 		if _, err := io.ReadFull(g.r, g.head[8:12]); err != nil {
-			return err
+			return cut(err)
 		}
 		if binary.LittleEndian.Uint32(g.head[8:12]) == 0x1a2b3c4d {
 			g.order = binary.LittleEndian
@@ -86,7 +89,7 @@ func (g *ngGuard) next() error {
 	}
 	if want > len(h) && length >= int64(want) {
 		if _, err := io.ReadFull(g.r, g.head[len(h):want]); err != nil {
-			return err
+			return cut(err)
 		}
 		h = g.head[:want]
 	}

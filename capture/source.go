@@ -32,8 +32,8 @@ type Source interface {
 
 // FileSource reads a pcap or pcapng file, plain or gzip-compressed.
 type FileSource struct {
-	f       *os.File  // nil for NewReader
-	r       io.Reader // what init reads: f, or NewReader's reader
+	f       *os.File  // nil for OpenReader
+	in      io.Reader // f, or the reader given to OpenReader
 	counter *countingReader
 	gz      *gzip.Reader
 	pcap    *pcapgo.Reader
@@ -68,7 +68,7 @@ func OpenFile(path string) (*FileSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &FileSource{f: f, r: f}
+	s := &FileSource{f: f, in: f}
 	if st, err := f.Stat(); err == nil {
 		s.size = st.Size()
 	}
@@ -79,18 +79,8 @@ func OpenFile(path string) (*FileSource, error) {
 	return s, nil
 }
 
-// NewReader reads a capture (pcap or pcapng, plain or gzip-compressed)
-// from r; its Size is 0 (unknown) and Close does not close r.
-func NewReader(r io.Reader) (*FileSource, error) {
-	s := &FileSource{r: r}
-	if err := s.init(); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 func (s *FileSource) init() error {
-	s.counter = &countingReader{r: s.r}
+	s.counter = &countingReader{r: s.in}
 	br := bufio.NewReaderSize(s.counter, 256<<10)
 	magic, err := br.Peek(4)
 	if err != nil {
@@ -115,7 +105,7 @@ func (s *FileSource) init() error {
 	}
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
-		ng, err := pcapgo.NewNgReader(&ngGuard{r: r}, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+		ng, err := pcapgo.NewNgReader(&ngBlocks{r: &ngGuard{r: r}}, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
 			return fmt.Errorf("pcapng: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -49,8 +50,10 @@ func TestCorpusExtractStaysInDir(t *testing.T) {
 	files := corpusCaptures(t)
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "x")
-	for _, f := range files {
-		runCLI("read", "--extract", dir, "--workers", "1", f)
+	os.Mkdir(dir, 0o755)
+	for i, f := range files {
+		// A directory per capture: --extract refuses a non-empty one.
+		runCLI("read", "--extract", filepath.Join(dir, strconv.Itoa(i)), "--workers", "1", f)
 	}
 	entries, _ := os.ReadDir(parent)
 	if len(entries) != 1 {

@@ -77,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			printCommandHelp(stdout, cmd)
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "mailtap %s: %v (see 'mailtap help %s')\n", cmd.name, err, cmd.name)
+		fmt.Fprintf(stderr, "mailtap %s: %v (see 'mailtap help %s')\n", cmd.name, flagError(err), cmd.name)
 		return exitUsage
 	}
 	err := cmd.run(fs, fs.Args(), stdout, stderr)

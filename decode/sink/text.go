@@ -273,7 +273,11 @@ func (t *Text) message(m *decode.Message) {
 	if m == nil {
 		return
 	}
-	t.printf("    message: %d bytes sha256 %s%s\n", m.Size, m.SHA256, yes(m.Truncated, " TRUNCATED"))
+	lost := ""
+	if m.MissingBytes > 0 {
+		lost = fmt.Sprintf(" (%d bytes lost)", m.MissingBytes)
+	}
+	t.printf("    message: %d bytes sha256 %s%s%s\n", m.Size, m.SHA256, yes(m.Truncated, " TRUNCATED"), lost)
 	if m.Subject != "" {
 		t.printf("      Subject: %s\n", m.Subject)
 	}

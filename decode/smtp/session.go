@@ -208,11 +208,13 @@ func (s *Session) clientGap(n int, ts time.Time) {
 	case cmBody:
 		s.bodyGap = true
 		s.bodyTx.truncated = true
+		s.bodyTx.missing += int64(max(n, 0))
 		bare := s.dot.BareLFDot
 		s.dot = framing.Dot{BareLFDot: bare}
 	case cmChunk:
 		tx := s.chunkCmd.tx
 		tx.truncated = true
+		tx.missing += int64(max(n, 0))
 		if n >= 0 && int64(n) < s.left {
 			s.left -= int64(n)
 			return
@@ -633,9 +635,19 @@ func (s *Session) startBody(c *command) {
 	t := c.tx
 	if t.msg != nil {
 		// An unfinished BDAT message (chunk lost in a gap, then DATA):
-		// the DATA content is the message the server takes.
-		t.msg.Finish(true)
-		t.truncated = false
+		// that attempt ends as its own record (aborted, its message
+		// truncated with the bytes lost), and the DATA content, the
+		// message the server takes, goes to a new transaction with the
+		// same envelope.
+		t2 := s.newTx(c.ts)
+		t2.helo, t2.hasMail, t2.from, t2.params, t2.mailReply = t.helo, t.hasMail, t.from, t.params, t.mailReply
+		t2.rcpts = slices.Clone(t.rcpts)
+		t.pending--
+		t2.pending++
+		c.tx = t2
+		t.truncated = true
+		s.endTx(t)
+		t = t2
 	}
 	t.msg = s.newMessage(t)
 	s.cmode = cmBody

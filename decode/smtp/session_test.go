@@ -614,8 +614,17 @@ func TestServerGapResync(t *testing.T) {
 
 func TestLateClientAfterGap(t *testing.T) {
 	d := decodeFile(t, "gap-late-client")
-	wantTxs(t, d, 1)
-	tx := d.txs[0]
+	// The BDAT attempt that lost a chunk, then DATA under the same
+	// envelope: two records, the first with the bytes lost.
+	wantTxs(t, d, 2)
+	lost := d.txs[0]
+	eq(t, "BDAT attempt", lost.Status, decode.TxAborted)
+	eq(t, "BDAT attempt bdat", lost.BDAT, true)
+	eq(t, "BDAT truncated", lost.Message.Truncated, true)
+	eq(t, "BDAT missing_bytes", lost.Message.MissingBytes, int64(1000))
+	tx := d.txs[1]
+	eq(t, "bdat", tx.BDAT, false)
+	eq(t, "from", tx.MailFrom, lost.MailFrom)
 	eq(t, "status", tx.Status, decode.TxAccepted)
 	eq(t, "reply", tx.Reply.Text, "OK: message queued")
 	eq(t, "subject", tx.Message.Subject, "Test")

@@ -24,6 +24,7 @@ type txn struct {
 	msg          *message.Parser
 	message      *decode.Message
 	truncated    bool
+	missing      int64 // message bytes lost in gaps
 	bareLF       bool
 
 	pending    int  // commands of this transaction still waiting for a reply
@@ -147,8 +148,9 @@ func (s *Session) finishMessage(t *txn) {
 	if t.msg == nil {
 		return
 	}
-	m := t.msg.Finish(t.truncated)
+	m := t.msg.Finish(t.truncated || t.missing > 0)
 	t.msg = nil
+	m.MissingBytes = t.missing
 	if bare := string(decode.AnomalyBareLFDot); t.bareLF && !slices.Contains(m.Anomalies, bare) {
 		m.Anomalies = append(m.Anomalies, bare)
 	}
