@@ -116,3 +116,5 @@ func BenchmarkReplayFast(b *testing.B) {
 	}
 	b.ReportMetric(rate, "sessions/s")
 }
+
+func decodeProto(s string) decode.Proto { return decode.Proto(s) }
