@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -125,6 +126,27 @@ type Stats struct {
 	DeliveredByte uint64 `json:"delivered_bytes"`
 }
 
+// Add adds o to s (the statistics of several engines).
+func (s *Stats) Add(o Stats) {
+	s.Packets += o.Packets
+	s.Bytes += o.Bytes
+	s.TCP += o.TCP
+	s.NotTCP += o.NotTCP
+	s.UnknownLink += o.UnknownLink
+	s.Malformed += o.Malformed
+	s.Fragments += o.Fragments
+	s.BadChecksum += o.BadChecksum
+	s.Filtered += o.Filtered
+	s.Ignored += o.Ignored
+	s.Conns += o.Conns
+	s.ConnsEvicted += o.ConnsEvicted
+	s.Gaps += o.Gaps
+	s.GapBytes += o.GapBytes
+	s.PortReuse += o.PortReuse
+	s.PayloadBytes += o.PayloadBytes
+	s.DeliveredByte += o.DeliveredByte
+}
+
 // counters are the live form of Stats: written by the goroutine that owns
 // them (the reader for the front end, each worker for its own), read by
 // Engine.Stats from any goroutine.
@@ -182,8 +204,10 @@ type worker struct {
 	now     time.Time
 	closing decode.CloseReason // reason used for connections closed by a flush
 	current *conn              // the connection being assembled (for streamFactory)
+	streams int                // connections in gopacket's pool (streams not complete)
 
 	deferring bool
+	ctxs      []assemblerCtx // unused contexts of the current slab
 	pending   []pendingCall
 	// mark, when set, is told which connection the records emitted next
 	// belong to (parallel mode keys records by it).
@@ -224,6 +248,9 @@ type conn struct {
 	ignored  bool
 	synSeq   uint32
 	hasSyn   bool
+	stream   *stream   // gopacket's stream of c, until gopacket drops it
+	seen     [3]bool   // per side: a segment was seen
+	seq0     [3]uint32 // per side: sequence number of the first segment seen
 	// Per half (indexed by side: ClientToServer is the half sent by
 	// first): the half waits behind a hole starting at holeAt, and the
 	// peer has acknowledged bytes past it (so the capture lost them for
@@ -287,7 +314,15 @@ func (e *Engine) Stats() Stats {
 // final record is reported as ErrTruncated after everything before it was
 // decoded. progress, if not nil, is called every 64k packets.
 func (e *Engine) Run(src Source, progress func()) error {
+	return e.RunContext(context.Background(), src, progress)
+}
+
+// RunContext is Run that also stops reading when ctx is done: the
+// connections are then closed as at the end of the input (every record
+// whole) and ctx's error is returned.
+func (e *Engine) RunContext(ctx context.Context, src Source, progress func()) error {
 	e.set.start()
+	done := ctx.Done()
 	var err error
 	for {
 		var data []byte
@@ -298,6 +333,16 @@ func (e *Engine) Run(src Source, progress func()) error {
 			break
 		}
 		e.Packet(data, ci, link)
+		if e.frame&0xff == 0 && done != nil {
+			select {
+			case <-done:
+				err = ctx.Err()
+			default:
+			}
+			if err != nil {
+				break
+			}
+		}
 		if progress != nil && e.frame&0xffff == 0 {
 			progress()
 		}
@@ -411,6 +456,9 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	if !fromFirst {
 		dir, peer = peer, dir
 	}
+	if !c.seen[dir] {
+		c.seen[dir], c.seq0[dir] = true, t.Seq
+	}
 	if t.ACK && c.waiting[peer] && reassembly.Sequence(t.Ack).Difference(c.holeAt[peer]) < 0 {
 		// The peer acknowledged bytes of ours past the hole in its
 		// data: they reached it, the capture missed them. gopacket would
@@ -425,14 +473,23 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 		w.asm.MaxBufferedPagesPerConnection = 1
 		c.holeSeen[dir] = false
 	}
-	ctx := assemblerCtx{ci: ci}
+	// gopacket keeps the context of a segment it queues (out of order) and
+	// asks it for the timestamp later, so each packet needs its own; they
+	// come from small slabs, not one allocation per packet.
+	if len(w.ctxs) == 0 {
+		w.ctxs = make([]assemblerCtx, 32)
+	}
+	ctx := &w.ctxs[0]
+	w.ctxs = w.ctxs[1:]
+	ctx.ci = ci
 	w.current = c
-	w.asm.AssembleWithContext(c.flow(fromFirst), t, &ctx)
+	w.asm.AssembleWithContext(c.flow(fromFirst), t, ctx)
 	w.current = nil
 	w.asm.MaxBufferedPagesPerConnection = limit
 	if t.RST && !c.done {
 		c.rst = true
 		w.finish(c, decode.CloseRST)
+		w.release(c)
 	} else if t.FIN {
 		if fromClient {
 			c.finC = true
@@ -544,14 +601,58 @@ func (c *conn) flow(fromFirst bool) gopacket.Flow {
 	return gopacket.NewFlow(layers.EndpointIPv6, b[:], a[:])
 }
 
-// finish closes c's decoder once and forgets c.
+// finish closes c's decoder once and forgets c. The decoder is dropped at
+// once: gopacket may hold c (through its stream) for a while.
 func (w *worker) finish(c *conn, reason decode.CloseReason) {
 	if !c.done {
 		c.done = true
 		c.dec.Close(reason, c.lastSeen)
+		c.dec, c.ignorer, c.swapper = nil, nil, nil
 	}
 	if w.conns[c.key] == c {
 		delete(w.conns, c.key)
+	}
+}
+
+// release makes gopacket drop a connection that was reset. gopacket
+// closes only the half that sent the RST and keeps the connection (its
+// stream, pages and state) until the other half closes too, which after an
+// RST happens only at the idle timeout: thousands of finished connections
+// on a busy capture. An RST on each half, at a sequence number the half has
+// already passed (the first one seen; a half never seen starts there), has
+// it close that half now; the second close removes the connection.
+func (w *worker) release(c *conn) {
+	other := c.info.Server
+	if other == c.first {
+		other = c.info.Client
+	}
+	for _, side := range []decode.Direction{decode.ClientToServer, decode.ServerToClient} {
+		if c.stream == nil || c.stream.complete {
+			return
+		}
+		src, dst := c.first.Port(), other.Port()
+		if side != decode.ClientToServer {
+			src, dst = dst, src
+		}
+		var hdr [20]byte
+		binary.BigEndian.PutUint16(hdr[0:], src)
+		binary.BigEndian.PutUint16(hdr[2:], dst)
+		binary.BigEndian.PutUint32(hdr[4:], c.seq0[side])
+		hdr[12] = 5 << 4 // data offset: 5 words
+		hdr[13] = 0x04   // RST
+		var t layers.TCP
+		if t.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback) != nil {
+			return
+		}
+		if len(w.ctxs) == 0 {
+			w.ctxs = make([]assemblerCtx, 32)
+		}
+		ctx := &w.ctxs[0]
+		w.ctxs = w.ctxs[1:]
+		ctx.ci = gopacket.CaptureInfo{Timestamp: c.lastSeen}
+		w.current = c
+		w.asm.AssembleWithContext(c.flow(side == decode.ClientToServer), &t, ctx)
+		w.current = nil
 	}
 }
 

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"sort"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -18,6 +19,10 @@ func (f streamFactory) New(netFlow, _ gopacket.Flow, _ *layers.TCP, _ reassembly
 	src := netFlow.Src().Raw()
 	s := &stream{w: f.w}
 	s.c = f.w.current
+	if s.c != nil {
+		s.c.stream = s
+	}
+	f.w.streams++
 	if len(src) == 16 && src[15] == 'c' {
 		s.firstDir = decode.ClientToServer
 	} else {
@@ -34,6 +39,7 @@ type stream struct {
 	w        *worker
 	c        *conn
 	firstDir decode.Direction // side of the half gopacket saw first
+	complete bool             // gopacket closed both halves and dropped the connection
 }
 
 // side is the half of gopacket's direction d: ClientToServer for the half
@@ -89,21 +95,39 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembl
 			data = append([]byte(nil), data...)
 		}
 	}
-	s.w.deliver(c, func() {
-		// The direction is taken when the bytes reach the decoder: an
-		// earlier delivery may have swapped the roles.
-		dir := c.dir(side)
-		if skip > 0 {
-			c.dec.Gap(dir, skip, ts)
-		}
-		if len(data) > 0 {
-			c.dec.Data(dir, data, ts)
-		}
-	})
+	if !s.w.deferring {
+		// The common case, without the closure (one allocation per segment).
+		c.feed(side, skip, data, ts)
+		c.after()
+		return
+	}
+	s.w.deliver(c, func() { c.feed(side, skip, data, ts) })
+}
+
+// feed hands bytes to the decoder. The direction is taken when the bytes
+// reach the decoder: an earlier delivery may have swapped the roles.
+func (c *conn) feed(side decode.Direction, skip int, data []byte, ts time.Time) {
+	if c.done {
+		return
+	}
+	dir := c.dir(side)
+	if skip > 0 {
+		c.dec.Gap(dir, skip, ts)
+	}
+	if len(data) > 0 {
+		c.dec.Data(dir, data, ts)
+	}
 }
 
 func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+	if !s.complete {
+		s.complete = true
+		s.w.streams--
+	}
 	c := s.c
+	if c != nil && c.stream == s {
+		c.stream = nil
+	}
 	if c == nil || c.done {
 		return true
 	}

@@ -30,10 +30,6 @@ const (
 	exitNothing    = 4
 )
 
-// replayExit ends the process with exitDivergence or exitNothing; tests
-// replace it.
-var replayExit = os.Exit
-
 const replayUsage = `mailtap replay [flags] FILE   (or -r FILE)
 
 Sends the client side of every SMTP, POP3 and IMAP session of the capture
@@ -172,9 +168,9 @@ func replayCommand() *command {
 			switch {
 			case sm.Compared == 0:
 				fmt.Fprintf(stderr, "mailtap replay: nothing compared: %s\n", sm.Reason)
-				replayExit(exitNothing)
+				return exitError{exitNothing}
 			case sm.Diverged > 0:
-				replayExit(exitDivergence)
+				return exitError{exitDivergence}
 			}
 			return nil
 		},

@@ -3,7 +3,6 @@ package message
 import (
 	"bytes"
 	"encoding/base64"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -89,13 +88,30 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 			continue
 		}
 		skipping = false
-		fs = append(fs, rawField{strings.ToLower(string(name)), slices.Clone(line[i+1:])})
+		// The value aliases b (capped: unfolding appends copy it).
+		fs = append(fs, rawField{fieldName(name), line[i+1 : len(line) : len(line)]})
 	}
 	out := make([]field, len(fs))
 	for i, f := range fs {
 		out[i] = field{f.name, string(bytes.TrimSpace(f.value))}
 	}
 	return out
+}
+
+// commonFields are names met in most headers: fieldName returns them
+// without allocating.
+var commonFields = []string{"from", "to", "cc", "subject", "date", "message-id", "in-reply-to",
+	"references", "user-agent", "x-mailer", "content-type", "content-transfer-encoding",
+	"content-disposition", "mime-version", "received", "return-path", "reply-to", "sender"}
+
+// fieldName returns the lower-case name.
+func fieldName(b []byte) string {
+	for _, n := range commonFields {
+		if len(n) == len(b) && bytes.EqualFold(b, []byte(n)) {
+			return n
+		}
+	}
+	return strings.ToLower(string(b))
 }
 
 func validFieldName(b []byte) bool {
