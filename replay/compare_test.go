@@ -493,6 +493,11 @@ func TestReplaySTARTTLSStops(t *testing.T) {
 		if r.Stopped != "tls_not_decrypted" || r.Error != "" || r.Skipped != "" || r.Commands < 2 || r.Failed() {
 			t.Errorf("%s: %+v", pcap, r)
 		}
+		sm := NewSummary(1)
+		sm.Add(r)
+		if sm.Compared != 1 || sm.Stopped["tls_not_decrypted"] != 1 {
+			t.Errorf("%s: summary %+v", pcap, sm)
+		}
 		// The built-in server's certificate is not trusted by default.
 		srv, addrs, err = StartServer(rec.Seed(ss), Protos(ss)...)
 		if err != nil {

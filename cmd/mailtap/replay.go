@@ -403,6 +403,9 @@ func writeSummaryText(w io.Writer, sm *replay.Summary) {
 		}
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
 	}
+	for _, k := range slices.Sorted(maps.Keys(sm.Stopped)) {
+		fmt.Fprintf(w, "; %d stopped: %s", sm.Stopped[k], k)
+	}
 	fmt.Fprintf(w, "; %d divergences, %d text details; %.2fs\n", sm.Divergences, sm.TextDiffs, sm.Seconds)
 	for _, p := range []decode.Proto{decode.ProtoSMTP, decode.ProtoPOP3, decode.ProtoIMAP} {
 		if l := sm.Latency[p]; l != nil {
