@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -123,6 +124,27 @@ type Stats struct {
 	PortReuse     uint64 `json:"port_reuse"`
 	PayloadBytes  uint64 `json:"payload_bytes"`
 	DeliveredByte uint64 `json:"delivered_bytes"`
+}
+
+// Add adds o to s (the statistics of several engines).
+func (s *Stats) Add(o Stats) {
+	s.Packets += o.Packets
+	s.Bytes += o.Bytes
+	s.TCP += o.TCP
+	s.NotTCP += o.NotTCP
+	s.UnknownLink += o.UnknownLink
+	s.Malformed += o.Malformed
+	s.Fragments += o.Fragments
+	s.BadChecksum += o.BadChecksum
+	s.Filtered += o.Filtered
+	s.Ignored += o.Ignored
+	s.Conns += o.Conns
+	s.ConnsEvicted += o.ConnsEvicted
+	s.Gaps += o.Gaps
+	s.GapBytes += o.GapBytes
+	s.PortReuse += o.PortReuse
+	s.PayloadBytes += o.PayloadBytes
+	s.DeliveredByte += o.DeliveredByte
 }
 
 // counters are the live form of Stats: written by the goroutine that owns
@@ -292,7 +314,15 @@ func (e *Engine) Stats() Stats {
 // final record is reported as ErrTruncated after everything before it was
 // decoded. progress, if not nil, is called every 64k packets.
 func (e *Engine) Run(src Source, progress func()) error {
+	return e.RunContext(context.Background(), src, progress)
+}
+
+// RunContext is Run that also stops reading when ctx is done: the
+// connections are then closed as at the end of the input (every record
+// whole) and ctx's error is returned.
+func (e *Engine) RunContext(ctx context.Context, src Source, progress func()) error {
 	e.set.start()
+	done := ctx.Done()
 	var err error
 	for {
 		var data []byte
@@ -303,6 +333,16 @@ func (e *Engine) Run(src Source, progress func()) error {
 			break
 		}
 		e.Packet(data, ci, link)
+		if e.frame&0xff == 0 && done != nil {
+			select {
+			case <-done:
+				err = ctx.Err()
+			default:
+			}
+			if err != nil {
+				break
+			}
+		}
 		if progress != nil && e.frame&0xffff == 0 {
 			progress()
 		}

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -43,7 +44,7 @@ func LoadFile(path string, cfg LoadConfig) (*Recorder, []*Session, error) {
 	cc := cfg.Capture
 	cc.ServerPort = disp.IsServerPort
 	eng := capture.New(cc, rec.Wrap(disp))
-	if err := eng.Run(src, nil); err != nil && !errors.Is(err, capture.ErrTruncated) {
+	if err := capture.RunFile(context.Background(), src, eng, nil); err != nil && !errors.Is(err, capture.ErrTruncated) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return rec, rec.Sessions(), nil

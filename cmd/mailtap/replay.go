@@ -23,9 +23,6 @@ import (
 // exitDivergence is the exit status when a replayed session did not match.
 const exitDivergence = 3
 
-// replayExit ends the process with exitDivergence; tests replace it.
-var replayExit = os.Exit
-
 func replayCommand() *command {
 	var (
 		readPath, format, output string
@@ -92,7 +89,7 @@ func replayCommand() *command {
 				return err
 			}
 			if failed {
-				replayExit(exitDivergence)
+				return exitError{exitDivergence}
 			}
 			return nil
 		},

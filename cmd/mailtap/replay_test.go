@@ -14,10 +14,6 @@ import (
 // status of a divergence caught instead of ending the test binary.
 func replayCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	var code int
-	old := replayExit
-	replayExit = func(c int) { code = c }
-	defer func() { replayExit = old }()
 	cmd := replayCommand()
 	fs := cmd.flags()
 	if err := fs.Parse(args); err != nil {
@@ -29,9 +25,13 @@ func replayCLI(t *testing.T, args ...string) (string, string, int) {
 		if errors.As(err, &ue) {
 			return o.String(), err.Error(), exitUsage
 		}
+		var ee exitError
+		if errors.As(err, &ee) {
+			return o.String(), e.String(), ee.code
+		}
 		return o.String(), err.Error(), exitRuntime
 	}
-	return o.String(), e.String(), code
+	return o.String(), e.String(), exitOK
 }
 
 func TestReplayCommandMatches(t *testing.T) {
@@ -87,6 +87,10 @@ func TestReplayCommandDivergence(t *testing.T) {
 	out, _, code = replayCLI(t, "-f", "text", "--target", target, pcap)
 	if code != exitDivergence || !strings.Contains(out, "#2 RCPT: want 250, got 550") || !strings.Contains(out, "1 sessions, 1 replayed, 0 matched") {
 		t.Errorf("text report (exit %d):\n%s", code, out)
+	}
+	// Through run, as main sees it: status 3, the report, no message.
+	if o, e, code := runCLI("replay", "-f", "text", "--target", target, pcap); code != exitDivergence || len(e) != 0 || !bytes.Contains(o, []byte("0 matched")) {
+		t.Errorf("run: exit %d, stderr %q", code, e)
 	}
 }
 

@@ -1,11 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
@@ -79,7 +78,7 @@ func tuiFile(path string, df *decodeFlags, maxSessions int, sf spillFlags, newSc
 	if err != nil {
 		return err
 	}
-	src, err := openCapture(path)
+	src, err := capture.OpenPath(path)
 	if err != nil {
 		return err
 	}
@@ -116,10 +115,9 @@ func tuiFile(path string, df *decodeFlags, maxSessions int, sf spillFlags, newSc
 			m.Finish(runErr)
 			done <- runErr
 		}()
-		size := src.Size()
-		runErr = eng.Run(src, func() {
+		runErr = capture.RunFile(context.Background(), src, eng, func(read, size int64) {
 			if size > 0 {
-				m.SetProgress(fmt.Sprintf("%d%%", src.Offset()*100/size))
+				m.SetProgress(fmt.Sprintf("%d%%", read*100/size))
 			}
 			m.SetStats(tui.Stats{Packets: eng.Stats().Packets})
 		})
@@ -198,11 +196,7 @@ func tuiLive(iface string, df *decodeFlags, maxSessions int, sf spillFlags, newS
 	if df.bpf != "" {
 		cfg.Filter, cfg.Expr = live.FilterExpr, df.bpf
 	}
-	lc, err := live.Open(cfg)
-	if errors.Is(err, live.ErrTooManyPorts) {
-		cfg.Filter = live.FilterTCP // the engine still filters by --port-filter
-		lc, err = live.Open(cfg)
-	}
+	lc, _, err := openLive(cfg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", iface, err)
 	}
@@ -220,33 +214,16 @@ func tuiLive(iface string, df *decodeFlags, maxSessions int, sf spillFlags, newS
 	}
 	defer s.Fini()
 
-	var ids atomic.Uint64
-	var wg sync.WaitGroup
-	var errOnce sync.Once
-	var workErr error // the first worker error, read after wg.Wait
-	for _, h := range lc.Handles() {
-		w := &sniffWorker{h: h, eng: sniffEngine(df, o, out.sink, &ids)}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := func() (err error) {
-				// Keep a panic from leaving the terminal in raw mode.
-				defer func() {
-					if p := recover(); p != nil {
-						err = fmt.Errorf("decoder panic: %v", p)
-					}
-				}()
-				return w.run()
-			}()
-			if err != nil {
-				errOnce.Do(func() { workErr = err })
-				lc.Interrupt()
-			}
-		}()
-	}
+	disp := df.dispatcher(o, out.sink)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
 	go func() {
-		wg.Wait()
-		m.Finish(workErr)
+		// A decoder panic comes back as an error: the terminal is
+		// restored and the status line shows it.
+		_, err := live.Run(ctx, lc, live.RunOptions{Engine: df.captureConfig(disp), Factory: disp})
+		m.Finish(err)
+		done <- err
 	}()
 	m.SetProgress("live on " + iface)
 	stopStats := make(chan struct{})
@@ -265,12 +242,11 @@ func tuiLive(iface string, df *decodeFlags, maxSessions int, sf spillFlags, newS
 	}()
 	runErr := tui.Run(s, m)
 	close(stopStats)
-	// The workers read what is left in their rings, close every
+	// The sockets read what is left in their rings, close every
 	// connection into the model and return.
-	lc.Interrupt()
-	wg.Wait()
-	if runErr == nil && workErr != nil {
-		runErr = fmt.Errorf("%s: %w", iface, workErr)
+	stop()
+	if err := <-done; runErr == nil && err != nil {
+		runErr = fmt.Errorf("%s: %w", iface, err)
 	}
 	if err := out.close(); runErr == nil {
 		runErr = err

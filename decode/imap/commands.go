@@ -631,6 +631,25 @@ func (x *Session) mailboxRecord(c *command, action, status string) {
 	x.Emit(r)
 }
 
+// fetchMailbox returns the mailbox message data belongs to: the selected
+// one or, when none is known to be, the one a SELECT/EXAMINE in flight
+// opens. A server sends FETCH responses only in the selected state (RFC
+// 9051 §6.3.2, §7.5.2), so data arriving before that command's completion
+// (or without one, as in Arkime's arkime_synthetic capture) is about the
+// mailbox being selected.
+func (x *Session) fetchMailbox() string {
+	if x.mailbox != "" {
+		return x.mailbox
+	}
+	for i := len(x.order) - 1; i >= 0; i-- {
+		if c := x.order[i]; (c.verb == "SELECT" || c.verb == "EXAMINE") && c.mailbox != "" {
+			x.addMailbox(c.mailbox)
+			return c.mailbox
+		}
+	}
+	return ""
+}
+
 func (x *Session) addMailbox(name string) {
 	if x.seenMbox == nil {
 		x.seenMbox = make(map[string]bool)

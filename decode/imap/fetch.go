@@ -173,7 +173,7 @@ func (x *Session) fetch(seq uint32, l *Line, c *command) {
 		default: // NIL
 			continue
 		}
-		s.seq, s.uid, s.flags, s.mailbox = seq, uid, flags, x.mailbox
+		s.seq, s.uid, s.flags, s.mailbox = seq, uid, flags, x.fetchMailbox()
 		spec, origin := sectionSpec(b.name)
 		if origin > 0 || (origin == 0 && (size < 0 || (b.val.Lit != nil && b.val.Lit.Size < size))) {
 			s.trunc = true

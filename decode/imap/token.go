@@ -302,6 +302,9 @@ func (t *Tokenizer) Line() *Line { return &t.line }
 // Flush ends the input: a literal or line cut short is completed as far
 // as it went and returned (nil if nothing was pending).
 func (t *Tokenizer) Flush() *Line {
+	if t.lines.Overflowing() {
+		t.anomaly(decode.AnomalyLineTooLong) // a long line the close cut
+	}
 	switch t.state {
 	case stDone:
 		return nil

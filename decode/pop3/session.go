@@ -231,6 +231,9 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 		return
 	}
 	s.Closed = true
+	if s.lines[0].Overflowing() || s.lines[1].Overflowing() {
+		s.Anomaly(decode.AnomalyLineTooLong) // a long line the close cut
+	}
 	if s.tlsCheck && s.tls.Implicit {
 		s.Encrypted = true // nothing said otherwise
 	}

@@ -78,3 +78,47 @@ func (c *Credentials) Flush() error {
 
 // Count returns the attempts listed.
 func (c *Credentials) Count() int { return c.n }
+
+// AuthRecord is one authentication attempt as a JSON line
+// (`--credentials -f json`): the session's common fields with type "auth"
+// and ts the session's start, then the attempt's fields as in a session
+// record's "auths" (docs/schema.md).
+type AuthRecord struct {
+	decode.Header
+	decode.Auth
+}
+
+// CredentialsJSON writes one AuthRecord per authentication attempt of
+// every session record, as JSON lines, and ignores other records.
+type CredentialsJSON struct {
+	j *JSONL
+	n int
+}
+
+// NewCredentialsJSON returns a JSON-lines credentials sink on w.
+func NewCredentialsJSON(w io.Writer) *CredentialsJSON {
+	return &CredentialsJSON{j: NewJSONL(w)}
+}
+
+// Emit implements decode.Sink.
+func (c *CredentialsJSON) Emit(r decode.Record) {
+	s, ok := r.(*decode.SessionRecord)
+	if !ok {
+		return
+	}
+	for _, a := range s.Auths {
+		h := s.Header
+		h.Type = TypeAuth
+		c.j.Emit(&AuthRecord{Header: h, Auth: a})
+		c.n++
+	}
+}
+
+// TypeAuth is the type of an AuthRecord.
+const TypeAuth = "auth"
+
+// Flush writes buffered output.
+func (c *CredentialsJSON) Flush() error { return c.j.Flush() }
+
+// Count returns the attempts written.
+func (c *CredentialsJSON) Count() int { return c.n }

@@ -246,11 +246,14 @@ func (t *Text) command(r *decode.CommandRecord) {
 }
 
 func (t *Text) smtpMail(r *decode.SMTPMail) {
-	kind := "DATA"
-	if r.BDAT {
-		kind = "BDAT"
+	via := "" // no content moved: a refused MAIL, or recipients only
+	switch {
+	case r.BDAT:
+		via = " via BDAT"
+	case r.Message != nil:
+		via = " via DATA"
 	}
-	t.head(&r.Header, fmt.Sprintf("MAIL #%d %s via %s", r.Seq, strings.ToUpper(r.Status), kind))
+	t.head(&r.Header, fmt.Sprintf("MAIL #%d %s%s", r.Seq, strings.ToUpper(r.Status), via))
 	t.printf("    from: <%s>%s\n", r.MailFrom, opt(" ", r.MailParams))
 	for _, rc := range r.RcptTo {
 		switch {
@@ -270,7 +273,11 @@ func (t *Text) message(m *decode.Message) {
 	if m == nil {
 		return
 	}
-	t.printf("    message: %d bytes sha256 %s%s\n", m.Size, m.SHA256, yes(m.Truncated, " TRUNCATED"))
+	lost := ""
+	if m.MissingBytes > 0 {
+		lost = fmt.Sprintf(" (%d bytes lost)", m.MissingBytes)
+	}
+	t.printf("    message: %d bytes sha256 %s%s%s\n", m.Size, m.SHA256, yes(m.Truncated, " TRUNCATED"), lost)
 	if m.Subject != "" {
 		t.printf("      Subject: %s\n", m.Subject)
 	}

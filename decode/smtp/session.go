@@ -69,7 +69,7 @@ type command struct {
 	replied    bool
 	replyTS    time.Time
 	last       bool // BDAT ... LAST
-	reset      *txn // transaction a HELO/EHLO ends once accepted
+	reset      *txn // transaction a HELO/EHLO/MAIL ends once accepted
 	auth       *authAttempt
 }
 
@@ -208,11 +208,13 @@ func (s *Session) clientGap(n int, ts time.Time) {
 	case cmBody:
 		s.bodyGap = true
 		s.bodyTx.truncated = true
+		s.bodyTx.missing += int64(max(n, 0))
 		bare := s.dot.BareLFDot
 		s.dot = framing.Dot{BareLFDot: bare}
 	case cmChunk:
 		tx := s.chunkCmd.tx
 		tx.truncated = true
+		tx.missing += int64(max(n, 0))
 		if n >= 0 && int64(n) < s.left {
 			s.left -= int64(n)
 			return
@@ -244,6 +246,15 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 		s.endChunk(ts)
 	}
 	s.Closed = true
+	if s.cl.Overflowing() || s.sv.Overflowing() {
+		s.Anomaly(decode.AnomalyLineTooLong) // a long line the close cut
+	}
+	for _, c := range s.queue {
+		if c.kind == kMail && c.reset != nil {
+			s.endTx(c.reset) // ended by a MAIL never answered, not by the close
+			c.reset = nil
+		}
+	}
 	for _, t := range s.open {
 		t.closed, t.byClose = true, true
 	}
@@ -402,7 +413,11 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		c.reset = s.cur
 	case "MAIL":
 		c.kind = kMail
-		s.endCur()
+		// The transaction this MAIL is sent in ends when the server
+		// accepts the MAIL (or never answers); a refused MAIL leaves
+		// it as it was (see handleMail).
+		c.reset = s.cur
+		s.cur = nil
 		t := s.newTx(ts)
 		t.hasMail = true
 		addr, params, err := ParsePath(args)
@@ -432,13 +447,19 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		n, last, ok := parseBDAT(args)
 		c.kind = kBdat
 		c.last = last
-		c.tx = s.txFor()
-		c.tx.bdat = true
 		if !ok {
-			// No chunk can be framed; the server's reply still counts.
+			// No chunk can be framed. Inside a transaction the server's
+			// reply still counts (Postfix's 521 ends it); outside one
+			// a syntax error opens none: it is no transaction command
+			// (Suricata's smtp-bdat-bad-tail-reply-queue).
 			s.Anomaly(decode.AnomalyBDATInvalid)
+			if c.tx = s.cur; c.tx != nil {
+				c.tx.bdat = true
+			}
 			break
 		}
+		c.tx = s.txFor()
+		c.tx.bdat = true
 		s.enqueue(c)
 		s.startChunk(c, n, ts)
 		return
@@ -530,6 +551,9 @@ func (s *Session) enqueue(c *command) {
 
 // unanswered retires c without a reply.
 func (s *Session) unanswered(c *command) {
+	if c.kind == kMail && c.reset != nil {
+		s.endTx(c.reset) // as if accepted: the MAIL ends it
+	}
 	switch c {
 	case s.holdCmd:
 		s.releaseHold(looksLikeBody(s.hold), c.ts)
@@ -611,9 +635,19 @@ func (s *Session) startBody(c *command) {
 	t := c.tx
 	if t.msg != nil {
 		// An unfinished BDAT message (chunk lost in a gap, then DATA):
-		// the DATA content is the message the server takes.
-		t.msg.Finish(true)
-		t.truncated = false
+		// that attempt ends as its own record (aborted, its message
+		// truncated with the bytes lost), and the DATA content, the
+		// message the server takes, goes to a new transaction with the
+		// same envelope.
+		t2 := s.newTx(c.ts)
+		t2.helo, t2.hasMail, t2.from, t2.params, t2.mailReply = t.helo, t.hasMail, t.from, t.params, t.mailReply
+		t2.rcpts = slices.Clone(t.rcpts)
+		t.pending--
+		t2.pending++
+		c.tx = t2
+		t.truncated = true
+		s.endTx(t)
+		t = t2
 	}
 	t.msg = s.newMessage(t)
 	s.cmode = cmBody
@@ -754,7 +788,7 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 	case kMail:
 		s.handleMail(c, r)
 	case kRcpt:
-		s.handleRcpt(c, code)
+		s.handleRcpt(c, r)
 	case kHelo, kEhlo:
 		s.handleHelo(c, code, lines)
 	case kStartTLS:
@@ -839,6 +873,7 @@ func (s *Session) handleData(c *command, code int, r *decode.Reply, ts time.Time
 func (s *Session) handleBdat(c *command, code int, r *decode.Reply) {
 	s.dequeue()
 	switch {
+	case c.tx == nil: // an invalid BDAT outside a transaction
 	case c.tx.bdatRejected:
 	case !is2xx(code):
 		c.tx.dataReply = r
@@ -864,19 +899,87 @@ func (s *Session) handleAuth(c *command, code int, lines []string) bool {
 	return true
 }
 
-// handleMail takes the reply to MAIL.
+// handleMail takes the reply to MAIL. Accepted, it ends the transaction
+// the MAIL was sent in (if any). Refused, it opens no transaction (RFC
+// 5321 §3.3: the server keeps no envelope for it): its record is the
+// attempt alone. The commands sent after it, pipelined before the refusal
+// was known, then belong to the transaction still in force on the server
+// — the one the MAIL was sent in, when the refusal is 503 and that one's
+// MAIL was accepted ("503 sender already given", "nested MAIL command") —
+// or else to none: they move to a transaction without MAIL, as if sent
+// after the refusal (see txFor).
 func (s *Session) handleMail(c *command, r *decode.Reply) {
 	s.dequeue()
-	c.tx.mailReply = r
+	t, prev := c.tx, c.reset
+	t.mailReply = r
+	if is2xx(r.Code) {
+		if prev != nil {
+			s.endTx(prev)
+		}
+		return
+	}
+	keep := r.Code == 503 && prev != nil && !prev.closed && prev.hasMail &&
+		prev.mailReply != nil && is2xx(prev.mailReply.Code)
+	if !keep && prev != nil {
+		s.endTx(prev)
+	}
+	var out *txn // where the commands after the refused MAIL go
+	if keep {
+		out = prev
+	}
+	cur := s.cur
+	moved, base := false, 0
+	for _, q := range s.queue {
+		if q.tx != t {
+			continue
+		}
+		if out == nil {
+			out = s.outsideTx(q.ts)
+			s.cur = cur
+		}
+		if !moved {
+			moved, base = true, len(out.rcpts)
+			out.rcpts = append(out.rcpts, t.rcpts...)
+			t.rcpts = nil
+			if t.bdat {
+				out.bdat, t.bdat = true, false
+			}
+			if out.msg == nil {
+				out.msg, t.msg = t.msg, nil
+			}
+			if s.bodyTx == t {
+				s.bodyTx = out
+			}
+		}
+		if q.rcpt >= 0 {
+			q.rcpt += base
+		}
+		q.tx = out
+		t.pending--
+		out.pending++
+	}
+	if s.cur == t {
+		s.cur = nil
+		if keep {
+			s.cur = prev
+		} else if out != nil {
+			s.cur = out
+		}
+	}
+	t.closed = true
 }
 
-// handleRcpt takes the reply to RCPT: the recipient's code.
-func (s *Session) handleRcpt(c *command, code int) {
+// handleRcpt takes the reply to RCPT: the recipient's code. In a
+// transaction without MAIL the first refusal is kept as its reply.
+func (s *Session) handleRcpt(c *command, r *decode.Reply) {
 	s.dequeue()
 	if c.rcpt >= 0 {
 		rc := &c.tx.rcpts[c.rcpt]
-		rc.Code = code
-		rc.Accepted = is2xx(code)
+		rc.Code = r.Code
+		rc.Accepted = is2xx(r.Code)
+	}
+	if t := c.tx; !t.hasMail && !is2xx(r.Code) && t.rcptReply == nil {
+		t.rcptReply = r
 	}
 }
 

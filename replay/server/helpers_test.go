@@ -21,6 +21,8 @@ func testServer(t *testing.T, mod ...func(*Options)) *Server {
 		Deterministic: true,
 		Logger:        log.New(testWriter{t}, "", 0),
 		ReadTimeout:   10 * time.Second,
+		// Failed logins are part of several tests: keep them quick.
+		AuthFailureDelay: time.Millisecond,
 	}
 	for _, m := range mod {
 		m(&o)

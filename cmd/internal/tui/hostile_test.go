@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -102,94 +103,132 @@ func rawControls(s tcell.SimulationScreen) []string {
 }
 
 func TestHostileStrings(t *testing.T) {
-	path := hostileCapture(t)
-	for _, secrets := range []bool{false, true} {
-		m := NewModel(0, 0)
-		m.SetShowSecrets(secrets)
-		sp, err := NewSpill(t.TempDir(), 0, nil)
-		if err != nil {
-			t.Fatal(err)
+	// Ours, and the project's hostile-strings capture (IMAP mailbox
+	// names, encoded words that decode to ESC, invalid UTF-8 too).
+	for i, path := range []string{hostileCapture(t), repoPcap("gen-hostile-strings.pcap")} {
+		for _, secrets := range []bool{false, true} {
+			hostileViews(t, path, secrets, i == 0)
 		}
-		defer sp.Close()
-		m.SetSpill(sp)
-		decodeFile(t, path, m, secrets)
-		m.Finish(nil)
-		sn := m.Snapshot(nil, 0)
-		if len(sn.Sessions) != 2 || !strings.Contains(sn.Sessions[0].Subject, "\x1b]0;") || !strings.Contains(sn.Sessions[0].User, "\u202e") {
-			t.Fatalf("the capture did not carry the hostile strings through: %+v", sn.Sessions)
-		}
-		for _, sz := range sizes {
-			s := simScreen(t, sz.w, sz.h)
-			v := NewView(m)
-			v.Draw(s)
-			seen := map[string]bool{}
-			check := func(what string) {
-				t.Helper()
-				if bad := rawControls(s); len(bad) > 0 {
-					t.Errorf("%dx%d %s: raw control runes on screen: %v\n%s", sz.w, sz.h, what, bad, strings.Join(screenRows(s), "\n"))
-				}
-				text := strings.Join(screenRows(s), "\n")
-				for _, esc := range []string{`\x1b`, `\x07`, `\u202e`, `\u2066`, `\x00`, `\u200b`, `\u009b`} {
-					if strings.Contains(text, esc) {
-						seen[esc] = true
-					}
-				}
+	}
+}
+
+// hostileViews opens every view of every session of the capture at
+// path, at both sizes, and checks that no raw control reaches the screen
+// and (ours: for each kind the capture carries) that its escape shows.
+func hostileViews(t *testing.T, path string, secrets, ours bool) {
+	t.Helper()
+	m := NewModel(0, 0)
+	m.SetShowSecrets(secrets)
+	sp, err := NewSpill(t.TempDir(), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	m.SetSpill(sp)
+	decodeFile(t, path, m, secrets)
+	m.Finish(nil)
+	sn := m.Snapshot(nil, 0)
+	if ours && (len(sn.Sessions) != 2 || !strings.Contains(sn.Sessions[0].Subject, "\x1b]0;") || !strings.Contains(sn.Sessions[0].User, "\u202e")) {
+		t.Fatalf("the capture did not carry the hostile strings through: %+v", sn.Sessions)
+	}
+	for _, sz := range sizes {
+		s := simScreen(t, sz.w, sz.h)
+		v := NewView(m)
+		v.Draw(s)
+		seen := map[string]bool{}
+		check := func(what string) {
+			t.Helper()
+			if bad := rawControls(s); len(bad) > 0 {
+				t.Errorf("%dx%d %s: raw control runes on screen: %v\n%s", sz.w, sz.h, what, bad, strings.Join(screenRows(s), "\n"))
 			}
-			check("sessions")
-			for _, k := range []rune{'2', '3', '?'} {
-				press(t, s, v, tcell.KeyRune, k)
-				check(string(k))
-				press(t, s, v, tcell.KeyEsc, 0)
-			}
-			for i := range sn.Sessions {
-				press(t, s, v, tcell.KeyRune, '1')
-				press(t, s, v, tcell.KeyHome, 0)
-				for j := 0; j < i; j++ {
-					press(t, s, v, tcell.KeyDown, 0)
-				}
-				press(t, s, v, tcell.KeyEnter, 0)
-				check("transcript")
-				// Open every fold, scroll through.
-				for j := 0; j < 40; j++ {
-					press(t, s, v, tcell.KeyDown, 0)
-					press(t, s, v, tcell.KeyEnter, 0)
-					check("transcript, folds open")
-				}
-				press(t, s, v, tcell.KeyRune, 'm')
-				for j := 0; j < 12; j++ {
-					check("message")
-					press(t, s, v, tcell.KeyPgDn, 0)
-				}
-				// The attachment's offered name is made safe.
-				press(t, s, v, tcell.KeyRune, 's')
-				check("save prompt")
-				if v.prompt != nil && strings.ContainsAny(v.prompt.input, "/\x1b\x07\u202e") {
-					t.Errorf("offered name %q", v.prompt.input)
-				}
-				press(t, s, v, tcell.KeyEsc, 0)
-			}
+			text := strings.Join(screenRows(s), "\n")
 			for _, esc := range []string{`\x1b`, `\x07`, `\u202e`, `\u2066`, `\x00`, `\u200b`, `\u009b`} {
-				if !seen[esc] {
-					t.Errorf("%dx%d: the escape %s was never shown", sz.w, sz.h, esc)
+				if strings.Contains(text, esc) {
+					seen[esc] = true
 				}
+			}
+		}
+		check("sessions")
+		for _, k := range []rune{'2', '3', '?'} {
+			press(t, s, v, tcell.KeyRune, k)
+			check(string(k))
+			press(t, s, v, tcell.KeyEsc, 0)
+		}
+		for i := range sn.Sessions {
+			press(t, s, v, tcell.KeyRune, '1')
+			press(t, s, v, tcell.KeyHome, 0)
+			for j := 0; j < i; j++ {
+				press(t, s, v, tcell.KeyDown, 0)
+			}
+			press(t, s, v, tcell.KeyEnter, 0)
+			check("transcript")
+			// Open every fold, scroll through.
+			for j := 0; j < 40; j++ {
+				press(t, s, v, tcell.KeyDown, 0)
+				press(t, s, v, tcell.KeyEnter, 0)
+				check("transcript, folds open")
+			}
+			press(t, s, v, tcell.KeyRune, 'm')
+			for j := 0; j < 12; j++ {
+				check("message")
+				press(t, s, v, tcell.KeyPgDn, 0)
+			}
+			// The attachment's offered name is made safe.
+			press(t, s, v, tcell.KeyRune, 's')
+			check("save prompt")
+			if v.prompt != nil && strings.ContainsAny(v.prompt.input, "/\x1b\x07\u202e") {
+				t.Errorf("offered name %q", v.prompt.input)
+			}
+			press(t, s, v, tcell.KeyEsc, 0)
+		}
+		for _, esc := range []string{`\x1b`, `\x07`, `\u202e`, `\u2066`, `\x00`, `\u200b`, `\u009b`} {
+			if !seen[esc] && ours || !seen[`\x1b`] {
+				t.Errorf("%dx%d: the escape %s was never shown", sz.w, sz.h, esc)
 			}
 		}
 	}
 }
 
-func TestSafeText(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain ü 日本":     "plain ü 日本",
-		"a\x1b[31mb":     `a\x1b[31mb`,
-		"t\tb":           "t b",
-		"\u202eevil":     `\u202eevil`,
-		"z\u200bw":       `z\u200bw`,
-		"c1\u009b":       `c1\u009b`,
-		"bad\xffutf8":    `bad\xffutf8`,
-		"nul\x00del\x7f": `nul\x00del\x7f`,
-	} {
-		if got := safeText(in); got != want {
-			t.Errorf("safeText(%q) = %q, want %q", in, got, want)
-		}
+// TestMemoryBounded: the model keeps summaries, not bodies. 200 mails of
+// 50 kB each (10 MB) must leave well under 4 MB of heap behind: bodies
+// are in the spill, and no kept string pins a decoder's buffer.
+func TestMemoryBounded(t *testing.T) {
+	c := synth.NewCapture(synth.LinkEthernet)
+	body := strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n", 700)
+	const n = 200
+	for i := 0; i < n; i++ {
+		conn := c.Conn(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), uint16(40000+i)),
+			netip.MustParseAddrPort("192.0.2.25:25"), synth.Options{})
+		conn.Server("220 mx ESMTP\r\n").Client("EHLO c\r\n").Server("250 mx\r\n").
+			Client(fmt.Sprintf("MAIL FROM:<u%d@example.org>\r\n", i)).Server("250 ok\r\n").
+			Client("RCPT TO:<rcpt@example.test>\r\n").Server("250 ok\r\n").
+			Client("DATA\r\n").Server("354 go\r\n").
+			Client(fmt.Sprintf("From: u%d@example.org\r\nSubject: big %d\r\n\r\n", i, i) + body + ".\r\n").Server("250 queued\r\n").
+			Client("QUIT\r\n").Server("221 bye\r\n").Close(synth.ClientSide)
 	}
+	path := filepath.Join(t.TempDir(), "big.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(f, synth.FormatPcap); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	c = nil
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	m := loadModel(t, path)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if m.Len() != n || m.Spill().Size() < n*int64(len(body)) {
+		t.Fatalf("%d sessions, spill %d bytes", m.Len(), m.Spill().Size())
+	}
+	kept := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("heap kept for %d sessions: %d kB (bodies: %d kB in the spill)", n, kept>>10, m.Spill().Size()>>10)
+	if kept > 4<<20 {
+		t.Errorf("model keeps %d kB of heap for %d sessions", kept>>10, n)
+	}
+	runtime.KeepAlive(m)
 }

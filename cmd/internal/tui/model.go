@@ -14,6 +14,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,7 @@ type Session struct {
 	search   string // lower-case text free words match
 	from, to string // lower-case envelope and header addresses
 	users    string // lower-case users of every authentication
+	newFolds int    // folds added since the last command step
 	what     whatBuilder
 	anomSet  map[string]bool
 }
@@ -102,6 +104,8 @@ type Message struct {
 	*decode.Message
 	// Body locates the raw bytes in the spill (zero: not kept).
 	Body BodyRef
+
+	at int // where its fold goes in the ladder (0: at the end)
 }
 
 // Cred is one authentication attempt of the capture.
@@ -290,7 +294,7 @@ func (m *Model) Emit(r decode.Record) {
 				s.what.add(fmt.Sprintf("dele %d", r.Msgno), " ")
 			}
 		}
-		m.addMessage(s, Message{Title: fmt.Sprintf("%s %d", what, r.Msgno), Message: r.Message}, h.TS)
+		m.addMessage(s, Message{Title: fmt.Sprintf("%s %d", what, r.Msgno), Message: r.Message, at: popCommand(s, what, r.Msgno)}, h.TS)
 	case *decode.IMAPMessage:
 		t := strings.ToUpper(r.Direction) + " " + r.Section
 		if r.UID != 0 {
@@ -443,13 +447,30 @@ func (m *Model) addStep(s *Session, st Step) {
 		s.DroppedSteps++
 		return
 	}
-	s.Steps = append(s.Steps, st)
+	// In IMAP and POP3 a message record comes before the record of the
+	// command that carried it (FETCH, RETR, APPEND complete after their
+	// body): the command goes before the messages that just arrived.
+	// (SMTP emits DATA's command first, and the next MAIL must stay
+	// after the previous message.)
+	at := len(s.Steps)
+	if st.Msg >= 0 {
+		s.newFolds++
+	} else {
+		if s.Proto != decode.ProtoSMTP {
+			at -= min(s.newFolds, at)
+		}
+		s.newFolds = 0
+	}
+	s.Steps = append(s.Steps, Step{})
+	copy(s.Steps[at+1:], s.Steps[at:])
+	s.Steps[at] = st
 }
 
 func (m *Model) addMessage(s *Session, msg Message, ts time.Time) {
 	m.messages++
 	s.NMessages++
 	if msg.Message != nil {
+		msg.Message = retained(msg.Message)
 		if s.Subject == "" {
 			s.Subject = msg.Subject
 		}
@@ -475,7 +496,61 @@ func (m *Model) addMessage(s *Session, msg Message, ts time.Time) {
 		return
 	}
 	s.Messages = append(s.Messages, msg)
-	m.addStep(s, Step{TS: ts, Msg: len(s.Messages) - 1})
+	st := Step{TS: ts, Msg: len(s.Messages) - 1}
+	if msg.at > 0 && msg.at <= len(s.Steps) && len(s.Steps) < m.maxSteps {
+		s.Steps = slices.Insert(s.Steps, msg.at, st)
+		return
+	}
+	m.addStep(s, st)
+}
+
+// popCommand returns the index just after the last RETR n / TOP n step,
+// where the fold of that message goes (POP3 emits its messages when the
+// session ends, to know whether they were deleted), or 0.
+func popCommand(s *Session, verb string, n int) int {
+	want := fmt.Sprintf("%s %d", verb, n)
+	for i := len(s.Steps) - 1; i >= 0; i-- {
+		c := s.Steps[i].Client
+		if strings.EqualFold(c, want) || strings.HasPrefix(strings.ToUpper(c), want+" ") {
+			j := i + 1
+			for j < len(s.Steps) && s.Steps[j].Msg >= 0 {
+				j++ // after the folds already there
+			}
+			return j
+		}
+	}
+	return 0
+}
+
+// retained copies the summary of a message the model keeps for long:
+// its strings may be slices of a decoder's large buffers (the text
+// preview of a 50 kB body is), which must not stay pinned in memory for
+// every message of the capture.
+func retained(m *decode.Message) *decode.Message {
+	c := *m
+	for _, p := range []*string{&c.SHA256, &c.From, &c.Subject, &c.Date, &c.MessageID, &c.InReplyTo, &c.UserAgent, &c.ContentType, &c.TextPreview, &c.File} {
+		*p = strings.Clone(*p)
+	}
+	c.To = cloneStrings(c.To)
+	c.Cc = cloneStrings(c.Cc)
+	c.Anomalies = cloneStrings(c.Anomalies)
+	c.Attachments = slices.Clone(c.Attachments)
+	for i := range c.Attachments {
+		a := &c.Attachments[i]
+		a.Filename, a.ContentType, a.SHA256, a.File = strings.Clone(a.Filename), strings.Clone(a.ContentType), strings.Clone(a.SHA256), strings.Clone(a.File)
+	}
+	return &c
+}
+
+func cloneStrings(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.Clone(s)
+	}
+	return out
 }
 
 func (s *Session) addAnomaly(a string) {

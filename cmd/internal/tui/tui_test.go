@@ -413,6 +413,10 @@ func TestSessionTable(t *testing.T) {
 			if n == 0 {
 				t.Errorf("POP3 user not whole:\n%s", strings.Join(rows, "\n"))
 			}
+			// The POP3 session whose PLAIN login failed is marked.
+			if y := rowWith(rows, "192.168.0.4:26284"); y < 0 || !strings.Contains(rows[y], long+" ✗") {
+				t.Errorf("failed POP3 PLAIN login not marked:\n%s", strings.Join(rows, "\n"))
+			}
 			if sz.w >= 200 {
 				mustShow(t, rows, "what happened", "subject", "state", "anom", "carol@example.test → carol@example.test", "sent after AUTH PLAIN", "retr 1")
 			}
@@ -562,6 +566,12 @@ func TestMessageView(t *testing.T) {
 				scrollUntil(t, s, v, tcell.KeyPgDn, pt.Path+" ", 40)
 				press(t, s, v, tcell.KeyHome, 0)
 			}
+			// The mouse wheel reaches the attachment line too.
+			for i := 0; i < 40 && rowWith(screenRows(s), "file "+att.Filename) < 0; i++ {
+				mouse(t, s, v, 5, 5, tcell.WheelDown)
+			}
+			mustShow(t, screenRows(s), "file "+att.Filename)
+			press(t, s, v, tcell.KeyHome, 0)
 			// The attachment line, by scrolling: its sha256 equals the
 			// record's.
 			y := scrollUntil(t, s, v, tcell.KeyPgDn, "file "+att.Filename, 40)
@@ -699,6 +709,11 @@ func TestHelpScrolls(t *testing.T) {
 	scrollUntil(t, s, v, tcell.KeyPgDn, "anomaly:gap", 10)
 	press(t, s, v, tcell.KeyEsc, 0)
 	mustShow(t, screenRows(s), "client → server")
+	// At 200x60 it fits without scrolling.
+	s = simScreen(t, 200, 60)
+	v.Draw(s)
+	press(t, s, v, tcell.KeyRune, '?')
+	mustShow(t, screenRows(s), "mailtap tui keys", "has:attachment", "anomaly:gap", "pipelined commands")
 }
 
 // TestLiveUpdates: a session shows "open" while its records arrive and is
@@ -775,4 +790,31 @@ func TestTooSmall(t *testing.T) {
 	v := NewView(m)
 	v.Draw(s)
 	mustShow(t, screenRows(s), "too small")
+}
+
+// TestLadderOrder: a message's fold follows the command that carried it,
+// although POP3 emits its messages at the end of the session and IMAP
+// before the tagged reply.
+func TestLadderOrder(t *testing.T) {
+	for _, tc := range []struct{ pcap, cmd, title string }{
+		{"real-dovecot-poplib.pcap", "RETR 1", "RETR 1"},
+		{"real-dovecot-poplib.pcap", "TOP 2 5", "TOP 2"},
+		{"real-dovecot-imaplib.pcap", "FETCH 1:3", "FETCH BODY[] uid 1 INBOX"},
+		{"real-postfix-smtplib-multi.pcap", "DATA", "MAIL #1 accepted"},
+	} {
+		m := loadModel(t, repoPcap(tc.pcap))
+		sn := m.Snapshot(nil, 1)
+		s := sn.Sessions[sn.Selected]
+		found := false
+		for i, st := range s.Steps {
+			if st.Msg < 0 && strings.Contains(st.Client, tc.cmd) && i+1 < len(s.Steps) {
+				next := s.Steps[i+1]
+				found = next.Msg >= 0 && s.Messages[next.Msg].Title == tc.title
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: %q is not followed by the fold of %q", tc.pcap, tc.cmd, tc.title)
+		}
+	}
 }

@@ -138,7 +138,9 @@ func (v *View) Refresh() {
 	now := time.Now()
 	if v.lastPktsAt.IsZero() {
 		v.lastPkts, v.lastPktsAt = st.Packets, now
-	} else if d := now.Sub(v.lastPktsAt); d >= time.Second {
+	} else if d := now.Sub(v.lastPktsAt); d >= time.Second && (st.Packets != v.lastPkts || d >= 5*time.Second) {
+		// The counters come in steps (a file's progress callback, the
+		// live ticker): measure from step to step.
 		v.rate = float64(st.Packets-v.lastPkts) / d.Seconds()
 		v.lastPkts, v.lastPktsAt = st.Packets, now
 	}
@@ -521,9 +523,16 @@ func (v *View) Draw(s tcell.Screen) {
 }
 
 // drawTitled draws a title row and a pane under it.
+// The title wraps to at most two rows rather than being cut.
 func (v *View) drawTitled(s tcell.Screen, body int, title []seg, lines []line, mark bool) {
-	drawRow(s, 0, 1, v.w, title, styleTitle)
-	v.panes[v.Mode].draw(s, 2, body-1, v.w, lines, mark)
+	rows := wrapSegs(v.w, 1, title)
+	if len(rows) > 2 || body < 8 {
+		rows = rows[:1]
+	}
+	for i, r := range rows {
+		drawRow(s, 0, 1+i, v.w, r, styleTitle)
+	}
+	v.panes[v.Mode].draw(s, 1+len(rows), body-len(rows), v.w, lines, mark)
 }
 
 func (v *View) drawTabs(s tcell.Screen) {
@@ -598,7 +607,7 @@ var columns = []column{
 		return s.Client, tcell.StyleDefault
 	}, less: func(a, b *Session) bool { return a.Client+a.Server < b.Client+b.Server }},
 	{name: "user", drop: 8, cell: userCell, less: func(a, b *Session) bool { return a.User < b.User }},
-	{name: "what happened", flex: 3, min: 14, drop: 6, cell: func(s *Session) (string, tcell.Style) {
+	{name: "what happened", flex: 3, min: 20, drop: 6, cell: func(s *Session) (string, tcell.Style) {
 		if s.Rejected {
 			return s.What, styleWarn
 		}
@@ -919,7 +928,7 @@ func (v *View) transcriptLines(w int) []line {
 		return nil
 	}
 	const gut = 9 // "+12.345s "
-	lat := 9      // " 123.4ms "
+	lat := 10     // " → 123ms "
 	if w < 60 {
 		lat = 0
 	}
@@ -936,7 +945,7 @@ func (v *View) transcriptLines(w int) []line {
 			off = fmt.Sprintf("+%.3fs", st.TS.Sub(start).Seconds())
 		}
 		if st.Msg >= 0 && st.Msg < len(s.Messages) {
-			out = append(out, v.foldLine(w, gut, i, off, &s.Messages[st.Msg]))
+			out = append(out, v.foldLine(w, gut, i, &s.Messages[st.Msg]))
 			continue
 		}
 		// A pipelined group: the commands sent without waiting, and the
@@ -1026,13 +1035,15 @@ func padSegs(r []seg, w int) []seg {
 
 // foldLine is a message folded to one line in the ladder; opened, the
 // raw message follows (at most maxFoldLines lines).
-func (v *View) foldLine(w, gut, step int, off string, m *Message) line {
+func (v *View) foldLine(w, gut, step int, m *Message) line {
 	open := v.open[step]
 	mark := "▸"
 	if open {
 		mark = "▾"
 	}
-	segs := []seg{{pad(off, gut, false) + "  ", styleDim}, {mark + " ", styleFold}, txt(m.Title, styleFold)}
+	// No time: the record's is the transaction's start, out of order
+	// with the commands around it.
+	segs := []seg{{strings.Repeat(" ", gut+2), styleDim}, {mark + " ", styleFold}, txt(m.Title, styleFold)}
 	if m.Message != nil {
 		segs = append(segs, txt(fmt.Sprintf("  %d bytes", m.Size), styleDim))
 		if m.Subject != "" {

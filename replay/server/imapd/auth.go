@@ -92,14 +92,30 @@ func (c *conn) handleLogin(p *parser) error {
 	if !c.authAllowed() {
 		return no("PRIVACYREQUIRED", "Use STARTTLS first")
 	}
+	if err := c.blocked(); err != nil {
+		return err
+	}
 	if !c.srv.opts.Store.Authenticate(user, pass) {
 		return c.authFailed(user)
 	}
 	return c.loggedIn(user)
 }
 
+// blocked refuses a login from an address that has spent its failure
+// budget (netsrv.AuthThrottle), even with the right password.
+func (c *conn) blocked() error {
+	if !c.srv.opts.Throttle.Blocked(netsrv.IP(c.remote)) {
+		return nil
+	}
+	c.srv.opts.Logger.Printf("imap[%d] login refused: too many failures from this address", c.id)
+	return no("UNAVAILABLE", "Too many authentication failures from your address, try again later")
+}
+
+// authFailed waits the throttle's delay, then answers NO
+// [AUTHENTICATIONFAILED], which counts as a bad command.
 func (c *conn) authFailed(user string) error {
 	c.srv.opts.Logger.Printf("imap[%d] auth failed user=%q", c.id, user)
+	c.srv.opts.Throttle.Failed(netsrv.IP(c.remote))
 	return no("AUTHENTICATIONFAILED", "Invalid credentials")
 }
 
@@ -146,6 +162,9 @@ func (c *conn) handleAuthenticate(tag string, p *parser) error {
 	}
 	if !c.authAllowed() {
 		return no("PRIVACYREQUIRED", "Use STARTTLS first")
+	}
+	if err := c.blocked(); err != nil {
+		return err
 	}
 	var user string
 	srv := sasl.New(mech, c.srv.opts.Store, sasl.ChallengeID(c.id, c.srv.opts.Clock().Unix(), c.srv.opts.Hostname),

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/internal/sasl"
 	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
@@ -31,7 +32,7 @@ func testServer(t *testing.T, mod ...func(*Options)) (string, *mailstore.Store) 
 	st.Deliver("alice", []byte("Subject: first\r\nFrom: x@y.org\r\n\r\nplain text one\r\n"))
 	st.Deliver("alice", []byte(multipartMsg))
 	o := &Options{Store: st, Hostname: "imap.test", TLSConfig: srvtest.TLS(t, "imap.test"),
-		Clock: func() time.Time { return fixed }}
+		Clock: func() time.Time { return fixed }, Throttle: &netsrv.AuthThrottle{Delay: time.Millisecond}}
 	for _, m := range mod {
 		m(o)
 	}
@@ -386,4 +387,21 @@ func TestAuthenticateTrailingSpace(t *testing.T) {
 	if l := c.line(); !strings.HasPrefix(l, "a0000 OK") {
 		t.Fatal(l)
 	}
+}
+
+// TestLiteralGrammar: commands are framed by the decoder's literal rule
+// (decode/imap.ParseLiteralSuffix): "{n-}" (LITERAL-) is a literal, a
+// "{5}" inside a quoted string is not, and a size beyond 32 bits is too
+// large.
+func TestLiteralGrammar(t *testing.T) {
+	addr, st := testServer(t)
+	st.AddUser("bob", "pass {5}")
+	c := dial(t, addr)
+	fmt.Fprintf(c.c, "a LOGIN {5-}\r\nalice {6-}\r\nsecret\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("LOGIN with {n-} literals: %q", l)
+	}
+	c.do("b", "APPEND INBOX {99999999999}", "NO [TOOBIG]")
+	c = dial(t, addr)
+	c.do("c", `LOGIN bob "pass {5}"`, "OK")
 }
