@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/mailtap/mailtap/capture"
@@ -177,7 +176,7 @@ func (d *recConn) RolesSwapped() bool {
 }
 
 func (d *recConn) Data(dir decode.Direction, p []byte, ts time.Time) {
-	d.s.split.add(dir, p)
+	d.s.split.add(dir, p, ts)
 	if d.inner != nil {
 		d.inner.Data(dir, p, ts)
 	}
@@ -226,27 +225,25 @@ func (r *Recorder) message(sha string) []byte { return r.msgs[sha] }
 func skipReason(s *Session, lim Limits) string {
 	switch s.Record.State {
 	case decode.StateEncrypted:
-		return "encrypted: the session went TLS, its client bytes are not in the capture"
+		// A STARTTLS/STLS session replays its cleartext part and
+		// upgrades; an implicit-TLS one only its handshake. Without a
+		// TLS record nothing says where the cleartext ends.
+		if s.Record.TLS == nil || !(s.Record.TLS.StartTLS || s.Conn.ImplicitTLS || s.Record.TLS.Implicit) {
+			return SkipEncrypted + ": the session went TLS, its client bytes are not in the capture"
+		}
 	case decode.StatePartial:
-		return "partial: bytes were lost in the capture"
+		return SkipPartial + ": bytes were lost in the capture"
 	case decode.StateMidstream:
-		return "midstream: the capture missed the start of the connection"
+		return SkipMidstream + ": the capture missed the start of the connection"
 	}
 	if s.split.overClient {
-		return fmt.Sprintf("too long: over %d client bytes", lim.MaxClientBytes)
+		return fmt.Sprintf("%s: over %d client bytes", SkipTooLong, lim.MaxClientBytes)
 	}
 	if s.split.overServer {
-		return fmt.Sprintf("too long: over %d server bytes", lim.MaxServerBytes)
+		return fmt.Sprintf("%s: over %d server bytes", SkipTooLong, lim.MaxServerBytes)
 	}
-	if len(s.Turns) == 0 {
-		return "no client bytes"
-	}
-	for _, a := range s.Record.Auths {
-		switch strings.ToUpper(a.Mechanism) {
-		case "USER", "LOGIN", "PLAIN":
-		default:
-			return fmt.Sprintf("auth cannot be replayed: %s (the password is not in the capture)", a.Mechanism)
-		}
+	if len(s.Turns) == 0 && !s.Conn.ImplicitTLS {
+		return SkipNoClient
 	}
 	return ""
 }
