@@ -192,8 +192,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	fmt.Fprintf(stdout, "mailbench, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintln(stdout, machine())
-	fmt.Fprintf(stdout, "\nEach tool ran once, one after the other, on the same file, read from the page cache. Peak RSS is the child's ru_maxrss;\n"+
-		"Linux counts in it the RSS of the parent at exec (%.0f MB here), so small figures are upper bounds.\n", float64(selfHWM())/1024)
+	times := "once, one after the other"
+	if o.runs > 1 {
+		times = fmt.Sprintf("%d times, the tools alternating, each shown by its run of median CPU time", o.runs)
+	}
+	fmt.Fprintf(stdout, "\nEach tool ran %s, on the same file, read from the page cache. Peak RSS is the child's ru_maxrss;\n"+
+		"Linux counts in it the RSS of the parent at exec (%.0f MB here), so small figures are upper bounds.\n", times, float64(selfHWM())/1024)
 	for _, cf := range files {
 		st, err := os.Stat(cf.path)
 		if err != nil {
