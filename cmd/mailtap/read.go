@@ -257,7 +257,11 @@ func (d *decodeFlags) captureConfig(disp *dispatch.Dispatcher) capture.Config {
 // s (one worker runs on the caller's goroutine).
 func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 	cfg := d.captureConfig(d.dispatcher(o, s))
-	return capture.NewParallel(cfg, d.workers, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
+	n := d.workers
+	if n == 0 {
+		n = d.workerCount(-1) // size unknown here: readFile sets d.workers from it
+	}
+	return capture.NewParallel(cfg, n, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
 }
 
 func readCommand() *command {
