@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -102,7 +101,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&d.idle, "idle-timeout", 5*time.Minute, "close connections idle this long (capture time)")
 	fs.BoolVar(&d.verifySums, "verify-checksums", false, "drop TCP segments with a bad checksum (captures from a tap; leave off for captures made on the sending host)")
 	fs.BoolVar(&d.stats, "stats", false, "print capture statistics on stderr at the end (this also checks every TCP checksum, to count the bad ones)")
-	fs.IntVar(&d.workers, "workers", runtime.NumCPU(), "decoding workers (connections are spread by flow hash; output order does not depend on it)")
+	fs.IntVar(&d.workers, "workers", 0, "decoding workers; 0: one for captures under 64 MB or when the load average is at least the CPU count, else one per CPU (connections are spread by flow hash; output order does not depend on it)")
 }
 
 func (d *decodeFlags) options() (decode.Options, error) {
@@ -125,8 +124,8 @@ func (d *decodeFlags) options() (decode.Options, error) {
 		// STARTTLS command record.
 		o.Level = decode.LevelCommands
 	}
-	if d.workers < 1 {
-		return o, usagef("--workers %d: at least 1", d.workers)
+	if d.workers < 0 {
+		return o, usagef("--workers %d: at least 1 (0: automatic)", d.workers)
 	}
 	if d.bpf != "" && d.bpfFilter == nil {
 		f, err := bpfexpr.NewFilter(d.bpf, 262144)
@@ -297,7 +296,11 @@ func (d *decodeFlags) captureConfig(disp *dispatch.Dispatcher) capture.Config {
 // s (one worker runs on the caller's goroutine).
 func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 	cfg := d.captureConfig(d.dispatcher(o, s))
-	return capture.NewParallel(cfg, d.workers, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
+	n := d.workers
+	if n == 0 {
+		n = d.workerCount(-1) // size unknown here: readFile sets d.workers from it
+	}
+	return capture.NewParallel(cfg, n, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
 }
 
 func readCommand() *command {
@@ -388,6 +391,11 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	if err := df.withExtraction(&o, out); err != nil {
 		return err
 	}
+	size := src.Size()
+	if path == "-" {
+		size = -1 // not known
+	}
+	df.workers = df.workerCount(size)
 	eng := df.engine(o, out.sink)
 	prog := newProgress(stderr, src.Size())
 	runErr := capture.RunFile(context.Background(), src, eng, func(read, _ int64) { prog.update(read, eng.Stats().Packets) })
