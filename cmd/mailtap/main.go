@@ -46,7 +46,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{readCommand(), sniffCommand(), tuiCommand(), replayCommand(), serveCommand(), helpCommand(), versionCommand()}
+	return []*command{readCommand(), sniffCommand(), consumeCommand(), tuiCommand(), replayCommand(), serveCommand(), helpCommand(), versionCommand()}
 }
 
 func main() {

@@ -102,4 +102,46 @@ func TestReadToNATS(t *testing.T) {
 	if _, _, code := runCLI("read", "-f", "text", "-o", url+"/x", path); code != exitUsage {
 		t.Errorf("-f text to NATS: exit %d", code)
 	}
+
+	// consume reads the records back: as JSON, byte for byte what read
+	// writes; as Zeek logs, what read -f zeek writes (SMTP with STARTTLS
+	// here, whose row needs the command records' reply codes).
+	wantJSON, _, _ := runCLI("read", "--level", "commands", path)
+	got, errOut, code := runCLI("consume", "-c", strconv.Itoa(len(want)), "--idle", "5s", url+"/site1.mailtap")
+	if code != 0 || string(got) != string(wantJSON) {
+		t.Errorf("consume: exit %d (%s), output differs from read's:\n%s\nwant:\n%s", code, errOut, got, wantJSON)
+	}
+	smtpCap := filepath.Join("..", "..", "pcaps", "real-postfix-starttls.pcap")
+	if _, errOut, code := runCLI("read", "--level", "commands", "-o", url+"/site2", smtpCap); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	zr, zc := t.TempDir(), filepath.Join(t.TempDir(), "z")
+	if _, errOut, code := runCLI("read", "-f", "zeek", "-o", zr, smtpCap); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := runCLI("consume", "-f", "zeek", "-o", zc, "--idle", "1s", url+"/site2"); code != 0 {
+		t.Fatalf("consume -f zeek: exit %d: %s", code, errOut)
+	}
+	for _, log := range []string{"smtp.log"} {
+		a, b := zeekBody(t, filepath.Join(zr, log)), zeekBody(t, filepath.Join(zc, log))
+		if a != b || !strings.Contains(a, "\tT\t") {
+			t.Errorf("%s from consume:\n%s\nfrom read:\n%s", log, b, a)
+		}
+	}
+}
+
+// zeekBody is a Zeek log without its #open and #close lines.
+func zeekBody(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "#open") && !strings.HasPrefix(l, "#close") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }

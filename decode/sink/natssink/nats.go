@@ -120,7 +120,7 @@ func New(cfg Config) (*Sink, error) {
 		cfg.MaxBackoff = 5 * time.Second
 	}
 	if cfg.Stream == "" {
-		cfg.Stream = strings.ToUpper(strings.ReplaceAll(cfg.Subject, ".", "_"))
+		cfg.Stream = cfg.stream()
 	}
 	var rnd [6]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
@@ -152,6 +152,11 @@ func New(cfg Config) (*Sink, error) {
 	s.nc, s.js = nc, js
 	go s.run()
 	return s, nil
+}
+
+// stream is the default stream name of the subject prefix.
+func (c *Config) stream() string {
+	return strings.ToUpper(strings.ReplaceAll(c.Subject, ".", "_"))
 }
 
 func backoff(attempt int, limit time.Duration) time.Duration {
