@@ -98,6 +98,16 @@ func TestReadSplitFilesAsOne(t *testing.T) {
 					t.Errorf("%v: output differs from the single file's:\n%s\nwant:\n%s", args, got, want)
 				}
 			}
+			// Standard input as one of them.
+			first, err := os.ReadFile(parts[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func(old io.Reader) { stdin = old }(stdin)
+			stdin = bytes.NewReader(first)
+			if got, errOut, code := runCLI("read", "--level", "commands", parts[2], "-", parts[1]); code != 0 || !bytes.Equal(got, want) {
+				t.Errorf("stdin and two files: exit %d (%s), output differs", code, errOut)
+			}
 			// The split really cuts connections: one part alone does not
 			// hold every session whole.
 			one, _, _ := runCLI("read", "--level", "commands", parts[1])
