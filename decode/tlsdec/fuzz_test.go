@@ -2,10 +2,10 @@ package tlsdec
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
-	"crypto/tls"
 	"testing"
 	"time"
 
