@@ -170,8 +170,9 @@ type Decryptor struct {
 	holdStart time.Time
 	holdVer   uint64
 
-	info    Info
-	scratch []byte
+	info       Info
+	scratch    []byte
+	keyUpdates [2]int // per direction, for tests
 }
 
 // New returns a Decryptor that looks keys up in keys and sends plaintext
@@ -203,7 +204,7 @@ func (d *Decryptor) Info() Info {
 		in.Version = tls.VersionName(d.version)
 	}
 	if d.sawSH {
-		in.Cipher = tls.CipherSuiteName(d.suiteID)
+		in.Cipher = SuiteName(d.suiteID)
 	}
 	return in
 }
@@ -517,6 +518,7 @@ func (d *Decryptor) afterRecord(h *half) {
 				return
 			}
 			h.cipher = c
+			d.keyUpdates[h.dir-1]++
 		}
 	}
 }
