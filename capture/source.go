@@ -39,7 +39,14 @@ type FileSource struct {
 	ng      *pcapgo.NgReader
 	link    layers.LinkType
 	size    int64
+	secrets secretsQueue
 }
+
+// OnSecrets sets the function that receives the contents of pcapng
+// Decryption Secrets Blocks (TLS key logs embedded with editcap
+// --inject-secrets), wherever they are in the file: as the bytes before
+// them are read, and at once for those read already.
+func (s *FileSource) OnSecrets(fn SecretsFunc) { s.secrets.set(fn) }
 
 // ErrFormat is returned for files that are not pcap or pcapng.
 var ErrFormat = errors.New("not a pcap or pcapng file")
@@ -100,6 +107,7 @@ func (s *FileSource) init() error {
 	}
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
+		r = &dsbScanner{r: r, found: s.secrets.add}
 		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
 			return fmt.Errorf("pcapng: %w", err)

@@ -1,0 +1,163 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// ngBlock encodes one pcapng block.
+func ngBlock(o orderAppender, typ uint32, body []byte) []byte {
+	for len(body)%4 != 0 {
+		body = append(body, 0)
+	}
+	b := o.AppendUint32(nil, typ)
+	b = o.AppendUint32(b, uint32(12+len(body)))
+	b = append(b, body...)
+	return o.AppendUint32(b, uint32(12+len(body)))
+}
+
+func ngFile(o orderAppender, secrets ...string) []byte {
+	shb := o.AppendUint32(nil, 0x1A2B3C4D)
+	shb = o.AppendUint16(shb, 1)
+	shb = o.AppendUint16(shb, 0)
+	shb = o.AppendUint64(shb, ^uint64(0))
+	idb := o.AppendUint16(nil, 1) // Ethernet
+	idb = o.AppendUint16(idb, 0)
+	idb = o.AppendUint32(idb, 65535)
+	pkt := make([]byte, 60) // an Ethernet frame of zeros
+	epb := o.AppendUint32(nil, 0)
+	epb = o.AppendUint32(epb, 0)
+	epb = o.AppendUint32(epb, 1)
+	epb = o.AppendUint32(epb, uint32(len(pkt)))
+	epb = o.AppendUint32(epb, uint32(len(pkt)))
+	epb = append(epb, pkt...)
+	dsb := func(s string) []byte {
+		b := o.AppendUint32(nil, SecretsTLSKeyLog)
+		b = o.AppendUint32(b, uint32(len(s)))
+		return ngBlock(o, ngBlockDSB, append(b, s...))
+	}
+	f := ngBlock(o, ngBlockSHB, shb)
+	f = append(f, ngBlock(o, 1, idb)...)
+	if len(secrets) > 0 {
+		f = append(f, dsb(secrets[0])...)
+	}
+	f = append(f, ngBlock(o, 6, epb)...)
+	for _, s := range secrets[min(1, len(secrets)):] {
+		f = append(f, dsb(s)...)
+		f = append(f, ngBlock(o, 6, epb)...)
+	}
+	return f
+}
+
+// TestDSBScanner: the secrets of every block are found, at the start and
+// after packets, in either byte order, however the bytes are cut.
+func TestDSBScanner(t *testing.T) {
+	want := []string{"CLIENT_RANDOM aa bb\n", "SERVER_TRAFFIC_SECRET_0 cc dd\n# odd length", "x"}
+	for _, o := range []orderAppender{binary.LittleEndian, binary.BigEndian} {
+		for _, oneByte := range []bool{false, true} {
+			var got []string
+			var r io.Reader = bytes.NewReader(ngFile(o, want...))
+			if oneByte {
+				r = iotest.OneByteReader(r)
+			}
+			s := &dsbScanner{r: r, found: func(typ uint32, data []byte) {
+				if typ == SecretsTLSKeyLog {
+					got = append(got, string(data))
+				}
+			}}
+			if _, err := io.ReadAll(s); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, "|") != strings.Join(want, "|") || s.bad {
+				t.Fatalf("%v one byte %v: got %q (bad %v)", o, oneByte, got, s.bad)
+			}
+		}
+	}
+	// Garbage: no panic, nothing found.
+	s := &dsbScanner{r: bytes.NewReader([]byte("\x0a\x0d\x0d\x0a\xff\xff\xff\xff\x00\x00\x00\x00")), found: func(uint32, []byte) { t.Fatal("found secrets in garbage") }}
+	io.ReadAll(s)
+	if !s.bad {
+		t.Fatal("bad block structure not noticed")
+	}
+}
+
+// TestOpenFileSecrets: FileSource hands the secrets over, also those read
+// while the file was opened (before OnSecrets), and packets still read.
+func TestOpenFileSecrets(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "dsb.pcapng")
+	if err := os.WriteFile(p, ngFile(binary.LittleEndian, "first\n", "second\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := OpenFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var got []string
+	src.OnSecrets(func(typ uint32, data []byte) { got = append(got, string(data)) })
+	n := 0
+	for {
+		_, _, _, err := src.ReadPacket()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2 || strings.Join(got, "") != "first\nsecond\n" {
+		t.Fatalf("%d packets, secrets %q", n, got)
+	}
+}
+
+// TestEditcapSecrets reads a file made by editcap --inject-secrets.
+func TestEditcapSecrets(t *testing.T) {
+	editcap, err := exec.LookPath("editcap")
+	if err != nil {
+		t.Skip("editcap not installed")
+	}
+	dir := t.TempDir()
+	in := filepath.Join("..", "pcaps", "gen-smtp-starttls.pcap")
+	keys := filepath.Join(dir, "keys.log")
+	line := "CLIENT_RANDOM " + strings.Repeat("ab", 32) + " " + strings.Repeat("cd", 48) + "\n"
+	if err := os.WriteFile(keys, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.pcapng")
+	if b, err := exec.Command(editcap, "-F", "pcapng", "--inject-secrets", "tls,"+keys, in, out).CombinedOutput(); err != nil {
+		t.Fatalf("editcap: %v\n%s", err, b)
+	}
+	src, err := OpenFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var got string
+	src.OnSecrets(func(typ uint32, data []byte) {
+		if typ == SecretsTLSKeyLog {
+			got += string(data)
+		}
+	})
+	for {
+		if _, _, _, err := src.ReadPacket(); err != nil {
+			break
+		}
+	}
+	if got != line {
+		t.Fatalf("secrets %q", got)
+	}
+}
+
+type orderAppender interface {
+	binary.ByteOrder
+	binary.AppendByteOrder
+}
