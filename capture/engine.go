@@ -1,10 +1,13 @@
 package capture
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/gopacket"
@@ -15,16 +18,18 @@ import (
 )
 
 // Factory creates the decoder for a new connection. It is called once per
-// TCP connection, with the client and server already decided.
+// TCP connection, with capture's guess of client and server; c is a copy
+// the decoder may keep. A decoder that finds the roles reversed says so
+// through decode.RoleSwapper.
 type Factory interface {
-	NewConn(c *decode.ConnInfo) decode.Decoder
+	NewConn(c decode.ConnInfo) decode.Decoder
 }
 
 // FactoryFunc adapts a function to Factory.
-type FactoryFunc func(c *decode.ConnInfo) decode.Decoder
+type FactoryFunc func(c decode.ConnInfo) decode.Decoder
 
 // NewConn calls f(c).
-func (f FactoryFunc) NewConn(c *decode.ConnInfo) decode.Decoder { return f(c) }
+func (f FactoryFunc) NewConn(c decode.ConnInfo) decode.Decoder { return f(c) }
 
 // Ignorer is implemented by decoders that can tell capture they want no
 // more bytes (a connection classified as not mail). capture then drops
@@ -69,6 +74,11 @@ type Config struct {
 	// CountChecksums computes checksums only to count the bad ones in
 	// Stats (a pass over every payload; off by default).
 	CountChecksums bool
+	// NextID, when set, numbers connections (ConnInfo.ID) instead of the
+	// frame number of their first packet: live capture, where several
+	// sockets each count their own packets. It is called from the
+	// goroutines that decode, so it must be safe for concurrent use.
+	NextID func() uint64
 }
 
 func (c *Config) defaults() {
@@ -95,7 +105,7 @@ func (c *Config) defaults() {
 	}
 }
 
-// Stats counts what the engine saw.
+// Stats counts what the engine saw: a snapshot, taken by Engine.Stats.
 type Stats struct {
 	Packets       uint64 `json:"packets"`
 	Bytes         uint64 `json:"bytes"`
@@ -116,34 +126,88 @@ type Stats struct {
 	DeliveredByte uint64 `json:"delivered_bytes"`
 }
 
-// Engine reads packets, parses them and hands TCP segments to workers,
-// each owning its own connections and gopacket assembler. With one worker
-// (New) everything runs on the caller's goroutine; NewParallel shards
-// connections across workers by a symmetric flow hash, and merges their
-// records back into the order one worker would have produced.
+// Add adds o to s (the statistics of several engines).
+func (s *Stats) Add(o Stats) {
+	s.Packets += o.Packets
+	s.Bytes += o.Bytes
+	s.TCP += o.TCP
+	s.NotTCP += o.NotTCP
+	s.UnknownLink += o.UnknownLink
+	s.Malformed += o.Malformed
+	s.Fragments += o.Fragments
+	s.BadChecksum += o.BadChecksum
+	s.Filtered += o.Filtered
+	s.Ignored += o.Ignored
+	s.Conns += o.Conns
+	s.ConnsEvicted += o.ConnsEvicted
+	s.Gaps += o.Gaps
+	s.GapBytes += o.GapBytes
+	s.PortReuse += o.PortReuse
+	s.PayloadBytes += o.PayloadBytes
+	s.DeliveredByte += o.DeliveredByte
+}
+
+// counters are the live form of Stats: written by the goroutine that owns
+// them (the reader for the front end, each worker for its own), read by
+// Engine.Stats from any goroutine.
+type counters struct {
+	Packets, Bytes, TCP, NotTCP, UnknownLink, Malformed, Fragments atomic.Uint64
+	BadChecksum, Filtered, Ignored, Conns, ConnsEvicted            atomic.Uint64
+	Gaps, GapBytes, PortReuse, PayloadBytes, DeliveredByte         atomic.Uint64
+}
+
+// addTo adds the counters to s.
+func (c *counters) addTo(s *Stats) {
+	s.Packets += c.Packets.Load()
+	s.Bytes += c.Bytes.Load()
+	s.TCP += c.TCP.Load()
+	s.NotTCP += c.NotTCP.Load()
+	s.UnknownLink += c.UnknownLink.Load()
+	s.Malformed += c.Malformed.Load()
+	s.Fragments += c.Fragments.Load()
+	s.BadChecksum += c.BadChecksum.Load()
+	s.Filtered += c.Filtered.Load()
+	s.Ignored += c.Ignored.Load()
+	s.Conns += c.Conns.Load()
+	s.ConnsEvicted += c.ConnsEvicted.Load()
+	s.Gaps += c.Gaps.Load()
+	s.GapBytes += c.GapBytes.Load()
+	s.PortReuse += c.PortReuse.Load()
+	s.PayloadBytes += c.PayloadBytes.Load()
+	s.DeliveredByte += c.DeliveredByte.Load()
+}
+
+// Engine reads packets, parses them and hands TCP segments to its worker
+// set (see workerSet): each worker owns its own connections and gopacket
+// assembler. With one worker everything runs on the caller's goroutine;
+// with several, connections are sharded by a symmetric flow hash and
+// their records merged back into the order one worker would have
+// produced. Stats may be called at any time, from any goroutine.
 type Engine struct {
-	cfg     Config
-	stats   Stats // front-end counters; workers keep their own
-	parser  *parser
-	workers []*worker
-	par     *parallel
-	now     time.Time
-	nextFl  time.Time
+	cfg    Config
+	stats  counters // front-end counters; workers keep their own
+	parser *parser
+	set    *workerSet
+	frame  uint64 // packets seen (the reader's own count)
+	now    time.Time
+	nextFl time.Time
 }
 
 // worker owns a set of connections.
 type worker struct {
 	cfg     Config
 	factory Factory
-	stats   Stats
+	stats   counters
 	asm     *reassembly.Assembler
 	conns   map[connKey]*conn
 	nextUID uint64
 	now     time.Time
 	closing decode.CloseReason // reason used for connections closed by a flush
 	current *conn              // the connection being assembled (for streamFactory)
+	streams int                // connections in gopacket's pool (streams not complete)
 
 	deferring bool
+	ctxs      []assemblerCtx // unused contexts of the current slab
 	pending   []pendingCall
 	// mark, when set, is told which connection the records emitted next
 	// belong to (parallel mode keys records by it).
@@ -163,12 +227,19 @@ func keyOf(x, y netip.AddrPort) connKey {
 // conn is our view of one TCP connection; several may follow each other
 // on one 4-tuple (port reuse).
 type conn struct {
-	w        *worker
-	key      connKey
-	uid      uint64
+	w   *worker
+	key connKey
+	uid uint64
+	// info is capture's view of the connection, the only one: decoders
+	// got a copy. first is the endpoint first taken for the client; it
+	// names the two halves to gopacket (see flow) and does not change
+	// when the roles are swapped.
 	info     decode.ConnInfo
+	first    netip.AddrPort
+	swapped  bool // roles exchanged since the decoder was created
 	dec      decode.Decoder
 	ignorer  Ignorer
+	swapper  decode.RoleSwapper
 	lastSeen time.Time
 	finC     bool // FIN seen from client
 	finS     bool
@@ -177,20 +248,44 @@ type conn struct {
 	ignored  bool
 	synSeq   uint32
 	hasSyn   bool
-	// Per direction: the half waits behind a hole starting at holeAt,
-	// and the peer has acknowledged bytes past it (so the capture lost
-	// them for good: do not wait for them).
+	stream   *stream   // gopacket's stream of c, until gopacket drops it
+	seen     [3]bool   // per side: a segment was seen
+	seq0     [3]uint32 // per side: sequence number of the first segment seen
+	// Per half (indexed by side: ClientToServer is the half sent by
+	// first): the half waits behind a hole starting at holeAt, and the
+	// peer has acknowledged bytes past it (so the capture lost them for
+	// good: do not wait for them).
 	waiting  [3]bool
 	holeAt   [3]reassembly.Sequence
 	holeSeen [3]bool
 }
 
-// New returns a single-worker Engine that creates decoders with f.
+// New returns a single-worker Engine that creates decoders with f; it
+// runs on the caller's goroutine.
 func New(cfg Config, f Factory) *Engine {
+	return NewParallel(cfg, 1, func(decode.Sink) Factory { return f }, nil)
+}
+
+// NewParallel returns an Engine that decodes with n workers (n <= 0: one
+// per CPU). The caller's goroutine reads and parses packets; each worker
+// owns the connections that hash to it (a symmetric hash of the 4-tuple,
+// so both directions meet) with its own assembler and decoders. Records
+// reach out on one goroutine, in the order a single worker would have
+// produced them: every record is keyed by the packet that caused it, and
+// flushes happen at the same packets whatever n is. With n == 1 the
+// worker runs on the caller's goroutine and its decoders emit to out
+// directly.
+//
+// newFactory is called once per worker with the sink its decoders must
+// emit to.
+func NewParallel(cfg Config, n int, newFactory func(decode.Sink) Factory, out decode.Sink) *Engine {
 	cfg.defaults()
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
 	e := &Engine{cfg: cfg}
 	e.parser = newParser(&e.stats, cfg.VerifyChecksums || cfg.CountChecksums)
-	e.workers = []*worker{newWorker(cfg, f)}
+	e.set = newWorkerSet(cfg, n, newFactory, out)
 	return e
 }
 
@@ -203,32 +298,31 @@ func newWorker(cfg Config, f Factory) *worker {
 	return w
 }
 
-// Stats returns the counters. With several workers, call it only after Run.
+// Stats returns a snapshot of the counters. It is safe to call at any
+// time from any goroutine, while Run or Packet are going on; each counter
+// is exact, the snapshot as a whole is taken while they move.
 func (e *Engine) Stats() Stats {
-	s := e.stats
-	for _, w := range e.workers {
-		s.add(&w.stats)
+	var s Stats
+	e.stats.addTo(&s)
+	for _, pw := range e.set.ws {
+		pw.w.stats.addTo(&s)
 	}
 	return s
-}
-
-func (s *Stats) add(o *Stats) {
-	s.Ignored += o.Ignored
-	s.Conns += o.Conns
-	s.ConnsEvicted += o.ConnsEvicted
-	s.Gaps += o.Gaps
-	s.GapBytes += o.GapBytes
-	s.PortReuse += o.PortReuse
-	s.DeliveredByte += o.DeliveredByte
 }
 
 // Run reads src to its end, then closes every open connection. A truncated
 // final record is reported as ErrTruncated after everything before it was
 // decoded. progress, if not nil, is called every 64k packets.
 func (e *Engine) Run(src Source, progress func()) error {
-	if e.par != nil {
-		e.par.start()
-	}
+	return e.RunContext(context.Background(), src, progress)
+}
+
+// RunContext is Run that also stops reading when ctx is done: the
+// connections are then closed as at the end of the input (every record
+// whole) and ctx's error is returned.
+func (e *Engine) RunContext(ctx context.Context, src Source, progress func()) error {
+	e.set.start()
+	done := ctx.Done()
 	var err error
 	for {
 		var data []byte
@@ -239,7 +333,17 @@ func (e *Engine) Run(src Source, progress func()) error {
 			break
 		}
 		e.Packet(data, ci, link)
-		if progress != nil && e.stats.Packets&0xffff == 0 {
+		if e.frame&0xff == 0 && done != nil {
+			select {
+			case <-done:
+				err = ctx.Err()
+			default:
+			}
+			if err != nil {
+				break
+			}
+		}
+		if progress != nil && e.frame&0xffff == 0 {
 			progress()
 		}
 	}
@@ -252,36 +356,33 @@ func (e *Engine) Run(src Source, progress func()) error {
 
 // Packet processes one packet.
 func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkType) {
-	e.stats.Packets++
-	e.stats.Bytes += uint64(len(data))
+	e.frame++
+	e.stats.Packets.Add(1)
+	e.stats.Bytes.Add(uint64(len(data)))
 	ts := ci.Timestamp
 	if ts.After(e.now) {
 		e.now = ts
 	}
 	if e.cfg.PacketFilter != nil && !e.cfg.PacketFilter(data, link) {
-		e.stats.Filtered++
+		e.stats.Filtered.Add(1)
 		e.schedule()
 		return
 	}
 	if seg, ok := e.parser.parse(data, link, ts); ok {
-		e.stats.TCP++
+		e.stats.TCP.Add(1)
 		keep := true
 		if seg.badSum {
-			e.stats.BadChecksum++
+			e.stats.BadChecksum.Add(1)
 			keep = !e.cfg.VerifyChecksums
 		}
 		if keep && e.cfg.Filter != nil && !e.cfg.Filter(uint16(seg.tcp.SrcPort), uint16(seg.tcp.DstPort)) {
-			e.stats.Filtered++
+			e.stats.Filtered.Add(1)
 			keep = false
 		}
 		if keep {
-			e.stats.PayloadBytes += uint64(len(seg.tcp.Payload))
-			seg.frame = e.stats.Packets
-			if e.par != nil {
-				e.par.segment(seg, ci)
-			} else {
-				e.workers[0].segment(seg, ci)
-			}
+			e.stats.PayloadBytes.Add(uint64(len(seg.tcp.Payload)))
+			seg.frame = e.frame
+			e.set.segment(seg, ci)
 		}
 	}
 	e.schedule()
@@ -304,11 +405,7 @@ func (e *Engine) Tick(now time.Time) {
 func (e *Engine) schedule() {
 	if !e.now.Before(e.nextFl) {
 		if !e.nextFl.IsZero() {
-			if e.par != nil {
-				e.par.flush(e.stats.Packets, e.now)
-			} else {
-				e.workers[0].flush(e.now)
-			}
+			e.set.flush(e.frame, e.now)
 		}
 		e.nextFl = e.now.Add(e.cfg.FlushInterval)
 	}
@@ -317,11 +414,7 @@ func (e *Engine) schedule() {
 // Finish flushes all data still held and closes every connection (end of
 // input).
 func (e *Engine) Finish() {
-	if e.par != nil {
-		e.par.finish()
-		return
-	}
-	e.workers[0].finishAll()
+	e.set.finish()
 }
 
 func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
@@ -333,7 +426,7 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	k := keyOf(seg.src, seg.dst)
 	c := w.conns[k]
 	if c != nil && t.SYN && !t.ACK && c.reusedBy(seg) {
-		w.stats.PortReuse++
+		w.stats.PortReuse.Add(1)
 		w.finish(c, decode.CloseReused)
 		c = nil
 	}
@@ -351,16 +444,20 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	}
 	c.lastSeen = ts
 	if c.ignored {
-		w.stats.Ignored++
+		w.stats.Ignored.Add(1)
 		return
 	}
 	fromClient := seg.src == c.info.Client
 	if t.SYN && !t.ACK && fromClient {
 		c.hasSyn, c.synSeq = true, t.Seq
 	}
-	dir, peer := decode.ClientToServer, decode.ServerToClient
-	if !fromClient {
+	fromFirst := seg.src == c.first
+	dir, peer := decode.ClientToServer, decode.ServerToClient // sides
+	if !fromFirst {
 		dir, peer = peer, dir
+	}
+	if !c.seen[dir] {
+		c.seen[dir], c.seq0[dir] = true, t.Seq
 	}
 	if t.ACK && c.waiting[peer] && reassembly.Sequence(t.Ack).Difference(c.holeAt[peer]) < 0 {
 		// The peer acknowledged bytes of ours past the hole in its
@@ -376,14 +473,23 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 		w.asm.MaxBufferedPagesPerConnection = 1
 		c.holeSeen[dir] = false
 	}
-	ctx := assemblerCtx{ci: ci}
+	// gopacket keeps the context of a segment it queues (out of order) and
+	// asks it for the timestamp later, so each packet needs its own; they
+	// come from small slabs, not one allocation per packet.
+	if len(w.ctxs) == 0 {
+		w.ctxs = make([]assemblerCtx, 32)
+	}
+	ctx := &w.ctxs[0]
+	w.ctxs = w.ctxs[1:]
+	ctx.ci = ci
 	w.current = c
-	w.asm.AssembleWithContext(c.flow(fromClient), t, &ctx)
+	w.asm.AssembleWithContext(c.flow(fromFirst), t, ctx)
 	w.current = nil
 	w.asm.MaxBufferedPagesPerConnection = limit
 	if t.RST && !c.done {
 		c.rst = true
 		w.finish(c, decode.CloseRST)
+		w.release(c)
 	} else if t.FIN {
 		if fromClient {
 			c.finC = true
@@ -420,24 +526,50 @@ func (w *worker) newConn(k connKey, seg segment) *conn {
 		client, server = server, client
 	}
 	w.nextUID++
+	id := seg.frame
+	if w.cfg.NextID != nil {
+		id = w.cfg.NextID()
+	}
 	c := &conn{
 		w:        w,
 		key:      k,
 		uid:      w.nextUID,
 		lastSeen: seg.ts,
+		first:    client,
 		info: decode.ConnInfo{
-			ID:        seg.frame,
+			ID:        id,
 			Client:    client,
 			Server:    server,
 			Start:     seg.ts,
 			Midstream: !t.SYN,
 		},
 	}
-	w.stats.Conns++
-	c.dec = w.factory.NewConn(&c.info)
+	w.stats.Conns.Add(1)
+	c.dec = w.factory.NewConn(c.info)
 	c.ignorer, _ = c.dec.(Ignorer)
+	c.swapper, _ = c.dec.(decode.RoleSwapper)
+	c.checkSwap()
 	w.conns[k] = c
 	return c
+}
+
+// checkSwap exchanges client and server once, when the decoder has found
+// them reversed.
+func (c *conn) checkSwap() {
+	if c.swapper == nil || c.swapped || !c.swapper.RolesSwapped() {
+		return
+	}
+	c.swapped = true
+	c.info = c.info.Swapped()
+}
+
+// dir is the decoder's direction of the bytes of a half: side is
+// ClientToServer for the half sent by first.
+func (c *conn) dir(side decode.Direction) decode.Direction {
+	if c.swapped {
+		return side.Reverse()
+	}
+	return side
 }
 
 func (w *worker) evictOldest() {
@@ -448,34 +580,79 @@ func (w *worker) evictOldest() {
 		}
 	}
 	if old != nil {
-		w.stats.ConnsEvicted++
+		w.stats.ConnsEvicted.Add(1)
 		w.finish(old, decode.CloseTimeout)
 	}
 }
 
 // flow returns the synthetic network flow that identifies c (and the
-// direction) to the assembler. Using our own per-connection identity
-// instead of the IP addresses lets a reused 4-tuple start a fresh
-// reassembly connection while the old one is still in gopacket's pool.
-func (c *conn) flow(fromClient bool) gopacket.Flow {
+// half) to the assembler. Using our own per-connection identity instead
+// of the IP addresses lets a reused 4-tuple start a fresh reassembly
+// connection while the old one is still in gopacket's pool. Halves are
+// named by side (sent by first or not), which a role swap does not change.
+func (c *conn) flow(fromFirst bool) gopacket.Flow {
 	var a, b [16]byte
 	binary.BigEndian.PutUint64(a[:8], c.uid)
 	binary.BigEndian.PutUint64(b[:8], c.uid)
 	a[15], b[15] = 'c', 's'
-	if fromClient {
+	if fromFirst {
 		return gopacket.NewFlow(layers.EndpointIPv6, a[:], b[:])
 	}
 	return gopacket.NewFlow(layers.EndpointIPv6, b[:], a[:])
 }
 
-// finish closes c's decoder once and forgets c.
+// finish closes c's decoder once and forgets c. The decoder is dropped at
+// once: gopacket may hold c (through its stream) for a while.
 func (w *worker) finish(c *conn, reason decode.CloseReason) {
 	if !c.done {
 		c.done = true
 		c.dec.Close(reason, c.lastSeen)
+		c.dec, c.ignorer, c.swapper = nil, nil, nil
 	}
 	if w.conns[c.key] == c {
 		delete(w.conns, c.key)
+	}
+}
+
+// release makes gopacket drop a connection that was reset. gopacket
+// closes only the half that sent the RST and keeps the connection (its
+// stream, pages and state) until the other half closes too, which after an
+// RST happens only at the idle timeout: thousands of finished connections
+// on a busy capture. An RST on each half, at a sequence number the half has
+// already passed (the first one seen; a half never seen starts there), has
+// it close that half now; the second close removes the connection.
+func (w *worker) release(c *conn) {
+	other := c.info.Server
+	if other == c.first {
+		other = c.info.Client
+	}
+	for _, side := range []decode.Direction{decode.ClientToServer, decode.ServerToClient} {
+		if c.stream == nil || c.stream.complete {
+			return
+		}
+		src, dst := c.first.Port(), other.Port()
+		if side != decode.ClientToServer {
+			src, dst = dst, src
+		}
+		var hdr [20]byte
+		binary.BigEndian.PutUint16(hdr[0:], src)
+		binary.BigEndian.PutUint16(hdr[2:], dst)
+		binary.BigEndian.PutUint32(hdr[4:], c.seq0[side])
+		hdr[12] = 5 << 4 // data offset: 5 words
+		hdr[13] = 0x04   // RST
+		var t layers.TCP
+		if t.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback) != nil {
+			return
+		}
+		if len(w.ctxs) == 0 {
+			w.ctxs = make([]assemblerCtx, 32)
+		}
+		ctx := &w.ctxs[0]
+		w.ctxs = w.ctxs[1:]
+		ctx.ci = gopacket.CaptureInfo{Timestamp: c.lastSeen}
+		w.current = c
+		w.asm.AssembleWithContext(c.flow(side == decode.ClientToServer), &t, ctx)
+		w.current = nil
 	}
 }
 

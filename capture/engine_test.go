@@ -13,7 +13,7 @@ import (
 
 // recorder is a decode.Decoder that keeps everything it is told.
 type recorder struct {
-	info   *decode.ConnInfo
+	info   decode.ConnInfo
 	bytes  [3]bytes.Buffer
 	gaps   [3]int
 	events []string
@@ -36,7 +36,7 @@ func (r *recorder) Close(reason decode.CloseReason, _ time.Time) {
 
 type recFactory struct{ conns []*recorder }
 
-func (f *recFactory) NewConn(c *decode.ConnInfo) decode.Decoder {
+func (f *recFactory) NewConn(c decode.ConnInfo) decode.Decoder {
 	r := &recorder{info: c}
 	f.conns = append(f.conns, r)
 	return r

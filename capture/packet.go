@@ -45,12 +45,12 @@ type parser struct {
 	// fragTCP decodes TCP out of a reassembled IPv4 datagram.
 	fragTCP layers.TCP
 
-	stats *Stats
+	stats *counters
 	// sums: compute TCP checksums (they cost a pass over every payload).
 	sums bool
 }
 
-func newParser(st *Stats, sums bool) *parser {
+func newParser(st *counters, sums bool) *parser {
 	p := &parser{byLink: map[gopacket.LayerType]*gopacket.DecodingLayerParser{}, defrag: ip4defrag.NewIPv4Defragmenter(), stats: st, sums: sums}
 	p.types = make([]gopacket.LayerType, 0, 8)
 	return p
@@ -81,14 +81,14 @@ func (p *parser) parse(data []byte, link layers.LinkType, ts time.Time) (seg seg
 		first = layers.LayerTypeLoopback
 	case linkTypeLinuxSLL2:
 		if len(data) < 20 {
-			p.stats.Malformed++
+			p.stats.Malformed.Add(1)
 			return seg, false
 		}
 		first = etherLayer(binary.BigEndian.Uint16(data[0:2]))
 		data = data[20:]
 	case layers.LinkTypeRaw, linkTypeRawAlt, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12:
 		if len(data) == 0 {
-			p.stats.Malformed++
+			p.stats.Malformed.Add(1)
 			return seg, false
 		}
 		switch data[0] >> 4 {
@@ -97,15 +97,15 @@ func (p *parser) parse(data []byte, link layers.LinkType, ts time.Time) (seg seg
 		case 6:
 			first = layers.LayerTypeIPv6
 		default:
-			p.stats.NotTCP++
+			p.stats.NotTCP.Add(1)
 			return seg, false
 		}
 	default:
-		p.stats.UnknownLink++
+		p.stats.UnknownLink.Add(1)
 		return seg, false
 	}
 	if first == gopacket.LayerTypeZero {
-		p.stats.NotTCP++
+		p.stats.NotTCP.Add(1)
 		return seg, false
 	}
 	p.types = p.types[:0]
@@ -126,9 +126,9 @@ func (p *parser) parse(data []byte, link layers.LinkType, ts time.Time) (seg seg
 	}
 	if !haveTCP {
 		if err != nil && (haveIP4 || haveIP6) && (haveIP4 && p.ip4.Protocol == layers.IPProtocolTCP || haveIP6 && p.ip6.NextHeader == layers.IPProtocolTCP) {
-			p.stats.Malformed++
+			p.stats.Malformed.Add(1)
 		} else {
-			p.stats.NotTCP++
+			p.stats.NotTCP.Add(1)
 		}
 		return seg, false
 	}
@@ -151,24 +151,24 @@ func (p *parser) parse(data []byte, link layers.LinkType, ts time.Time) (seg seg
 }
 
 func (p *parser) fragment(ts time.Time) (seg segment, ok bool) {
-	p.stats.Fragments++
+	p.stats.Fragments.Add(1)
 	ip := p.ip4 // copy: the defragmenter keeps fragments
 	ip.Payload = append([]byte(nil), p.ip4.Payload...)
 	ip.Contents = append([]byte(nil), p.ip4.Contents...)
 	whole, err := p.defrag.DefragIPv4WithTimestamp(&ip, ts)
 	if err != nil {
-		p.stats.Malformed++
+		p.stats.Malformed.Add(1)
 		return seg, false
 	}
 	if whole == nil {
 		return seg, false // waiting for more fragments
 	}
 	if whole.Protocol != layers.IPProtocolTCP {
-		p.stats.NotTCP++
+		p.stats.NotTCP.Add(1)
 		return seg, false
 	}
 	if err := p.fragTCP.DecodeFromBytes(whole.Payload, gopacket.NilDecodeFeedback); err != nil {
-		p.stats.Malformed++
+		p.stats.Malformed.Add(1)
 		return seg, false
 	}
 	src, _ := netip.AddrFromSlice(whole.SrcIP.To4())

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"hash/maphash"
-	"runtime"
 	"sync"
 	"time"
 
@@ -12,34 +11,25 @@ import (
 	"github.com/mailtap/mailtap/decode"
 )
 
-// NewParallel returns an Engine that decodes with n workers (n <= 0: one
-// per CPU). The caller's goroutine reads and parses packets; each worker
-// owns the connections that hash to it (a symmetric hash of the 4-tuple,
-// so both directions meet) with its own assembler and decoders. Records
-// reach out on one goroutine, in the order a single worker would have
-// produced them: every record is keyed by the packet that caused it, and
-// flushes happen at the same packets whatever n is.
-//
-// newFactory is called once per worker with the sink its decoders must
-// emit to.
-func NewParallel(cfg Config, n int, newFactory func(decode.Sink) Factory, out decode.Sink) *Engine {
-	cfg.defaults()
-	if n <= 0 {
-		n = runtime.NumCPU()
+// newWorkerSet returns n workers whose decoders come from newFactory.
+// One worker runs inline, on the caller's goroutine, emitting to out
+// directly (out may then be nil: the factory's decoders have their sink).
+// Several each run on their own goroutine, their records keyed and merged
+// into out.
+func newWorkerSet(cfg Config, n int, newFactory func(decode.Sink) Factory, out decode.Sink) *workerSet {
+	p := &workerSet{out: out, seed: maphash.MakeSeed(), inline: n == 1}
+	if p.inline {
+		p.ws = []*pworker{{w: newWorker(cfg, newFactory(out))}}
+		return p
 	}
-	e := &Engine{cfg: cfg}
-	e.parser = newParser(&e.stats, cfg.VerifyChecksums || cfg.CountChecksums)
-	p := &parallel{out: out, seed: maphash.MakeSeed()}
 	for i := 0; i < n; i++ {
 		col := &collector{}
 		w := newWorker(cfg, newFactory(col))
 		w.mark = col.mark
-		e.workers = append(e.workers, w)
 		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan *batch, 4), free: make(chan *batch, 8)})
 	}
 	p.results = make(chan result, 4*n)
-	e.par = p
-	return e
+	return p
 }
 
 // A batch handed to a worker holds at most batchSize items or batchBytes
@@ -132,16 +122,26 @@ type pworker struct {
 	done  key     // merged side: watermark
 }
 
-type parallel struct {
+// workerSet is the engine's workers: one, run inline on the reader's
+// goroutine, or several, each on its own goroutine fed with batches of
+// copied segments, whose records a merger puts back in order. The engine
+// sees one type either way: segment, flush and finish.
+type workerSet struct {
 	ws      []*pworker
+	inline  bool
 	out     decode.Sink
 	seed    maphash.Seed
 	results chan result
 	wg      sync.WaitGroup
 	merged  chan struct{}
+	started bool
 }
 
-func (p *parallel) start() {
+func (p *workerSet) start() {
+	if p.inline || p.started {
+		return
+	}
+	p.started = true
 	for i, pw := range p.ws {
 		p.wg.Add(1)
 		go p.run(i, pw)
@@ -151,7 +151,7 @@ func (p *parallel) start() {
 }
 
 // run is a worker's loop.
-func (p *parallel) run(i int, pw *pworker) {
+func (p *workerSet) run(i int, pw *pworker) {
 	defer p.wg.Done()
 	for b := range pw.in {
 		var last key
@@ -193,7 +193,7 @@ func (p *parallel) run(i int, pw *pworker) {
 }
 
 // merge writes records in key order once every worker has passed them.
-func (p *parallel) merge() {
+func (p *workerSet) merge() {
 	defer close(p.merged)
 	for r := range p.results {
 		pw := p.ws[r.w]
@@ -229,7 +229,10 @@ func (p *parallel) merge() {
 	}
 }
 
-func (p *parallel) pick(seg segment) *pworker {
+func (p *workerSet) pick(seg segment) *pworker {
+	if len(p.ws) == 1 {
+		return p.ws[0]
+	}
 	// Symmetric: hash the two endpoints in canonical order.
 	k := keyOf(seg.src, seg.dst)
 	var h maphash.Hash
@@ -262,10 +265,16 @@ func (pw *pworker) next() *batch {
 	}
 }
 
-// segment copies a parsed segment (its bytes belong to the reader) into
-// the owning worker's batch.
-func (p *parallel) segment(seg segment, ci gopacket.CaptureInfo) {
+// segment hands a parsed segment to the worker owning its connection:
+// inline, at once; else a copy (its bytes belong to the reader) goes into
+// the worker's batch.
+func (p *workerSet) segment(seg segment, ci gopacket.CaptureInfo) {
 	pw := p.pick(seg)
+	if p.inline {
+		pw.w.segment(seg, ci)
+		return
+	}
+	p.start()
 	if pw.cur == nil {
 		pw.cur = pw.next()
 	}
@@ -294,7 +303,7 @@ func (p *parallel) segment(seg segment, ci gopacket.CaptureInfo) {
 	}
 }
 
-func (p *parallel) send(pw *pworker) {
+func (p *workerSet) send(pw *pworker) {
 	if pw.cur == nil || len(pw.cur.items) == 0 {
 		return
 	}
@@ -302,23 +311,35 @@ func (p *parallel) send(pw *pworker) {
 	pw.cur = nil
 }
 
-func (p *parallel) mark(pw *pworker, it item) {
+func (p *workerSet) mark(pw *pworker, it item) {
 	if pw.cur == nil {
 		pw.cur = pw.next()
 	}
 	pw.cur.items = append(pw.cur.items, it)
 }
 
-// flush sends a flush marker to every worker after packet frame.
-func (p *parallel) flush(frame uint64, now time.Time) {
+// flush flushes every worker after packet frame (a marker in its queue
+// when it runs on its own goroutine).
+func (p *workerSet) flush(frame uint64, now time.Time) {
+	if p.inline {
+		p.ws[0].w.flush(now)
+		return
+	}
+	p.start()
 	for _, pw := range p.ws {
 		p.mark(pw, item{kind: itemFlush, frame: frame, now: now})
 		p.send(pw)
 	}
 }
 
-// finish ends every worker and waits for the last record.
-func (p *parallel) finish() {
+// finish ends every worker and waits for the last record. The set cannot
+// be used after.
+func (p *workerSet) finish() {
+	if p.inline {
+		p.ws[0].w.finishAll()
+		return
+	}
+	p.start()
 	for _, pw := range p.ws {
 		p.mark(pw, item{kind: itemFinish})
 		p.send(pw)

@@ -32,7 +32,8 @@ type Source interface {
 
 // FileSource reads a pcap or pcapng file, plain or gzip-compressed.
 type FileSource struct {
-	f       *os.File
+	f       *os.File  // nil for OpenReader
+	in      io.Reader // f, or the reader given to OpenReader
 	counter *countingReader
 	gz      *gzip.Reader
 	pcap    *pcapgo.Reader
@@ -70,7 +71,7 @@ func OpenFile(path string) (*FileSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &FileSource{f: f}
+	s := &FileSource{f: f, in: f}
 	if st, err := f.Stat(); err == nil {
 		s.size = st.Size()
 	}
@@ -82,7 +83,7 @@ func OpenFile(path string) (*FileSource, error) {
 }
 
 func (s *FileSource) init() error {
-	s.counter = &countingReader{r: s.f}
+	s.counter = &countingReader{r: s.in}
 	br := bufio.NewReaderSize(s.counter, 256<<10)
 	magic, err := br.Peek(4)
 	if err != nil {
@@ -108,7 +109,7 @@ func (s *FileSource) init() error {
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
 		r = &dsbScanner{r: r, found: s.secrets.add}
-		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+		ng, err := pcapgo.NewNgReader(&ngBlocks{r: r}, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
 			return fmt.Errorf("pcapng: %w", err)
 		}
@@ -174,6 +175,9 @@ func (s *FileSource) Offset() int64 { return s.counter.n }
 func (s *FileSource) Close() error {
 	if s.gz != nil {
 		s.gz.Close()
+	}
+	if s.f == nil {
+		return nil
 	}
 	return s.f.Close()
 }

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"sort"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -18,6 +19,10 @@ func (f streamFactory) New(netFlow, _ gopacket.Flow, _ *layers.TCP, _ reassembly
 	src := netFlow.Src().Raw()
 	s := &stream{w: f.w}
 	s.c = f.w.current
+	if s.c != nil {
+		s.c.stream = s
+	}
+	f.w.streams++
 	if len(src) == 16 && src[15] == 'c' {
 		s.firstDir = decode.ClientToServer
 	} else {
@@ -33,10 +38,13 @@ const invalidSequence reassembly.Sequence = -1
 type stream struct {
 	w        *worker
 	c        *conn
-	firstDir decode.Direction
+	firstDir decode.Direction // side of the half gopacket saw first
+	complete bool             // gopacket closed both halves and dropped the connection
 }
 
-func (s *stream) dir(d reassembly.TCPFlowDirection) decode.Direction {
+// side is the half of gopacket's direction d: ClientToServer for the half
+// sent by conn.first. The decoder's direction is conn.dir(side).
+func (s *stream) side(d reassembly.TCPFlowDirection) decode.Direction {
 	if d == reassembly.TCPDirClientToServer {
 		return s.firstDir
 	}
@@ -54,7 +62,7 @@ func (s *stream) Accept(t *layers.TCP, _ gopacket.CaptureInfo, d reassembly.TCPF
 		// Remember whether this half now waits behind a hole, and where
 		// the hole starts, for the peer's ACKs to confirm (see
 		// conn.holeAcked).
-		dir := s.dir(d)
+		dir := s.side(d)
 		gap := reassembly.Sequence(t.Seq).Difference(nextSeq) < 0 && len(t.Payload) > 0
 		if gap {
 			c.holeAt[dir], c.waiting[dir] = nextSeq, true
@@ -71,34 +79,55 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembl
 		return
 	}
 	d, _, _, skip := sg.Info()
-	dir := s.dir(d)
+	side := s.side(d)
 	length, _ := sg.Lengths()
 	ts := sg.CaptureInfo(0).Timestamp
 	if skip > 0 {
-		s.w.stats.Gaps++
-		s.w.stats.GapBytes += uint64(skip)
+		s.w.stats.Gaps.Add(1)
+		s.w.stats.GapBytes.Add(uint64(skip))
 	}
 	var data []byte
 	if length > 0 {
 		data = sg.Fetch(length)
-		s.w.stats.DeliveredByte += uint64(length)
+		s.w.stats.DeliveredByte.Add(uint64(length))
 		if s.w.deferring {
 			// The ScatterGather bytes are reused after this callback.
 			data = append([]byte(nil), data...)
 		}
 	}
-	s.w.deliver(c, func() {
-		if skip > 0 {
-			c.dec.Gap(dir, skip, ts)
-		}
-		if len(data) > 0 {
-			c.dec.Data(dir, data, ts)
-		}
-	})
+	if !s.w.deferring {
+		// The common case, without the closure (one allocation per segment).
+		c.feed(side, skip, data, ts)
+		c.after()
+		return
+	}
+	s.w.deliver(c, func() { c.feed(side, skip, data, ts) })
+}
+
+// feed hands bytes to the decoder. The direction is taken when the bytes
+// reach the decoder: an earlier delivery may have swapped the roles.
+func (c *conn) feed(side decode.Direction, skip int, data []byte, ts time.Time) {
+	if c.done {
+		return
+	}
+	dir := c.dir(side)
+	if skip > 0 {
+		c.dec.Gap(dir, skip, ts)
+	}
+	if len(data) > 0 {
+		c.dec.Data(dir, data, ts)
+	}
 }
 
 func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+	if !s.complete {
+		s.complete = true
+		s.w.streams--
+	}
 	c := s.c
+	if c != nil && c.stream == s {
+		c.stream = nil
+	}
 	if c == nil || c.done {
 		return true
 	}
@@ -119,16 +148,23 @@ func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 func (w *worker) deliver(c *conn, fn func()) {
 	if !w.deferring {
 		fn()
-		if c.ignorer != nil && !c.ignored && c.ignorer.Ignored() {
-			c.ignored = true
-		}
+		c.after()
 		return
 	}
-	w.pending = append(w.pending, pendingCall{id: c.info.ID, seq: len(w.pending), fn: fn})
+	w.pending = append(w.pending, pendingCall{c: c, seq: len(w.pending), fn: fn})
+}
+
+// after takes note of what the decoder learnt in a call: that it wants no
+// more bytes, or that the roles are reversed.
+func (c *conn) after() {
+	if c.ignorer != nil && !c.ignored && c.ignorer.Ignored() {
+		c.ignored = true
+	}
+	c.checkSwap()
 }
 
 type pendingCall struct {
-	id  uint64 // session id: the same order whatever the worker count
+	c   *conn // ordered by session id: the same order whatever the worker count
 	seq int
 	fn  func()
 }
@@ -141,12 +177,13 @@ func (w *worker) flushWith(phase uint8, flush func()) {
 	w.deferring = false
 	p := w.pending
 	w.pending = nil
-	sort.SliceStable(p, func(i, j int) bool { return p[i].id < p[j].id })
+	sort.SliceStable(p, func(i, j int) bool { return p[i].c.info.ID < p[j].c.info.ID })
 	for _, pc := range p {
 		if w.mark != nil {
-			w.mark(phase, pc.id)
+			w.mark(phase, pc.c.info.ID)
 		}
 		pc.fn()
+		pc.c.after()
 	}
 }
 

@@ -53,7 +53,10 @@ const (
 	ProtoIMAP    Proto = "imap"
 )
 
-// ConnInfo identifies one TCP connection (one session).
+// ConnInfo identifies one TCP connection (one session). capture owns it:
+// decoders receive a copy (a value) when the connection starts and never
+// write to it; when the roles turn out to be the other way round, a
+// decoder says so through RoleSwapper and capture changes its own entry.
 type ConnInfo struct {
 	// ID is unique within a run. In file mode it is the 1-based number of
 	// the connection's first packet in the capture, so it is deterministic
@@ -67,6 +70,31 @@ type ConnInfo struct {
 	ImplicitTLS bool
 	// Midstream is set when the capture did not see the connection's SYN.
 	Midstream bool
+}
+
+// Swapped returns c with client and server exchanged.
+func (c ConnInfo) Swapped() ConnInfo {
+	c.Client, c.Server = c.Server, c.Client
+	return c
+}
+
+// WithImplicitTLS returns c with ImplicitTLS set to on.
+func (c ConnInfo) WithImplicitTLS(on bool) ConnInfo {
+	c.ImplicitTLS = on
+	return c
+}
+
+// RoleSwapper is implemented by decoders that can learn from the bytes
+// that capture chose client and server the wrong way round (a capture that
+// starts mid-connection, on a port no port map names, with the server's
+// greeting). capture asks after creating the decoder and after every call
+// into it; the first time RolesSwapped reports true, capture exchanges
+// client and server in its connection table and its direction mapping,
+// once, and every later call carries the corrected directions. A decoder
+// that holds bytes it was given before (a sniffer) reverses those itself.
+// RolesSwapped must not go back to false.
+type RoleSwapper interface {
+	RolesSwapped() bool
 }
 
 // CloseReason tells why a connection ended.
@@ -162,7 +190,7 @@ func (o Options) WithDefaults() Options {
 // when a message starts; the returned writer receives the raw (dot-unstuffed)
 // bytes; Close on it returns the path written (or "" if nothing was kept).
 type MessageStore interface {
-	Create(c *ConnInfo, proto Proto, n int) MessageWriter
+	Create(c ConnInfo, proto Proto, n int) MessageWriter
 }
 
 // AttachmentStore may be implemented by a MessageWriter that also keeps

@@ -38,7 +38,7 @@ type Header struct {
 func (h *Header) Head() *Header { return h }
 
 // NewHeader fills a header for conn c.
-func NewHeader(typ string, p Proto, c *ConnInfo, ts time.Time) Header {
+func NewHeader(typ string, p Proto, c ConnInfo, ts time.Time) Header {
 	return Header{
 		V:       SchemaVersion,
 		Type:    typ,
@@ -246,5 +246,8 @@ type Message struct {
 	Attachments []Attachment `json:"attachments,omitempty"`
 	Anomalies   []string     `json:"anomalies,omitempty"`
 	Truncated   bool         `json:"truncated"`
-	File        string       `json:"file,omitempty"`
+	// MissingBytes counts bytes of the message lost in capture gaps
+	// (Zeek's missing_bytes); Truncated is then true.
+	MissingBytes int64  `json:"missing_bytes,omitempty"`
+	File         string `json:"file,omitempty"`
 }

@@ -8,7 +8,7 @@ import (
 // connection: byte counts, anomalies, auth attempts, TLS, first/last time.
 // Protocol decoders embed it and call Finish to build the session record.
 type Base struct {
-	Conn  *ConnInfo
+	Conn  ConnInfo
 	Proto Proto
 	Opts  Options
 	Sink  Sink
@@ -19,12 +19,12 @@ type Base struct {
 	Encrypted                bool
 	Closed                   bool
 
-	anomalies map[string]bool
+	anomalies map[Anomaly]bool
 	order     []string
 }
 
 // NewBase fills a Base.
-func NewBase(c *ConnInfo, p Proto, o Options, s Sink) Base {
+func NewBase(c ConnInfo, p Proto, o Options, s Sink) Base {
 	return Base{Conn: c, Proto: p, Opts: o.WithDefaults(), Sink: s, Last: c.Start}
 }
 
@@ -40,19 +40,19 @@ func (b *Base) Count(dir Direction, n int, ts time.Time) {
 	}
 }
 
-// Anomaly records a short anomaly kind (snake_case) once per session.
-func (b *Base) Anomaly(kind string) {
+// Anomaly records an anomaly kind once per session.
+func (b *Base) Anomaly(kind Anomaly) {
 	if b.anomalies == nil {
-		b.anomalies = make(map[string]bool)
+		b.anomalies = make(map[Anomaly]bool)
 	}
 	if !b.anomalies[kind] {
 		b.anomalies[kind] = true
-		b.order = append(b.order, kind)
+		b.order = append(b.order, string(kind))
 	}
 }
 
 // HasAnomaly reports whether kind was recorded.
-func (b *Base) HasAnomaly(kind string) bool { return b.anomalies[kind] }
+func (b *Base) HasAnomaly(kind Anomaly) bool { return b.anomalies[kind] }
 
 // Anomalies returns the recorded anomalies in first-seen order.
 func (b *Base) Anomalies() []string { return b.order }
@@ -89,13 +89,17 @@ func (b *Base) SessionRecord(reason CloseReason, ts time.Time) *SessionRecord {
 	switch {
 	case b.Encrypted:
 		r.State = StateEncrypted
-	case b.Gaps > 0:
+	case b.Gaps > 0, b.BytesServer == 0 && b.BytesClient > 0:
+		// Bytes were lost, or the client spoke and the server never did
+		// (all three protocols have the server speak first): a one-sided
+		// capture.
 		r.State = StatePartial
 	case b.Conn.Midstream:
 		r.State = StateMidstream
 	case reason == CloseRST:
 		r.State = StateAborted
-	case reason == CloseTimeout:
+	case reason == CloseTimeout, reason == CloseEOF:
+		// Idle, or still open when the capture ended.
 		r.State = StateTimeout
 	default:
 		r.State = StateComplete

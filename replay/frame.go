@@ -2,9 +2,10 @@ package replay
 
 import (
 	"bytes"
-	"strconv"
 
 	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/imap"
+	"github.com/mailtap/mailtap/decode/pop3"
 )
 
 // A framer counts complete server responses in a byte stream, so the
@@ -109,25 +110,11 @@ func (f *pop3Framer) client(p []byte) {
 			break
 		}
 		if len(f.pending) < maxPending {
-			f.pending = append(f.pending, pop3MultiLine(f.cl.cur))
+			verb, args, ok := pop3.ParseCommand(bytes.TrimRight(f.cl.cur, "\r\n"))
+			f.pending = append(f.pending, ok && pop3.MultiLine(verb, args))
 		}
 		f.cl.cur = f.cl.cur[:0]
 	}
-}
-
-// pop3MultiLine reports whether a +OK to this command line has a body.
-func pop3MultiLine(line []byte) bool {
-	fields := bytes.Fields(line)
-	if len(fields) == 0 {
-		return false
-	}
-	switch string(bytes.ToUpper(fields[0])) {
-	case "RETR", "TOP", "CAPA":
-		return true
-	case "LIST", "UIDL", "AUTH", "LANG":
-		return len(fields) == 1
-	}
-	return false
 }
 
 func (f *pop3Framer) server(p []byte) int {
@@ -202,8 +189,10 @@ func (f *imapFramer) server(p []byte) int {
 		if !f.cont {
 			f.first = append(f.first[:0], line[:min(len(line), 8)]...)
 		}
-		if n, ok := literalSize(line); ok {
-			f.skip, f.cont = n, true
+		// The decoder's literal grammar; an invalid size announces no
+		// data, the decoder ends the line there and so does the count.
+		if m, ok := imap.ParseLiteralSuffix(line); ok && !m.Invalid {
+			f.skip, f.cont = m.Size, true
 		} else {
 			f.cont = false
 			switch {
@@ -218,22 +207,4 @@ func (f *imapFramer) server(p []byte) int {
 		f.l.cur = f.l.cur[:0]
 	}
 	return f.n
-}
-
-// literalSize reads a "{n}", "{n+}" or "{n-}" at the end of a line.
-func literalSize(line []byte) (int64, bool) {
-	line = bytes.TrimRight(line, "\r\n")
-	if len(line) < 3 || line[len(line)-1] != '}' {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(line, '{')
-	if i < 0 {
-		return 0, false
-	}
-	num := bytes.TrimRight(line[i+1:len(line)-1], "+-")
-	n, err := strconv.ParseInt(string(num), 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	return n, true
 }

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"testing"
+	"time"
 
 	"github.com/mailtap/mailtap/decode"
 )
@@ -30,9 +31,9 @@ func FuzzFramers(f *testing.F) {
 		}
 		var sp splitter
 		sp.maxClient, sp.maxServer = 64, 64
-		sp.add(decode.ServerToClient, server[:k])
-		sp.add(decode.ClientToServer, client)
-		sp.add(decode.ServerToClient, server[k:])
+		sp.add(decode.ServerToClient, server[:k], time.Time{})
+		sp.add(decode.ClientToServer, client, time.Time{})
+		sp.add(decode.ServerToClient, server[k:], time.Time{})
 		if !sp.overClient && !sp.overServer {
 			n := len(sp.greeting)
 			for _, tr := range sp.turns {

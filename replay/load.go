@@ -1,15 +1,13 @@
 package replay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/mailtap/mailtap/capture"
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/dispatch"
-	"github.com/mailtap/mailtap/decode/imap"
-	"github.com/mailtap/mailtap/decode/pop3"
-	"github.com/mailtap/mailtap/decode/smtp"
 )
 
 // LoadConfig configures LoadFile.
@@ -24,15 +22,6 @@ type LoadConfig struct {
 	Limits  Limits
 	// Capture is the engine configuration; ServerPort is filled in.
 	Capture capture.Config
-}
-
-// Protocols are the decoders replay records with.
-func Protocols() map[decode.Proto]dispatch.NewFunc {
-	return map[decode.Proto]dispatch.NewFunc{
-		decode.ProtoSMTP: func(c *decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return smtp.New(c, o, s) },
-		decode.ProtoPOP3: func(c *decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return pop3.New(c, o, s) },
-		decode.ProtoIMAP: func(c *decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder { return imap.New(c, o, s) },
-	}
 }
 
 // LoadFile decodes a capture file on one worker and returns the recorder
@@ -50,12 +39,12 @@ func LoadFile(path string, cfg LoadConfig) (*Recorder, []*Session, error) {
 	rec := NewRecorder(cfg.Limits)
 	disp := dispatch.New(dispatch.Config{
 		Ports: cfg.Ports, Sniff: cfg.Sniff, Options: rec.Options(cfg.Options),
-		Sink: rec, Protocols: Protocols(),
+		Sink: rec, Protocols: dispatch.Protocols(),
 	})
 	cc := cfg.Capture
 	cc.ServerPort = disp.IsServerPort
 	eng := capture.New(cc, rec.Wrap(disp))
-	if err := eng.Run(src, nil); err != nil && !errors.Is(err, capture.ErrTruncated) {
+	if err := capture.RunFile(context.Background(), src, eng, nil); err != nil && !errors.Is(err, capture.ErrTruncated) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return rec, rec.Sessions(), nil

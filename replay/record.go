@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/mailtap/mailtap/capture"
@@ -52,7 +51,6 @@ type Session struct {
 	pop3Msgs  []*decode.POP3Message
 	imapMsgs  []*decode.IMAPMessage
 	split     splitter
-	conn      *decode.ConnInfo
 	closedAt  time.Time
 	recording bool
 }
@@ -110,7 +108,7 @@ func (r *Recorder) session(id uint64) *Session {
 
 // Create implements decode.MessageStore: message bytes are kept, up to the
 // limit, and found again by their SHA-256 (the records carry it).
-func (r *Recorder) Create(_ *decode.ConnInfo, _ decode.Proto, _ int) decode.MessageWriter {
+func (r *Recorder) Create(_ decode.ConnInfo, _ decode.Proto, _ int) decode.MessageWriter {
 	return &msgWriter{r: r}
 }
 
@@ -148,22 +146,37 @@ func (w *msgWriter) Close() (string, error) {
 // Wrap returns a capture.Factory that records every connection's bytes
 // and passes them on to f's decoder.
 func (r *Recorder) Wrap(f capture.Factory) capture.Factory {
-	return capture.FactoryFunc(func(c *decode.ConnInfo) decode.Decoder {
+	return capture.FactoryFunc(func(c decode.ConnInfo) decode.Decoder {
 		inner := f.NewConn(c)
 		s := r.session(c.ID)
-		s.conn = c
+		s.Conn = c
 		s.recording = true
-		return &recConn{inner: inner, s: s}
+		d := &recConn{inner: inner, s: s}
+		d.swapper, _ = inner.(decode.RoleSwapper)
+		d.RolesSwapped()
+		return d
 	})
 }
 
 type recConn struct {
-	inner decode.Decoder
-	s     *Session
+	inner   decode.Decoder
+	s       *Session
+	swapper decode.RoleSwapper
+	swapped bool
+}
+
+// RolesSwapped passes the inner decoder's finding on to capture, and
+// keeps the session's roles as capture's.
+func (d *recConn) RolesSwapped() bool {
+	if !d.swapped && d.swapper != nil && d.swapper.RolesSwapped() {
+		d.swapped = true
+		d.s.Conn = d.s.Conn.Swapped()
+	}
+	return d.swapped
 }
 
 func (d *recConn) Data(dir decode.Direction, p []byte, ts time.Time) {
-	d.s.split.add(dir, p)
+	d.s.split.add(dir, p, ts)
 	if d.inner != nil {
 		d.inner.Data(dir, p, ts)
 	}
@@ -190,7 +203,6 @@ func (r *Recorder) Sessions() []*Session {
 		if s.Record == nil || !s.recording {
 			continue
 		}
-		s.Conn = *s.conn
 		s.Greeting, s.Turns = s.split.greeting, s.split.turns
 		s.Skip = skipReason(s, r.lim)
 		out = append(out, s)
@@ -213,27 +225,25 @@ func (r *Recorder) message(sha string) []byte { return r.msgs[sha] }
 func skipReason(s *Session, lim Limits) string {
 	switch s.Record.State {
 	case decode.StateEncrypted:
-		return "encrypted: the session went TLS, its client bytes are not in the capture"
+		// A STARTTLS/STLS session replays its cleartext part and
+		// upgrades; an implicit-TLS one only its handshake. Without a
+		// TLS record nothing says where the cleartext ends.
+		if s.Record.TLS == nil || !(s.Record.TLS.StartTLS || s.Conn.ImplicitTLS || s.Record.TLS.Implicit) {
+			return SkipEncrypted + ": the session went TLS, its client bytes are not in the capture"
+		}
 	case decode.StatePartial:
-		return "partial: bytes were lost in the capture"
+		return SkipPartial + ": bytes were lost in the capture"
 	case decode.StateMidstream:
-		return "midstream: the capture missed the start of the connection"
+		return SkipMidstream + ": the capture missed the start of the connection"
 	}
 	if s.split.overClient {
-		return fmt.Sprintf("too long: over %d client bytes", lim.MaxClientBytes)
+		return fmt.Sprintf("%s: over %d client bytes", SkipTooLong, lim.MaxClientBytes)
 	}
 	if s.split.overServer {
-		return fmt.Sprintf("too long: over %d server bytes", lim.MaxServerBytes)
+		return fmt.Sprintf("%s: over %d server bytes", SkipTooLong, lim.MaxServerBytes)
 	}
-	if len(s.Turns) == 0 {
-		return "no client bytes"
-	}
-	for _, a := range s.Record.Auths {
-		switch strings.ToUpper(a.Mechanism) {
-		case "USER", "LOGIN", "PLAIN":
-		default:
-			return fmt.Sprintf("auth cannot be replayed: %s (the password is not in the capture)", a.Mechanism)
-		}
+	if len(s.Turns) == 0 && !s.Conn.ImplicitTLS {
+		return SkipNoClient
 	}
 	return ""
 }

@@ -21,6 +21,12 @@ func loadPcap(t *testing.T, name string) (*Recorder, []*Session) {
 // replayAll replays every session of a project capture against the
 // built-in server seeded from it; edit may change the seed first.
 func replayAll(t *testing.T, name string, edit func(*Seed)) []*Result {
+	return replayAllWith(t, name, edit, Options{})
+}
+
+// replayAllWith is replayAll with options (CompareStatus: today's
+// verb-and-status comparison).
+func replayAllWith(t *testing.T, name string, edit func(*Seed), o Options) []*Result {
 	t.Helper()
 	rec, ss := loadPcap(t, name)
 	if len(ss) == 0 {
@@ -30,7 +36,7 @@ func replayAll(t *testing.T, name string, edit func(*Seed)) []*Result {
 	protos := Protos(ss)
 	if len(protos) == 0 {
 		for _, s := range ss {
-			out = append(out, Replay(s, "", Options{}))
+			out = append(out, Replay(s, "", o))
 		}
 		return out
 	}
@@ -44,9 +50,17 @@ func replayAll(t *testing.T, name string, edit func(*Seed)) []*Result {
 	}
 	defer srv.Close()
 	for _, s := range ss {
-		out = append(out, Replay(s, addrs[s.Proto], Options{}))
+		out = append(out, Replay(s, addrs[s.Proto], o))
 	}
 	return out
+}
+
+func statusOnly(t *testing.T) Options {
+	cc, err := NewCompareConfig(CompareStatus, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{Compare: cc}
 }
 
 func TestReplayMatches(t *testing.T) {
@@ -55,16 +69,17 @@ func TestReplayMatches(t *testing.T) {
 		proto    decode.Proto
 		commands int
 	}{
-		{"smtp-basic.pcap", decode.ProtoSMTP, 6},               // EHLO MAIL RCPT RCPT DATA QUIT
-		{"real-postfix-swaks-basic.pcap", decode.ProtoSMTP, 5}, // EHLO MAIL RCPT DATA QUIT
-		{"real-dovecot-poplib.pcap", decode.ProtoPOP3, 9},      // USER PASS STAT LIST UIDL RETR TOP DELE QUIT
-		{"real-dovecot-imaplib.pcap", decode.ProtoIMAP, 21},
-		{"real-dovecot-pop3-fetchmail.pcap", decode.ProtoPOP3, 16},
-		{"gen-smtp-pipelining.pcap", decode.ProtoSMTP, 6},
-		{"gen-imap-literals.pcap", decode.ProtoIMAP, 8},
+		// The greeting and the commands.
+		{"smtp-basic.pcap", decode.ProtoSMTP, 7},               // EHLO MAIL RCPT RCPT DATA QUIT
+		{"real-postfix-swaks-basic.pcap", decode.ProtoSMTP, 6}, // EHLO MAIL RCPT DATA QUIT
+		{"real-dovecot-poplib.pcap", decode.ProtoPOP3, 10},     // USER PASS STAT LIST UIDL RETR TOP DELE QUIT
+		{"real-dovecot-imaplib.pcap", decode.ProtoIMAP, 22},
+		{"real-dovecot-pop3-fetchmail.pcap", decode.ProtoPOP3, 17},
+		{"gen-smtp-pipelining.pcap", decode.ProtoSMTP, 7},
+		{"gen-imap-literals.pcap", decode.ProtoIMAP, 9},
 	} {
 		t.Run(tc.pcap, func(t *testing.T) {
-			rs := replayAll(t, tc.pcap, nil)
+			rs := replayAllWith(t, tc.pcap, nil, statusOnly(t))
 			if len(rs) != 1 {
 				t.Fatalf("%d results, want 1", len(rs))
 			}
@@ -86,16 +101,16 @@ func TestReplayMatches(t *testing.T) {
 // The built-in server has no COMPRESS: the command is refused, and the
 // client (which went on compressing) gets nothing more that decodes.
 func TestReplayCompressDiverges(t *testing.T) {
-	rs := replayAll(t, "gen-imap-compress.pcap", nil)
+	rs := replayAllWith(t, "gen-imap-compress.pcap", nil, statusOnly(t))
 	if len(rs) != 1 {
 		t.Fatalf("%d results", len(rs))
 	}
 	r := rs[0]
-	if r.Matched != 1 || len(r.Diverged) == 0 || !r.Failed() {
+	if r.Matched != 2 || len(r.Diverged) == 0 || !r.Failed() {
 		t.Fatalf("%+v", r)
 	}
 	d := r.Diverged[0]
-	if d.Index != 1 || d.Verb != "COMPRESS" || d.Want != "OK" || d.Got != "BAD" {
+	if d.Index != 2 || d.Field != "status" || d.Verb != "COMPRESS" || d.Captured != "OK" || d.Replayed != "BAD" {
 		t.Errorf("first divergence %+v, want COMPRESS OK -> BAD", d)
 	}
 }
@@ -103,28 +118,27 @@ func TestReplayCompressDiverges(t *testing.T) {
 // Without the recipient's mailbox the server refuses RCPT (550), so the
 // DATA that followed fails too (and the message lines become bad commands).
 func TestReplayMissingRecipient(t *testing.T) {
-	rs := replayAll(t, "real-postfix-swaks-basic.pcap", func(sd *Seed) {
+	rs := replayAllWith(t, "real-postfix-swaks-basic.pcap", func(sd *Seed) {
 		if _, ok := sd.Users["carol"]; !ok {
 			t.Fatalf("recipient carol not seeded: %v", sd.Users)
 		}
 		delete(sd.Users, "carol")
-	})
+	}, statusOnly(t))
 	r := rs[0]
-	if !r.Failed() || r.Matched != 2 || r.Divergences < 2 {
+	if !r.Failed() || r.Matched != 3 || r.Divergences < 2 {
 		t.Fatalf("%+v", r)
 	}
 	d := r.Diverged[0]
-	if d.Index != 2 || d.Verb != "RCPT" || d.Want != 250 || d.Got != 550 {
+	if d.Index != 3 || d.Verb != "RCPT" || d.Captured != 250 || d.Replayed != 550 {
 		t.Errorf("first divergence %+v, want RCPT 250 -> 550", d)
 	}
-	if d := r.Diverged[1]; d.Verb != "DATA" || d.Want != 250 || d.Got == 250 {
+	if d := r.Diverged[1]; d.Verb != "DATA" || d.Captured != 250 || d.Replayed == 250 {
 		t.Errorf("second divergence %+v, want DATA not 250", d)
 	}
 }
 
 func TestReplaySkips(t *testing.T) {
 	for pcap, want := range map[string]string{
-		"gen-smtp-starttls.pcap":  "encrypted",
 		"gen-pop3-loss.pcap":      "partial",
 		"gen-imap-midstream.pcap": "midstream",
 	} {
@@ -133,7 +147,7 @@ func TestReplaySkips(t *testing.T) {
 			t.Errorf("%s: %+v, want skipped %s", pcap, rs[0], want)
 		}
 	}
-	rs := replayAll(t, "gen-pop3-auth.pcap", nil)
+	rs := replayAllWith(t, "gen-pop3-auth.pcap", nil, statusOnly(t))
 	var skipped []string
 	for _, r := range rs {
 		if r.Skipped != "" {
@@ -148,54 +162,71 @@ func TestReplaySkips(t *testing.T) {
 }
 
 // Seeding from the poplib capture: alice's password, and her maildrop of
-// three messages with RETR 1 and TOP 2 at their numbers.
+// three messages with the sizes LIST gave, RETR 1 byte for byte, the
+// others placeholders of their captured size.
 func TestSeedPOP3(t *testing.T) {
 	rec, ss := loadPcap(t, "real-dovecot-poplib.pcap")
 	sd := rec.Seed(ss)
 	if sd.Users["alice"] != "secret" {
 		t.Errorf("users %v", sd.Users)
 	}
-	box := sd.Inbox["alice"]
-	if len(box) != 3 || len(box[0]) != 802 || box[1] == nil || box[2] != nil {
+	box := sd.Boxes["alice"]["INBOX"].Msgs
+	if len(box) != 3 || len(box[0].Raw) != 802 || box[1].Raw != nil || box[1].Size != 1335 || box[2].Size != 752 {
 		t.Fatalf("inbox: %d messages", len(box))
 	}
-	if !strings.Contains(string(box[0]), "Dora Sender") {
-		t.Errorf("message 1 is not the retrieved one: %.80q", box[0])
+	if !strings.Contains(string(box[0].Raw), "Dora Sender") {
+		t.Errorf("message 1 is not the retrieved one: %.80q", box[0].Raw)
+	}
+	for _, size := range []int64{1335, 752, 40, 100} {
+		if p := placeholder("alice", 2, size); int64(len(p)) != size || !strings.Contains(string(p), PlaceholderMark) {
+			t.Errorf("placeholder of %d bytes: %d %q", size, len(p), p)
+		}
 	}
 }
 
 // The built-in server does not implement BINARYMIME: MAIL is refused (504)
 // and the recipients and BDAT chunks of that transaction fail with it.
 func TestReplayBinaryMIMEDiverges(t *testing.T) {
-	rs := replayAll(t, "gen-smtp-bdat.pcap", nil)
+	rs := replayAllWith(t, "gen-smtp-bdat.pcap", nil, statusOnly(t))
 	if len(rs) != 1 {
 		t.Fatalf("%d results", len(rs))
 	}
 	r := rs[0]
-	if !r.Failed() || r.Commands != 13 || r.Matched != 8 || r.Divergences != 5 {
+	if !r.Failed() || r.Commands != 14 || r.Matched != 9 || r.Divergences != 5 {
 		t.Fatalf("%+v", r)
 	}
 	d := r.Diverged[0]
-	if d.Index != 1 || d.Verb != "MAIL" || d.Want != 250 || d.Got != 504 || !strings.Contains(d.GotText, "BINARYMIME") {
+	if d.Index != 2 || d.Verb != "MAIL" || d.Captured != 250 || d.Replayed != 504 {
 		t.Errorf("first divergence %+v, want MAIL 250 -> 504 BINARYMIME", d)
 	}
 }
 
 // Seeding from the imaplib capture: bob's INBOX holds the three fetched
-// messages at UIDs 1-3, byte for byte.
+// messages at UIDs 1-3, byte for byte, with the UIDVALIDITY and UIDNEXT
+// SELECT showed; the listed mailboxes exist; Archive (created by the
+// capture) is not seeded.
 func TestSeedIMAP(t *testing.T) {
 	rec, ss := loadPcap(t, "real-dovecot-imaplib.pcap")
 	sd := rec.Seed(ss)
 	if sd.Users["bob"] != "secret" {
 		t.Errorf("users %v", sd.Users)
 	}
-	box := sd.Inbox["bob"]
+	in := sd.Boxes["bob"]["INBOX"]
 	var sizes []int
-	for _, m := range box {
-		sizes = append(sizes, len(m))
+	for _, m := range in.Msgs {
+		sizes = append(sizes, len(m.Raw))
 	}
-	if len(sizes) != 3 || sizes[0] != 788 || sizes[1] != 1318 || sizes[2] != 739 {
-		t.Errorf("inbox sizes %v, want [788 1318 739]", sizes)
+	if len(sizes) != 3 || sizes[0] != 788 || sizes[1] != 1318 || sizes[2] != 739 || in.UIDNext != 4 || in.UIDValidity == 0 || in.Msgs[2].UID != 3 {
+		t.Errorf("inbox sizes %v, want [788 1318 739]; %+v", sizes, in)
+	}
+	if b := sd.Boxes["bob"]["Archive"]; b == nil || b.Exists {
+		t.Errorf("Archive: %+v", b)
+	}
+	if b := sd.Boxes["bob"]["Trash"]; b == nil || !b.Exists || b.Use != `\Trash` {
+		t.Errorf("Trash: %+v", b)
+	}
+	if !sd.Listed["bob"] {
+		t.Error("the complete LIST not noted")
 	}
 }
 
@@ -217,8 +248,8 @@ func TestReplayCorpusNoGreeting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	r := Replay(ss[0], addrs[ss[0].Proto], Options{})
-	if r.Commands != 9 || r.Matched != 9 || r.Timeouts != 0 {
+	r := Replay(ss[0], addrs[ss[0].Proto], statusOnly(t))
+	if r.Commands != 10 || r.Matched != 10 || r.Timeouts != 0 {
 		t.Errorf("%+v", r)
 	}
 }

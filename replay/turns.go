@@ -11,13 +11,19 @@
 // differing reply text is counted, not failed.
 package replay
 
-import "github.com/mailtap/mailtap/decode"
+import (
+	"time"
+
+	"github.com/mailtap/mailtap/decode"
+)
 
 // Turn is one run of client bytes and the server bytes that followed it
 // before the client sent again.
 type Turn struct {
 	Client []byte
 	Server []byte
+	// At is when the turn's first client byte was captured.
+	At time.Time
 }
 
 // splitter cuts the two directions of a connection into a greeting (server
@@ -33,7 +39,7 @@ type splitter struct {
 	overServer bool
 }
 
-func (t *splitter) add(dir decode.Direction, p []byte) {
+func (t *splitter) add(dir decode.Direction, p []byte, ts time.Time) {
 	switch dir {
 	case decode.ClientToServer:
 		t.nc += int64(len(p))
@@ -46,7 +52,7 @@ func (t *splitter) add(dir decode.Direction, p []byte) {
 			return
 		}
 		if len(t.turns) == 0 || len(t.turns[len(t.turns)-1].Server) > 0 {
-			t.turns = append(t.turns, Turn{})
+			t.turns = append(t.turns, Turn{At: ts})
 		}
 		last := &t.turns[len(t.turns)-1]
 		last.Client = append(last.Client, p...)

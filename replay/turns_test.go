@@ -3,6 +3,7 @@ package replay
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/mailtap/mailtap/decode"
 )
@@ -22,15 +23,15 @@ func TestSplitterTurns(t *testing.T) {
 		{s2c, "250 ok\r\n"}, {s2c, "250 ok\r\n"},
 		{c2s, "QUIT\r\n"}, // unanswered
 	} {
-		sp.add(e.dir, []byte(e.p))
+		sp.add(e.dir, []byte(e.p), time.Time{})
 	}
 	if string(sp.greeting) != "220 hi\r\n" {
 		t.Errorf("greeting %q", sp.greeting)
 	}
 	want := []Turn{
-		{[]byte("EHLO a\r\n"), []byte("250 ok\r\n")},
-		{[]byte("MAIL FROM:<a>\r\nRCPT TO:<b>\r\n"), []byte("250 ok\r\n250 ok\r\n")},
-		{[]byte("QUIT\r\n"), nil},
+		{Client: []byte("EHLO a\r\n"), Server: []byte("250 ok\r\n")},
+		{Client: []byte("MAIL FROM:<a>\r\nRCPT TO:<b>\r\n"), Server: []byte("250 ok\r\n250 ok\r\n")},
+		{Client: []byte("QUIT\r\n")},
 	}
 	if !reflect.DeepEqual(sp.turns, want) {
 		t.Errorf("turns %q\nwant %q", sp.turns, want)
@@ -39,16 +40,16 @@ func TestSplitterTurns(t *testing.T) {
 
 func TestSplitterClientFirstAndBound(t *testing.T) {
 	sp := splitter{maxClient: 10}
-	sp.add(c2s, []byte("A1 NOOP\r\n"))
-	sp.add(s2c, []byte("A1 OK\r\n"))
+	sp.add(c2s, []byte("A1 NOOP\r\n"), time.Time{})
+	sp.add(s2c, []byte("A1 OK\r\n"), time.Time{})
 	if len(sp.greeting) != 0 || len(sp.turns) != 1 || string(sp.turns[0].Server) != "A1 OK\r\n" {
 		t.Fatalf("%+v", sp)
 	}
-	sp.add(c2s, []byte("A2 NOOP\r\n"))
+	sp.add(c2s, []byte("A2 NOOP\r\n"), time.Time{})
 	if !sp.overClient || sp.turns != nil {
 		t.Errorf("past the client bound: over=%v turns=%d", sp.overClient, len(sp.turns))
 	}
-	sp.add(s2c, []byte("A2 OK\r\n"))
+	sp.add(s2c, []byte("A2 OK\r\n"), time.Time{})
 	if sp.turns != nil || sp.ns != 14 || sp.nc != 18 {
 		t.Errorf("kept bytes past the bound, or miscounted: %+v", sp)
 	}

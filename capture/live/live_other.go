@@ -21,6 +21,7 @@ func (c *Capture) LinkType() layers.LinkType { return layers.LinkTypeEthernet }
 func (c *Capture) Framing() Framing          { return FramingEthernet }
 func (c *Capture) Filter() []bpf.Instruction { return nil }
 func (c *Capture) Snaplen() int              { return defaultSnaplen }
+func (c *Capture) Interface() string         { return "" }
 func (c *Capture) Interrupt()                {}
 func (c *Capture) Stats() Stats              { return Stats{} }
 func (c *Capture) Close() error              { return nil }

@@ -184,6 +184,9 @@ func (c *Capture) Framing() Framing { return c.framing }
 // Filter returns the kernel filter program.
 func (c *Capture) Filter() []bpf.Instruction { return c.prog }
 
+// Interface is the name of the interface captured on ("any" for all).
+func (c *Capture) Interface() string { return c.cfg.Interface }
+
 // Snaplen is the most bytes kept of a packet.
 func (c *Capture) Snaplen() int { return c.cfg.Snaplen }
 

@@ -60,7 +60,7 @@ func TestGenerate(t *testing.T) {
 		t.Errorf("floor read %+v, generator wrote %d packets", fc, res.Packets)
 	}
 	cc := &countConns{bytes: map[decode.Direction]int{}}
-	eng := capture.New(capture.Config{}, capture.FactoryFunc(func(*decode.ConnInfo) decode.Decoder {
+	eng := capture.New(capture.Config{}, capture.FactoryFunc(func(decode.ConnInfo) decode.Decoder {
 		cc.n++
 		return connCounter{cc}
 	}))

@@ -39,8 +39,9 @@ func TestCorpusDecodesEverything(t *testing.T) {
 	if len(files) < 100 {
 		t.Fatalf("found only %d corpus captures", len(files))
 	}
+	all := corpusDecoded(t)
 	for _, f := range files {
-		out, errOut, code := runCLI("read", "--level", "commands", f)
+		out, errOut, code := all[f].out, all[f].errOut, all[f].code
 		if code != 0 {
 			// A capture that is itself corrupt may end with an error
 			// line, but never with a crash (which the test would not
@@ -133,7 +134,7 @@ func TestCorpusZeekSMTPLog(t *testing.T) {
 		if !ok {
 			// Zeek finds SMTP on any port (8240 through an HTTP CONNECT
 			// tunnel here); so do we, by sniffing.
-			recs = decodeFile(t, caps[0])
+			recs = corpusRecords(t, caps[0])
 			decoded[caps[0]] = recs
 		}
 		mails := ofType(recs, "smtp.mail")
@@ -178,6 +179,7 @@ func rcptAddrs(m record) []string {
 }
 
 func findMail(mails []record, row zeekRow) record {
+	var found record
 	for _, m := range mails {
 		if clientPort(m) != row.origPort || m.str("mail_from") != row.mailfrom {
 			continue
@@ -195,9 +197,13 @@ func findMail(mails []record, row zeekRow) record {
 		if row.subject != "-" && m.obj("message").str("subject") != zeekUnescape(row.subject) {
 			continue
 		}
-		return m
+		// A BDAT attempt cut by a gap, then DATA, is two records for
+		// Zeek's one transaction: the one the server answered matches.
+		if found == nil || found.obj("reply") == nil {
+			found = m
+		}
 	}
-	return nil
+	return found
 }
 
 func checkMail(t *testing.T, where string, m record, row zeekRow) {
@@ -230,19 +236,26 @@ func zeekUnescape(s string) string {
 }
 
 // TestWorkersSameOutput checks that the output does not depend on the
-// number of workers, on the project's captures and on the corpus.
+// number of workers, on the project's captures and on the corpus (its
+// three-worker side is the shared corpus decode).
 func TestWorkersSameOutput(t *testing.T) {
 	files := pcapFiles(t)
+	var shared map[string]*decoded
 	if _, err := os.Stat(filepath.Join("..", "..", "..", "shared", "corpus", "INDEX.md")); err == nil {
 		files = append(files, corpusCaptures(t)...)
+		shared = corpusDecoded(t)
 	}
 	for _, f := range files {
 		one, _, c1 := runCLI("read", "--level", "commands", "--workers", "1", f)
-		for _, n := range []string{"3"} {
-			many, _, cn := runCLI("read", "--level", "commands", "--workers", n, f)
-			if c1 != cn || string(one) != string(many) {
-				t.Errorf("%s: --workers %s differs from --workers 1 (exit %d vs %d):\n%s", f, n, cn, c1, firstDiff(string(one), string(many)))
-			}
+		var many []byte
+		var cn int
+		if d := shared[f]; d != nil {
+			many, cn = d.out, d.code
+		} else {
+			many, _, cn = runCLI(append(append([]string{}, corpusArgs...), f)...)
+		}
+		if c1 != cn || string(one) != string(many) {
+			t.Errorf("%s: --workers 3 differs from --workers 1 (exit %d vs %d):\n%s", f, cn, c1, firstDiff(string(one), string(many)))
 		}
 	}
 }

@@ -10,9 +10,11 @@ import (
 	"github.com/mailtap/mailtap/capture/synth"
 )
 
-// TestHostileInputs: an endless SMTP line, a huge IMAP literal size, an
-// unterminated POP3 body and a DATA body of junk decode without a crash,
-// with the anomalies named, and without holding the 12 MB of junk.
+// TestHostileInputs: an endless SMTP line (line_too_long), huge IMAP
+// literal sizes (literal_size_invalid) and parentheses nested 10000 deep
+// (list_too_deep), an unterminated POP3 body (message_truncated) and a
+// DATA body of junk decode without a crash, each session with the
+// anomalies named here, and without holding the 12 MB of junk.
 func TestHostileInputs(t *testing.T) {
 	c := synth.NewCapture(synth.LinkEthernet)
 	srv := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("198.51.100.7"), port) }
@@ -44,19 +46,44 @@ func TestHostileInputs(t *testing.T) {
 	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 8<<20 {
 		t.Errorf("heap grew by %d bytes after decoding", grew)
 	}
-	anomalies := map[string]bool{}
-	protos := map[string]bool{}
+	anomalies := map[string]map[string]bool{} // by protocol
 	for _, s := range ofType(recs, "session") {
-		protos[s.str("proto")] = true
+		p := s.str("proto")
+		if anomalies[p] != nil {
+			t.Errorf("two %s sessions", p)
+		}
+		anomalies[p] = map[string]bool{}
 		for _, a := range s.list("anomalies") {
-			anomalies[a.(string)] = true
+			anomalies[p][a.(string)] = true
 		}
 	}
-	if len(protos) != 3 {
-		t.Errorf("sessions for %v, want smtp, imap and pop3", protos)
+	want := map[string][]string{
+		"smtp": {"line_too_long"},
+		"imap": {"literal_size_invalid", "list_too_deep"},
+		"pop3": {"message_truncated"},
 	}
-	if !anomalies["line_too_long"] {
-		t.Errorf("anomalies %v lack line_too_long", anomalies)
+	if len(anomalies) != len(want) {
+		t.Errorf("sessions for %v, want smtp, imap and pop3", anomalies)
+	}
+	for p, kinds := range want {
+		for _, k := range kinds {
+			if !anomalies[p][k] {
+				t.Errorf("%s session: anomalies %v lack %s", p, anomalies[p], k)
+			}
+		}
+	}
+	if n, k := len(ofType(recs, "smtp.mail")), len(ofType(recs, "pop3.message")); n != 1 || k != 1 {
+		t.Errorf("%d smtp.mail and %d pop3.message records, want 1 and 1", n, k)
+	}
+	for _, m := range ofType(recs, "smtp.mail") {
+		if msg := m.obj("message"); msg == nil || msg["truncated"] != true {
+			t.Errorf("the junk DATA body cut by the close is not a truncated message: %v", m)
+		}
+	}
+	for _, m := range ofType(recs, "pop3.message") {
+		if msg := m.obj("message"); msg == nil || msg["truncated"] != true {
+			t.Errorf("the unterminated RETR body is not a truncated message: %v", m)
+		}
 	}
 	for _, r := range recs {
 		if len(r.str("args")) > 64<<10 || len(r.str("helo")) > 64<<10 {

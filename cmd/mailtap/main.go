@@ -29,6 +29,12 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// exitError ends a command with its exit code and no message: the command
+// has said what it had to (replay's report, for a divergence).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
 type command struct {
 	name    string
 	summary string
@@ -71,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			printCommandHelp(stdout, cmd)
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "mailtap %s: %v (see 'mailtap help %s')\n", cmd.name, err, cmd.name)
+		fmt.Fprintf(stderr, "mailtap %s: %v (see 'mailtap help %s')\n", cmd.name, flagError(err), cmd.name)
 		return exitUsage
 	}
 	err := cmd.run(fs, fs.Args(), stdout, stderr)
@@ -82,6 +88,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "mailtap %s: %v (see 'mailtap help %s')\n", cmd.name, err, cmd.name)
 		return exitUsage
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
 	}
 	fmt.Fprintf(stderr, "mailtap %s: %v\n", cmd.name, err)
 	return exitRuntime

@@ -91,7 +91,7 @@ func TestPOP3Facts(t *testing.T) {
 		}},
 	}
 	for _, c := range corpus {
-		got := pop3Summary(decodeFile(t, filepath.Join(root, c.file)))
+		got := pop3Summary(corpusRecords(t, filepath.Join(root, c.file)))
 		for _, w := range c.want {
 			if !strings.Contains(got, w) {
 				t.Errorf("%s: lacks %q in:\n%s", c.file, w, got)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,9 @@ func newPortsFlag() *portsFlag {
 func (p *portsFlag) String() string { return p.ports.String() }
 func (p *portsFlag) Type() string   { return "proto=ports" }
 func (p *portsFlag) Set(v string) error {
+	if err := checkPortsValue(v); err != nil {
+		return err
+	}
 	name, _, _ := strings.Cut(v, "=")
 	proto, _, err := dispatch.ProtoOf(name)
 	if err != nil {
@@ -55,7 +59,7 @@ type decodeFlags struct {
 	level       string
 	ports       *portsFlag
 	noSniff     bool
-	portFilter  []uint
+	portFilter  portListFlag
 	showSecrets bool
 	maxLine     int
 	maxMessage  int64
@@ -65,23 +69,28 @@ type decodeFlags struct {
 	stats       bool
 	workers     int
 	credentials bool
+	formatSet   bool // -f given (set by register's flag set at parse)
 	extract     string
+	force       bool
 	mbox        string
+	stdout      io.Writer // for --mbox -
 	bpf         string
 	bpfFilter   *bpfexpr.Filter
 }
 
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	d.ports = newPortsFlag()
-	fs.StringVarP(&d.format, "format", "f", "json", "output format: json (JSON lines), text, or credentials (one line per authentication attempt)")
-	fs.BoolVar(&d.credentials, "credentials", false, "list authentication attempts only (same as -f credentials)")
+	d.format = "json"
+	fs.VarP(formatFlag{&d.format, &d.formatSet}, "format", "f", "output format: json (JSON lines), text, or credentials (one line per authentication attempt)")
+	fs.BoolVar(&d.credentials, "credentials", false, "list authentication attempts only (same as -f credentials; with -f json, one JSON line per attempt)")
 	fs.StringVar(&d.extract, "extract", "", "write every message to DIR/<session>-<n>.eml, attachments to DIR/attachments/, and DIR/index.json")
-	fs.StringVar(&d.mbox, "mbox", "", "also write every message (all protocols) to this mbox file (mboxrd)")
+	fs.BoolVar(&d.force, "force", false, "let --extract clear a DIR holding a previous extraction (index.json, *.eml, attachments/)")
+	fs.StringVar(&d.mbox, "mbox", "", "also write every message (all protocols) to this mbox file (mboxrd; - for stdout, with -o FILE)")
 	fs.StringVarP(&d.output, "output", "o", "-", "write records to this file (- for stdout)")
 	fs.StringVar(&d.level, "level", "transactions", "records to emit: transactions (sessions + mails/messages) or commands (+ one record per command)")
 	fs.Var(d.ports, "ports", "server ports per protocol, repeatable: smtp=25,587,2525 pop3=110 imap=143 (add +tls for implicit TLS, e.g. smtp=465+tls)")
 	fs.BoolVar(&d.noSniff, "no-sniff", false, "do not classify connections on other ports by their greeting")
-	fs.UintSliceVar(&d.portFilter, "port-filter", nil, "decode only TCP packets with one of these ports (a cheap filter for big captures)")
+	fs.Var(&d.portFilter, "port-filter", "decode only TCP packets with one of these ports (a cheap filter for big captures)")
 	fs.StringVar(&d.bpf, "bpf", "", "decode only packets matching this tcpdump-style filter expression (needs a build with -tags pcap)")
 	fs.BoolVar(&d.showSecrets, "show-secrets", false, "show passwords and AUTH secrets instead of <redacted>")
 	fs.IntVar(&d.maxLine, "max-line", decode.DefaultMaxLine, "longest protocol line kept, in bytes")
@@ -116,6 +125,9 @@ func (d *decodeFlags) options() (decode.Options, error) {
 	if d.maxLine < 512 {
 		return o, usagef("--max-line %d: at least 512", d.maxLine)
 	}
+	if err := d.checkPaths(); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -128,9 +140,10 @@ type output struct {
 
 func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 	if d.credentials {
-		d.format = "credentials"
+		d.format = credentialsFormat(d.format, d.formatSet)
 	}
 	w := stdout
+	d.stdout = stdout
 	closeFn := func() error { return nil }
 	if d.output != "-" && d.output != "" {
 		f, err := os.Create(d.output)
@@ -148,6 +161,9 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 		return &output{sink: t, flush: t.Flush, close: closeFn}, nil
 	case "credentials", "creds":
 		c := sink.NewCredentials(w)
+		return &output{sink: c, flush: c.Flush, close: closeFn}, nil
+	case "credentials-json":
+		c := sink.NewCredentialsJSON(w)
 		return &output{sink: c, flush: c.Flush, close: closeFn}, nil
 	}
 	closeFn()
@@ -172,7 +188,11 @@ func (d *decodeFlags) withExtraction(o *decode.Options, out *output) error {
 	if err != nil {
 		return err
 	}
-	if d.mbox != "" {
+	switch d.mbox {
+	case "":
+	case "-":
+		x.SetMboxWriter(d.stdout)
+	default:
 		if err := x.SetMbox(d.mbox); err != nil {
 			return err
 		}
@@ -207,7 +227,7 @@ func (d *decodeFlags) dispatcher(o decode.Options, s decode.Sink) *dispatch.Disp
 		Sniff:     !d.noSniff,
 		Options:   o,
 		Sink:      s,
-		Protocols: protocols(),
+		Protocols: dispatch.Protocols(),
 	})
 }
 
@@ -224,7 +244,7 @@ func (d *decodeFlags) captureConfig(disp *dispatch.Dispatcher) capture.Config {
 	if len(d.portFilter) > 0 {
 		want := map[uint16]bool{}
 		for _, p := range d.portFilter {
-			want[uint16(p)] = true
+			want[p] = true
 		}
 		cfg.Filter = func(a, b uint16) bool { return want[a] || want[b] }
 	}
@@ -234,14 +254,11 @@ func (d *decodeFlags) captureConfig(disp *dispatch.Dispatcher) capture.Config {
 	return cfg
 }
 
-// engine builds a file-reading engine decoding into s.
+// engine builds a file-reading engine of --workers workers decoding into
+// s (one worker runs on the caller's goroutine).
 func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
-	disp := d.dispatcher(o, s)
-	cfg := d.captureConfig(disp)
-	if d.workers > 1 {
-		return capture.NewParallel(cfg, d.workers, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
-	}
-	return capture.New(cfg, disp)
+	cfg := d.captureConfig(d.dispatcher(o, s))
+	return capture.NewParallel(cfg, d.workers, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
 }
 
 func readCommand() *command {
@@ -250,7 +267,7 @@ func readCommand() *command {
 	return &command{
 		name:    "read",
 		summary: "decode a pcap or pcapng file (gzip too) into records",
-		usage:   "mailtap read [flags] FILE   (or -r FILE)",
+		usage:   "mailtap read [flags] FILE   (or -r FILE; - for standard input)",
 		flags: func() *pflag.FlagSet {
 			fs := pflag.NewFlagSet("read", pflag.ContinueOnError)
 			fs.SortFlags = false
@@ -298,25 +315,12 @@ func capturePath(readPath string, args []string) (string, error) {
 	return readPath, nil
 }
 
-// openCapture opens a capture file, with an error that names it once.
-func openCapture(path string) (*capture.FileSource, error) {
-	src, err := capture.OpenFile(path)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%s: %w", path, pe.Err)
-		}
-		return nil, err
-	}
-	return src, nil
-}
-
 func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	o, err := df.options()
 	if err != nil {
 		return err
 	}
-	src, err := openCapture(path)
+	src, err := openSource(path)
 	if err != nil {
 		return err
 	}
@@ -326,12 +330,15 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer func() { out.close() }()
+	if t, ok := out.sink.(*sink.Text); ok {
+		t.GroupSessions(textPending) // a file: each session reads in time order
+	}
 	if err := df.withExtraction(&o, out); err != nil {
 		return err
 	}
 	eng := df.engine(o, out.sink)
 	prog := newProgress(stderr, src.Size())
-	runErr := eng.Run(src, func() { prog.update(src.Offset(), eng.Stats().Packets) })
+	runErr := capture.RunFile(context.Background(), src, eng, func(read, _ int64) { prog.update(read, eng.Stats().Packets) })
 	prog.done()
 	if err := out.flush(); err != nil {
 		return err
@@ -345,7 +352,7 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if runErr != nil {
-		return fmt.Errorf("%s: %w (after %d packets)", path, runErr, eng.Stats().Packets)
+		return fmt.Errorf("%s: %w", path, runErr)
 	}
 	return out.close()
 }

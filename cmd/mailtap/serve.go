@@ -10,9 +10,11 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/mailtap/mailtap/decode/textsafe"
 	"github.com/mailtap/mailtap/replay/server"
 )
 
@@ -25,6 +27,10 @@ func serveCommand() *command {
 		maxMessage                   int64
 		deterministic, requireTLS    bool
 		quiet                        bool
+		maxConns, maxConnsPerIP      int
+		authDelay                    time.Duration
+		authBudget, authFails        int
+		forbidBareNewline            bool
 	)
 	return &command{
 		name:    "serve",
@@ -44,6 +50,12 @@ func serveCommand() *command {
 			fs.Int64Var(&maxMessage, "max-message", 32<<20, "largest message accepted, in bytes")
 			fs.BoolVar(&deterministic, "deterministic", false, "fixed clock, host name and UIDVALIDITY (for tests and replay)")
 			fs.BoolVar(&requireTLS, "require-tls-auth", false, "refuse authentication before STARTTLS/STLS")
+			fs.IntVar(&maxConns, "max-conns", 0, "most open connections per protocol (0: no limit); one more gets the protocol's busy reply")
+			fs.IntVar(&maxConnsPerIP, "max-conns-per-ip", 0, "most open connections per protocol from one client address (0: no limit)")
+			fs.DurationVar(&authDelay, "auth-failure-delay", 2*time.Second, "wait this long before answering a failed login (negative: no wait)")
+			fs.IntVar(&authBudget, "auth-failures-per-ip", 20, "failed logins a client address may make in 10 minutes, across connections and protocols, before every login from it is refused (negative: no limit)")
+			fs.IntVar(&authFails, "max-auth-failures", 3, "failed AUTH commands before an SMTP connection is closed")
+			fs.BoolVar(&forbidBareNewline, "forbid-bare-newline", false, "answer a DATA message with a bare LF line end with 521 and disconnect (as Postfix's smtpd_forbid_bare_newline)")
 			fs.BoolVarP(&quiet, "quiet", "q", false, "do not log sessions on stderr")
 			return fs
 		},
@@ -55,6 +67,19 @@ func serveCommand() *command {
 				SMTPAddr: smtpAddr, POP3Addr: pop3Addr, IMAPAddr: imapAddr,
 				Users: map[string]string{}, StoreDir: storeDir, Hostname: hostname,
 				MaxMessageBytes: maxMessage, Deterministic: deterministic, RequireTLSForAuth: requireTLS,
+				MaxConns: maxConns, MaxConnsPerIP: maxConnsPerIP, AuthFailuresPerIP: authBudget,
+				MaxAuthFailures: authFails, ForbidBareNewline: forbidBareNewline,
+			}
+			if maxConns < 0 || maxConnsPerIP < 0 || authFails < 1 {
+				return usagef("--max-conns and --max-conns-per-ip must be 0 or more, --max-auth-failures at least 1")
+			}
+			// 0 means the library default; here 0 means no wait.
+			opts.AuthFailureDelay = authDelay
+			if authDelay == 0 {
+				opts.AuthFailureDelay = -1
+			}
+			if authBudget == 0 {
+				opts.AuthFailuresPerIP = -1
 			}
 			for _, u := range users {
 				name, pass, ok := strings.Cut(u, ":")
@@ -74,7 +99,7 @@ func serveCommand() *command {
 				opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 			}
 			if !quiet {
-				opts.Logger = log.New(stderr, "", log.LstdFlags|log.Lmicroseconds)
+				opts.Logger = log.New(textsafe.NewWriter(stderr), "", log.LstdFlags|log.Lmicroseconds)
 			}
 			srv, err := server.New(opts)
 			if err != nil {
@@ -89,18 +114,25 @@ func serveCommand() *command {
 				names = append(names, n)
 			}
 			sort.Strings(names)
+			// The one announcement of the addresses (the server does not
+			// log them itself).
 			for _, n := range names {
 				fmt.Fprintf(stdout, "%s listening on %s\n", strings.ToUpper(n), addrs[n])
 			}
 			if len(opts.Users) == 0 {
 				fmt.Fprintln(stderr, "mailtap serve: no --user given: SMTP accepts no recipients and nobody can log in")
 			}
-			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-			<-sig
-			signal.Stop(sig)
+			serveWait()
 			fmt.Fprintln(stderr, "mailtap serve: shutting down")
 			return srv.Close()
 		},
 	}
+}
+
+// serveWait blocks until SIGINT or SIGTERM; tests replace it.
+var serveWait = func() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	signal.Stop(sig)
 }

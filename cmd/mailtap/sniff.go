@@ -11,13 +11,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/spf13/pflag"
 
 	"github.com/mailtap/mailtap/capture"
@@ -123,16 +119,15 @@ func sniff(ctx context.Context, sf *sniffFlags, df *decodeFlags, stdout, stderr 
 		cfg.Filter = live.FilterExpr
 		cfg.Expr = df.bpf
 	}
-	lc, err := live.Open(cfg)
-	if errors.Is(err, live.ErrTooManyPorts) {
-		fmt.Fprintf(stderr, "mailtap sniff: %v; filtering ports after capture instead\n", err)
-		cfg.Filter = live.FilterTCP
-		lc, err = live.Open(cfg)
-	}
+	lc, fellBack, err := openLive(cfg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", sf.iface, err)
 	}
 	defer lc.Close()
+	if fellBack {
+		fmt.Fprintf(stderr, "mailtap sniff: %v; filtering ports after capture instead\n", live.ErrTooManyPorts)
+		cfg.Filter = live.FilterTCP
+	}
 
 	out, err := df.openOutput(stdout)
 	if err != nil {
@@ -143,88 +138,36 @@ func sniff(ctx context.Context, sf *sniffFlags, df *decodeFlags, stdout, stderr 
 		return err
 	}
 	sink := &countingSink{s: out.sink, sessions: map[decode.Proto]uint64{}}
+	disp := df.dispatcher(o, sink)
 
-	var pw *pcapWriter
-	if sf.write != "" {
-		pw, err = newPcapWriter(sf.write, sf.iface, lc.LinkType(), lc.Snaplen())
-		if err != nil {
-			return err
-		}
-	}
-
-	var ids atomic.Uint64
-	workers := make([]*sniffWorker, len(lc.Handles()))
-	for i, h := range lc.Handles() {
-		workers[i] = &sniffWorker{h: h, eng: sniffEngine(df, o, sink, &ids), pw: pw}
-	}
-	start := time.Now()
 	fmt.Fprintf(stderr, "mailtap sniff: capturing on %s (%s, %d worker(s), filter: %s); Ctrl-C to stop\n",
-		sf.iface, lc.LinkType(), len(workers), filterDesc(cfg))
-
-	var wg sync.WaitGroup
-	errs := make(chan error, len(workers))
-	for _, w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.run(); err != nil {
-				errs <- err
-				lc.Interrupt()
-			}
-		}()
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-
-	var timeout <-chan time.Time
+		sf.iface, lc.LinkType(), len(lc.Handles()), filterDesc(cfg))
 	if sf.duration > 0 {
-		t := time.NewTimer(sf.duration)
-		defer t.Stop()
-		timeout = t.C
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, sf.duration)
+		defer cancel()
 	}
-	var every <-chan time.Time
-	if sf.every > 0 {
-		t := time.NewTicker(sf.every)
-		defer t.Stop()
-		every = t.C
-	}
-	flush := time.NewTicker(250 * time.Millisecond)
-	defer flush.Stop()
+	// Every 250 ms: the output is flushed, and every --stats a line
+	// printed.
 	var last snapshot
-	stopC := ctx.Done()
-loop:
-	for {
-		select {
-		case <-stopC:
-		case <-timeout:
-		case <-done:
-			break loop
-		case <-flush.C:
+	var lastPrint time.Duration
+	st, runErr := live.Run(ctx, lc, live.RunOptions{
+		Engine:      df.captureConfig(disp),
+		Factory:     disp,
+		Write:       sf.write,
+		Application: "mailtap " + version,
+		Every:       250 * time.Millisecond,
+		Periodic: func(rs live.RunStats) {
 			sink.flush(out.flush)
-			continue
-		case <-every:
-			s := takeSnapshot(workers, lc, sink)
-			printPeriodic(stderr, s, last, time.Since(start))
-			last = s
-			continue
-		}
-		// Stop: the workers read what is left in their rings, close
-		// every connection and return.
-		stopC, timeout = nil, nil
-		lc.Interrupt()
-	}
-	var runErr error
-	select {
-	case runErr = <-errs:
-	default:
-	}
+			if sf.every > 0 && rs.Elapsed-lastPrint >= sf.every {
+				s := takeSnapshot(rs, sink)
+				printPeriodic(stderr, s, last, rs.Elapsed)
+				last, lastPrint = s, rs.Elapsed
+			}
+		},
+	})
 	sink.flush(out.flush)
-	if pw != nil {
-		if err := pw.close(lc.Stats(), start); err != nil && runErr == nil {
-			runErr = err
-		}
-	}
-	printSummary(stderr, sf.iface, takeSnapshot(workers, lc, sink), time.Since(start))
+	printSummary(stderr, sf.iface, takeSnapshot(st, sink), st.Elapsed)
 	if runErr != nil {
 		return runErr
 	}
@@ -232,6 +175,19 @@ loop:
 		return err
 	}
 	return out.close()
+}
+
+// openLive opens the sockets of cfg; when the kernel filter cannot hold
+// every port (ErrTooManyPorts) it keeps every TCP packet instead and says
+// so (the engine still filters by --port-filter).
+func openLive(cfg live.Config) (lc *live.Capture, fellBack bool, err error) {
+	lc, err = live.Open(cfg)
+	if errors.Is(err, live.ErrTooManyPorts) {
+		cfg.Filter = live.FilterTCP
+		lc, err = live.Open(cfg)
+		fellBack = err == nil
+	}
+	return lc, fellBack, err
 }
 
 // sniffPorts are the ports of the kernel filter: --port-filter when given,
@@ -267,72 +223,6 @@ func filterDesc(cfg live.Config) string {
 	return "none"
 }
 
-// sniffEngine builds one single-goroutine engine, as decodeFlags.engine
-// does for read, with session ids drawn from one counter shared by every
-// worker (frame numbers are per socket, so they would collide).
-func sniffEngine(df *decodeFlags, o decode.Options, s decode.Sink, ids *atomic.Uint64) *capture.Engine {
-	disp := df.dispatcher(o, s)
-	cfg := df.captureConfig(disp)
-	cfg.PacketFilter = nil // the kernel runs --bpf
-	return capture.New(cfg, capture.FactoryFunc(func(c *decode.ConnInfo) decode.Decoder {
-		c.ID = ids.Add(1)
-		return disp.NewConn(c)
-	}))
-}
-
-// sniffWorker reads one socket into one engine on its own goroutine.
-type sniffWorker struct {
-	h   *live.Handle
-	eng *capture.Engine
-	pw  *pcapWriter
-
-	mu    sync.Mutex
-	stats capture.Stats // copy of eng.Stats(), for the other goroutines
-}
-
-const tickEvery = time.Second
-
-func (w *sniffWorker) run() error {
-	lastTick := time.Now()
-	var n int
-	var err error
-	for {
-		var data []byte
-		var ci gopacket.CaptureInfo
-		var link layers.LinkType
-		data, ci, link, err = w.h.Next(tickEvery)
-		if err == nil {
-			if w.pw != nil {
-				w.pw.write(ci, data)
-			}
-			w.eng.Packet(data, ci, link)
-			if n++; n&255 != 0 {
-				continue
-			}
-		} else if !errors.Is(err, live.ErrTimeout) {
-			break
-		}
-		if now := time.Now(); now.Sub(lastTick) >= tickEvery {
-			w.eng.Tick(now)
-			lastTick = now
-		}
-		w.publish()
-	}
-	w.eng.Finish()
-	w.publish()
-	if errors.Is(err, io.EOF) {
-		return nil
-	}
-	return err
-}
-
-func (w *sniffWorker) publish() {
-	s := w.eng.Stats()
-	w.mu.Lock()
-	w.stats = s
-	w.mu.Unlock()
-}
-
 // countingSink serialises Emit from the workers and counts what passes.
 type countingSink struct {
 	mu       sync.Mutex
@@ -366,70 +256,6 @@ func (c *countingSink) flush(f func() error) error {
 	return f()
 }
 
-// pcapWriter writes the packets of every worker to one pcapng file.
-type pcapWriter struct {
-	mu   sync.Mutex
-	f    *os.File
-	w    *pcapgo.NgWriter
-	err  error
-	name string
-}
-
-func newPcapWriter(path, iface string, link layers.LinkType, snaplen int) (*pcapWriter, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	intf := pcapgo.DefaultNgInterface
-	intf.Name = iface
-	intf.LinkType = link
-	intf.SnapLength = uint32(snaplen)
-	opts := pcapgo.DefaultNgWriterOptions
-	opts.SectionInfo.Application = "mailtap " + version
-	w, err := pcapgo.NewNgWriterInterface(f, intf, opts)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &pcapWriter{f: f, w: w, name: path}, nil
-}
-
-func (p *pcapWriter) write(ci gopacket.CaptureInfo, data []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err != nil {
-		return
-	}
-	ci.InterfaceIndex = 0
-	p.err = p.w.WritePacket(ci, data)
-}
-
-// close writes the kernel counters as interface statistics and closes the
-// file.
-func (p *pcapWriter) close(st live.Stats, start time.Time) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err == nil {
-		p.err = p.w.WriteInterfaceStats(0, pcapgo.NgInterfaceStatistics{
-			LastUpdate:      time.Now(),
-			StartTime:       start,
-			EndTime:         time.Now(),
-			PacketsReceived: st.Received,
-			PacketsDropped:  st.Drops,
-		})
-	}
-	if p.err == nil {
-		p.err = p.w.Flush()
-	}
-	if err := p.f.Close(); p.err == nil {
-		p.err = err
-	}
-	if p.err != nil {
-		return fmt.Errorf("%s: %w", p.name, p.err)
-	}
-	return nil
-}
-
 // snapshot is what the summary and periodic lines print.
 type snapshot struct {
 	eng      capture.Stats
@@ -440,21 +266,8 @@ type snapshot struct {
 	imap     uint64
 }
 
-func takeSnapshot(ws []*sniffWorker, lc *live.Capture, c *countingSink) snapshot {
-	var s snapshot
-	for _, w := range ws {
-		w.mu.Lock()
-		st := w.stats
-		w.mu.Unlock()
-		s.eng.Packets += st.Packets
-		s.eng.Bytes += st.Bytes
-		s.eng.Conns += st.Conns
-		s.eng.ConnsEvicted += st.ConnsEvicted
-		s.eng.Gaps += st.Gaps
-		s.eng.GapBytes += st.GapBytes
-		s.eng.Malformed += st.Malformed
-	}
-	s.live = lc.Stats()
+func takeSnapshot(rs live.RunStats, c *countingSink) snapshot {
+	s := snapshot{eng: rs.Engine, live: rs.Kernel}
 	c.mu.Lock()
 	s.sessions = map[decode.Proto]uint64{}
 	for k, v := range c.sessions {

@@ -280,9 +280,16 @@ func TestSniffLoopbackSMTP(t *testing.T) {
 	srv := startSMTP(t)
 	pcap := filepath.Join(t.TempDir(), "out.pcapng")
 	ex := filepath.Join(t.TempDir(), "extract")
-	run := startSniff(t, "-i", "lo", "--workers", "2", "--ports", fmt.Sprintf("smtp=%d", srv.port), "-w", pcap, "--extract", ex)
+	// Other mail traffic on lo (Postfix, Dovecot on 110/143, which the
+	// default port map decodes) must not reach the test: it filters to
+	// its own port. The POP3 chatter on a mapped port stands for it.
+	noise := popNoise(t)
+	run := startSniff(t, "-i", "lo", "--workers", "2", "--ports", fmt.Sprintf("smtp=%d", srv.port),
+		"--ports", fmt.Sprintf("pop3=%d", noise.port), "--port-filter", strconv.Itoa(srv.port), "-w", pcap, "--extract", ex)
 	const n = 50
+	noise.talk(t)
 	sendMails(t, srv.port, n, 4, "small")
+	noise.talk(t)
 	recs, summary := run.stop(t)
 	t.Logf("summary:\n%s", summary)
 	checkMails(t, recs, "small", n, 0)
@@ -323,6 +330,46 @@ func TestSniffLoopbackSMTP(t *testing.T) {
 	// The pcapng file decodes to the same mails.
 	again := decodeFile(t, pcap, "--ports", fmt.Sprintf("smtp=%d", srv.port), "--workers", "1")
 	checkMails(t, again, "small", n, 0)
+}
+
+// popNoise is a POP3-speaking listener on 127.0.0.1: other mail traffic
+// on lo while a sniff test runs.
+type noiseServer struct{ port int }
+
+func popNoise(t *testing.T) *noiseServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "+OK noise\r\n")
+			bufio.NewReader(c).ReadString('\n')
+			fmt.Fprintf(c, "+OK bye\r\n")
+			c.Close()
+		}
+	}()
+	return &noiseServer{port: l.Addr().(*net.TCPAddr).Port}
+}
+
+// talk runs one POP3 session against the noise server.
+func (n *noiseServer) talk(t *testing.T) {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	r.ReadString('\n')
+	fmt.Fprintf(c, "QUIT\r\n")
+	r.ReadString('\n')
 }
 
 func TestSniffBurst(t *testing.T) {

@@ -17,9 +17,10 @@ import (
 // shows the end of decoding, and keeps that frame.
 type quitWhenDone struct {
 	tcell.SimulationScreen
-	mu    sync.Mutex
-	frame string
-	fini  int
+	mu      sync.Mutex
+	frame   string
+	message string // the message view opened after the end
+	fini    int
 }
 
 func (q *quitWhenDone) Show() {
@@ -27,9 +28,19 @@ func (q *quitWhenDone) Show() {
 	text := screenText(q.SimulationScreen)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.frame == "" && strings.Contains(text, " done |") {
+	switch {
+	case q.frame == "" && strings.Contains(text, " done |"):
 		q.frame = text
 		// Not from this goroutine: it is the one that drains the queue.
+		// Open the second session's message: its body comes back from
+		// the spill the command set up.
+		go func() {
+			for _, k := range "jm" {
+				q.InjectKey(tcell.KeyRune, k, tcell.ModNone)
+			}
+		}()
+	case q.frame != "" && q.message == "" && strings.Contains(text, "MIME tree"):
+		q.message = text
 		go q.InjectKey(tcell.KeyCtrlC, 0, tcell.ModNone)
 	}
 }
@@ -63,17 +74,22 @@ func TestTUIFile(t *testing.T) {
 	scr := &quitWhenDone{SimulationScreen: tcell.NewSimulationScreen("UTF-8")}
 	df, maxSessions := parseTUIFlags(t, "--workers", "2")
 	path := filepath.Join("..", "..", "pcaps", "real-postfix-auth.pcap")
-	err := tuiFile(path, df, maxSessions, func() (tcell.Screen, error) { return scr, nil })
+	err := tuiFile(path, df, maxSessions, spillFlags{dir: t.TempDir()}, func() (tcell.Screen, error) { return scr, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if scr.fini != 1 {
 		t.Errorf("Fini called %d times", scr.fini)
 	}
-	for _, want := range []string{"Sessions 3", "smtp 127.0.0.1:44316 -> 127.0.0.1:25 complete 0tx carol",
-		"done | 3 sessions, 5 records", `auth: PLAIN user="carol" password=<redacted> FAILED`} {
+	for _, want := range []string{"Sessions 3", "127.0.0.1:44316 → 127.0.0.1:25 carol ✗",
+		"done | 3 sessions, 2 messages"} {
 		if !strings.Contains(scr.frame, want) {
 			t.Errorf("final frame lacks %q:\n%s", want, scr.frame)
+		}
+	}
+	for _, want := range []string{"Subject: sent after AUTH PLAIN", "MIME tree: 1 parts", "AUTH PLAIN worked."} {
+		if !strings.Contains(scr.message, want) {
+			t.Errorf("message view lacks %q:\n%s", want, scr.message)
 		}
 	}
 }
@@ -81,16 +97,16 @@ func TestTUIFile(t *testing.T) {
 func TestTUIErrors(t *testing.T) {
 	df, _ := parseTUIFlags(t)
 	noScreen := func() (tcell.Screen, error) { return nil, errors.New("no tty") }
-	err := tuiFile(filepath.Join("..", "..", "pcaps", "real-postfix-auth.pcap"), df, 10, noScreen)
+	err := tuiFile(filepath.Join("..", "..", "pcaps", "real-postfix-auth.pcap"), df, 10, spillFlags{}, noScreen)
 	if err == nil || !strings.Contains(err.Error(), "needs a terminal: no tty") {
 		t.Errorf("without a screen: %v", err)
 	}
-	err = tuiFile(filepath.Join("..", "..", "pcaps", "no-such.pcap"), df, 10, noScreen)
+	err = tuiFile(filepath.Join("..", "..", "pcaps", "no-such.pcap"), df, 10, spillFlags{}, noScreen)
 	if err == nil || !strings.Contains(err.Error(), "no-such.pcap") {
 		t.Errorf("missing file: %v", err)
 	}
 	c := tuiCommand()
-	for _, args := range [][]string{{}, {"-o", "x", "f.pcap"}, {"--max-sessions", "0", "f.pcap"}, {"a", "b"}} {
+	for _, args := range [][]string{{}, {"-o", "x", "f.pcap"}, {"--max-sessions", "0", "f.pcap"}, {"--spill-max", "0", "f.pcap"}, {"a", "b"}} {
 		fs := c.flags()
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
@@ -152,11 +168,11 @@ func TestTUILive(t *testing.T) {
 	scr := &liveScreen{
 		quitWhenDone: quitWhenDone{SimulationScreen: tcell.NewSimulationScreen("UTF-8")},
 		send:         func() { sendMails(t, srv.port, n, 1, "tui") },
-		want:         fmt.Sprintf(":%d complete 1tx", srv.port),
+		want:         " complete ",
 		n:            n,
 	}
 	done := make(chan error, 1)
-	go func() { done <- tuiLive("lo", df, 100, func() (tcell.Screen, error) { return scr, nil }) }()
+	go func() { done <- tuiLive("lo", df, 100, spillFlags{}, func() (tcell.Screen, error) { return scr, nil }) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -168,7 +184,7 @@ func TestTUILive(t *testing.T) {
 	if scr.fini != 1 {
 		t.Errorf("Fini called %d times", scr.fini)
 	}
-	for _, want := range []string{fmt.Sprintf("Sessions %d", n), "decoding live on lo", "smtp 127.0.0.1:"} {
+	for _, want := range []string{fmt.Sprintf("Sessions %d", n), "decoding live on lo", "smtp   127.0.0.1:"} {
 		if !strings.Contains(scr.frame, want) {
 			t.Errorf("frame lacks %q:\n%s", want, scr.frame)
 		}

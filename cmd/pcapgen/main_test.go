@@ -182,10 +182,15 @@ func TestReadmeFacts(t *testing.T) {
 		"smtp-smuggle":     {{{392, "4f3e4aa4e8b3dcf7530acd29e7abd5aecdc6dde0e9d744eeeb7a9aea861af8b7", "Smuggling probe"}}},
 		"smtp-nonstd-port": {{{332, "7ff8119fd7ddfd2eca3484f623cbf0b3078ec6e0685b7a06e1879f4325437013", "Odd port"}}},
 		"smtp-oneside":     {{{329, "d50f3d85f356c6431ec44227b425dd7fd75aeddc4e7da2f5021ab01db53865e6", "One side only"}}},
+		"hostile-strings": {{
+			{587, "9b2690586cb9fa1020f0bed5918810d80ca5fe1cd6d47debcc1b71975e512f3b", "CLEAR\x1b[2J\x1b[3J\x1b[HSCREEN \x1b]0;TITLE\x07 nul\x00 bs\x08 cr\r del\x7f csi\u009b zw\u200b\ufeff bidi\u202eabc\u202c"},
+			{46, "58118b9a0d2e589c1b0c04a8fffe85591acb9cae7b5f8f46cefce83b07a2af15", "\x1b[2JCLEARED"},
+		}, nil, nil},
 		"smtp-portreuse": {
 			{{304, "3bad864633d7b040b4dc1354a8b3219a1ba2c92879f782af987dd34e5fba1a58", "Reuse 1"}},
 			{{304, "85d596932e22920277398bccf6f57848130af83aaed5e9ccfd820f9eeca9b91a", "Reuse 2"}},
 		},
+		"smtp-midstream-greeting": {{{352, "56134f0c25eb649542ef6421f9f8763ac3b1f7a157bf8494c5e9892fb21b3b4e", "Greeting first"}}},
 	}
 	scripts, err := load(filepath.Join(pcaps, "gen"), nil)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 )
 
 // NewFunc creates a protocol decoder.
-type NewFunc func(c *decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder
+type NewFunc func(c decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder
 
 // PortSpec says what a server port carries.
 type PortSpec struct {
@@ -156,20 +156,21 @@ func (d *Dispatcher) IsServerPort(port uint16) bool {
 
 // NewConn returns the decoder for a new connection. A connection that
 // never carries a byte (a refused connection, a SYN scan) gets no protocol
-// decoder and so produces no records.
-func (d *Dispatcher) NewConn(c *decode.ConnInfo) decode.Decoder {
+// decoder and so produces no records. c is capture's view; the decoder
+// gets its own copy, and when the roles are the other way round it tells
+// capture through decode.RoleSwapper.
+func (d *Dispatcher) NewConn(c decode.ConnInfo) decode.Decoder {
 	if spec, ok := d.cfg.Ports[c.Server.Port()]; ok {
 		if f := d.cfg.Protocols[spec.Proto]; f != nil {
-			c.ImplicitTLS = spec.TLS
+			c := c.WithImplicitTLS(spec.TLS)
 			return &lazy{make: func() decode.Decoder { return f(c, d.cfg.Options, d.cfg.Sink) }}
 		}
 	}
 	if spec, ok := d.cfg.Ports[c.Client.Port()]; ok && c.Midstream {
 		// Direction guessed wrong: the "client" port is a mail port.
 		if f := d.cfg.Protocols[spec.Proto]; f != nil {
-			c.Client, c.Server = c.Server, c.Client
-			c.ImplicitTLS = spec.TLS
-			return &lazy{make: func() decode.Decoder { return &swapped{f(c, d.cfg.Options, d.cfg.Sink)} }}
+			c := c.Swapped().WithImplicitTLS(spec.TLS)
+			return &lazy{swap: true, make: func() decode.Decoder { return f(c, d.cfg.Options, d.cfg.Sink) }}
 		}
 	}
 	if !d.cfg.Sniff {
@@ -178,10 +179,12 @@ func (d *Dispatcher) NewConn(c *decode.ConnInfo) decode.Decoder {
 	return &sniffer{d: d, c: c}
 }
 
-// lazy creates its decoder on the first byte (or gap).
+// lazy creates its decoder on the first byte (or gap). swap asks capture
+// to exchange client and server before the first byte.
 type lazy struct {
 	make func() decode.Decoder
 	d    decode.Decoder
+	swap bool
 }
 
 func (l *lazy) get() decode.Decoder {
@@ -190,6 +193,8 @@ func (l *lazy) get() decode.Decoder {
 	}
 	return l.d
 }
+
+func (l *lazy) RolesSwapped() bool { return l.swap }
 
 func (l *lazy) Data(dir decode.Direction, p []byte, ts time.Time) { l.get().Data(dir, p, ts) }
 func (l *lazy) Gap(dir decode.Direction, n int, ts time.Time)     { l.get().Gap(dir, n, ts) }
@@ -207,14 +212,6 @@ func (ignore) Gap(decode.Direction, int, time.Time)     {}
 func (ignore) Close(decode.CloseReason, time.Time)      {}
 func (ignore) Ignored() bool                            { return true }
 
-// swapped reverses directions for a decoder whose client and server were
-// swapped after capture chose them.
-type swapped struct{ d decode.Decoder }
-
-func (s *swapped) Data(dir decode.Direction, p []byte, ts time.Time) { s.d.Data(dir.Reverse(), p, ts) }
-func (s *swapped) Gap(dir decode.Direction, n int, ts time.Time)     { s.d.Gap(dir.Reverse(), n, ts) }
-func (s *swapped) Close(r decode.CloseReason, ts time.Time)          { s.d.Close(r, ts) }
-
 // sniffLimit is how many bytes per direction are held while classifying.
 const sniffLimit = 1024
 
@@ -227,9 +224,12 @@ type held struct {
 
 // sniffer holds the first bytes of a connection on an unknown port until
 // it can tell the protocol, then replays them into the chosen decoder.
+// When the first bytes show the roles reversed, it replays what it held
+// with the directions reversed and tells capture (RolesSwapped), which
+// delivers every later byte with the corrected direction.
 type sniffer struct {
 	d       *Dispatcher
-	c       *decode.ConnInfo
+	c       decode.ConnInfo
 	held    []held
 	n       [3]int
 	first   [3][]byte
@@ -242,9 +242,11 @@ type sniffer struct {
 
 func (s *sniffer) Ignored() bool { return s.given }
 
+func (s *sniffer) RolesSwapped() bool { return s.swapped }
+
 func (s *sniffer) Data(dir decode.Direction, p []byte, ts time.Time) {
 	if s.next != nil {
-		s.forward(dir, p, ts)
+		s.next.Data(dir, p, ts)
 		return
 	}
 	if s.given {
@@ -265,9 +267,6 @@ func (s *sniffer) Data(dir decode.Direction, p []byte, ts time.Time) {
 
 func (s *sniffer) Gap(dir decode.Direction, n int, ts time.Time) {
 	if s.next != nil {
-		if s.swapped {
-			dir = dir.Reverse()
-		}
 		s.next.Gap(dir, n, ts)
 		return
 	}
@@ -281,13 +280,6 @@ func (s *sniffer) Close(r decode.CloseReason, ts time.Time) {
 	if s.next != nil {
 		s.next.Close(r, ts)
 	}
-}
-
-func (s *sniffer) forward(dir decode.Direction, p []byte, ts time.Time) {
-	if s.swapped {
-		dir = dir.Reverse()
-	}
-	s.next.Data(dir, p, ts)
 }
 
 func (s *sniffer) classify() {
@@ -350,21 +342,24 @@ func (s *sniffer) classify() {
 		s.giveUp()
 		return
 	}
+	c := s.c
 	if swap {
-		s.c.Client, s.c.Server = s.c.Server, s.c.Client
+		c = c.Swapped()
 		s.swapped = true
 	}
-	s.next = f(s.c, s.d.cfg.Options, s.d.cfg.Sink)
+	s.next = f(c, s.d.cfg.Options, s.d.cfg.Sink)
+	// The held bytes came with capture's directions of the time; once
+	// this call returns, capture delivers with the swapped ones.
 	for _, h := range s.held {
+		d := h.dir
+		if s.swapped {
+			d = d.Reverse()
+		}
 		if h.gap != 0 {
-			d := h.dir
-			if s.swapped {
-				d = d.Reverse()
-			}
 			s.next.Gap(d, h.gap, h.ts)
 		}
 		if len(h.p) > 0 {
-			s.forward(h.dir, h.p, h.ts)
+			s.next.Data(d, h.p, h.ts)
 		}
 	}
 	s.held = nil

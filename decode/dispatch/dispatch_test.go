@@ -11,7 +11,7 @@ import (
 
 type fake struct {
 	proto decode.Proto
-	c     *decode.ConnInfo
+	c     decode.ConnInfo
 	data  [3]bytes.Buffer
 }
 
@@ -21,7 +21,7 @@ func (f *fake) Close(decode.CloseReason, time.Time)            {}
 
 func newDisp(made *[]*fake) *Dispatcher {
 	mk := func(p decode.Proto) NewFunc {
-		return func(c *decode.ConnInfo, _ decode.Options, _ decode.Sink) decode.Decoder {
+		return func(c decode.ConnInfo, _ decode.Options, _ decode.Sink) decode.Decoder {
 			f := &fake{proto: p, c: c}
 			*made = append(*made, f)
 			return f
@@ -32,8 +32,8 @@ func newDisp(made *[]*fake) *Dispatcher {
 	}})
 }
 
-func conn(cport, sport uint16) *decode.ConnInfo {
-	return &decode.ConnInfo{
+func conn(cport, sport uint16) decode.ConnInfo {
+	return decode.ConnInfo{
 		Client: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), cport),
 		Server: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.2"), sport),
 	}
@@ -54,8 +54,11 @@ func TestByPort(t *testing.T) {
 			t.Errorf("port %d: decoder made before any byte", c.port)
 		}
 		dec.Data(decode.ServerToClient, []byte("x"), time.Time{})
-		if len(made) != 1 || made[0].proto != c.proto || ci.ImplicitTLS != c.tls {
-			t.Errorf("port %d: got %v tls=%v", c.port, made, ci.ImplicitTLS)
+		if len(made) != 1 || made[0].proto != c.proto || made[0].c.ImplicitTLS != c.tls {
+			t.Errorf("port %d: got %v", c.port, made)
+		}
+		if sw, ok := dec.(decode.RoleSwapper); ok && sw.RolesSwapped() {
+			t.Errorf("port %d: roles swapped", c.port)
 		}
 	}
 }
@@ -101,6 +104,9 @@ func TestSniff(t *testing.T) {
 			continue
 		}
 		f := made[0]
+		if got := dec.(decode.RoleSwapper).RolesSwapped(); got != c.swapped {
+			t.Errorf("%s: RolesSwapped %v", c.name, got)
+		}
 		srvDir, cliDir := decode.ServerToClient, decode.ClientToServer
 		if c.swapped {
 			srvDir, cliDir = cliDir, srvDir
@@ -111,6 +117,60 @@ func TestSniff(t *testing.T) {
 		if f.data[decode.ServerToClient].String() != all[srvDir] || f.data[decode.ClientToServer].String() != all[cliDir] {
 			t.Errorf("%s: replayed bytes %q / %q", c.name, f.data[decode.ClientToServer].String(), f.data[decode.ServerToClient].String())
 		}
+	}
+}
+
+// TestSniffSwapAfterGreeting: once the sniffer has said the roles are
+// reversed, capture delivers with the corrected directions, and they reach
+// the decoder unchanged (before, the sniffer reversed them a second time).
+func TestSniffSwapAfterGreeting(t *testing.T) {
+	var made []*fake
+	d := newDisp(&made)
+	ci := conn(2526, 40000) // capture took the greeting's sender for the client
+	dec := d.NewConn(ci)
+	sw := dec.(decode.RoleSwapper)
+	if sw.RolesSwapped() {
+		t.Fatal("swapped before any byte")
+	}
+	dec.Data(decode.ClientToServer, []byte("220 mx ESMTP\r\n"), time.Time{})
+	if !sw.RolesSwapped() {
+		t.Fatal("greeting from the client side: roles not reported swapped")
+	}
+	// Capture's corrected directions from here on.
+	dec.Data(decode.ClientToServer, []byte("EHLO a\r\n"), time.Time{})
+	dec.Data(decode.ServerToClient, []byte("250 mx\r\n"), time.Time{})
+	if len(made) != 1 {
+		t.Fatalf("decoders %v", made)
+	}
+	f := made[0]
+	if got := f.data[decode.ServerToClient].String(); got != "220 mx ESMTP\r\n250 mx\r\n" {
+		t.Errorf("server bytes %q", got)
+	}
+	if got := f.data[decode.ClientToServer].String(); got != "EHLO a\r\n" {
+		t.Errorf("client bytes %q", got)
+	}
+	if f.c.Server.Port() != 2526 || f.c.Client.Port() != 40000 {
+		t.Errorf("decoder's roles %v -> %v", f.c.Client, f.c.Server)
+	}
+	if ci.Server.Port() != 40000 {
+		t.Errorf("caller's ConnInfo changed: %+v", ci)
+	}
+}
+
+// TestMailPortOnClientSide: a midstream connection whose "client" port is
+// a mail port asks capture to swap before the first byte.
+func TestMailPortOnClientSide(t *testing.T) {
+	var made []*fake
+	d := newDisp(&made)
+	ci := conn(25, 40000)
+	ci.Midstream = true
+	dec := d.NewConn(ci)
+	if !dec.(decode.RoleSwapper).RolesSwapped() {
+		t.Fatal("roles not reported swapped")
+	}
+	dec.Data(decode.ServerToClient, []byte("250 ok\r\n"), time.Time{})
+	if len(made) != 1 || made[0].c.Server.Port() != 25 || made[0].data[decode.ServerToClient].String() != "250 ok\r\n" {
+		t.Errorf("decoder %+v", made)
 	}
 }
 

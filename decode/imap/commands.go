@@ -62,13 +62,13 @@ func (x *Session) clientLine(l *Line) {
 		if c := x.findVerb("IDLE"); c != nil {
 			c.idleDone = true
 		} else {
-			x.Anomaly("unexpected_done")
+			x.Anomaly(decode.AnomalyUnexpectedDone)
 		}
 		return
 	}
 	if len(toks) < 2 || toks[0].Kind != KindAtom || !isTag([]byte(toks[0].Value)) {
 		if len(toks) > 0 || len(l.Text) > 0 {
-			x.Anomaly("client_syntax")
+			x.Anomaly(decode.AnomalyClientSyntax)
 		}
 		return
 	}
@@ -85,11 +85,11 @@ func (x *Session) clientLine(l *Line) {
 	c.toks = args
 	c.pipelined = len(x.order) > 0
 	if old, ok := x.inflight[c.tag]; ok {
-		x.Anomaly("duplicate_tag")
+		x.Anomaly(decode.AnomalyDuplicateTag)
 		x.complete(old, "", "", nil)
 	}
 	if len(x.order) >= maxInFlight {
-		x.Anomaly("too_many_in_flight")
+		x.Anomaly(decode.AnomalyTooManyInFlight)
 		x.complete(x.order[0], "", "", nil)
 	}
 	x.inflight[c.tag] = c
@@ -208,7 +208,7 @@ func (x *Session) serverLine(l *Line) {
 	switch status {
 	case "OK", "NO", "BAD", "BYE", "PREAUTH":
 	default:
-		x.Anomaly("server_syntax")
+		x.Anomaly(decode.AnomalyServerSyntax)
 		return
 	}
 	if (status == "NO" || status == "BAD") && x.c.tok.Awaiting() && x.c.awaitTag == tag {
@@ -224,7 +224,7 @@ func (x *Session) serverLine(l *Line) {
 		// A capture that starts mid-connection sees the completions of
 		// commands sent before it began: that is expected, not odd.
 		if !(x.Conn.Midstream && x.ncmds == 0) {
-			x.Anomaly("unmatched_tag")
+			x.Anomaly(decode.AnomalyUnmatchedTag)
 		}
 		return
 	}
@@ -239,7 +239,7 @@ func (x *Session) continuation(text string) {
 		return
 	}
 	if len(x.order) == 0 {
-		x.Anomaly("unexpected_continuation")
+		x.Anomaly(decode.AnomalyUnexpectedContinuation)
 		return
 	}
 	c := x.order[len(x.order)-1]
@@ -359,7 +359,7 @@ func (x *Session) untagged(l *Line, greeting bool) {
 		c = x.order[len(x.order)-1]
 	}
 	if len(toks) < 2 {
-		x.Anomaly("server_syntax")
+		x.Anomaly(decode.AnomalyServerSyntax)
 		return
 	}
 	kw := strings.ToUpper(toks[1].Value)
@@ -629,6 +629,25 @@ func (x *Session) mailboxRecord(c *command, action, status string) {
 		r.UIDs = c.appendUIDs
 	}
 	x.Emit(r)
+}
+
+// fetchMailbox returns the mailbox message data belongs to: the selected
+// one or, when none is known to be, the one a SELECT/EXAMINE in flight
+// opens. A server sends FETCH responses only in the selected state (RFC
+// 9051 §6.3.2, §7.5.2), so data arriving before that command's completion
+// (or without one, as in Arkime's arkime_synthetic capture) is about the
+// mailbox being selected.
+func (x *Session) fetchMailbox() string {
+	if x.mailbox != "" {
+		return x.mailbox
+	}
+	for i := len(x.order) - 1; i >= 0; i-- {
+		if c := x.order[i]; (c.verb == "SELECT" || c.verb == "EXAMINE") && c.mailbox != "" {
+			x.addMailbox(c.mailbox)
+			return c.mailbox
+		}
+	}
+	return ""
 }
 
 func (x *Session) addMailbox(name string) {

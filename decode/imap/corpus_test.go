@@ -56,7 +56,7 @@ func decodePcap(t *testing.T, rel string) []*corpusConn {
 	}
 	defer src.Close()
 	var conns []*corpusConn
-	f := capture.FactoryFunc(func(c *decode.ConnInfo) decode.Decoder {
+	f := capture.FactoryFunc(func(c decode.ConnInfo) decode.Decoder {
 		if c.Server.Port() != 143 {
 			return nop{}
 		}

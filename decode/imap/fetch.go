@@ -3,6 +3,8 @@ package imap
 import (
 	"strconv"
 	"strings"
+
+	"github.com/mailtap/mailtap/decode"
 )
 
 // bodyItem reports whether a FETCH item name carries message data:
@@ -104,7 +106,7 @@ func (x *Session) clientLiteral(pre *Line, lit *Literal) *litSink {
 func (x *Session) fetch(seq uint32, l *Line, c *command) {
 	items, ok := fetchItems(l.Tokens)
 	if !ok {
-		x.Anomaly("server_syntax")
+		x.Anomaly(decode.AnomalyServerSyntax)
 		return
 	}
 	var uid uint32
@@ -171,7 +173,7 @@ func (x *Session) fetch(seq uint32, l *Line, c *command) {
 		default: // NIL
 			continue
 		}
-		s.seq, s.uid, s.flags, s.mailbox = seq, uid, flags, x.mailbox
+		s.seq, s.uid, s.flags, s.mailbox = seq, uid, flags, x.fetchMailbox()
 		spec, origin := sectionSpec(b.name)
 		if origin > 0 || (origin == 0 && (size < 0 || (b.val.Lit != nil && b.val.Lit.Size < size))) {
 			s.trunc = true

@@ -24,8 +24,8 @@ func S(s string) step { return step{decode.ServerToClient, s} }
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-func testConn() *decode.ConnInfo {
-	return &decode.ConnInfo{
+func testConn() decode.ConnInfo {
+	return decode.ConnInfo{
 		ID:     7,
 		Client: netip.MustParseAddrPort("192.0.2.1:50000"),
 		Server: netip.MustParseAddrPort("192.0.2.2:143"),
@@ -35,7 +35,7 @@ func testConn() *decode.ConnInfo {
 
 // run feeds a transcript, each step at a new millisecond, split into
 // pieces by split (nil: whole steps), and returns the records.
-func runWith(steps []step, o decode.Options, conn *decode.ConnInfo, split func(string) []string) []decode.Record {
+func runWith(steps []step, o decode.Options, conn decode.ConnInfo, split func(string) []string) []decode.Record {
 	var recs []decode.Record
 	x := New(conn, o, decode.SinkFunc(func(r decode.Record) { recs = append(recs, r) }))
 	ts := t0

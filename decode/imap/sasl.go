@@ -44,7 +44,7 @@ func (x *Session) saslResponse(c *command, line string) {
 	a := c.auth
 	a.ex.Response(line, false)
 	if a.ex.Invalid() {
-		x.Anomaly("sasl_bad_base64")
+		x.Anomaly(decode.AnomalySASLBadBase64)
 	}
 	x.updateAuth(a)
 }

@@ -88,7 +88,7 @@ type Session struct {
 var _ decode.Decoder = (*Session)(nil)
 
 // New returns a decoder for connection c.
-func New(c *decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
+func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	x := &Session{Base: decode.NewBase(c, decode.ProtoIMAP, o, s), inflight: make(map[string]*command)}
 	x.now = c.Start
 	x.c = half{dir: decode.ClientToServer, tok: NewTokenizer(false, x.Opts.MaxLine)}
@@ -148,7 +148,7 @@ func (x *Session) feed(h *half, p []byte) {
 				h.tlsr.Add(p, x.tls)
 				return
 			}
-			x.Anomaly("starttls_plaintext")
+			x.Anomaly(decode.AnomalyStartTLSPlaintext)
 			x.Encrypted = false
 			x.c.tlsCheck, x.s.tlsCheck = false, false
 		}
@@ -158,7 +158,7 @@ func (x *Session) feed(h *half, p []byte) {
 		if h.inf != nil {
 			h.inf.Write(p)
 			if h.inf.Failed() {
-				x.Anomaly("compress_corrupt")
+				x.Anomaly(decode.AnomalyCompressCorrupt)
 				x.stopped = true
 			}
 			return
@@ -212,7 +212,7 @@ func (x *Session) hold(h *half, p []byte) {
 	h.pending = append(h.pending, held{p: append([]byte(nil), p...), ts: x.now})
 	h.npend += len(p)
 	if h.npend > maxPending {
-		x.Anomaly("literal_without_continuation")
+		x.Anomaly(decode.AnomalyLiteralWithoutContinuation)
 		x.acceptLiteral()
 	}
 }
@@ -291,11 +291,11 @@ func (x *Session) startCompress() {
 // Gap implements decode.Decoder.
 func (x *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 	x.Gaps++
-	x.Anomaly("gap")
+	x.Anomaly(decode.AnomalyGap)
 	h := x.half(dir)
 	if h.inf != nil {
 		// A hole in a DEFLATE stream cannot be bridged.
-		x.Anomaly("compress_gap")
+		x.Anomaly(decode.AnomalyCompressGap)
 		x.stopped = true
 		return
 	}

@@ -569,3 +569,37 @@ func TestExpandUIDs(t *testing.T) {
 		}
 	}
 }
+
+// A line past --max-line that the connection ends without a line end is
+// reported like one ended by CRLF (issue 14 item 4), in either direction.
+func TestLongLineAtClose(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, last := range []step{C("a2 LOGIN " + long), S("* OK " + long)} {
+		recs := runWith([]step{S("* OK ready\r\n"), C("a1 NOOP\r\n"), S("a1 OK done\r\n"), last},
+			decode.Options{Level: decode.LevelCommands, MaxLine: 100}, testConn(), nil)
+		if a := session(t, recs).Anomalies; !slices.Contains(a, "line_too_long") {
+			t.Errorf("%v: anomalies %v", last.dir, a)
+		}
+	}
+}
+
+// Message data that arrives while a SELECT is in flight and no mailbox is
+// selected belongs to the mailbox being selected: a server sends FETCH
+// only in the selected state (RFC 9051 §6.3.2, §7.5.2). Arkime's
+// arkime_synthetic capture has this shape: the SELECT's completion is
+// missing, its FETCH is not.
+func TestFetchDuringSelect(t *testing.T) {
+	hdr := "From: alice@example.com\r\nSubject: Test\r\n\r\n"
+	recs := run([]step{
+		S("* OK IMAP4rev1 Service Ready\r\n"),
+		C("A001 SELECT \"INBOX\"\r\n"),
+		S(fmt.Sprintf("* 1 FETCH (BODY[HEADER] {%d}\r\n%s)\r\n", len(hdr), hdr)),
+	})
+	msgs := byType[*decode.IMAPMessage](recs)
+	if len(msgs) != 1 || msgs[0].Mailbox != "INBOX" || msgs[0].Message == nil || msgs[0].Message.Subject != "Test" {
+		t.Fatalf("messages %+v", msgs)
+	}
+	if s := session(t, recs); !slices.Equal(s.Mailboxes, []string{"INBOX"}) {
+		t.Errorf("session mailboxes %v", s.Mailboxes)
+	}
+}

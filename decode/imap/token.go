@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/internal/framing"
 )
 
@@ -139,7 +140,7 @@ type Tokenizer struct {
 	// line; lines it refuses are dropped until one is accepted.
 	Recognize func(first []byte) bool
 	// Anomaly, when set, receives anomaly kinds.
-	Anomaly func(kind string)
+	Anomaly func(kind decode.Anomaly)
 
 	max    int
 	lines  framing.Lines
@@ -177,7 +178,7 @@ func NewTokenizer(server bool, maxLine int) *Tokenizer {
 	return t
 }
 
-func (t *Tokenizer) anomaly(k string) {
+func (t *Tokenizer) anomaly(k decode.Anomaly) {
 	if t.Anomaly != nil {
 		t.Anomaly(k)
 	}
@@ -301,6 +302,9 @@ func (t *Tokenizer) Line() *Line { return &t.line }
 // Flush ends the input: a literal or line cut short is completed as far
 // as it went and returned (nil if nothing was pending).
 func (t *Tokenizer) Flush() *Line {
+	if t.lines.Overflowing() {
+		t.anomaly(decode.AnomalyLineTooLong) // a long line the close cut
+	}
 	switch t.state {
 	case stDone:
 		return nil
@@ -410,7 +414,7 @@ func (t *Tokenizer) segment(ln framing.Line) (Event, bool) {
 		t.reset()
 	}
 	if ln.Overflow {
-		t.anomaly("line_too_long")
+		t.anomaly(decode.AnomalyLineTooLong)
 		t.over = true
 	}
 	if !ln.CRLF {
@@ -421,7 +425,7 @@ func (t *Tokenizer) segment(ln framing.Line) (Event, bool) {
 	orig := seg
 	if t.kept+int64(len(seg)) > int64(2*t.max) {
 		if !t.over {
-			t.anomaly("line_too_long")
+			t.anomaly(decode.AnomalyLineTooLong)
 		}
 		t.over = true
 		seg = nil
@@ -435,26 +439,26 @@ func (t *Tokenizer) segment(ln framing.Line) (Event, bool) {
 		t.finish()
 		return EvLine, true
 	}
-	m, ok := findMarker(orig)
+	m, ok := ParseLiteralSuffix(orig)
 	if !ok {
 		t.finish()
 		return EvLine, true
 	}
-	if m.bad {
-		t.anomaly("literal_size_invalid")
+	if m.Invalid {
+		t.anomaly(decode.AnomalyLiteralSizeInvalid)
 		t.finish()
 		return EvLine, true
 	}
-	lit := &Literal{Size: m.size, NonSync: m.nonSync, Binary: m.binary, Inline: m.size <= InlineMax}
+	lit := &Literal{Size: m.Size, NonSync: m.NonSync, Binary: m.Binary, Inline: m.Size <= InlineMax}
 	if len(t.lits) >= maxLiterals {
 		if len(t.lits) == maxLiterals {
-			t.anomaly("too_many_literals")
+			t.anomaly(decode.AnomalyTooManyLiterals)
 			t.over = true
 		}
 		lit.Inline = false
 	} else if seg != nil {
 		t.lits = append(t.lits, lit)
-		t.marks = append(t.marks, mark{start: start + m.start, end: start + len(seg), lit: lit})
+		t.marks = append(t.marks, mark{start: start + m.Start, end: start + len(seg), lit: lit})
 	} else {
 		lit.Inline = false
 	}
@@ -483,7 +487,7 @@ func (t *Tokenizer) finish() {
 	t.line.First = t.firstSeg()
 	t.line.Tokens, t.line.Deep = parseTokens(t.text, t.marks)
 	if t.line.Deep {
-		t.anomaly("list_too_deep")
+		t.anomaly(decode.AnomalyListTooDeep)
 	}
 	t.state = stDone
 }
@@ -507,81 +511,6 @@ func isStatusLine(seg []byte) bool {
 		return true
 	}
 	return false
-}
-
-type marker struct {
-	start   int
-	size    int64
-	nonSync bool
-	binary  bool
-	bad     bool
-}
-
-// findMarker looks for a literal marker ending seg: {n}, {n+}, {n-},
-// ~{n}, outside a quoted string.
-func findMarker(seg []byte) (marker, bool) {
-	var m marker
-	i := len(seg) - 1
-	if i < 0 || seg[i] != '}' {
-		return m, false
-	}
-	i--
-	if i >= 0 && (seg[i] == '+' || seg[i] == '-') {
-		m.nonSync = true
-		i--
-	}
-	end := i + 1
-	for i >= 0 && seg[i] >= '0' && seg[i] <= '9' {
-		i--
-	}
-	digits := seg[i+1 : end]
-	if len(digits) == 0 || i < 0 || seg[i] != '{' {
-		return m, false
-	}
-	m.start = i
-	if i > 0 && seg[i-1] == '~' {
-		m.binary = true
-		m.start = i - 1
-	}
-	if m.start > 0 {
-		switch seg[m.start-1] {
-		case ' ', '(', ')', ']':
-		default:
-			return m, false
-		}
-	}
-	if inQuote(seg[:m.start]) {
-		return m, false
-	}
-	if len(digits) > 10 {
-		m.bad = true
-		return m, true
-	}
-	var v int64
-	for _, c := range digits {
-		v = v*10 + int64(c-'0')
-	}
-	if v > maxLiteralSize {
-		m.bad = true
-	}
-	m.size = v
-	return m, true
-}
-
-// inQuote reports whether b ends inside a quoted string.
-func inQuote(b []byte) bool {
-	q := false
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			if q {
-				i++
-			}
-		case '"':
-			q = !q
-		}
-	}
-	return q
 }
 
 // parseTokens parses text (with literal markers at marks) into tokens.

@@ -108,32 +108,6 @@ func TestTokenLiteralSplits(t *testing.T) {
 	check(bytewise)
 }
 
-func TestTokenMarkers(t *testing.T) {
-	tests := []struct {
-		in         string
-		ok, bad    bool
-		size       int64
-		nonSync, b bool
-	}{
-		{"a {5}", true, false, 5, false, false},
-		{"a {5+}", true, false, 5, true, false},
-		{"a {5-}", true, false, 5, true, false},
-		{"a ~{5}", true, false, 5, false, true},
-		{"a {}", false, false, 0, false, false},
-		{"a{5}", false, false, 0, false, false},
-		{`a "x {5}`, false, false, 0, false, false},
-		{"a {18446744073709551615}", true, true, 0, false, false},
-		{"a {99999999999}", true, true, 0, false, false},
-		{"a {4294967295}", true, false, 4294967295, false, false},
-	}
-	for _, tt := range tests {
-		m, ok := findMarker([]byte(tt.in))
-		if ok != tt.ok || m.bad != tt.bad || (ok && !m.bad && (m.size != tt.size || m.nonSync != tt.nonSync || m.binary != tt.b)) {
-			t.Errorf("%q: ok=%v %+v", tt.in, ok, m)
-		}
-	}
-}
-
 func TestTokenAwaitReject(t *testing.T) {
 	tk := NewTokenizer(false, 0)
 	in := []byte("a1 APPEND box {10}\r\na2 NOOP\r\n")

@@ -33,10 +33,10 @@ type leaf struct {
 	wfail bool
 	size  int64
 
-	eol   []byte // line break held back
-	carry []byte // undecided bytes of a line that came in pieces
-	b64   b64dec
-	out   [4096]byte
+	eol   []byte      // line break held back
+	carry []byte      // undecided bytes of a line that came in pieces
+	b64   *b64dec     // base64 only: allocated on the first line
+	out   *[4096]byte // quoted-printable only: allocated on the first line
 	on    int
 }
 
@@ -58,8 +58,8 @@ func (l *leaf) emit(b []byte) {
 			l.wfail = true
 		}
 	}
-	if k := l.keep; k != nil && len(k.data) < previewKeep {
-		k.data = append(k.data, b[:min(len(b), previewKeep-len(k.data))]...)
+	if l.keep != nil {
+		l.keep.add(b)
 	}
 }
 
@@ -86,8 +86,11 @@ func (l *leaf) flushEOL() {
 // line takes one line (complete, with its break) or a piece of a long one.
 func (l *leaf) line(p *impl, b []byte, complete bool) {
 	if l.enc == encBase64 {
+		if l.b64 == nil {
+			l.b64 = new(b64dec)
+		}
 		if l.b64.write(b, l) {
-			p.anomaly(anBase64)
+			p.anomaly(decode.AnomalyBadBase64)
 		}
 		return
 	}
@@ -161,6 +164,9 @@ func (l *leaf) decode(p *impl, b []byte) {
 		l.emit(b)
 		return
 	}
+	if l.out == nil {
+		l.out = new([4096]byte)
+	}
 	bad := false
 	for i := 0; i < len(b); i++ {
 		c := b[i]
@@ -180,7 +186,7 @@ func (l *leaf) decode(p *impl, b []byte) {
 	}
 	l.flushOut()
 	if bad {
-		p.anomaly(anQP)
+		p.anomaly(decode.AnomalyBadQuotedPrintable)
 	}
 }
 
@@ -203,8 +209,8 @@ func unhex(c byte) (byte, bool) {
 func (l *leaf) finish(p *impl) {
 	switch l.enc {
 	case encBase64:
-		if l.b64.end(l) {
-			p.anomaly(anBase64)
+		if l.b64 != nil && l.b64.end(l) {
+			p.anomaly(decode.AnomalyBadBase64)
 		}
 	default:
 		if len(l.carry) > 0 {

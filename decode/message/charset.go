@@ -10,6 +10,8 @@ import (
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
 	"golang.org/x/text/encoding/ianaindex"
+
+	"github.com/mailtap/mailtap/decode"
 )
 
 // lookupCharset finds a decoder for a MIME charset name. The WHATWG index
@@ -68,7 +70,7 @@ func (p *impl) convert(cs string, b []byte) string {
 				return strings.ToValidUTF8(string(s), "\uFFFD")
 			}
 		}
-		p.anomaly(anCharset)
+		p.anomaly(decode.AnomalyUnknownCharset)
 	}
 	if utf8.Valid(b) {
 		return string(b)

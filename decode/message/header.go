@@ -3,10 +3,11 @@ package message
 import (
 	"bytes"
 	"encoding/base64"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mailtap/mailtap/decode"
 )
 
 // field is one header field: lower-case name, unfolded value.
@@ -69,7 +70,7 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 			switch {
 			case skipping:
 			case len(fs) == 0:
-				p.anomaly(anNoColon)
+				p.anomaly(decode.AnomalyHeaderWithoutColon)
 			default:
 				fs[len(fs)-1].value = append(fs[len(fs)-1].value, line...)
 			}
@@ -79,21 +80,38 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 		name := bytes.TrimRight(line[:max(i, 0)], " \t")
 		if i <= 0 || !validFieldName(name) {
 			if isFirst && bytes.HasPrefix(line, []byte("From ")) {
-				p.anomaly(anMboxFrom)
+				p.anomaly(decode.AnomalyMboxFromLine)
 			} else {
-				p.anomaly(anNoColon)
+				p.anomaly(decode.AnomalyHeaderWithoutColon)
 			}
 			skipping = true
 			continue
 		}
 		skipping = false
-		fs = append(fs, rawField{strings.ToLower(string(name)), slices.Clone(line[i+1:])})
+		// The value aliases b (capped: unfolding appends copy it).
+		fs = append(fs, rawField{fieldName(name), line[i+1 : len(line) : len(line)]})
 	}
 	out := make([]field, len(fs))
 	for i, f := range fs {
 		out[i] = field{f.name, string(bytes.TrimSpace(f.value))}
 	}
 	return out
+}
+
+// commonFields are names met in most headers: fieldName returns them
+// without allocating.
+var commonFields = []string{"from", "to", "cc", "subject", "date", "message-id", "in-reply-to",
+	"references", "user-agent", "x-mailer", "content-type", "content-transfer-encoding",
+	"content-disposition", "mime-version", "received", "return-path", "reply-to", "sender"}
+
+// fieldName returns the lower-case name.
+func fieldName(b []byte) string {
+	for _, n := range commonFields {
+		if len(n) == len(b) && bytes.EqualFold(b, []byte(n)) {
+			return n
+		}
+	}
+	return strings.ToLower(string(b))
 }
 
 func validFieldName(b []byte) bool {
@@ -138,7 +156,7 @@ func (p *impl) fixUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s
 	}
-	p.anomaly(anHeader8bit)
+	p.anomaly(decode.AnomalyHeaderInvalidUTF8)
 	return decodeWindows1252([]byte(s))
 }
 
@@ -152,7 +170,7 @@ func (p *impl) addresses(vals []string) []string {
 		}
 		list, err := p.ap.ParseList(v)
 		if err != nil {
-			p.anomaly(anAddress)
+			p.anomaly(decode.AnomalyBadAddressList)
 			out = append(out, p.looseAddresses(v)...)
 		} else {
 			for _, a := range list {
@@ -161,7 +179,7 @@ func (p *impl) addresses(vals []string) []string {
 		}
 	}
 	if len(out) > maxAddresses {
-		p.anomaly(anTooManyAddresses)
+		p.anomaly(decode.AnomalyTooManyAddresses)
 		out = out[:maxAddresses]
 	}
 	return out
@@ -351,7 +369,7 @@ func (p *impl) encodedWord(s string) (cs string, data []byte, n int, ok bool) {
 			d, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(t, "="))
 		}
 		if err != nil {
-			p.anomaly(anEncodedWord)
+			p.anomaly(decode.AnomalyBadEncodedWord)
 			return "", nil, n, false
 		}
 		return cs, d, n, true
@@ -492,7 +510,7 @@ func (p *impl) params(s string) (string, map[string]string) {
 		params[name] = p.convert(cs, buf)
 	}
 	if bad {
-		p.anomaly(anParams)
+		p.anomaly(decode.AnomalyBadHeaderParameters)
 	}
 	return val, params
 }

@@ -266,7 +266,7 @@ func TestAttachments(t *testing.T) {
 		{Filename: "payload.exe", ContentType: "application/octet-stream", Size: 16, SHA256: hexsum([]byte("MIME-BYPASS-TEST"))},
 		{Filename: "real.eml", ContentType: "message/rfc822", Size: int64(len(real)), SHA256: hexsum([]byte(real))},
 	}
-	if !slices.Equal(m.Attachments, want) || !slices.Equal(m.Anomalies, []string{anEncodedMessage}) {
+	if !slices.Equal(m.Attachments, want) || !slices.Equal(m.Anomalies, []string{string(decode.AnomalyEncodedMessageRFC822)}) {
 		t.Errorf("encoded rfc822:\ngot  %+v %v\nwant %+v", m.Attachments, m.Anomalies, want)
 	}
 
@@ -294,17 +294,17 @@ func TestBroken(t *testing.T) {
 		anomalies []string
 		atts      []decode.Attachment
 	}{
-		{"missing-boundary.eml", []string{anMissingBoundary}, []decode.Attachment{
+		{"missing-boundary.eml", []string{string(decode.AnomalyMissingFinalBoundary)}, []decode.Attachment{
 			{Filename: "a.bin", ContentType: "application/octet-stream", Size: 3, SHA256: hexsum([]byte{0, 0, 0})},
 			{Filename: "b.bin", ContentType: "application/octet-stream", Size: 3, SHA256: hexsum([]byte{1, 1, 1})},
 		}},
-		{"bad-base64.eml", []string{anBase64, anQP}, []decode.Attachment{
+		{"bad-base64.eml", []string{string(decode.AnomalyBadBase64), string(decode.AnomalyBadQuotedPrintable)}, []decode.Attachment{
 			{Filename: "bad.bin", ContentType: "application/octet-stream", Size: 11, SHA256: hexsum([]byte("hello world"))},
 			{Filename: "odd.bin", ContentType: "application/octet-stream", Size: 5, SHA256: hexsum([]byte("hello"))},
 			{Filename: "qp.txt", ContentType: "text/plain", Size: 24, SHA256: hexsum([]byte("bad =ZZ escape = ok tail"))},
 		}},
-		{"forward.eml", []string{anMissingBoundary}, nil},
-		{"no-colon.eml", []string{anMboxFrom, anNoColon}, []decode.Attachment{
+		{"forward.eml", []string{string(decode.AnomalyMissingFinalBoundary)}, nil},
+		{"no-colon.eml", []string{string(decode.AnomalyMboxFromLine), string(decode.AnomalyHeaderWithoutColon)}, []decode.Attachment{
 			{Filename: "kept.txt", ContentType: "text/plain", Size: 13, SHA256: hexsum([]byte("attached text"))},
 		}},
 	} {
@@ -326,7 +326,7 @@ func TestBroken(t *testing.T) {
 		!slices.Equal(m.Cc, []string{"Who <who@example.com>", "ok@example.com"}) {
 		t.Errorf("bad addresses: from %q to %q cc %q", m.From, m.To, m.Cc)
 	}
-	if !slices.Equal(m.Anomalies, []string{anAddress, anCharset}) {
+	if !slices.Equal(m.Anomalies, []string{string(decode.AnomalyBadAddressList), string(decode.AnomalyUnknownCharset)}) {
 		t.Errorf("bad addresses: anomalies %v", m.Anomalies)
 	}
 }
@@ -387,7 +387,7 @@ func TestWriter(t *testing.T) {
 	w = &memWriter{fail: true}
 	p = New(Options{Writer: w})
 	p.Write(b)
-	if m := p.Finish(false); !slices.Contains(m.Anomalies, anExtractWrite) || len(m.Attachments) != 3 {
+	if m := p.Finish(false); !slices.Contains(m.Anomalies, string(decode.AnomalyExtractWriteFailed)) || len(m.Attachments) != 3 {
 		t.Errorf("failing writer: %+v", m.Anomalies)
 	}
 }
@@ -429,7 +429,7 @@ func TestMaxParse(t *testing.T) {
 	if m.Size != int64(len(b)) || m.SHA256 != hexsum(b) || m.Truncated {
 		t.Errorf("size %d sha %s truncated %v", m.Size, m.SHA256, m.Truncated)
 	}
-	if m.Subject != "nested" || !slices.Equal(m.Anomalies, []string{anTooLarge}) {
+	if m.Subject != "nested" || !slices.Equal(m.Anomalies, []string{string(decode.AnomalyMessageTooLargeForMIMEParse)}) {
 		t.Errorf("subject %q anomalies %v", m.Subject, m.Anomalies)
 	}
 	if len(m.Attachments) != 2 || m.Attachments[0].SHA256 == "" || m.Attachments[1].Filename != "report.pdf" || m.Attachments[1].SHA256 != "" {
@@ -446,7 +446,7 @@ func TestLimits(t *testing.T) {
 	}
 	b.WriteString("From: late@example.com\r\n\r\nbody\r\n")
 	m := parseAll(b.Bytes(), Options{})
-	if m.Subject != "big header" || m.From != "" || !slices.Equal(m.Anomalies, []string{anHeaderTooLarge}) || m.TextPreview != "body" {
+	if m.Subject != "big header" || m.From != "" || !slices.Equal(m.Anomalies, []string{string(decode.AnomalyHeaderTooLarge)}) || m.TextPreview != "body" {
 		t.Errorf("big header: subject %q from %q anomalies %v preview %q", m.Subject, m.From, m.Anomalies, m.TextPreview)
 	}
 
@@ -458,7 +458,7 @@ func TestLimits(t *testing.T) {
 	}
 	b.WriteString("--b40\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n")
 	m = parseAll(b.Bytes(), Options{MaxDepth: 8})
-	if !slices.Contains(m.Anomalies, anDepth) || len(m.Attachments) != 0 {
+	if !slices.Contains(m.Anomalies, string(decode.AnomalyMIMEDepthExceeded)) || len(m.Attachments) != 0 {
 		t.Errorf("deep: %v %v", m.Anomalies, m.Attachments)
 	}
 
@@ -555,7 +555,7 @@ func TestLongLineChunking(t *testing.T) {
 		{ContentType: "application/x-quoted-printable", Size: int64(len(qp)), SHA256: hexsum([]byte(qp))},
 		{ContentType: "application/x-7bit", Size: int64(len(raw)), SHA256: hexsum([]byte(raw))},
 	}
-	if !slices.Equal(m.Attachments, wantAtt) || !slices.Equal(m.Anomalies, []string{anQP}) {
+	if !slices.Equal(m.Attachments, wantAtt) || !slices.Equal(m.Anomalies, []string{string(decode.AnomalyBadQuotedPrintable)}) {
 		t.Errorf("attachments %+v anomalies %v", m.Attachments, m.Anomalies)
 	}
 }

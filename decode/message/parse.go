@@ -13,33 +13,6 @@ import (
 	"github.com/mailtap/mailtap/decode"
 )
 
-// Anomalies recorded on a Message (see docs/message.md).
-const (
-	anTooLarge         = "message_too_large_for_mime_parse"
-	anHeaderTooLarge   = "header_too_large"
-	anNoColon          = "header_without_colon"
-	anMboxFrom         = "mbox_from_line"
-	anHeader8bit       = "header_invalid_utf8"
-	anEncodedWord      = "bad_encoded_word"
-	anCharset          = "unknown_charset"
-	anAddress          = "bad_address_list"
-	anTooManyAddresses = "too_many_addresses"
-	anContentType      = "bad_content_type"
-	anParams           = "bad_header_parameters"
-	anNoBoundary       = "multipart_without_boundary"
-	anBoundaryNotFound = "boundary_not_found"
-	anMissingBoundary  = "missing_final_boundary"
-	anDepth            = "mime_depth_exceeded"
-	anTooManyParts     = "too_many_parts"
-	anTooManyAtt       = "too_many_attachments"
-	anBase64           = "bad_base64"
-	anQP               = "bad_quoted_printable"
-	anCTE              = "unknown_transfer_encoding"
-	anEncodedMessage   = "encoded_message_rfc822"
-	anExtractWrite     = "extract_write_failed"
-	anExtractClose     = "extract_close_failed"
-)
-
 // Internal limits.
 const (
 	maxHeader       = 1 << 20  // top-level header block
@@ -89,12 +62,6 @@ type entity struct {
 	raw      *leaf // stEmbedded listed as an attachment: hashes the raw part
 	att      int   // index in Attachments, or -1
 	part     *part // from the header, once parsed
-}
-
-type preview struct {
-	charset string
-	html    bool
-	data    []byte
 }
 
 type impl struct {
@@ -148,9 +115,9 @@ func newParser(o Options) *Parser {
 	return p
 }
 
-func (p *impl) anomaly(a string) {
-	if !slices.Contains(p.anoms, a) {
-		p.anoms = append(p.anoms, a)
+func (p *impl) anomaly(a decode.Anomaly) {
+	if !slices.Contains(p.anoms, string(a)) {
+		p.anoms = append(p.anoms, string(a))
 	}
 }
 
@@ -166,7 +133,7 @@ func (p *impl) write(b []byte) (int, error) {
 	if p.w != nil && !p.wfail {
 		if _, err := p.w.Write(b); err != nil {
 			p.wfail = true
-			p.anomaly(anExtractWrite)
+			p.anomaly(decode.AnomalyExtractWriteFailed)
 		}
 	}
 	if p.stop {
@@ -176,7 +143,7 @@ func (p *impl) write(b []byte) (int, error) {
 		p.feed(b[:rest])
 		p.parsed += rest
 		p.stop = true
-		p.anomaly(anTooLarge)
+		p.anomaly(decode.AnomalyMessageTooLargeForMIMEParse)
 		return n, nil
 	}
 	p.feed(b)
@@ -254,7 +221,7 @@ func (p *impl) dispatch(line []byte, complete bool) {
 				c.defType = "message/rfc822"
 			}
 			if p.parts > maxParts {
-				p.anomaly(anTooManyParts)
+				p.anomaly(decode.AnomalyTooManyParts)
 				c.state = stSkip
 			}
 			p.stack = append(p.stack, c)
@@ -316,7 +283,7 @@ func (p *impl) headerLine(e *entity, line []byte, complete bool) {
 	if room := e.hdrCap - len(e.hdr); len(line) > room {
 		e.hdr = append(e.hdr, line[:room]...)
 		e.hdrOver = true
-		p.anomaly(anHeaderTooLarge)
+		p.anomaly(decode.AnomalyHeaderTooLarge)
 		return
 	}
 	e.hdr = append(e.hdr, line...)
@@ -338,7 +305,7 @@ func (p *impl) endHeader(e *entity, push bool) {
 		if validMediaType(v) {
 			mt, params = v, ps
 		} else {
-			p.anomaly(anContentType)
+			p.anomaly(decode.AnomalyBadContentType)
 		}
 	}
 	disp, dparams := p.params(fieldValue(fields, "content-disposition"))
@@ -355,7 +322,7 @@ func (p *impl) endHeader(e *entity, push bool) {
 	}
 	container := strings.HasPrefix(mt, "multipart/") || mt == "message/rfc822" || mt == "message/global"
 	if container && e.depth >= p.o.MaxDepth {
-		p.anomaly(anDepth)
+		p.anomaly(decode.AnomalyMIMEDepthExceeded)
 		e.state = stSkip
 		return
 	}
@@ -363,7 +330,7 @@ func (p *impl) endHeader(e *entity, push bool) {
 	case strings.HasPrefix(mt, "multipart/"):
 		e.boundary = params["boundary"]
 		if e.boundary == "" {
-			p.anomaly(anNoBoundary)
+			p.anomaly(decode.AnomalyMultipartWithoutBoundary)
 			e.state = stSkip
 			return
 		}
@@ -376,7 +343,7 @@ func (p *impl) endHeader(e *entity, push bool) {
 		}
 		// RFC 2046 §5.2.1 allows no other encoding here, so readers
 		// disagree (an evasion trick): the first body line decides.
-		p.anomaly(anEncodedMessage)
+		p.anomaly(decode.AnomalyEncodedMessageRFC822)
 		e.state = stUndecided
 	default:
 		p.startLeaf(e)
@@ -390,7 +357,7 @@ type part struct {
 
 func (p *impl) attach(pt *part) int {
 	if len(p.msg.Attachments) >= maxAttachments {
-		p.anomaly(anTooManyAtt)
+		p.anomaly(decode.AnomalyTooManyAttachments)
 		return -1
 	}
 	p.msg.Attachments = append(p.msg.Attachments, decode.Attachment{
@@ -426,7 +393,7 @@ func (p *impl) startLeaf(e *entity) {
 	case "quoted-printable":
 		l.enc = encQP
 	default:
-		p.anomaly(anCTE)
+		p.anomaly(decode.AnomalyUnknownTransferEncoding)
 	}
 	e.leaf = l
 	switch {
@@ -522,9 +489,9 @@ func (p *impl) close(e *entity, how int) {
 			return
 		}
 		if e.state == stPreamble {
-			p.anomaly(anBoundaryNotFound)
+			p.anomaly(decode.AnomalyBoundaryNotFound)
 		} else {
-			p.anomaly(anMissingBoundary)
+			p.anomaly(decode.AnomalyMissingFinalBoundary)
 		}
 	}
 }
@@ -538,10 +505,10 @@ func (p *impl) setAttachment(i int, l *leaf, how int) {
 	if l.w != nil {
 		f, err := l.w.Close()
 		if err != nil {
-			p.anomaly(anExtractClose)
+			p.anomaly(decode.AnomalyExtractCloseFailed)
 		}
 		if l.wfail {
-			p.anomaly(anExtractWrite)
+			p.anomaly(decode.AnomalyExtractWriteFailed)
 		}
 		a.File = f
 	}
@@ -579,7 +546,7 @@ func (p *impl) finish(truncated bool) *decode.Message {
 	if p.w != nil {
 		f, err := p.w.Close()
 		if err != nil {
-			p.anomaly(anExtractClose)
+			p.anomaly(decode.AnomalyExtractCloseFailed)
 		}
 		m.File = f
 	}

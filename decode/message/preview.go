@@ -3,8 +3,46 @@ package message
 import (
 	"html"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
+
+// preview collects the decoded bytes of the body part a preview may come
+// from. It keeps the first previewKeep bytes at most, and fewer when the
+// preview is settled early: see add.
+type preview struct {
+	charset string
+	html    bool
+	data    []byte
+	next    int    // len(data) at which add looks again whether the preview is settled
+	done    bool   // text is the preview; nothing more is kept
+	text    string // the preview, once done
+}
+
+// add keeps b (up to previewKeep bytes in all). For plain text in UTF-8,
+// US-ASCII or no declared charset it checks, at doubling sizes, whether
+// the bytes kept already settle the preview: previewChars characters
+// produced from a prefix that the rest of the body cannot change (valid
+// UTF-8 for a UTF-8 part; only ASCII bytes for an ASCII or undeclared one,
+// whose charset is decided on all kept bytes). Then it stops keeping.
+func (k *preview) add(b []byte) {
+	if k.done || len(k.data) >= previewKeep {
+		return
+	}
+	k.data = append(k.data, b[:min(len(b), previewKeep-len(k.data))]...)
+	if k.html || len(k.data) < k.next || len(k.data) >= previewKeep {
+		return
+	}
+	k.next = 2 * max(len(k.data), 256)
+	utf8Part := isUTF8Name(k.charset)
+	if !utf8Part && !isASCIIName(k.charset) {
+		return
+	}
+	out, n, ascii, valid := foldClip(k.data, previewChars, utf8.DecodeRune)
+	if n == previewChars && (ascii || utf8Part && valid) {
+		k.done, k.text, k.data = true, string(out), nil
+	}
+}
 
 // previewText is the first previewChars characters of the first text/plain
 // body part, else of the first text/html one with its tags removed; runs of
@@ -14,28 +52,82 @@ func (p *impl) previewText() string {
 		if pv == nil {
 			continue
 		}
+		if pv.done {
+			if pv.text != "" {
+				return pv.text
+			}
+			continue
+		}
 		s := p.convert(pv.charset, pv.data)
 		if pv.html {
 			s = stripHTML(s)
 		}
-		if s = clip(strings.Join(strings.Fields(s), " "), previewChars); s != "" {
-			return s
+		if out, _, _, _ := foldClip(s, previewChars, utf8.DecodeRuneInString); out != "" {
+			return string(out)
 		}
 	}
 	return ""
 }
 
-func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	i := 0
-	for n > 0 {
-		_, w := utf8.DecodeRuneInString(s[i:])
+// foldClip returns the first n characters of s with leading and trailing
+// white space removed and every run of white space inside folded to one
+// space (what clipping strings.Join(strings.Fields(s), " ") to n runes
+// gives), in one pass that stops as soon as n characters are produced. It
+// also returns how many characters it produced, whether the bytes it read
+// to produce them were all ASCII and whether they were valid UTF-8. An
+// invalid byte counts as one character, as in utf8.DecodeRune.
+func foldClip[T string | []byte](s T, n int, decode func(T) (rune, int)) (out T, runes int, ascii, valid bool) {
+	ascii, valid = true, true
+	first := true
+	space := false // a folded space is pending
+	start, end := 0, 0
+	var b []byte // the output once it is not a plain slice of s
+	for i := 0; i < len(s) && runes < n; {
+		c := s[i]
+		var r rune
+		w := 1
+		if c < utf8.RuneSelf {
+			r = rune(c)
+		} else {
+			ascii = false
+			r, w = decode(s[i:])
+			if r == utf8.RuneError && w == 1 {
+				valid = false
+			}
+		}
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c >= utf8.RuneSelf && unicode.IsSpace(r) {
+			space = !first
+			i += w
+			continue
+		}
+		if first {
+			start, end, first = i, i, false
+		} else if space {
+			if b == nil && end+1 == i && s[end] == ' ' {
+				end++ // a single ASCII space in s: the output is still a slice of s
+			} else {
+				if b == nil {
+					b = append(b, s[start:end]...)
+				}
+				b = append(b, ' ')
+			}
+			space = false
+			if runes++; runes == n {
+				break // the space is the last character
+			}
+		}
+		if b == nil {
+			end = i + w
+		} else {
+			b = append(b, s[i:i+w]...)
+		}
+		runes++
 		i += w
-		n--
 	}
-	return s[:i]
+	if b != nil {
+		return T(b), runes, ascii, valid
+	}
+	return s[start:end], runes, ascii, valid
 }
 
 // stripHTML reduces HTML to its text: tags and comments are removed, the

@@ -25,7 +25,7 @@ type chunk struct {
 	data []byte
 }
 
-func decodeFuzz(in []byte) (c *decode.ConnInfo, reason decode.CloseReason, chunks []chunk) {
+func decodeFuzz(in []byte) (c decode.ConnInfo, reason decode.CloseReason, chunks []chunk) {
 	c = conn(transcript{})
 	if len(in) == 0 {
 		return c, decode.CloseFIN, nil

@@ -41,8 +41,8 @@ type transcript struct {
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 
-func conn(tr transcript) *decode.ConnInfo {
-	return &decode.ConnInfo{
+func conn(tr transcript) decode.ConnInfo {
+	return decode.ConnInfo{
 		ID:          7,
 		Client:      netip.MustParseAddrPort("192.0.2.10:49860"),
 		Server:      netip.MustParseAddrPort("198.51.100.5:110"),

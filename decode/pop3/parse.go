@@ -34,6 +34,23 @@ func ParseCommand(line []byte) (verb, args string, ok bool) {
 	return verb, args, true
 }
 
+// MultiLine reports whether a +OK answer to the command verb args (as
+// ParseCommand splits it) is multi-line, ending with a "." line: always
+// for RETR and TOP (RFC 1939) and CAPA (RFC 2449); for LIST and UIDL
+// (RFC 1939), AUTH (RFC 5034 §4: the mechanism list) and LANG (RFC 6856
+// §3: the language list) only without an argument. -ERR is always one
+// line; so is every other command. The decoder and replay's response
+// framer both use this rule.
+func MultiLine(verb, args string) bool {
+	switch strings.ToUpper(verb) {
+	case "RETR", "TOP", "CAPA":
+		return true
+	case "LIST", "UIDL", "AUTH", "LANG":
+		return strings.TrimSpace(args) == ""
+	}
+	return false
+}
+
 // ParseStatus parses a server status line: "+OK" or "-ERR" (any case),
 // alone or followed by a space or tab and text. ok tells which; text is
 // what follows the separator. valid is false for anything else, including

@@ -132,3 +132,28 @@ func TestMaildropText(t *testing.T) {
 		}
 	}
 }
+
+func TestMultiLine(t *testing.T) {
+	tests := []struct {
+		line string
+		want bool
+	}{
+		{"RETR 1", true}, {"retr 1", true}, {"TOP 1 0", true}, {"CAPA", true},
+		{"LIST", true}, {"LIST ", true}, {"LIST 1", false},
+		{"UIDL", true}, {"UIDL 2", false},
+		{"AUTH", true}, {"AUTH PLAIN", false}, {"AUTH PLAIN AGFsAGI=", false},
+		{"LANG", true}, {"LANG de", false},
+		{"STAT", false}, {"USER bob", false}, {"PASS x", false}, {"DELE 1", false},
+		{"NOOP", false}, {"RSET", false}, {"QUIT", false}, {"STLS", false},
+		{"UTF8", false}, {"APOP bob 0123", false}, {"XTND XMIT", false},
+	}
+	for _, tt := range tests {
+		verb, args, ok := ParseCommand([]byte(tt.line))
+		if !ok {
+			t.Fatalf("%q: not a command", tt.line)
+		}
+		if got := MultiLine(verb, args); got != tt.want {
+			t.Errorf("MultiLine(%q, %q) = %v, want %v", verb, args, got, tt.want)
+		}
+	}
+}

@@ -54,7 +54,7 @@ type command struct {
 }
 
 // expectsMulti reports whether +OK to c starts a multi-line answer.
-func (c *command) expectsMulti() bool { return c.message || c.list != listNone }
+func (c *command) expectsMulti() bool { return MultiLine(c.verb, c.args) }
 
 // retrieval is one RETR/TOP answered +OK.
 type retrieval struct {
@@ -116,7 +116,7 @@ type Session struct {
 var _ decode.Decoder = (*Session)(nil)
 
 // New returns a decoder for connection c.
-func New(c *decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
+func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	d := &Session{Base: decode.NewBase(c, decode.ProtoPOP3, o, s)}
 	d.lines[0].Max = d.Opts.MaxLine
 	d.lines[1].Max = d.Opts.MaxLine
@@ -159,9 +159,9 @@ func (s *Session) Data(dir decode.Direction, p []byte, ts time.Time) {
 				continue
 			}
 			if s.tls.Implicit {
-				s.Anomaly("implicit_tls_plaintext")
+				s.Anomaly(decode.AnomalyImplicitTLSPlaintext)
 			} else {
-				s.Anomaly("starttls_plaintext")
+				s.Anomaly(decode.AnomalyStartTLSPlaintext)
 			}
 		}
 		var n int
@@ -180,7 +180,7 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 		return
 	}
 	s.Gaps++
-	s.Anomaly("gap")
+	s.Anomaly(decode.AnomalyGap)
 	if s.tlsCheck {
 		// The bytes that would tell are lost; after +OK to STLS they are
 		// TLS in all but broken captures.
@@ -231,15 +231,18 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 		return
 	}
 	s.Closed = true
+	if s.lines[0].Overflowing() || s.lines[1].Overflowing() {
+		s.Anomaly(decode.AnomalyLineTooLong) // a long line the close cut
+	}
 	if s.tlsCheck && s.tls.Implicit {
 		s.Encrypted = true // nothing said otherwise
 	}
 	if s.body != nil {
-		s.Anomaly("message_truncated")
+		s.Anomaly(decode.AnomalyMessageTruncated)
 		s.endBody(true)
 	}
 	if s.cur != nil {
-		s.Anomaly("listing_truncated")
+		s.Anomaly(decode.AnomalyListingTruncated)
 		s.endListing()
 	}
 	for _, c := range s.queue {
@@ -316,7 +319,7 @@ func (s *Session) saslTail() *command {
 
 func (s *Session) clientLine(l framing.Line, ts time.Time) {
 	if l.Overflow {
-		s.Anomaly("line_too_long")
+		s.Anomaly(decode.AnomalyLineTooLong)
 	}
 	text := l.Text
 	verb, args, ok := ParseCommand(text)
@@ -335,9 +338,9 @@ func (s *Session) clientLine(l framing.Line, ts time.Time) {
 			return
 		}
 		if len(text) == 0 {
-			s.Anomaly("empty_command")
+			s.Anomaly(decode.AnomalyEmptyCommand)
 		} else {
-			s.Anomaly("invalid_command")
+			s.Anomaly(decode.AnomalyInvalidCommand)
 		}
 		return
 	}
@@ -346,7 +349,7 @@ func (s *Session) clientLine(l framing.Line, ts time.Time) {
 	}
 	s.c2sResync = false
 	if !knownVerbs[verb] {
-		s.Anomaly("unknown_command")
+		s.Anomaly(decode.AnomalyUnknownCommand)
 	}
 	c := &command{verb: verb, args: args, ts: ts}
 	c.pipelined = len(s.queue) > 0 || s.cur != nil || s.body != nil
@@ -401,7 +404,7 @@ func (s *Session) clientLine(l framing.Line, ts time.Time) {
 		c.message = true
 	}
 	if len(s.queue) >= maxQueue {
-		s.Anomaly("too_many_pending")
+		s.Anomaly(decode.AnomalyTooManyPending)
 		old := s.queue[0]
 		s.queue = s.queue[1:]
 		s.emitCommand(old)
@@ -411,7 +414,7 @@ func (s *Session) clientLine(l framing.Line, ts time.Time) {
 
 func (s *Session) serverLine(l framing.Line, ts time.Time) {
 	if l.Overflow {
-		s.Anomaly("line_too_long")
+		s.Anomaly(decode.AnomalyLineTooLong)
 	}
 	text := l.Text
 	if !s.serverSeen {
@@ -419,7 +422,7 @@ func (s *Session) serverLine(l framing.Line, ts time.Time) {
 		if len(s.queue) == 0 {
 			ok, t, valid := ParseStatus(text)
 			if !valid {
-				s.Anomaly("invalid_greeting")
+				s.Anomaly(decode.AnomalyInvalidGreeting)
 				s.s2cResync = true
 				return
 			}
@@ -429,7 +432,7 @@ func (s *Session) serverLine(l framing.Line, ts time.Time) {
 			}
 			return
 		}
-		s.Anomaly("no_greeting")
+		s.Anomaly(decode.AnomalyNoGreeting)
 	}
 	if s.cur != nil {
 		if !s.listingLine(l) {
@@ -455,16 +458,16 @@ func (s *Session) serverLine(l framing.Line, ts time.Time) {
 			return
 		}
 		if len(s.queue) == 0 {
-			s.Anomaly("unexpected_reply")
+			s.Anomaly(decode.AnomalyUnexpectedReply)
 			return
 		}
 		s.s2cResync = false
 	}
 	if len(s.queue) == 0 {
 		if valid {
-			s.Anomaly("unexpected_reply")
+			s.Anomaly(decode.AnomalyUnexpectedReply)
 		} else {
-			s.Anomaly("invalid_reply")
+			s.Anomaly(decode.AnomalyInvalidReply)
 		}
 		return
 	}
@@ -474,7 +477,7 @@ func (s *Session) serverLine(l framing.Line, ts time.Time) {
 			s.continuation(c, text)
 			return
 		}
-		s.Anomaly("invalid_reply")
+		s.Anomaly(decode.AnomalyInvalidReply)
 		return
 	}
 	s.queue = s.queue[1:]
@@ -496,14 +499,14 @@ func (s *Session) listingLine(l framing.Line) bool {
 	text := l.Text
 	if len(text) == 1 && text[0] == '.' {
 		if !l.CRLF {
-			s.Anomaly("bare_lf_dot")
+			s.Anomaly(decode.AnomalyBareLFDot)
 		}
 		s.endListing()
 		return false
 	}
 	if len(s.queue) > 0 {
 		if _, _, valid := ParseStatus(text); valid {
-			s.Anomaly("listing_unterminated")
+			s.Anomaly(decode.AnomalyListingUnterminated)
 			s.endListing()
 			return true
 		}
@@ -521,13 +524,13 @@ func (s *Session) listingLine(l framing.Line) bool {
 			s.listN++
 			s.listOctets += size
 		} else if !c.lost {
-			s.Anomaly("invalid_listing")
+			s.Anomaly(decode.AnomalyInvalidListing)
 		}
 	case listUIDL:
 		if n, uid, ok := parseUIDListing(string(text)); ok {
 			s.setUIDL(n, uid)
 		} else if !c.lost {
-			s.Anomaly("invalid_listing")
+			s.Anomaly(decode.AnomalyInvalidListing)
 		}
 	}
 	return false
@@ -538,7 +541,7 @@ func (s *Session) setUIDL(n int, uid string) {
 		s.uidl = make(map[int]string)
 	}
 	if _, ok := s.uidl[n]; !ok && len(s.uidl) >= maxListing {
-		s.Anomaly("listing_too_long")
+		s.Anomaly(decode.AnomalyListingTooLong)
 		return
 	}
 	s.uidl[n] = uid
@@ -620,7 +623,7 @@ func (s *Session) reply(c *command, ts time.Time) {
 			if len(s.deletes) < maxListing {
 				s.deletes[c.msgno] = true
 			} else {
-				s.Anomaly("listing_too_long")
+				s.Anomaly(decode.AnomalyListingTooLong)
 			}
 		}
 	case "RSET":
@@ -660,7 +663,7 @@ func (s *Session) reply(c *command, ts time.Time) {
 // so the session's auth is always the latest attempt.
 func (s *Session) addAuth(a decode.Auth) {
 	if len(s.auths) >= maxAuths {
-		s.Anomaly("too_many_auths")
+		s.Anomaly(decode.AnomalyTooManyAuths)
 		s.auths[len(s.auths)-1] = a
 		return
 	}
@@ -691,7 +694,7 @@ func (s *Session) endBody(truncated bool) {
 	r := s.body
 	s.body = nil
 	if r.bareLF || r.dot.BareLFDot {
-		s.Anomaly("bare_lf_dot")
+		s.Anomaly(decode.AnomalyBareLFDot)
 	}
 	r.msg = r.parser.Finish(truncated || r.lost)
 	r.parser = nil
@@ -699,7 +702,7 @@ func (s *Session) endBody(truncated bool) {
 		s.retrieved = append(s.retrieved, r)
 	} else {
 		// Too many to hold until QUIT: emit now; deletion is unknown.
-		s.Anomaly("too_many_messages")
+		s.Anomaly(decode.AnomalyTooManyMessages)
 		s.emitMessage(r)
 	}
 	s.emitCommand(r.cmd)

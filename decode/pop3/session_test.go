@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mailtap/mailtap/decode"
@@ -481,5 +482,21 @@ func TestAfterClose(t *testing.T) {
 	s.Close(decode.CloseFIN, t0)
 	if n != 1 {
 		t.Errorf("%d records", n)
+	}
+}
+
+// A line past --max-line that the connection ends without a line end is
+// reported like one ended by CRLF (issue 14 item 4), in either direction.
+func TestLongLineAtClose(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, last := range []step{
+		raw(decode.ClientToServer, "USER "+long),
+		raw(decode.ServerToClient, "+OK "+long),
+	} {
+		tr := transcript{steps: []step{s2c("+OK ready"), c2s("CAPA"), s2c("+OK", "USER", "."), last}}
+		r := run(t, tr, decode.Options{Level: decode.LevelCommands, MaxLine: 100})
+		if !slices.Contains(r.session().Anomalies, "line_too_long") {
+			t.Errorf("%v: anomalies %v", last.dir, r.session().Anomalies)
+		}
 	}
 }

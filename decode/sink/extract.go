@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/textsafe"
 )
 
 // Extractor writes every message seen, raw as transferred (dot-unstuffed),
@@ -47,25 +48,33 @@ type Extractor struct {
 	indexF *os.File
 	nindex int
 	mbox   *bufio.Writer
-	mboxF  *os.File
+	mboxF  io.Closer // nil when the mbox writer is not ours to close
+
+	// Files this run wrote, and those a record named: at Close the
+	// others (a message a decoder abandoned, its attachments) are
+	// removed, so every file in DIR is in index.json.
+	written map[string]bool
+	named   map[string]bool
 }
 
 // IndexEntry is one message in index.json.
 type IndexEntry struct {
-	Session     uint64           `json:"session"`
-	Proto       decode.Proto     `json:"proto"`
-	Type        string           `json:"type"`
-	TS          time.Time        `json:"ts"`
-	Client      string           `json:"client"`
-	Server      string           `json:"server"`
-	File        string           `json:"file"`
-	Size        int64            `json:"size"`
-	SHA256      string           `json:"sha256"`
-	MessageID   string           `json:"message_id,omitempty"`
-	Subject     string           `json:"subject,omitempty"`
-	From        string           `json:"from,omitempty"`
-	MailFrom    string           `json:"mail_from,omitempty"`
-	Attachments []IndexAttachent `json:"attachments,omitempty"`
+	Session      uint64           `json:"session"`
+	Proto        decode.Proto     `json:"proto"`
+	Type         string           `json:"type"`
+	TS           time.Time        `json:"ts"`
+	Client       string           `json:"client"`
+	Server       string           `json:"server"`
+	File         string           `json:"file"`
+	Size         int64            `json:"size"`
+	SHA256       string           `json:"sha256"`
+	MessageID    string           `json:"message_id,omitempty"`
+	Subject      string           `json:"subject,omitempty"`
+	From         string           `json:"from,omitempty"`
+	MailFrom     string           `json:"mail_from,omitempty"`
+	Truncated    bool             `json:"truncated,omitempty"`
+	MissingBytes int64            `json:"missing_bytes,omitempty"`
+	Attachments  []IndexAttachent `json:"attachments,omitempty"`
 }
 
 // IndexAttachent is one extracted attachment.
@@ -84,7 +93,7 @@ func NewExtractor(dir string, next decode.Sink, keepEML bool) (*Extractor, error
 	if err := os.MkdirAll(filepath.Join(dir, "attachments"), 0o755); err != nil {
 		return nil, err
 	}
-	x := &Extractor{dir: dir, next: next, keep: keepEML, taken: map[string]bool{}}
+	x := &Extractor{dir: dir, next: next, keep: keepEML, taken: map[string]bool{}, written: map[string]bool{}, named: map[string]bool{}}
 	if keepEML {
 		f, err := os.Create(filepath.Join(dir, "index.json"))
 		if err != nil {
@@ -104,6 +113,19 @@ func (x *Extractor) SetMbox(path string) error {
 	}
 	x.mboxF, x.mbox = f, bufio.NewWriterSize(f, 64<<10)
 	return nil
+}
+
+// SetMboxWriter appends every message to w (standard output for
+// "--mbox -") in mboxrd format; Close flushes but does not close it.
+func (x *Extractor) SetMboxWriter(w io.Writer) {
+	x.mboxF, x.mbox = nil, bufio.NewWriterSize(w, 64<<10)
+}
+
+// wrote notes a file this run created.
+func (x *Extractor) wrote(path string) {
+	x.mu.Lock()
+	x.written[path] = true
+	x.mu.Unlock()
 }
 
 // claim reserves a unique path for name inside sub (relative to dir).
@@ -138,13 +160,14 @@ func (x *Extractor) fail(err error) {
 }
 
 // Create implements decode.MessageStore.
-func (x *Extractor) Create(c *decode.ConnInfo, proto decode.Proto, n int) decode.MessageWriter {
+func (x *Extractor) Create(c decode.ConnInfo, proto decode.Proto, n int) decode.MessageWriter {
 	rel := x.claim("", fmt.Sprintf("%d-%d.eml", c.ID, n))
 	f, err := os.OpenFile(filepath.Join(x.dir, rel), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		x.fail(err)
 		return &fileWriter{x: x}
 	}
+	x.wrote(filepath.Join(x.dir, rel))
 	fw := &fileWriter{x: x, f: f, w: bufio.NewWriterSize(f, 32<<10), rel: rel}
 	if !x.keep {
 		return emlOnly{fw} // mbox only: no attachments
@@ -269,6 +292,7 @@ func (w *attWriter) Close() (string, error) {
 		w.x.fail(err)
 		return "", err
 	}
+	w.x.wrote(final)
 	return final, nil
 }
 
@@ -287,7 +311,7 @@ func SafeName(name, contentType string) string {
 	var b strings.Builder
 	for _, r := range name {
 		switch {
-		case r == utf8.RuneError, unicode.IsControl(r), strings.ContainsRune(`<>:"|?*`, r), unicode.Is(unicode.Bidi_Control, r):
+		case r == utf8.RuneError, textsafe.Unsafe(r), strings.ContainsRune(`<>:"|?*`, r):
 			b.WriteByte('_')
 		default:
 			b.WriteRune(r)
@@ -339,10 +363,17 @@ func (x *Extractor) Emit(r decode.Record) {
 }
 
 func (x *Extractor) record(h *decode.Header, m *decode.Message, mailFrom string) {
+	x.mu.Lock()
+	x.named[m.File] = true
+	for _, a := range m.Attachments {
+		x.named[a.File] = true
+	}
+	x.mu.Unlock()
 	rel, _ := filepath.Rel(x.dir, m.File)
 	e := IndexEntry{
 		Session: h.Session, Proto: h.Proto, Type: h.Type, TS: h.TS, Client: h.Client, Server: h.Server,
 		File: rel, Size: m.Size, SHA256: m.SHA256, MessageID: m.MessageID, Subject: m.Subject, From: m.From, MailFrom: mailFrom,
+		Truncated: m.Truncated, MissingBytes: m.MissingBytes,
 	}
 	for _, a := range m.Attachments {
 		if a.File == "" {
@@ -377,7 +408,7 @@ func (x *Extractor) indexEntry(e IndexEntry) {
 		x.index.WriteString(",")
 	}
 	x.index.WriteString("\n    ")
-	x.index.Write(bytes.TrimRight(b.Bytes(), "\n"))
+	x.index.Write(textsafe.AppendJSON(nil, bytes.TrimRight(b.Bytes(), "\n")))
 	x.nindex++
 }
 
@@ -440,8 +471,17 @@ func (x *Extractor) Close() error {
 		if err := x.mbox.Flush(); err != nil {
 			x.fail(err)
 		}
-		if err := x.mboxF.Close(); err != nil {
-			x.fail(err)
+		if x.mboxF != nil {
+			if err := x.mboxF.Close(); err != nil {
+				x.fail(err)
+			}
+		}
+	}
+	if x.keep {
+		for path := range x.written {
+			if !x.named[path] {
+				os.Remove(path) // abandoned: no record names it
+			}
 		}
 	}
 	if x.index != nil {

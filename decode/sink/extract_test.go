@@ -64,7 +64,7 @@ func TestExtractHostileNames(t *testing.T) {
 		msg.WriteString("content " + string(rune('A'+i%4)) + "\r\n")
 	}
 	msg.WriteString("--B--\r\n")
-	c := &decode.ConnInfo{ID: 7, Client: netip.MustParseAddrPort("192.0.2.1:4000"), Server: netip.MustParseAddrPort("192.0.2.2:25")}
+	c := decode.ConnInfo{ID: 7, Client: netip.MustParseAddrPort("192.0.2.1:4000"), Server: netip.MustParseAddrPort("192.0.2.2:25")}
 	p := message.New(message.Options{Writer: x.Create(c, decode.ProtoSMTP, 1)})
 	p.Write([]byte(msg.String()))
 	m := p.Finish(false)

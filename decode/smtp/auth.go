@@ -20,7 +20,7 @@ type authAttempt struct {
 func newAuth(args string, s *Session) *authAttempt {
 	f := strings.Fields(args)
 	if len(f) == 0 {
-		s.Anomaly("auth_invalid")
+		s.Anomaly(decode.AnomalyAuthInvalid)
 		return &authAttempt{ex: sasl.New("")}
 	}
 	a := &authAttempt{ex: sasl.New(f[0])}
@@ -68,7 +68,7 @@ func (a *authAttempt) blob(line string, initial bool, s *Session) {
 	a.nresp++
 	a.ex.Response(line, initial)
 	if a.ex.Invalid() {
-		s.Anomaly("auth_invalid")
+		s.Anomaly(decode.AnomalyAuthInvalid)
 	}
 }
 

@@ -41,7 +41,7 @@ func BenchmarkSession(b *testing.B) {
 	c := decode.ConnInfo{ID: 1, Start: t0}
 	for b.Loop() {
 		n := 0
-		s := New(&c, decode.Options{}, decode.SinkFunc(func(r decode.Record) {
+		s := New(c, decode.Options{}, decode.SinkFunc(func(r decode.Record) {
 			if _, ok := r.(*decode.SMTPMail); ok {
 				n++
 			}

@@ -26,7 +26,7 @@ func FuzzSMTP(f *testing.F) {
 		c := decode.ConnInfo{ID: 1, Start: t0, Midstream: flags&1 != 0, ImplicitTLS: flags&2 != 0}
 		o := decode.Options{Level: decode.LevelCommands, ShowSecrets: flags&4 != 0, MaxLine: 512}
 		var recs []decode.Record
-		s := New(&c, o, decode.SinkFunc(func(r decode.Record) {
+		s := New(c, o, decode.SinkFunc(func(r decode.Record) {
 			if _, err := json.Marshal(r); err != nil {
 				t.Fatalf("record does not marshal: %v", err)
 			}

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 )
@@ -22,23 +23,39 @@ const maxVerb = 32
 // verb, several spaces after it and trailing white space are tolerated. A
 // verb must be a letter followed by letters, digits or '-'.
 func ParseCommand(line []byte) (verb, args string, err error) {
-	s := strings.TrimRight(string(line), " \t\r\n")
-	s = strings.TrimLeft(s, " \t")
-	if s == "" {
+	// On the bytes in place: one allocation (args) for a known verb.
+	b := bytes.TrimLeft(bytes.TrimRight(line, " \t\r\n"), " \t")
+	if len(b) == 0 {
 		return "", "", ErrEmptyCommand
 	}
-	v, rest := s, ""
-	if i := strings.IndexAny(s, " \t"); i >= 0 {
-		v, rest = s[:i], s[i+1:]
+	v, rest := b, []byte(nil)
+	if i := bytes.IndexAny(b, " \t"); i >= 0 {
+		v, rest = b[:i], b[i+1:]
 	}
 	if len(v) > maxVerb || !isVerb(v) {
 		return "", "", ErrBadVerb
 	}
-	return strings.ToUpper(v), strings.TrimLeft(rest, " \t"), nil
+	return upperVerb(v), string(bytes.TrimLeft(rest, " \t")), nil
 }
 
-func isVerb(v string) bool {
-	if v == "" || !isLetter(v[0]) {
+// upperVerb returns v upper-cased: a known verb as the constant.
+func upperVerb(v []byte) string {
+	var u [maxVerb]byte
+	for i, c := range v {
+		if 'a' <= c && c <= 'z' {
+			u[i] = c - ('a' - 'A')
+		} else {
+			u[i] = c
+		}
+	}
+	if k, ok := verbNames[string(u[:len(v)])]; ok { // no allocation: map lookup
+		return k
+	}
+	return string(u[:len(v)])
+}
+
+func isVerb(v []byte) bool {
+	if len(v) == 0 || !isLetter(v[0]) {
 		return false
 	}
 	for i := 1; i < len(v); i++ {
@@ -62,6 +79,15 @@ var knownVerbs = map[string]bool{
 	"TURN": true, "ETRN": true, "ATRN": true, "SEND": true, "SOML": true,
 	"SAML": true, "XCLIENT": true, "XFORWARD": true, "BURL": true,
 }
+
+// verbNames interns the known verbs.
+var verbNames = func() map[string]string {
+	m := make(map[string]string, len(knownVerbs))
+	for v := range knownVerbs {
+		m[v] = v
+	}
+	return m
+}()
 
 // isKnownCommand reports whether line parses as a command with a known verb.
 func isKnownCommand(line []byte) bool {

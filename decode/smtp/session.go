@@ -69,7 +69,7 @@ type command struct {
 	replied    bool
 	replyTS    time.Time
 	last       bool // BDAT ... LAST
-	reset      *txn // transaction a HELO/EHLO ends once accepted
+	reset      *txn // transaction a HELO/EHLO/MAIL ends once accepted
 	auth       *authAttempt
 }
 
@@ -141,7 +141,7 @@ const maxOrphans = 64
 var _ decode.Decoder = (*Session)(nil)
 
 // New returns a decoder for connection c emitting records to s.
-func New(c *decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
+func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	d := &Session{Base: decode.NewBase(c, decode.ProtoSMTP, o, s), wantGreeting: true}
 	d.cl.Max = d.Opts.MaxLine
 	d.sv.Max = d.Opts.MaxLine
@@ -182,7 +182,7 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 		return
 	}
 	s.Gaps++
-	s.Anomaly("gap")
+	s.Anomaly(decode.AnomalyGap)
 	switch dir {
 	case decode.ClientToServer:
 		if len(s.orphans) > 0 {
@@ -208,11 +208,13 @@ func (s *Session) clientGap(n int, ts time.Time) {
 	case cmBody:
 		s.bodyGap = true
 		s.bodyTx.truncated = true
+		s.bodyTx.missing += int64(max(n, 0))
 		bare := s.dot.BareLFDot
 		s.dot = framing.Dot{BareLFDot: bare}
 	case cmChunk:
 		tx := s.chunkCmd.tx
 		tx.truncated = true
+		tx.missing += int64(max(n, 0))
 		if n >= 0 && int64(n) < s.left {
 			s.left -= int64(n)
 			return
@@ -244,6 +246,15 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 		s.endChunk(ts)
 	}
 	s.Closed = true
+	if s.cl.Overflowing() || s.sv.Overflowing() {
+		s.Anomaly(decode.AnomalyLineTooLong) // a long line the close cut
+	}
+	for _, c := range s.queue {
+		if c.kind == kMail && c.reset != nil {
+			s.endTx(c.reset) // ended by a MAIL never answered, not by the close
+			c.reset = nil
+		}
+	}
 	for _, t := range s.open {
 		t.closed, t.byClose = true, true
 	}
@@ -292,7 +303,7 @@ func (s *Session) client(p []byte, ts time.Time) {
 			n, done := s.dot.Feed(p, s.bodyOut)
 			p = p[n:]
 			if s.dot.BareLFDot {
-				s.Anomaly("bare_lf_dot")
+				s.Anomaly(decode.AnomalyBareLFDot)
 			}
 			if done {
 				s.endBody(ts)
@@ -348,7 +359,7 @@ func (s *Session) bodyWrite(b []byte) { s.bodyTx.msg.Write(b) }
 // clientLine handles one complete client line in command mode.
 func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	if line.Overflow {
-		s.Anomaly("line_too_long")
+		s.Anomaly(decode.AnomalyLineTooLong)
 	}
 	text := line.Text
 	if s.authCmd != nil && s.isAuthResponse(text) {
@@ -364,7 +375,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	if s.smode == smReply && s.sv.Pending() > 0 && s.mustWait() {
 		// Same, for a reply line the server never terminated (a
 		// greeting without CRLF, suricata-verify detect-email-received).
-		s.Anomaly("malformed_reply")
+		s.Anomaly(decode.AnomalyMalformedReply)
 		if line, _, ok := s.sv.Next(lf); ok {
 			s.serverLine(line, ts)
 		}
@@ -372,7 +383,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	if len(s.rlines) > 0 && s.mustWait() {
 		// The client goes on while a multi-line reply it had to wait
 		// for is unfinished: the server never sent its last line.
-		s.Anomaly("malformed_reply")
+		s.Anomaly(decode.AnomalyMalformedReply)
 		lines := s.rlines
 		s.rlines, s.rbytes = s.rlines[:0:0], 0
 		s.reply(s.rcode, lines, ts)
@@ -382,7 +393,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		verb, args = "", strings.TrimSpace(string(text))
 	}
 	if err != nil || !knownVerbs[verb] {
-		s.Anomaly("unknown_command")
+		s.Anomaly(decode.AnomalyUnknownCommand)
 	}
 	if len(args) > maxArgs {
 		args = args[:maxArgs]
@@ -402,12 +413,16 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		c.reset = s.cur
 	case "MAIL":
 		c.kind = kMail
-		s.endCur()
+		// The transaction this MAIL is sent in ends when the server
+		// accepts the MAIL (or never answers); a refused MAIL leaves
+		// it as it was (see handleMail).
+		c.reset = s.cur
+		s.cur = nil
 		t := s.newTx(ts)
 		t.hasMail = true
 		addr, params, err := ParsePath(args)
 		if err != nil {
-			s.Anomaly("invalid_path")
+			s.Anomaly(decode.AnomalyInvalidPath)
 		}
 		t.from, t.params = s.path(addr), bound(params, maxArgs)
 		c.tx = t
@@ -416,13 +431,13 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		t := s.txFor()
 		addr, params, err := ParsePath(args)
 		if err != nil {
-			s.Anomaly("invalid_path")
+			s.Anomaly(decode.AnomalyInvalidPath)
 		}
 		if len(t.rcpts) < maxRcpt {
 			c.rcpt = len(t.rcpts)
 			t.rcpts = append(t.rcpts, decode.Rcpt{Addr: s.path(addr), Params: bound(params, maxArgs)})
 		} else {
-			s.Anomaly("too_many_rcpt")
+			s.Anomaly(decode.AnomalyTooManyRcpt)
 		}
 		c.tx = t
 	case "DATA":
@@ -432,13 +447,19 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		n, last, ok := parseBDAT(args)
 		c.kind = kBdat
 		c.last = last
-		c.tx = s.txFor()
-		c.tx.bdat = true
 		if !ok {
-			// No chunk can be framed; the server's reply still counts.
-			s.Anomaly("bdat_invalid")
+			// No chunk can be framed. Inside a transaction the server's
+			// reply still counts (Postfix's 521 ends it); outside one
+			// a syntax error opens none: it is no transaction command
+			// (Suricata's smtp-bdat-bad-tail-reply-queue).
+			s.Anomaly(decode.AnomalyBDATInvalid)
+			if c.tx = s.cur; c.tx != nil {
+				c.tx.bdat = true
+			}
 			break
 		}
+		c.tx = s.txFor()
+		c.tx.bdat = true
 		s.enqueue(c)
 		s.startChunk(c, n, ts)
 		return
@@ -470,7 +491,7 @@ func (s *Session) resyncTo354() {
 	if i <= 0 {
 		return
 	}
-	s.Anomaly("reply_resync")
+	s.Anomaly(decode.AnomalyReplyResync)
 	lost := s.queue[:i:i]
 	s.queue = s.queue[i:]
 	for _, c := range lost {
@@ -499,7 +520,7 @@ func (s *Session) mustWait() bool {
 // path bounds an address.
 func (s *Session) path(a string) string {
 	if len(a) > maxPath {
-		s.Anomaly("path_too_long")
+		s.Anomaly(decode.AnomalyPathTooLong)
 		return a[:maxPath]
 	}
 	return a
@@ -520,7 +541,7 @@ func (s *Session) enqueue(c *command) {
 		c.tx.pending++
 	}
 	if len(s.queue) >= maxPending {
-		s.Anomaly("too_many_pending")
+		s.Anomaly(decode.AnomalyTooManyPending)
 		old := s.queue[0]
 		s.queue = s.queue[1:]
 		s.unanswered(old)
@@ -530,6 +551,9 @@ func (s *Session) enqueue(c *command) {
 
 // unanswered retires c without a reply.
 func (s *Session) unanswered(c *command) {
+	if c.kind == kMail && c.reset != nil {
+		s.endTx(c.reset) // as if accepted: the MAIL ends it
+	}
 	switch c {
 	case s.holdCmd:
 		s.releaseHold(looksLikeBody(s.hold), c.ts)
@@ -563,7 +587,7 @@ func (s *Session) holdData(p []byte, ts time.Time) []byte {
 		}
 	}
 	if len(s.hold) >= maxHold {
-		s.Anomaly("data_reply_missing")
+		s.Anomaly(decode.AnomalyDataReplyMissing)
 		s.releaseHold(looksLikeBody(s.hold), ts)
 	}
 	return p
@@ -611,9 +635,19 @@ func (s *Session) startBody(c *command) {
 	t := c.tx
 	if t.msg != nil {
 		// An unfinished BDAT message (chunk lost in a gap, then DATA):
-		// the DATA content is the message the server takes.
-		t.msg.Finish(true)
-		t.truncated = false
+		// that attempt ends as its own record (aborted, its message
+		// truncated with the bytes lost), and the DATA content, the
+		// message the server takes, goes to a new transaction with the
+		// same envelope.
+		t2 := s.newTx(c.ts)
+		t2.helo, t2.hasMail, t2.from, t2.params, t2.mailReply = t.helo, t.hasMail, t.from, t.params, t.mailReply
+		t2.rcpts = slices.Clone(t.rcpts)
+		t.pending--
+		t2.pending++
+		c.tx = t2
+		t.truncated = true
+		s.endTx(t)
+		t = t2
 	}
 	t.msg = s.newMessage(t)
 	s.cmode = cmBody
@@ -626,7 +660,7 @@ func (s *Session) startBody(c *command) {
 func (s *Session) endBody(ts time.Time) {
 	t := s.bodyTx
 	if s.dot.BareLFDot {
-		s.Anomaly("bare_lf_dot")
+		s.Anomaly(decode.AnomalyBareLFDot)
 		t.bareLF = true
 	}
 	s.bodyTx, s.bodyCmd = nil, nil
@@ -688,12 +722,12 @@ func (s *Session) server(p []byte, ts time.Time) {
 // serverLine handles one complete server line.
 func (s *Session) serverLine(line framing.Line, ts time.Time) {
 	if line.Overflow {
-		s.Anomaly("line_too_long")
+		s.Anomaly(decode.AnomalyLineTooLong)
 	}
 	code, sep, text, ok := ParseReplyLine(line.Text)
 	if !ok {
 		if !s.sResync {
-			s.Anomaly("malformed_reply")
+			s.Anomaly(decode.AnomalyMalformedReply)
 		}
 		return
 	}
@@ -701,13 +735,13 @@ func (s *Session) serverLine(line framing.Line, ts time.Time) {
 	if len(s.rlines) == 0 {
 		s.rcode = code
 	} else if code != s.rcode {
-		s.Anomaly("malformed_reply")
+		s.Anomaly(decode.AnomalyMalformedReply)
 	}
 	if len(s.rlines) < maxReplyLines && s.rbytes+len(text) <= maxReplyBytes {
 		s.rlines = append(s.rlines, text)
 		s.rbytes += len(text)
 	} else {
-		s.Anomaly("reply_too_long")
+		s.Anomaly(decode.AnomalyReplyTooLong)
 	}
 	if sep == '-' {
 		return
@@ -721,23 +755,14 @@ func (s *Session) serverLine(line framing.Line, ts time.Time) {
 	s.reply(s.rcode, lines, ts)
 }
 
-// reply pairs one complete reply with the oldest waiting command.
+// reply pairs one complete reply with the oldest waiting command and
+// hands it to the handler of that command's kind.
 func (s *Session) reply(code int, lines []string, ts time.Time) {
-	greet := s.wantGreeting
-	s.wantGreeting = false
-	if greet && (code == 220 || (len(s.queue) == 0 && (code == 421 || code == 554))) &&
-		(len(s.queue) == 0 || s.queue[0].kind != kStartTLS) {
-		s.greeting = bound(lines[0], maxArgs)
+	if s.greetingReply(code, lines) {
 		return
 	}
 	if len(s.queue) == 0 {
-		if code != 421 {
-			s.Anomaly("unexpected_reply")
-		}
-		if len(s.orphans) >= maxOrphans {
-			s.orphans = s.orphans[1:]
-		}
-		s.orphans = append(s.orphans, orphan{code, lines, ts})
+		s.orphanReply(code, lines, ts)
 		return
 	}
 	if code == 354 && s.queue[0].kind != kData {
@@ -752,93 +777,240 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 	// that is where servers put the queue id (Exim's "250- 4404 byte
 	// chunk" / "250 OK id=...") and what Zeek logs as last_reply.
 	r := newReply(code, lines[len(lines)-1])
+	final := true
 	switch c.kind {
 	case kData:
-		if code == 354 && len(c.inter) == 0 {
-			c.inter = append(c.inter, code)
-			if s.holdCmd == c {
-				s.releaseHold(true, ts)
-			}
-			return
-		}
-		s.queue = s.queue[1:]
-		first := len(c.inter) == 0
-		c.tx.dataReply = r
-		if s.holdCmd == c {
-			s.releaseHold(false, ts)
-		} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first || s.dot.BareLFDot) {
-			// The server says the content is over while we are still in
-			// it: it ended in a gap, or the server took a bare-LF dot
-			// line as the end (Sendmail does; the smuggling case), or
-			// the DATA was refused after its content was assumed. Other
-			// replies inside the content are capture reordering: the
-			// content goes on to its CRLF.CRLF.
-			if first {
-				c.tx.msg = nil
-			}
-			s.endBody(ts)
-			s.cl.Reset()
-			s.cResync = true
-		}
+		final = s.handleData(c, code, r, ts)
 	case kBdat:
-		s.queue = s.queue[1:]
-		switch {
-		case c.tx.bdatRejected:
-			// The first rejected chunk decides.
-		case !is2xx(code):
-			c.tx.dataReply = r
-			c.tx.bdatRejected = true
-		case c.last:
-			c.tx.dataReply = r
-		}
+		s.handleBdat(c, code, r)
 	case kAuth:
-		if code == 334 {
-			c.inter = append(c.inter, code)
-			c.auth.onChallenge(lines[0], s)
+		final = s.handleAuth(c, code, lines)
+	case kMail:
+		s.handleMail(c, r)
+	case kRcpt:
+		s.handleRcpt(c, r)
+	case kHelo, kEhlo:
+		s.handleHelo(c, code, lines)
+	case kStartTLS:
+		if s.handleStartTLS(c, code, lines) {
 			return
 		}
-		s.queue = s.queue[1:]
-		if s.authCmd == c {
-			s.authCmd = nil
-		}
-		s.auths = append(s.auths, c.auth.record(decode.Bool(code == 235 || is2xx(code)), s))
 	default:
-		s.queue = s.queue[1:]
-		switch c.kind {
-		case kMail:
-			c.tx.mailReply = r
-		case kRcpt:
-			if c.rcpt >= 0 {
-				rc := &c.tx.rcpts[c.rcpt]
-				rc.Code = code
-				rc.Accepted = is2xx(code)
-			}
-		case kHelo, kEhlo:
-			if !is2xx(code) {
-				break
-			}
-			if c.kind == kEhlo {
-				s.caps = capabilities(lines[1:])
-			}
-			if c.reset != nil {
-				s.endTx(c.reset)
-			}
-		case kStartTLS:
-			if s.starttls == c {
-				s.starttls = nil
-			}
-			if code == 220 {
-				s.emitCommand(c, &code, lines[0])
-				s.beginTLS()
-				return
-			}
-		}
+		s.dequeue()
+	}
+	if !final {
+		return
 	}
 	s.emitCommand(c, &code, lines[0])
 	if c.tx != nil {
 		c.tx.pending--
 		s.maybeFinish(c.tx)
 	}
+}
+
+// greetingReply takes the server's greeting (220, or a 421/554 refusal
+// before any command); it reports whether the reply was the greeting.
+func (s *Session) greetingReply(code int, lines []string) bool {
+	greet := s.wantGreeting
+	s.wantGreeting = false
+	if greet && (code == 220 || (len(s.queue) == 0 && (code == 421 || code == 554))) &&
+		(len(s.queue) == 0 || s.queue[0].kind != kStartTLS) {
+		s.greeting = bound(lines[0], maxArgs)
+		return true
+	}
+	return false
+}
+
+// orphanReply keeps a reply that came with no command waiting (see
+// Session.orphans).
+func (s *Session) orphanReply(code int, lines []string, ts time.Time) {
+	if code != 421 {
+		s.Anomaly(decode.AnomalyUnexpectedReply)
+	}
+	if len(s.orphans) >= maxOrphans {
+		s.orphans = s.orphans[1:]
+	}
+	s.orphans = append(s.orphans, orphan{code, lines, ts})
+}
+
+// dequeue retires the oldest waiting command: its reply is final.
+func (s *Session) dequeue() { s.queue = s.queue[1:] }
+
+// handleData takes a reply to DATA: the 354 go-ahead (not final) or the
+// decision on the content. It reports whether the reply is final.
+func (s *Session) handleData(c *command, code int, r *decode.Reply, ts time.Time) bool {
+	if code == 354 && len(c.inter) == 0 {
+		c.inter = append(c.inter, code)
+		if s.holdCmd == c {
+			s.releaseHold(true, ts)
+		}
+		return false
+	}
+	s.dequeue()
+	first := len(c.inter) == 0
+	c.tx.dataReply = r
+	if s.holdCmd == c {
+		s.releaseHold(false, ts)
+	} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first || s.dot.BareLFDot) {
+		// The server says the content is over while we are still in
+		// it: it ended in a gap, or the server took a bare-LF dot
+		// line as the end (Sendmail does; the smuggling case), or
+		// the DATA was refused after its content was assumed. Other
+		// replies inside the content are capture reordering: the
+		// content goes on to its CRLF.CRLF.
+		if first {
+			c.tx.msg = nil
+		}
+		s.endBody(ts)
+		s.cl.Reset()
+		s.cResync = true
+	}
+	return true
+}
+
+// handleBdat takes a reply to one BDAT chunk: the first rejected chunk,
+// or else the LAST chunk's reply, decides the transaction.
+func (s *Session) handleBdat(c *command, code int, r *decode.Reply) {
+	s.dequeue()
+	switch {
+	case c.tx == nil: // an invalid BDAT outside a transaction
+	case c.tx.bdatRejected:
+	case !is2xx(code):
+		c.tx.dataReply = r
+		c.tx.bdatRejected = true
+	case c.last:
+		c.tx.dataReply = r
+	}
+}
+
+// handleAuth takes a reply to AUTH: a 334 challenge (not final) or the
+// outcome of the attempt. It reports whether the reply is final.
+func (s *Session) handleAuth(c *command, code int, lines []string) bool {
+	if code == 334 {
+		c.inter = append(c.inter, code)
+		c.auth.onChallenge(lines[0], s)
+		return false
+	}
+	s.dequeue()
+	if s.authCmd == c {
+		s.authCmd = nil
+	}
+	s.auths = append(s.auths, c.auth.record(decode.Bool(code == 235 || is2xx(code)), s))
+	return true
+}
+
+// handleMail takes the reply to MAIL. Accepted, it ends the transaction
+// the MAIL was sent in (if any). Refused, it opens no transaction (RFC
+// 5321 §3.3: the server keeps no envelope for it): its record is the
+// attempt alone. The commands sent after it, pipelined before the refusal
+// was known, then belong to the transaction still in force on the server
+// — the one the MAIL was sent in, when the refusal is 503 and that one's
+// MAIL was accepted ("503 sender already given", "nested MAIL command") —
+// or else to none: they move to a transaction without MAIL, as if sent
+// after the refusal (see txFor).
+func (s *Session) handleMail(c *command, r *decode.Reply) {
+	s.dequeue()
+	t, prev := c.tx, c.reset
+	t.mailReply = r
+	if is2xx(r.Code) {
+		if prev != nil {
+			s.endTx(prev)
+		}
+		return
+	}
+	keep := r.Code == 503 && prev != nil && !prev.closed && prev.hasMail &&
+		prev.mailReply != nil && is2xx(prev.mailReply.Code)
+	if !keep && prev != nil {
+		s.endTx(prev)
+	}
+	var out *txn // where the commands after the refused MAIL go
+	if keep {
+		out = prev
+	}
+	cur := s.cur
+	moved, base := false, 0
+	for _, q := range s.queue {
+		if q.tx != t {
+			continue
+		}
+		if out == nil {
+			out = s.outsideTx(q.ts)
+			s.cur = cur
+		}
+		if !moved {
+			moved, base = true, len(out.rcpts)
+			out.rcpts = append(out.rcpts, t.rcpts...)
+			t.rcpts = nil
+			if t.bdat {
+				out.bdat, t.bdat = true, false
+			}
+			if out.msg == nil {
+				out.msg, t.msg = t.msg, nil
+			}
+			if s.bodyTx == t {
+				s.bodyTx = out
+			}
+		}
+		if q.rcpt >= 0 {
+			q.rcpt += base
+		}
+		q.tx = out
+		t.pending--
+		out.pending++
+	}
+	if s.cur == t {
+		s.cur = nil
+		if keep {
+			s.cur = prev
+		} else if out != nil {
+			s.cur = out
+		}
+	}
+	t.closed = true
+}
+
+// handleRcpt takes the reply to RCPT: the recipient's code. In a
+// transaction without MAIL the first refusal is kept as its reply.
+func (s *Session) handleRcpt(c *command, r *decode.Reply) {
+	s.dequeue()
+	if c.rcpt >= 0 {
+		rc := &c.tx.rcpts[c.rcpt]
+		rc.Code = r.Code
+		rc.Accepted = is2xx(r.Code)
+	}
+	if t := c.tx; !t.hasMail && !is2xx(r.Code) && t.rcptReply == nil {
+		t.rcptReply = r
+	}
+}
+
+// handleHelo takes the reply to HELO or EHLO: once accepted, EHLO's
+// capabilities are known and the transaction it resets ends.
+func (s *Session) handleHelo(c *command, code int, lines []string) {
+	s.dequeue()
+	if !is2xx(code) {
+		return
+	}
+	if c.kind == kEhlo {
+		s.caps = capabilities(lines[1:])
+	}
+	if c.reset != nil {
+		s.endTx(c.reset)
+	}
+}
+
+// handleStartTLS takes the reply to STARTTLS. On 220 it emits the
+// command itself and the TLS handshake begins; it then reports true.
+func (s *Session) handleStartTLS(c *command, code int, lines []string) bool {
+	s.dequeue()
+	if s.starttls == c {
+		s.starttls = nil
+	}
+	if code != 220 {
+		return false
+	}
+	s.emitCommand(c, &code, lines[0])
+	s.beginTLS()
+	return true
 }
 
 func is2xx(code int) bool { return code >= 200 && code < 300 }

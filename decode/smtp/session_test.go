@@ -391,15 +391,21 @@ func TestLongLine(t *testing.T) {
 
 func TestInvalidOrder(t *testing.T) {
 	d := decodeFile(t, "invalid-order")
+	// The fourth MAIL is refused ("503 sender already given"): its record
+	// (seq 4) is the attempt alone, and the RCPT and DATA after it go on
+	// with the envelope Exim still holds, the third MAIL's (seq 3), whose
+	// refused DATA the later accepted one overrides. Records stay in seq
+	// order.
 	wantTxs(t, d, 4)
 	var got []string
 	for _, tx := range d.txs {
-		got = append(got, fmt.Sprintf("%s/%d/%s/%d", tx.MailFrom, len(tx.RcptTo), tx.Status, tx.Reply.Code))
+		got = append(got, fmt.Sprintf("%d:%s/%d/%s/%d", tx.Seq, tx.MailFrom, len(tx.RcptTo), tx.Status, tx.Reply.Code))
 	}
 	eq(t, "txs", strings.Join(got, " "),
-		"bob@example.org/1/accepted/250 /1/rejected/503 bob@example.org/0/rejected/503 bob@example.org/1/accepted/250")
+		"1:bob@example.org/1/accepted/250 2:/1/rejected/503 3:bob@example.org/1/accepted/250 4:bob@example.org/0/rejected/503")
 	eq(t, "tx2 reply", d.txs[1].Reply.Text, "valid RCPT command must precede DATA")
-	eq(t, "tx4 reply", d.txs[3].Reply.Text, "OK id=1pgobM-001mwq-Vc")
+	eq(t, "continued reply", d.txs[2].Reply.Text, "OK id=1pgobM-001mwq-Vc")
+	eq(t, "refused MAIL reply", d.txs[3].Reply.Text, "sender already given")
 	eq(t, "invalid", hasAnomaly(d.sess, "smtp_transaction_invalid"), true)
 	eq(t, "greeting", d.sess.Greeting, "tinkyx390 ESMTP Exim 4.94.2")
 	eq(t, "EHLO", d.cmd(t, "EHLO", 0).Status, any(250))
@@ -534,7 +540,7 @@ type memWriter struct {
 	n int
 }
 
-func (m *memStore) Create(c *decode.ConnInfo, p decode.Proto, n int) decode.MessageWriter {
+func (m *memStore) Create(c decode.ConnInfo, p decode.Proto, n int) decode.MessageWriter {
 	b := new(bytes.Buffer)
 	m.msgs[n] = b
 	return memWriter{b, n}
@@ -608,8 +614,17 @@ func TestServerGapResync(t *testing.T) {
 
 func TestLateClientAfterGap(t *testing.T) {
 	d := decodeFile(t, "gap-late-client")
-	wantTxs(t, d, 1)
-	tx := d.txs[0]
+	// The BDAT attempt that lost a chunk, then DATA under the same
+	// envelope: two records, the first with the bytes lost.
+	wantTxs(t, d, 2)
+	lost := d.txs[0]
+	eq(t, "BDAT attempt", lost.Status, decode.TxAborted)
+	eq(t, "BDAT attempt bdat", lost.BDAT, true)
+	eq(t, "BDAT truncated", lost.Message.Truncated, true)
+	eq(t, "BDAT missing_bytes", lost.Message.MissingBytes, int64(1000))
+	tx := d.txs[1]
+	eq(t, "bdat", tx.BDAT, false)
+	eq(t, "from", tx.MailFrom, lost.MailFrom)
 	eq(t, "status", tx.Status, decode.TxAccepted)
 	eq(t, "reply", tx.Reply.Text, "OK: message queued")
 	eq(t, "subject", tx.Message.Subject, "Test")
@@ -632,4 +647,105 @@ func TestUnterminatedGreeting(t *testing.T) {
 	eq(t, "EHLO", d.cmd(t, "EHLO", 0).Text, "smtp001.mail.example.com")
 	eq(t, "MAIL", d.cmd(t, "MAIL", 0).Text, "ok")
 	eq(t, "QUIT", d.cmd(t, "QUIT", 0).Status, any(221))
+}
+
+// A refused MAIL opens no transaction: the RCPT after it (refused with
+// 503) is not one of its recipients but a record of its own, outside any
+// transaction (issue 13 item 3). Both the waiting and the pipelined forms.
+func TestMailRefusedOpensNoTransaction(t *testing.T) {
+	for name, src := range map[string]string{
+		"lockstep": `s: 220 x
+c: EHLO y
+s: 250 x
+c: MAIL FROM:<spam@example.org>
+s: 554 5.7.1 sender rejected
+c: RCPT TO:<bob@example.net>
+s: 503 5.5.1 need MAIL
+c: QUIT
+s: 221 bye
+`,
+		"pipelined": `s: 220 x
+c: EHLO y
+s: 250-x
+s+ 250 PIPELINING
+c: MAIL FROM:<spam@example.org>
+c+ RCPT TO:<bob@example.net>
+c+ DATA
+s: 554 5.7.1 sender rejected
+s+ 503 5.5.1 need MAIL
+s+ 503 5.5.1 no valid recipients
+c: QUIT
+s: 221 bye
+`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := decodeSteps(t, src)
+			wantTxs(t, d, 2)
+			mail, rcpt := d.txs[0], d.txs[1]
+			if mail.MailFrom != "spam@example.org" {
+				mail, rcpt = rcpt, mail
+			}
+			eq(t, "MAIL status", mail.Status, decode.TxRejected)
+			eq(t, "MAIL reply", mail.Reply.Code, 554)
+			eq(t, "MAIL recipients", len(mail.RcptTo), 0)
+			eq(t, "RCPT record from", rcpt.MailFrom, "")
+			eq(t, "RCPT record recipients", fmt.Sprint(rcpt.RcptTo), "[{bob@example.net  503 false}]")
+			eq(t, "RCPT record status", rcpt.Status, decode.TxRejected)
+			eq(t, "RCPT record reply", rcpt.Reply.Code, 503)
+			eq(t, "anomaly", hasAnomaly(d.sess, "smtp_transaction_invalid"), true)
+		})
+	}
+}
+
+// A line past --max-line that the connection ends without a line end is
+// reported like one ended by CRLF (issue 14 item 4), in either direction.
+func TestLongLineAtClose(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, tail := range []string{
+		fmt.Sprintf("c= %q\n", "EHLO "+long),
+		fmt.Sprintf("c: EHLO y\ns= %q\n", "250 "+long),
+	} {
+		tr, err := parseTranscript("inline", []byte("s: 220 x\n"+tail))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.opts.MaxLine = 100
+		d := split(t, tr.run(nil))
+		eq(t, "line_too_long after "+tail[:8], hasAnomaly(d.sess, "line_too_long"), true)
+	}
+}
+
+// A BDAT whose size does not parse is a syntax error, not a transaction
+// command: outside a transaction it opens none, and its 501 takes its own
+// place in the reply queue (Suricata's smtp-bdat-bad-tail-reply-queue).
+func TestInvalidBDATOutsideTransaction(t *testing.T) {
+	d := decodeSteps(t, `s: 220 x
+c: EHLO y
+s: 250-x
+s+ 250 CHUNKING
+c: BDAT 5 X
+c+ MAIL FROM:<alice@example.com>
+c+ RCPT TO:<bob@example.com>
+c+ DATA
+s: 501 5.5.4 Syntax: BDAT count [LAST]
+s+ 250 2.1.0 Ok
+s+ 250 2.1.5 Ok
+s+ 354 go
+c: Subject: hi
+c+
+c+ body
+c+ .
+s: 250 2.0.0 Ok: queued
+c: QUIT
+s: 221 bye
+`)
+	wantTxs(t, d, 1)
+	tx := d.txs[0]
+	eq(t, "from", tx.MailFrom, "alice@example.com")
+	eq(t, "status", tx.Status, decode.TxAccepted)
+	eq(t, "bdat", tx.BDAT, false)
+	eq(t, "subject", tx.Message.Subject, "hi")
+	eq(t, "BDAT status", d.cmd(t, "BDAT", 0).Status, any(501))
+	eq(t, "bdat_invalid", hasAnomaly(d.sess, "bdat_invalid"), true)
+	eq(t, "no invalid transaction", hasAnomaly(d.sess, "smtp_transaction_invalid"), false)
 }

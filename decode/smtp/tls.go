@@ -39,7 +39,7 @@ func (s *Session) enterTLS() {
 // tlsPlaintext handles plaintext after STARTTLS's 220: the capture holds
 // the decrypted session, so decoding goes on.
 func (s *Session) tlsPlaintext() {
-	s.Anomaly("starttls_plaintext")
+	s.Anomaly(decode.AnomalyStartTLSPlaintext)
 	s.Encrypted = false
 	s.cmode, s.smode = cmCommand, smReply
 }
@@ -59,6 +59,6 @@ func (h *helloBuf) add(p []byte, s *Session) {
 	}
 	h.r.Add(p, s.tls)
 	if h.r.NotTLS {
-		s.Anomaly("not_tls")
+		s.Anomaly(decode.AnomalyNotTLS)
 	}
 }

@@ -199,7 +199,7 @@ func (tr *transcript) end() time.Time {
 func (tr *transcript) run(feed func(s *Session, st step)) []decode.Record {
 	var recs []decode.Record
 	conn := tr.conn
-	s := New(&conn, tr.opts, decode.SinkFunc(func(r decode.Record) { recs = append(recs, r) }))
+	s := New(conn, tr.opts, decode.SinkFunc(func(r decode.Record) { recs = append(recs, r) }))
 	for _, st := range tr.steps {
 		switch {
 		case st.gap:

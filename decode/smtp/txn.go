@@ -18,17 +18,20 @@ type txn struct {
 	rcpts        []decode.Rcpt
 	mailReply    *decode.Reply
 	dataReply    *decode.Reply // latest data-phase decision
+	rcptReply    *decode.Reply // without MAIL: the first refused RCPT's reply
 	bdat         bool
 	bdatRejected bool
 	msg          *message.Parser
 	message      *decode.Message
 	truncated    bool
+	missing      int64 // message bytes lost in gaps
 	bareLF       bool
 
 	pending    int  // commands of this transaction still waiting for a reply
 	closed     bool // takes no more commands
 	byClose    bool // closed by the end of the connection
 	unanswered bool // a command was retired without a reply
+	over       bool // closed with nothing pending: to be emitted
 	done       bool
 }
 
@@ -47,8 +50,14 @@ func (s *Session) txFor() *txn {
 	if s.cur != nil {
 		return s.cur
 	}
-	s.Anomaly("smtp_transaction_invalid")
-	return s.newTx(s.Last)
+	return s.outsideTx(s.Last)
+}
+
+// outsideTx opens a transaction without MAIL (mail_from "") for commands
+// that came outside one, and records smtp_transaction_invalid.
+func (s *Session) outsideTx(ts time.Time) *txn {
+	s.Anomaly(decode.AnomalySMTPTransactionInvalid)
+	return s.newTx(ts)
 }
 
 // endCur ends the current transaction (RSET, MAIL, HELO, QUIT, STARTTLS).
@@ -67,9 +76,15 @@ func (s *Session) endTx(t *txn) {
 	s.maybeFinish(t)
 }
 
+// maybeFinish emits t once it is over, and records stay in seq order: a
+// transaction over before an earlier one (a refused MAIL inside a
+// transaction that goes on) waits for it.
 func (s *Session) maybeFinish(t *txn) {
 	if t.closed && t.pending <= 0 && !t.done {
-		s.finish(t)
+		t.over = true
+	}
+	for len(s.open) > 0 && s.open[0].over {
+		s.finish(s.open[0])
 	}
 }
 
@@ -106,6 +121,10 @@ func (s *Session) finish(t *txn) {
 	case t.mailReply != nil && !is2xx(t.mailReply.Code):
 		rec.Status = decode.TxRejected
 		rec.Reply = t.mailReply
+	case t.rcptReply != nil && !slices.ContainsFunc(t.rcpts, func(r decode.Rcpt) bool { return r.Accepted }):
+		// Recipients outside a transaction, all refused.
+		rec.Status = decode.TxRejected
+		rec.Reply = t.rcptReply
 	case t.byClose || t.unanswered:
 		rec.Status = decode.TxIncomplete
 	default:
@@ -129,10 +148,11 @@ func (s *Session) finishMessage(t *txn) {
 	if t.msg == nil {
 		return
 	}
-	m := t.msg.Finish(t.truncated)
+	m := t.msg.Finish(t.truncated || t.missing > 0)
 	t.msg = nil
-	if t.bareLF && !slices.Contains(m.Anomalies, "bare_lf_dot") {
-		m.Anomalies = append(m.Anomalies, "bare_lf_dot")
+	m.MissingBytes = t.missing
+	if bare := string(decode.AnomalyBareLFDot); t.bareLF && !slices.Contains(m.Anomalies, bare) {
+		m.Anomalies = append(m.Anomalies, bare)
 	}
 	t.message = m
 }

@@ -2,10 +2,12 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"log"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -19,6 +21,8 @@ func testServer(t *testing.T, mod ...func(*Options)) *Server {
 		Deterministic: true,
 		Logger:        log.New(testWriter{t}, "", 0),
 		ReadTimeout:   10 * time.Second,
+		// Failed logins are part of several tests: keep them quick.
+		AuthFailureDelay: time.Millisecond,
 	}
 	for _, m := range mod {
 		m(&o)
@@ -96,4 +100,23 @@ func mustContain(t *testing.T, lines []string, want string) {
 		}
 	}
 	t.Fatalf("no line contains %q in:\n%s", want, strings.Join(lines, "\n"))
+}
+
+// syncBuffer is a bytes.Buffer that several sessions may write at once
+// (Options.Debug).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -159,3 +159,45 @@ func TestInteropCurl(t *testing.T) {
 		t.Fatalf("pop3 over STLS: %q", got)
 	}
 }
+
+// TestInteropMutt: mutt (built with Cyrus SASL, as Debian's is) sends a
+// message in batch mode over SMTP and saves its copy over IMAP after
+// logging in with AUTHENTICATE CRAM-MD5, which it sends with a trailing
+// space ("a0000 AUTHENTICATE CRAM-MD5 "). The copy must arrive in Sent.
+func TestInteropMutt(t *testing.T) {
+	mutt := need(t, "mutt")
+	var transcript syncBuffer
+	s := testServer(t, func(o *Options) { o.Debug = &transcript })
+	home := t.TempDir()
+	rc := filepath.Join(home, "muttrc")
+	imap := "imap://127.0.0.1:" + port(s, "imap") + "/"
+	os.WriteFile(rc, []byte(`set imap_user=alice
+set imap_pass=secret
+set imap_authenticators="cram-md5"
+set ssl_starttls=no
+set ssl_force_tls=no
+set smtp_url="smtp://127.0.0.1:`+port(s, "smtp")+`/"
+set from="alice@example.com"
+set folder="`+imap+`"
+set record="`+imap+`Sent"
+set copy=yes
+set header_cache=""
+set message_cachedir=""
+`), 0o600)
+	cmd := exec.Command(mutt, "-n", "-F", rc, "-s", "from mutt", "bob@example.com")
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	cmd.Stdin = strings.NewReader("hello from mutt\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mutt: %v\n%s", err, out)
+	}
+	if !strings.Contains(transcript.String(), "AUTHENTICATE CRAM-MD5") {
+		t.Fatalf("mutt did not use AUTHENTICATE CRAM-MD5:\n%s", transcript.String())
+	}
+	for _, who := range []struct{ user, box string }{{"bob", "INBOX"}, {"alice", "Sent"}} {
+		snap, err := s.Store().Snapshot(who.user, who.box)
+		if err != nil || len(snap.Messages) != 1 || !bytes.Contains(snap.Messages[0].Raw, []byte("Subject: from mutt")) {
+			t.Fatalf("%s %s: %v %+v\nmutt: %s\n%s", who.user, who.box, err, snap, out, transcript.String())
+		}
+	}
+}

@@ -65,6 +65,28 @@ type Options struct {
 	// MaxBadCommands ends a POP3 or IMAP session after that many errors;
 	// 0 keeps the default (10). SMTP hangs up after its fourth error.
 	MaxBadCommands int
+	// MaxConns and MaxConnsPerIP limit each protocol's open connections,
+	// in all and per client address; 0 means no limit. A connection over a
+	// limit gets the protocol's "busy" reply (421, -ERR [SYS/TEMP],
+	// * BYE) and is closed.
+	MaxConns, MaxConnsPerIP int
+	// AuthFailureDelay is how long every failed login waits before its
+	// answer (Dovecot's auth_failure_delay); 0 means 2 s, negative none.
+	AuthFailureDelay time.Duration
+	// AuthFailuresPerIP is the failure budget of a client address, across
+	// connections and protocols: once spent, logins from it are refused
+	// for AuthFailureWindow. 0 means 20, negative no budget.
+	AuthFailuresPerIP int
+	// AuthFailureWindow is the budget's period; 0 means 10 minutes.
+	AuthFailureWindow time.Duration
+	// MaxAuthFailures ends an SMTP connection after that many failed
+	// AUTH commands; 0 means 3. (POP3 and IMAP count failed logins as
+	// bad commands, MaxBadCommands.)
+	MaxAuthFailures int
+	// ForbidBareNewline makes SMTP answer a DATA message containing a
+	// bare LF line end with 521 and disconnect, as Postfix's
+	// smtpd_forbid_bare_newline does.
+	ForbidBareNewline bool
 	// Debug receives the raw transcript of every session when not nil.
 	Debug io.Writer
 }
@@ -118,15 +140,20 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	s := &Server{opts: o, store: st, addrs: make(map[string]net.Addr)}
+	throttle := &netsrv.AuthThrottle{Delay: o.AuthFailureDelay, PerIP: o.AuthFailuresPerIP, Window: o.AuthFailureWindow}
 	s.smtp = smtpd.New(&smtpd.Options{Store: st, Hostname: o.Hostname, TLSConfig: o.TLSConfig,
 		RequireTLSForAuth: o.RequireTLSForAuth, Clock: o.Clock, Logger: o.Logger,
-		MaxMessageBytes: o.MaxMessageBytes, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Debug: o.Debug})
+		MaxMessageBytes: o.MaxMessageBytes, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, Throttle: throttle, MaxAuthFailures: o.MaxAuthFailures,
+		ForbidBareNewline: o.ForbidBareNewline, Debug: o.Debug})
 	s.pop3 = pop3d.New(&pop3d.Options{Store: st, Hostname: o.Hostname, TLSConfig: o.TLSConfig,
 		RequireTLSForAuth: o.RequireTLSForAuth, Clock: o.Clock, Logger: o.Logger, MaxBadCommands: o.MaxBadCommands,
-		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Debug: o.Debug})
+		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, Throttle: throttle, Debug: o.Debug})
 	s.imap = imapd.New(&imapd.Options{Store: st, Hostname: o.Hostname, TLSConfig: o.TLSConfig,
 		RequireTLSForAuth: o.RequireTLSForAuth, Clock: o.Clock, Logger: o.Logger, MaxBadCommands: o.MaxBadCommands,
-		MaxLiteralBytes: o.MaxMessageBytes, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, Debug: o.Debug})
+		MaxLiteralBytes: o.MaxMessageBytes, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP, Throttle: throttle, Debug: o.Debug})
 	return s, nil
 }
 
@@ -171,8 +198,7 @@ func (s *Server) Start() error {
 		}
 		l := ls[i]
 		i++
-		s.addrs[p.name] = l.Addr()
-		s.opts.Logger.Printf("%s listening on %s", p.name, l.Addr())
+		s.addrs[p.name] = l.Addr() // announced by the caller (mailtap serve prints it once)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -48,6 +48,38 @@ func plainSend(addr, from string, to []string, body string) error {
 	return c.Quit()
 }
 
+// sendMany sends n messages to one recipient over one SMTP connection.
+func sendMany(addr, to string, session, n int) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return err
+	}
+	for k := range n {
+		if err := c.Mail("load@example.org"); err != nil {
+			return err
+		}
+		if err := c.Rcpt(to); err != nil {
+			return err
+		}
+		w, err := c.Data()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "Subject: load %d.%d\r\nMessage-ID: <%d.%d@load>\r\n\r\nbody\r\n", session, k, session, k)
+		if err := w.Close(); err != nil {
+			return err
+		}
+		if err := c.Reset(); err != nil {
+			return err
+		}
+	}
+	return c.Quit()
+}
+
 func TestCrossProtocol(t *testing.T) {
 	s := testServer(t)
 	sendMail(t, s, []string{"alice@example.com"}, "Subject: one\r\n\r\nfirst\r\n")
@@ -177,8 +209,10 @@ func TestPersistence(t *testing.T) {
 // read, and checks that every message arrived exactly once.
 func TestLoad(t *testing.T) {
 	s := testServer(t, func(o *Options) { o.Logger = nil })
-	const senders = 200
-	deadline := time.Now().Add(30 * time.Second)
+	// 1,000 concurrent sessions, each sending 20 messages in one
+	// connection (MAIL, RCPT, DATA, RSET between them): 20,000 messages.
+	const senders, perSession = 1000, 20
+	deadline := time.Now().Add(60 * time.Second)
 	var wg sync.WaitGroup
 	errs := make(chan error, senders+10)
 	for i := range senders {
@@ -189,8 +223,7 @@ func TestLoad(t *testing.T) {
 			if i%2 == 1 {
 				to = "bob@example.com"
 			}
-			body := fmt.Sprintf("Subject: load %d\r\nMessage-ID: <%d@load>\r\n\r\nbody %d\r\n", i, i, i)
-			if err := plainSend(s.Addrs()["smtp"].String(), "load@example.org", []string{to}, body); err != nil {
+			if err := sendMany(s.Addrs()["smtp"].String(), to, i, perSession); err != nil {
 				errs <- err
 			}
 		}()
@@ -247,15 +280,16 @@ func TestLoad(t *testing.T) {
 		}
 		for _, m := range snap.Messages {
 			i := strings.Index(string(m.Raw), "Message-ID: <")
-			id := string(m.Raw[i : i+20])
+			j := strings.IndexByte(string(m.Raw[i:]), '>')
+			id := string(m.Raw[i : i+j])
 			if seen[id] {
 				t.Fatalf("duplicate %s", id)
 			}
 			seen[id] = true
 		}
 	}
-	if len(seen) != senders {
-		t.Fatalf("delivered %d messages, want %d", len(seen), senders)
+	if len(seen) != senders*perSession {
+		t.Fatalf("delivered %d messages, want %d", len(seen), senders*perSession)
 	}
 	if time.Now().After(deadline) {
 		t.Fatal("load test too slow")
@@ -280,5 +314,41 @@ func TestCloseRightAfterStart(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("Close hung on round %d", i)
 		}
+	}
+}
+
+// TestAuthBudgetAcrossProtocols: failed IMAP logins spend the address's
+// budget for POP3 and SMTP too; after it, the right password is refused.
+func TestAuthBudgetAcrossProtocols(t *testing.T) {
+	s := testServer(t, func(o *Options) { o.AuthFailuresPerIP = 3 })
+	a := s.Addrs()
+	imap := dial(t, a["imap"])
+	imap.line()
+	for i := range 3 {
+		imap.send(fmt.Sprintf("a%d LOGIN alice wrong", i))
+		if l := imap.line(); !strings.HasPrefix(l, fmt.Sprintf("a%d NO [AUTHENTICATIONFAILED]", i)) {
+			t.Fatal(l)
+		}
+	}
+	imap.send("b LOGIN alice secret")
+	if l := imap.line(); !strings.HasPrefix(l, "b NO [UNAVAILABLE]") {
+		t.Fatalf("IMAP login after the budget: %q", l)
+	}
+	pop := dial(t, a["pop3"])
+	pop.line()
+	pop.send("USER alice")
+	pop.line()
+	pop.send("PASS secret")
+	if l := pop.line(); !strings.HasPrefix(l, "-ERR [SYS/TEMP]") {
+		t.Fatalf("POP3 login after the budget: %q", l)
+	}
+	smtp := dial(t, a["smtp"])
+	smtp.line()
+	smtp.send("EHLO x")
+	for l := smtp.line(); strings.HasPrefix(l, "250-"); l = smtp.line() {
+	}
+	smtp.send("AUTH PLAIN AGFsaWNlAHNlY3JldA==")
+	if l := smtp.line(); !strings.HasPrefix(l, "421 4.7.0") {
+		t.Fatalf("SMTP AUTH after the budget: %q", l)
 	}
 }

@@ -36,6 +36,8 @@ func (v *View) Run(s tcell.Screen) error {
 		wg.Wait()
 	}()
 
+	s.EnableMouse(tcell.MouseButtonEvents)
+	defer s.DisableMouse()
 	v.Draw(s)
 	for {
 		ev := s.PollEvent()
@@ -47,6 +49,8 @@ func (v *View) Run(s tcell.Screen) error {
 			if v.Quit() {
 				return nil
 			}
+		case *tcell.EventMouse:
+			v.HandleMouse(ev)
 		case *tcell.EventResize:
 			s.Sync()
 		case *tcell.EventInterrupt:

@@ -107,6 +107,14 @@ func (l *Lines) finish(raw []byte) Line {
 // Pending reports how many bytes of an incomplete line are buffered.
 func (l *Lines) Pending() int { return len(l.buf) }
 
+// Overflowing reports whether the line being collected, whose end has not
+// come yet, is already longer than Max. A decoder closing the connection
+// asks it: such a line is line_too_long though it never ended.
+func (l *Lines) Overflowing() bool {
+	m := l.max()
+	return l.skipping || len(l.buf) > m+1 || len(l.buf) == m+1 && l.buf[m] != '\r'
+}
+
 // Reset discards any partial line (after a gap, for instance).
 func (l *Lines) Reset() {
 	l.buf = l.buf[:0]

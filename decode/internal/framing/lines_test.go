@@ -79,3 +79,33 @@ func FuzzLines(f *testing.F) {
 		}
 	})
 }
+
+func TestLinesOverflowing(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want bool
+	}{
+		{[]string{"abcd"}, false},
+		{[]string{"abcde"}, true},
+		{[]string{"abcd\r"}, false},
+		{[]string{"abc", "d\r"}, false},
+		{[]string{"abc", "de"}, true},
+		{[]string{"ab", "cdefghij", "kl"}, true},
+		{[]string{"abcdefgh\r\n"}, false}, // ended: reported by Next
+		{[]string{"abcdefgh\r\nab"}, false},
+		{[]string{"abcdefgh\r\nabcdefgh"}, true},
+	}
+	for _, tt := range tests {
+		l := Lines{Max: 4}
+		for _, p := range tt.in {
+			b := []byte(p)
+			for len(b) > 0 {
+				_, n, _ := l.Next(b)
+				b = b[n:]
+			}
+		}
+		if got := l.Overflowing(); got != tt.want {
+			t.Errorf("%q: Overflowing %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

@@ -92,14 +92,30 @@ func (c *conn) handleLogin(p *parser) error {
 	if !c.authAllowed() {
 		return no("PRIVACYREQUIRED", "Use STARTTLS first")
 	}
+	if err := c.blocked(); err != nil {
+		return err
+	}
 	if !c.srv.opts.Store.Authenticate(user, pass) {
 		return c.authFailed(user)
 	}
 	return c.loggedIn(user)
 }
 
+// blocked refuses a login from an address that has spent its failure
+// budget (netsrv.AuthThrottle), even with the right password.
+func (c *conn) blocked() error {
+	if !c.srv.opts.Throttle.Blocked(netsrv.IP(c.remote)) {
+		return nil
+	}
+	c.srv.opts.Logger.Printf("imap[%d] login refused: too many failures from this address", c.id)
+	return no("UNAVAILABLE", "Too many authentication failures from your address, try again later")
+}
+
+// authFailed waits the throttle's delay, then answers NO
+// [AUTHENTICATIONFAILED], which counts as a bad command.
 func (c *conn) authFailed(user string) error {
 	c.srv.opts.Logger.Printf("imap[%d] auth failed user=%q", c.id, user)
+	c.srv.opts.Throttle.Failed(netsrv.IP(c.remote))
 	return no("AUTHENTICATIONFAILED", "Invalid credentials")
 }
 
@@ -119,7 +135,10 @@ func (c *conn) handleAuthenticate(tag string, p *parser) error {
 	}
 	var initial []byte
 	hasInitial := false
-	if p.consume(' ') {
+	// "AUTHENTICATE CRAM-MD5 " with a trailing space and nothing after it
+	// (mutt 2.2 through Cyrus SASL sends that) has no initial response;
+	// Dovecot accepts it too.
+	if p.consume(' ') && !p.eof() {
 		s, ok := p.atomWith("=")
 		if !ok {
 			return p.err
@@ -143,6 +162,9 @@ func (c *conn) handleAuthenticate(tag string, p *parser) error {
 	}
 	if !c.authAllowed() {
 		return no("PRIVACYREQUIRED", "Use STARTTLS first")
+	}
+	if err := c.blocked(); err != nil {
+		return err
 	}
 	var user string
 	srv := sasl.New(mech, c.srv.opts.Store, sasl.ChallengeID(c.id, c.srv.opts.Clock().Unix(), c.srv.opts.Hostname),

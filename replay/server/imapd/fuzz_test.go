@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
@@ -36,7 +37,7 @@ func FuzzSession(f *testing.F) {
 		st, _ := mailstore.New(mailstore.Options{Deterministic: true})
 		st.AddUser("alice", "secret")
 		st.Deliver("alice", []byte(multipartMsg))
-		s := New(&Options{Store: st, MaxLiteralBytes: 1 << 16, ReadTimeout: time.Second, IdleTimeout: time.Second})
+		s := New(&Options{Store: st, MaxLiteralBytes: 1 << 16, ReadTimeout: time.Second, IdleTimeout: time.Second, Throttle: &netsrv.AuthThrottle{Delay: -1, PerIP: -1}})
 		srvtest.Session(s.handle, in)
 	})
 }

@@ -24,11 +24,11 @@ import (
 	"io"
 	"log"
 	"net"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/mailtap/mailtap/decode/imap"
 	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
@@ -60,6 +60,13 @@ type Options struct {
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
+	// MaxConns and MaxConnsPerIP limit the open connections, in all and
+	// per client address (0: no limit); one over gets "* BYE" at once.
+	MaxConns, MaxConnsPerIP int
+	// Throttle delays every failed login and keeps a failure budget per
+	// client address (shared with the other protocols when the same value
+	// is given to them); nil means a private one with the defaults.
+	Throttle *netsrv.AuthThrottle
 	// Debug, when not nil, receives the raw transcript of every session.
 	Debug io.Writer
 }
@@ -81,13 +88,20 @@ func New(o *Options) *Server {
 	netsrv.Default(&s.opts.ReadTimeout, DefaultReadTimeout)
 	netsrv.Default(&s.opts.WriteTimeout, DefaultWriteTimeout)
 	netsrv.Default(&s.opts.IdleTimeout, DefaultIdleTimeout)
+	s.tracker.MaxConns, s.tracker.MaxConnsPerIP = s.opts.MaxConns, s.opts.MaxConnsPerIP
+	s.tracker.Busy = "* BYE [UNAVAILABLE] Too many connections\r\n"
+	s.tracker.Logger = s.opts.Logger
+	if s.opts.Throttle == nil {
+		s.opts.Throttle = &netsrv.AuthThrottle{}
+	}
 	return s
 }
 
 // Serve accepts connections on l until Close; it returns nil after Close.
 func (s *Server) Serve(l net.Listener) error { return s.tracker.Serve(l, s.handle) }
 
-// Close stops the listeners, closes every session and waits for them.
+// Close stops the listeners, tells every session "* BYE" (within a second)
+// and waits for them.
 func (s *Server) Close() error { return s.tracker.Close() }
 
 type connState int
@@ -158,6 +172,11 @@ func (s *Server) handle(nc net.Conn) {
 	c.flush()
 	for c.state != stateLogout {
 		if err := c.serveCommand(); err != nil {
+			if s.tracker.Closing() && !errors.Is(err, errLogout) {
+				c.untagged("BYE Server shutting down")
+				c.flush()
+				return
+			}
 			if !errors.Is(err, errLogout) && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.opts.Logger.Printf("imap[%d] %s: %v", c.id, c.remote, err)
 			}
@@ -201,26 +220,6 @@ func (c *conn) readLine() ([]byte, error) {
 	return netsrv.ReadLine(c.br, c.srv.opts.MaxLineLength)
 }
 
-// literalSuffix parses a trailing "{N}" or "{N+}" of a line.
-func literalSuffix(line []byte) (n int64, nonSync, ok bool) {
-	if len(line) < 3 || line[len(line)-1] != '}' {
-		return 0, false, false
-	}
-	i := bytes.LastIndexByte(line, '{')
-	if i < 0 {
-		return 0, false, false
-	}
-	num := string(line[i+1 : len(line)-1])
-	if strings.HasSuffix(num, "+") {
-		nonSync, num = true, num[:len(num)-1]
-	}
-	v, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || v < 0 {
-		return 0, false, false
-	}
-	return v, nonSync, true
-}
-
 // readCommand reads one command with its literals; the result is the wire
 // form without the final CRLF. A non-nil reply error means the command was
 // refused before it was complete (its tag is returned with it).
@@ -239,9 +238,16 @@ func (c *conn) readCommand() (cmd []byte, tag string, reply error, err error) {
 		if tag == "" {
 			tag, _, _ = strings.Cut(string(buf), " ")
 		}
-		n, nonSync, ok := literalSuffix(line)
+		// The decoder's rule for what a literal is ({n}, {n+}, {n-},
+		// ~{n}), so that the server and mailtap's reading of a capture
+		// agree on where a command ends.
+		m, ok := imap.ParseLiteralSuffix(line)
 		if !ok {
 			return buf, tag, nil, nil
+		}
+		n, nonSync := m.Size, m.NonSync
+		if m.Invalid { // beyond 32 bits
+			n = c.srv.opts.MaxLiteralBytes + 1
 		}
 		total += n
 		if n > c.srv.opts.MaxLiteralBytes || total > c.srv.opts.MaxLiteralBytes+int64(c.srv.opts.MaxLineLength) {
@@ -260,11 +266,19 @@ func (c *conn) readCommand() (cmd []byte, tag string, reply error, err error) {
 			}
 		}
 		buf = append(buf, "\r\n"...)
-		start := len(buf)
-		buf = append(buf, make([]byte, n)...)
+		// Stream the literal: the buffer grows with the bytes that
+		// arrive, never by what the client announced, so "{30000000}"
+		// followed by silence costs nothing (as go-imap reads literals
+		// through an io.LimitReader).
 		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ReadTimeout))
-		if _, err := io.ReadFull(c.br, buf[start:]); err != nil {
+		w := bytes.NewBuffer(buf)
+		got, err := io.Copy(w, io.LimitReader(c.br, n))
+		buf = w.Bytes()
+		if err != nil {
 			return nil, "", nil, err
+		}
+		if got < n {
+			return nil, "", nil, io.ErrUnexpectedEOF
 		}
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/internal/sasl"
 	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
@@ -30,7 +32,7 @@ func testServer(t *testing.T, mod ...func(*Options)) (string, *mailstore.Store) 
 	st.Deliver("alice", []byte("Subject: first\r\nFrom: x@y.org\r\n\r\nplain text one\r\n"))
 	st.Deliver("alice", []byte(multipartMsg))
 	o := &Options{Store: st, Hostname: "imap.test", TLSConfig: srvtest.TLS(t, "imap.test"),
-		Clock: func() time.Time { return fixed }}
+		Clock: func() time.Time { return fixed }, Throttle: &netsrv.AuthThrottle{Delay: time.Millisecond}}
 	for _, m := range mod {
 		m(o)
 	}
@@ -348,4 +350,58 @@ func TestMatch(t *testing.T) {
 	if _, err := parseSeqSet("0:3"); err == nil {
 		t.Fatal("0 accepted in a sequence set")
 	}
+}
+
+// TestLiteralStreamed: announcing a large literal and sending only a few
+// bytes of it must not make the server allocate the announced size.
+func TestLiteralStreamed(t *testing.T) {
+	st, _ := mailstore.New(mailstore.Options{Deterministic: true})
+	st.AddUser("alice", "secret")
+	s := New(&Options{Store: st})
+	in := []byte("a LOGIN alice secret\r\nb APPEND INBOX {30000000+}\r\nSubject: x\r\n\r\nonly this")
+	srvtest.Session(s.handle, in) // warm up
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	srvtest.Session(s.handle, in)
+	runtime.ReadMemStats(&after)
+	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+		t.Fatalf("a session announcing a 30 MB literal and sending 22 bytes allocated %d bytes", d)
+	}
+	if in, _ := st.Snapshot("alice", "INBOX"); len(in.Messages) != 0 {
+		t.Fatal("a cut-off literal was stored")
+	}
+}
+
+// TestAuthenticateTrailingSpace: "AUTHENTICATE CRAM-MD5 " (mutt 2.2 with
+// Cyrus SASL) means no initial response.
+func TestAuthenticateTrailingSpace(t *testing.T) {
+	addr, _ := testServer(t)
+	c := dial(t, addr)
+	fmt.Fprintf(c.c, "a0000 AUTHENTICATE CRAM-MD5 \r\n")
+	l := c.line()
+	if !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("want a challenge, got %q", l)
+	}
+	ch, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(l, "+ "))
+	fmt.Fprintf(c.c, "%s\r\n", base64.StdEncoding.EncodeToString([]byte("alice "+sasl.CRAMDigest("secret", string(ch)))))
+	if l := c.line(); !strings.HasPrefix(l, "a0000 OK") {
+		t.Fatal(l)
+	}
+}
+
+// TestLiteralGrammar: commands are framed by the decoder's literal rule
+// (decode/imap.ParseLiteralSuffix): "{n-}" (LITERAL-) is a literal, a
+// "{5}" inside a quoted string is not, and a size beyond 32 bits is too
+// large.
+func TestLiteralGrammar(t *testing.T) {
+	addr, st := testServer(t)
+	st.AddUser("bob", "pass {5}")
+	c := dial(t, addr)
+	fmt.Fprintf(c.c, "a LOGIN {5-}\r\nalice {6-}\r\nsecret\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("LOGIN with {n-} literals: %q", l)
+	}
+	c.do("b", "APPEND INBOX {99999999999}", "NO [TOOBIG]")
+	c = dial(t, addr)
+	c.do("c", `LOGIN bob "pass {5}"`, "OK")
 }

@@ -117,7 +117,8 @@ func (p *parser) number() (uint32, bool) {
 	return uint32(n), true
 }
 
-// literal reads "{N}" or "{N+}" CRLF and N bytes.
+// literal reads "{N}", "{N+}" or "{N-}" CRLF and N bytes (readCommand
+// has already framed it with decode/imap's ParseLiteralSuffix).
 func (p *parser) literal() ([]byte, bool) {
 	if !p.expect('{') {
 		return nil, false
@@ -130,7 +131,9 @@ func (p *parser) literal() ([]byte, bool) {
 	if err != nil {
 		return nil, p.fail("bad literal size")
 	}
-	p.consume('+')
+	if !p.consume('+') {
+		p.consume('-')
+	}
 	if !p.expect('}') || !p.expect('\r') || !p.expect('\n') {
 		return nil, false
 	}

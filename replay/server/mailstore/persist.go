@@ -112,17 +112,36 @@ func (d *disk) load() ([]*user, uint32, error) {
 			}
 			u.Mailboxes = append(u.Mailboxes, mb)
 		}
-		// Remove message files a crash left unreferenced.
-		if files, err := os.ReadDir(filepath.Join(d.userDir(u.Name), "msg")); err == nil {
+		// Remove what a crash left behind: message files no state refers
+		// to, and the temporary files of writeAtomic (".state.json.tmp*",
+		// "msg/.N.eml.tmp*") that were never renamed into place.
+		udir := d.userDir(u.Name)
+		removeTemps(udir)
+		removeTemps(filepath.Join(udir, "msg"))
+		if files, err := os.ReadDir(filepath.Join(udir, "msg")); err == nil {
 			for _, f := range files {
 				if !refs[f.Name()] && strings.HasSuffix(f.Name(), ".eml") {
-					os.Remove(filepath.Join(d.userDir(u.Name), "msg", f.Name()))
+					os.Remove(filepath.Join(udir, "msg", f.Name()))
 				}
 			}
 		}
 		users = append(users, u)
 	}
 	return users, validity, nil
+}
+
+// removeTemps deletes the temporary files writeAtomic makes in dir
+// (".NAME.tmpRANDOM"); only a crash between create and rename leaves one.
+func removeTemps(dir string) {
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, f := range files {
+		if n := f.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp") && f.Type().IsRegular() {
+			os.Remove(filepath.Join(dir, n))
+		}
+	}
 }
 
 func (d *disk) saveUser(u *user, validity uint32) error {

@@ -127,6 +127,11 @@ func TestPersistence(t *testing.T) {
 	// A crash between a message file and the state leaves an orphan.
 	udir := filepath.Join(dir, "616c696365", "msg")
 	os.WriteFile(filepath.Join(udir, "999.eml"), []byte("orphan"), 0o600)
+	// A crash inside writeAtomic leaves its temporary files.
+	tmpState := filepath.Join(dir, "616c696365", ".state.json.tmp123456")
+	tmpMsg := filepath.Join(udir, ".7.eml.tmp654321")
+	os.WriteFile(tmpState, []byte(`{"v":1,"half`), 0o600)
+	os.WriteFile(tmpMsg, []byte("half a message"), 0o600)
 
 	r, err := New(Options{Dir: dir, Deterministic: true})
 	if err != nil {
@@ -146,6 +151,11 @@ func TestPersistence(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(udir, "999.eml")); !os.IsNotExist(err) {
 		t.Fatal("orphan message file kept")
+	}
+	for _, p := range []string{tmpState, tmpMsg} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("crash leftover %s kept", filepath.Base(p))
+		}
 	}
 	if files, _ := os.ReadDir(udir); len(files) != 2 {
 		t.Fatalf("message files: %d, want 2 (INBOX uid 2 and Keep uid 1)", len(files))

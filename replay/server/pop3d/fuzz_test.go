@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
@@ -18,7 +19,7 @@ func FuzzSession(f *testing.F) {
 		st, _ := mailstore.New(mailstore.Options{Deterministic: true})
 		st.AddUser("alice", "secret")
 		st.Deliver("alice", []byte("Subject: x\r\n\r\n.a\r\nb"))
-		s := New(&Options{Store: st, ReadTimeout: time.Second})
+		s := New(&Options{Store: st, ReadTimeout: time.Second, Throttle: &netsrv.AuthThrottle{Delay: -1, PerIP: -1}})
 		srvtest.Session(s.handle, in)
 	})
 }

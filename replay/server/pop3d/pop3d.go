@@ -53,6 +53,13 @@ type Options struct {
 	MaxBadCommands    int
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
+	// MaxConns and MaxConnsPerIP limit the open connections, in all and
+	// per client address (0: no limit); one over gets "-ERR [SYS/TEMP]".
+	MaxConns, MaxConnsPerIP int
+	// Throttle delays every failed login and keeps a failure budget per
+	// client address (shared with the other protocols when the same value
+	// is given to them); nil means a private one with the defaults.
+	Throttle *netsrv.AuthThrottle
 	// Debug, when not nil, receives the raw transcript of every session.
 	Debug io.Writer
 }
@@ -75,14 +82,21 @@ func New(o *Options) *Server {
 	netsrv.Default(&s.opts.MaxBadCommands, DefaultMaxBadCommands)
 	netsrv.Default(&s.opts.ReadTimeout, DefaultReadTimeout)
 	netsrv.Default(&s.opts.WriteTimeout, DefaultWriteTimeout)
+	s.tracker.MaxConns, s.tracker.MaxConnsPerIP = s.opts.MaxConns, s.opts.MaxConnsPerIP
+	s.tracker.Busy = "-ERR [SYS/TEMP] Too many connections\r\n"
+	s.tracker.Logger = s.opts.Logger
+	if s.opts.Throttle == nil {
+		s.opts.Throttle = &netsrv.AuthThrottle{}
+	}
 	return s
 }
 
 // Serve accepts connections on l until Close; it returns nil after Close.
 func (s *Server) Serve(l net.Listener) error { return s.tracker.Serve(l, s.handle) }
 
-// Close stops the listeners, closes every session (committing nothing) and
-// waits for them.
+// Close stops the listeners, tells every session "-ERR [SYS/TEMP] Server
+// shutting down" (within a second), ends it (committing nothing) and waits
+// for them.
 func (s *Server) Close() error { return s.tracker.Close() }
 
 func (s *Server) lock(user string) bool {
@@ -117,6 +131,7 @@ type conn struct {
 	bw        *bufio.Writer
 	state     state
 	tls       bool
+	remote    string
 	timestamp string // APOP / CRAM-MD5 challenge
 	userArg   string // from USER
 	user      string
@@ -135,6 +150,7 @@ func (s *Server) handle(nc net.Conn) {
 	c.setIO(nc)
 	c.timestamp = sasl.ChallengeID(c.id, s.opts.Clock().Unix(), s.opts.Hostname)
 	remote := nc.RemoteAddr().String()
+	c.remote = remote
 	s.opts.Logger.Printf("pop3[%d] %s: session start", c.id, remote)
 	defer func() {
 		if c.state == stateTransaction {
@@ -157,6 +173,10 @@ func (s *Server) handle(nc net.Conn) {
 				err = errQuit
 			}
 		} else if err != nil {
+			if s.tracker.Closing() {
+				c.reply(false, "SYS/TEMP", "Server shutting down")
+				c.flush()
+			}
 			return
 		} else {
 			err = c.command(string(line))
@@ -359,6 +379,9 @@ func (c *conn) handlePass(arg string) error {
 	}
 	user := c.userArg
 	c.userArg = ""
+	if c.blocked() {
+		return errQuit
+	}
 	if !c.srv.opts.Store.Authenticate(user, arg) {
 		return c.authFailed(user)
 	}
@@ -373,6 +396,9 @@ func (c *conn) handleApop(args []string) error {
 		c.reply(false, "AUTH", "Use STLS first")
 		return nil
 	}
+	if c.blocked() {
+		return errQuit
+	}
 	pass, ok := c.srv.opts.Store.Password(args[0])
 	sum := md5.Sum([]byte(c.timestamp + pass))
 	if !ok || !strings.EqualFold(hex.EncodeToString(sum[:]), args[1]) {
@@ -381,8 +407,23 @@ func (c *conn) handleApop(args []string) error {
 	return c.login(args[0])
 }
 
+// blocked refuses a login from an address that has spent its failure
+// budget (netsrv.AuthThrottle), even with the right password, and ends the
+// session.
+func (c *conn) blocked() bool {
+	if !c.srv.opts.Throttle.Blocked(netsrv.IP(c.remote)) {
+		return false
+	}
+	c.srv.opts.Logger.Printf("pop3[%d] login refused: too many failures from this address", c.id)
+	c.reply(false, "SYS/TEMP", "Too many authentication failures from your address, try again later")
+	return true
+}
+
+// authFailed waits the throttle's delay, then answers -ERR [AUTH]; it
+// counts as a bad command.
 func (c *conn) authFailed(user string) error {
 	c.srv.opts.Logger.Printf("pop3[%d] auth failed user=%q", c.id, user)
+	c.srv.opts.Throttle.Failed(netsrv.IP(c.remote))
 	if c.badCommand("[AUTH] Authentication failed") {
 		return errQuit
 	}
@@ -402,6 +443,9 @@ func (c *conn) handleAuth(args []string) error {
 	if !c.authAllowed() {
 		c.reply(false, "AUTH", "Use STLS first")
 		return nil
+	}
+	if c.blocked() {
+		return errQuit
 	}
 	var user string
 	srv := sasl.New(args[0], c.srv.opts.Store, c.timestamp, func(u string) { user = u })

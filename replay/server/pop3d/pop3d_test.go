@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/internal/sasl"
 	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
@@ -23,7 +24,7 @@ func testServer(t *testing.T, mod ...func(*Options)) (string, *mailstore.Store) 
 	st.Deliver("alice", []byte("Subject: one\r\n\r\nline1\r\n.dot\r\nline3\r\n"))
 	st.Deliver("alice", []byte("Subject: two\r\n\r\nbody two\r\n"))
 	o := &Options{Store: st, Hostname: "pop.test", TLSConfig: srvtest.TLS(t, "pop.test"),
-		Clock: func() time.Time { return time.Unix(1700000000, 0) }}
+		Clock: func() time.Time { return time.Unix(1700000000, 0) }, Throttle: &netsrv.AuthThrottle{Delay: time.Millisecond}}
 	for _, m := range mod {
 		m(o)
 	}

@@ -13,6 +13,7 @@ package smtpd
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -39,6 +40,7 @@ const (
 	DefaultMaxLineLength   = 2000
 	DefaultReadTimeout     = 5 * time.Minute
 	DefaultWriteTimeout    = time.Minute
+	DefaultMaxAuthFailures = 3
 )
 
 // Options configures a Server. Store is the only required field.
@@ -60,15 +62,31 @@ type Options struct {
 	MaxLineLength   int
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
+	// MaxConns and MaxConnsPerIP limit the open connections, in all and
+	// per client address (0: no limit); one over gets 421 at once.
+	MaxConns, MaxConnsPerIP int
+	// Throttle delays every failed AUTH and keeps a failure budget per
+	// client address (shared with POP3 and IMAP when the same value is
+	// given to them); nil means a private one with the defaults.
+	Throttle *netsrv.AuthThrottle
+	// MaxAuthFailures ends the connection with 421 after that many failed
+	// AUTH commands; 0 means DefaultMaxAuthFailures.
+	MaxAuthFailures int
+	// ForbidBareNewline rejects a DATA message that has a line ending in
+	// a bare LF with "521 5.5.2" and disconnects (Postfix's
+	// smtpd_forbid_bare_newline); by default such a message is stored as
+	// it came.
+	ForbidBareNewline bool
 	// Debug, when not nil, receives the raw transcript of every session.
 	Debug io.Writer
 }
 
 // Server is an SMTP server.
 type Server struct {
-	opts Options
-	smtp *smtp.Server
-	seq  atomic.Uint64
+	opts    Options
+	smtp    *smtp.Server
+	seq     atomic.Uint64
+	tracker netsrv.Tracker
 }
 
 // New returns a server; call Serve with a listener.
@@ -80,6 +98,13 @@ func New(o *Options) *Server {
 	netsrv.Default(&s.opts.MaxMessageBytes, DefaultMaxMessageBytes)
 	netsrv.Default(&s.opts.ReadTimeout, DefaultReadTimeout)
 	netsrv.Default(&s.opts.WriteTimeout, DefaultWriteTimeout)
+	netsrv.Default(&s.opts.MaxAuthFailures, DefaultMaxAuthFailures)
+	if s.opts.Throttle == nil {
+		s.opts.Throttle = &netsrv.AuthThrottle{}
+	}
+	s.tracker.MaxConns, s.tracker.MaxConnsPerIP = s.opts.MaxConns, s.opts.MaxConnsPerIP
+	s.tracker.Busy = "421 4.7.0 Too many connections, try again later\r\n"
+	s.tracker.Logger = s.opts.Logger
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = s.opts.Hostname
 	srv.TLSConfig = s.opts.TLSConfig
@@ -97,41 +122,76 @@ func New(o *Options) *Server {
 }
 
 // Serve accepts connections on l until Close. It returns nil after Close.
+// Accept errors such as running out of file descriptors are retried with
+// a back-off (netsrv.Tracker), never returned.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(l)
+	err := s.smtp.Serve(listener{s.tracker.Listen(l), s})
+	if errors.Is(err, smtp.ErrServerClosed) || s.tracker.Closing() {
+		return nil
+	}
+	return err
+}
+
+// Close stops the listeners and ends every session: each one blocked in a
+// read gets "421 4.4.2" from go-smtp (it sees a timeout); after a second
+// whatever is still open is closed.
+func (s *Server) Close() error {
+	s.tracker.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := s.smtp.Shutdown(ctx)
+	if err != nil {
+		err = s.smtp.Close()
+	}
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Close stops the listeners and closes every open session.
-func (s *Server) Close() error {
-	err := s.smtp.Close()
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
+// connOf finds our conn under go-smtp's (which is a *tls.Conn after
+// STARTTLS).
+func connOf(c *smtp.Conn) *conn {
+	nc := c.Conn()
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
 	}
-	return err
+	if gc, ok := nc.(*conn); ok {
+		return gc
+	}
+	return nil
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
-	id := s.seq.Add(1)
-	sess := &session{srv: s, conn: c, id: id, remote: c.Conn().RemoteAddr().String()}
-	s.opts.Logger.Printf("smtp[%d] %s: session start helo=%q", id, sess.remote, c.Hostname())
+	gc := connOf(c)
+	if gc == nil { // not accepted through Serve
+		gc = &conn{srv: s, id: s.seq.Add(1), remote: c.Conn().RemoteAddr().String()}
+	}
+	sess := &session{srv: s, conn: c, c: gc, id: gc.id, remote: gc.remote}
+	_, sess.tlsAtStart = c.TLSConnectionState()
+	gc.mu.Lock()
+	first := !gc.started
+	gc.started = true
+	gc.mu.Unlock()
+	if first {
+		s.opts.Logger.Printf("smtp[%d] %s: session start helo=%q", gc.id, gc.remote, c.Hostname())
+	}
 	return sess, nil
 }
 
 type session struct {
-	srv    *Server
-	conn   *smtp.Conn
-	id     uint64
-	remote string
+	srv        *Server
+	conn       *smtp.Conn
+	c          *conn
+	id         uint64
+	remote     string
+	tlsAtStart bool
 
 	mu        sync.Mutex
 	user      string
 	from      string
 	rcpts     []string // store user names, unique
-	delivered int
+	rcptAddrs []string // the addresses as the client gave them, one per rcpts entry
 }
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -143,39 +203,82 @@ var (
 
 func (se *session) AuthMechanisms() []string { return sasl.Mechanisms }
 
+// errClosing refuses whatever go-smtp still dispatches on a connection
+// that timed out mid-line (the reply cannot reach anyone).
+var errClosing = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection closed"}
+
+var (
+	errAuthBudget = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures from your address, try again later"}
+	errAuthLimit  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
+)
+
 func (se *session) Auth(mech string) (gosasl.Server, error) {
+	if se.c.isDead() {
+		return nil, errClosing
+	}
+	if se.srv.opts.Throttle.Blocked(netsrv.IP(se.remote)) {
+		se.srv.opts.Logger.Printf("smtp[%d] %s: auth refused: too many failures from this address", se.id, se.remote)
+		se.c.mu.Lock()
+		se.c.closeAfter = true
+		se.c.mu.Unlock()
+		return nil, errAuthBudget
+	}
 	challenge := sasl.ChallengeID(se.id, se.srv.opts.Clock().Unix(), se.srv.opts.Hostname)
 	srv := sasl.New(mech, se.srv.opts.Store, challenge, func(u string) {
 		se.mu.Lock()
 		se.user = u
 		se.mu.Unlock()
+		se.c.mu.Lock()
+		se.c.user = u
+		se.c.mu.Unlock()
 		se.srv.opts.Logger.Printf("smtp[%d] %s: auth %s user=%q", se.id, se.remote, strings.ToUpper(mech), u)
 	})
 	if srv == nil {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
-	return authServer{srv}, nil
+	return authServer{srv, se}, nil
 }
 
-// authServer maps our SASL errors to the SMTP replies go-smtp sends.
-type authServer struct{ s sasl.Server }
+// authServer maps our SASL errors to the SMTP replies go-smtp sends, and
+// makes every failure cost the client the throttle's delay; after
+// MaxAuthFailures failures the reply is 421 and the connection closes.
+type authServer struct {
+	s  sasl.Server
+	se *session
+}
 
 func (a authServer) Next(resp []byte) ([]byte, bool, error) {
 	ch, done, err := a.s.Next(resp)
-	if err != nil {
-		if errors.Is(err, sasl.ErrBadResponse) {
-			return nil, true, &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Malformed authentication response"}
-		}
-		return nil, true, smtp.ErrAuthFailed
+	if err == nil {
+		return ch, done, nil
 	}
-	return ch, done, nil
+	se := a.se
+	se.srv.opts.Logger.Printf("smtp[%d] %s: auth failed", se.id, se.remote)
+	se.srv.opts.Throttle.Failed(netsrv.IP(se.remote))
+	se.c.mu.Lock()
+	se.c.authFails++
+	limit := se.c.authFails >= se.srv.opts.MaxAuthFailures
+	if limit {
+		se.c.closeAfter = true
+	}
+	se.c.mu.Unlock()
+	if limit {
+		return nil, true, errAuthLimit
+	}
+	if errors.Is(err, sasl.ErrBadResponse) {
+		return nil, true, &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Malformed authentication response"}
+	}
+	return nil, true, smtp.ErrAuthFailed
 }
 
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if se.c.isDead() {
+		return errClosing
+	}
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	se.from = from
-	se.rcpts = nil
+	se.rcpts, se.rcptAddrs = nil, nil
 	return nil
 }
 
@@ -200,6 +303,9 @@ func (se *session) localUser(to string) (string, bool) {
 }
 
 func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if se.c.isDead() {
+		return errClosing
+	}
 	u, ok := se.localUser(to)
 	if !ok {
 		se.srv.opts.Logger.Printf("smtp[%d] %s: rcpt %q rejected: unknown user", se.id, se.remote, to)
@@ -213,24 +319,37 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		}
 	}
 	se.rcpts = append(se.rcpts, u)
+	se.rcptAddrs = append(se.rcptAddrs, to)
 	return nil
 }
 
 func (se *session) Data(r io.Reader) error {
 	se.mu.Lock()
 	rcpts := append([]string(nil), se.rcpts...)
+	addrs := append([]string(nil), se.rcptAddrs...)
 	from, authed := se.from, se.user != ""
 	se.mu.Unlock()
+	_, bdat := r.(*io.PipeReader) // go-smtp's BDAT chunks come through a pipe
 	body, err := io.ReadAll(r)
 	if err != nil {
 		return err // go-smtp maps ErrDataTooLarge and friends
 	}
+	if se.c.isDead() {
+		return errClosing
+	}
 	if len(rcpts) == 0 {
 		return errNoMail
 	}
+	if se.srv.opts.ForbidBareNewline && !bdat && hasBareLF(body) {
+		se.srv.opts.Logger.Printf("smtp[%d] %s: bare LF in DATA: message refused, disconnecting", se.id, se.remote)
+		se.c.mu.Lock()
+		se.c.closeAfter = true
+		se.c.mu.Unlock()
+		return errBareLF
+	}
 	var buf bytes.Buffer
 	buf.Grow(len(body) + 256)
-	se.writeReceived(&buf, authed, rcpts)
+	se.writeReceived(&buf, authed, addrs)
 	buf.Write(body)
 	for _, u := range rcpts {
 		if _, err := se.srv.opts.Store.Deliver(u, buf.Bytes()); err != nil {
@@ -238,13 +357,18 @@ func (se *session) Data(r io.Reader) error {
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local delivery failed"}
 		}
 	}
-	se.mu.Lock()
-	se.delivered++
-	se.mu.Unlock()
+	se.c.mu.Lock()
+	se.c.delivered++
+	se.c.mu.Unlock()
 	se.srv.opts.Logger.Printf("smtp[%d] %s: delivered from=%q to=%q size=%d", se.id, se.remote, from, rcpts, buf.Len())
 	return nil
 }
 
+// writeReceived writes the trace header (RFC 5321 4.4). Every line after
+// the first is folded with a tab (RFC 5322 2.2.3), so the "; date" can never
+// begin an unfolded line; "for" names the recipient's full address as the
+// client gave it, and only when there is exactly one (several would disclose
+// the other recipients to each).
 func (se *session) writeReceived(w *bytes.Buffer, authed bool, rcpts []string) {
 	with := "ESMTP"
 	if _, ok := se.conn.TLSConnectionState(); ok {
@@ -261,9 +385,9 @@ func (se *session) writeReceived(w *bytes.Buffer, authed bool, rcpts []string) {
 	if helo == "" {
 		helo = "unknown"
 	}
-	fmt.Fprintf(w, "Received: from %s ([%s])\r\n\tby %s (mailtap) with %s id %d\r\n", helo, ip, se.srv.opts.Hostname, with, se.id)
+	fmt.Fprintf(w, "Received: from %s ([%s])\r\n\tby %s (mailtap) with %s id %d", helo, ip, se.srv.opts.Hostname, with, se.id)
 	if len(rcpts) == 1 {
-		fmt.Fprintf(w, "\tfor <%s>", rcpts[0])
+		fmt.Fprintf(w, "\r\n\tfor <%s>", rcpts[0])
 	}
 	fmt.Fprintf(w, "; %s\r\n", se.srv.opts.Clock().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 }
@@ -272,12 +396,33 @@ func (se *session) Reset() {
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	se.from = ""
-	se.rcpts = nil
+	se.rcpts, se.rcptAddrs = nil, nil
 }
 
+// Logout is called when go-smtp ends a Session: at the end of the
+// connection, and after STARTTLS (a new Session follows on the same
+// connection). The end of the connection is logged by conn.Close, once;
+// here only the TLS upgrade is.
 func (se *session) Logout() error {
-	se.mu.Lock()
-	defer se.mu.Unlock()
-	se.srv.opts.Logger.Printf("smtp[%d] %s: session end user=%q delivered=%d", se.id, se.remote, se.user, se.delivered)
+	if _, isTLS := se.conn.TLSConnectionState(); isTLS && !se.tlsAtStart {
+		se.srv.opts.Logger.Printf("smtp[%d] %s: STARTTLS done", se.id, se.remote)
+	}
 	return nil
+}
+
+var errBareLF = &smtp.SMTPError{Code: 521, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Bare <LF> received, closing connection"}
+
+// hasBareLF reports a line that ends in LF without CR before it.
+func hasBareLF(b []byte) bool {
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		if i == 0 || b[i-1] != '\r' {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
 }

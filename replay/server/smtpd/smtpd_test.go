@@ -2,12 +2,18 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
+	"log"
 	"net"
+	"net/mail"
 	"net/smtp"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
 	"github.com/mailtap/mailtap/replay/server/internal/sasl"
 	"github.com/mailtap/mailtap/replay/server/internal/srvtest"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
@@ -20,7 +26,7 @@ func testServer(t *testing.T, mod ...func(*Options)) (string, *mailstore.Store) 
 	st, _ := mailstore.New(mailstore.Options{Deterministic: true, Clock: func() time.Time { return fixed }})
 	st.AddUser("alice", "secret")
 	o := &Options{Store: st, Hostname: "mx.test", Clock: func() time.Time { return fixed }, MaxMessageBytes: 1000,
-		TLSConfig: srvtest.TLS(t, "mx.test")}
+		TLSConfig: srvtest.TLS(t, "mx.test"), Throttle: &netsrv.AuthThrottle{Delay: time.Millisecond}}
 	for _, m := range mod {
 		m(o)
 	}
@@ -104,7 +110,7 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("%d messages", len(snap.Messages))
 	}
 	raw := string(snap.Messages[0].Raw)
-	wantTrace := "Received: from client.test ([127.0.0.1])\r\n\tby mx.test (mailtap) with ESMTP id 1\r\n\tfor <alice>; Tue, 02 Jan 2024 03:04:05 +0000\r\n"
+	wantTrace := "Received: from client.test ([127.0.0.1])\r\n\tby mx.test (mailtap) with ESMTP id 1\r\n\tfor <alice@example.com>; Tue, 02 Jan 2024 03:04:05 +0000\r\n"
 	if !strings.HasPrefix(raw, wantTrace) || !strings.HasSuffix(raw, "Subject: t\r\n\r\n.dotted\r\nlast\r\n") {
 		t.Fatalf("DATA message: %q", raw)
 	}
@@ -226,4 +232,239 @@ func TestReadTimeout(t *testing.T) {
 	if _, err := c.br.ReadString('\n'); err == nil && time.Since(start) > 5*time.Second {
 		t.Fatal("idle connection not closed")
 	}
+}
+
+// TestReceivedHeader: the trace header of a message for one and for several
+// recipients parses as a header (net/mail, and Python's email when python3
+// is installed), its date survives, and "for" names the full address.
+func TestReceivedHeader(t *testing.T) {
+	addr, st := testServer(t)
+	st.AddUser("bob", "pw")
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	for _, rcpts := range [][]string{{"bob@example.com"}, {"alice@example.com", "bob@example.net"}} {
+		c.cmd("MAIL FROM:<s@example.org>", "250 ")
+		for _, r := range rcpts {
+			c.cmd("RCPT TO:<"+r+">", "250 ")
+		}
+		c.cmd("DATA", "354 ")
+		c.cmd("From: s@example.org\r\nTo: bob@example.com\r\nSubject: trace\r\n\r\nbody\r\n.", "250 ")
+	}
+	snap, _ := st.Snapshot("bob", "INBOX")
+	if len(snap.Messages) != 2 {
+		t.Fatalf("bob has %d messages", len(snap.Messages))
+	}
+	for i, m := range snap.Messages {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Raw))
+		if err != nil {
+			t.Fatalf("message %d does not parse: %v\n%q", i, err, m.Raw)
+		}
+		rcv := msg.Header.Get("Received")
+		semi := strings.LastIndexByte(rcv, ';')
+		if semi < 0 {
+			t.Fatalf("message %d: Received without date: %q", i, rcv)
+		}
+		if d, err := mail.ParseDate(strings.TrimSpace(rcv[semi+1:])); err != nil || !d.Equal(fixed) {
+			t.Fatalf("message %d: Received date %q: %v", i, rcv[semi+1:], err)
+		}
+		if msg.Header.Get("Subject") != "trace" || msg.Header.Get("From") == "" {
+			t.Fatalf("message %d lost its headers: %v", i, msg.Header)
+		}
+		hasFor := strings.Contains(rcv, "for <bob@example.com>")
+		if hasFor != (i == 0) || strings.Contains(rcv, "for <bob>") {
+			t.Fatalf("message %d: Received %q", i, rcv)
+		}
+		py, err := exec.LookPath("python3")
+		if err != nil {
+			continue
+		}
+		cmd := exec.Command(py, "-c", `import sys, email, email.policy, email.utils
+m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.compat32)
+r = str(m["Received"])
+assert not m.defects, m.defects
+print(email.utils.parsedate_to_datetime(r.rsplit(";", 1)[1].strip()).isoformat(), m["Subject"], m["From"])`)
+		cmd.Stdin = bytes.NewReader(m.Raw)
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "2024-01-02T03:04:05+00:00 trace s@example.org" {
+			t.Fatalf("message %d: Python's email: %v\n%s", i, err, out)
+		}
+	}
+}
+
+// TestDripTimeout: a client that sends a command a byte at a time without
+// ending the line must lose the connection at the read timeout, and the
+// fragment must not run as a command (go-smtp alone ran "QUIT" here,
+// answered 221, and the drip could go on for ever).
+func TestDripTimeout(t *testing.T) {
+	var logBuf syncLog
+	addr, st := testServer(t, func(o *Options) {
+		o.ReadTimeout = 300 * time.Millisecond
+		o.Logger = log.New(&logBuf, "", 0)
+	})
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("MAIL FROM:<a@b>", "250 ")
+	start := time.Now()
+	nc := c.c
+	go func() {
+		for _, b := range []byte("RCPT TO:<alice@example.com>") {
+			if _, err := nc.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	l, err := c.br.ReadString('\n')
+	if err == nil {
+		t.Fatalf("the fragment was answered: %q", l)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("connection held %v with a 300ms read timeout", d)
+	}
+	if strings.Contains(logBuf.String(), "rcpt") {
+		t.Fatalf("fragment reached the session:\n%s", logBuf.String())
+	}
+	if !strings.Contains(logBuf.String(), "read timeout in the middle of a command line") {
+		t.Fatalf("log:\n%s", logBuf.String())
+	}
+	if snap, _ := st.Snapshot("alice", "INBOX"); len(snap.Messages) != 0 {
+		t.Fatal("delivered")
+	}
+
+	// The same with "QUIT" as the fragment: no 221.
+	c = dial(t, addr)
+	c.c.Write([]byte("QUIT"))
+	if l, err := c.br.ReadString('\n'); err == nil {
+		t.Fatalf("fragment QUIT answered: %q", l)
+	}
+	// An idle client (no fragment) still gets go-smtp's 421.
+	c = dial(t, addr)
+	if r, err := c.br.ReadString('\n'); !strings.HasPrefix(r, "421 ") {
+		t.Fatalf("idle client: %q %v\n%s", r, err, logBuf.String())
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestForbidBareNewline: by default a bare LF in DATA is stored as it
+// came; with ForbidBareNewline the message gets 521 and the connection is
+// closed (Postfix's smtpd_forbid_bare_newline). CRLF-only mail and BDAT
+// are unaffected.
+func TestForbidBareNewline(t *testing.T) {
+	msg := "Subject: lf\nbare\r\nok\r\n."
+	addr, st := testServer(t)
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("MAIL FROM:<a@b>", "250 ")
+	c.cmd("RCPT TO:<alice@x>", "250 ")
+	c.cmd("DATA", "354 ")
+	c.cmd(msg, "250 ")
+	if snap, _ := st.Snapshot("alice", "INBOX"); len(snap.Messages) != 1 || !strings.Contains(string(snap.Messages[0].Raw), "Subject: lf\nbare") {
+		t.Fatalf("default: %+v", snap)
+	}
+
+	addr, st = testServer(t, func(o *Options) { o.ForbidBareNewline = true })
+	c = dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("MAIL FROM:<a@b>", "250 ")
+	c.cmd("RCPT TO:<alice@x>", "250 ")
+	c.cmd("DATA", "354 ")
+	c.cmd("Subject: crlf\r\n\r\nfine\r\n.", "250 ")
+	c.cmd("MAIL FROM:<a@b>", "250 ")
+	c.cmd("RCPT TO:<alice@x>", "250 ")
+	c.cmd("BDAT 13 LAST\r\nbdat\nis\nraw", "250 ") // cmd adds the CRLF: 13 bytes
+	c.cmd("MAIL FROM:<a@b>", "250 ")
+	c.cmd("RCPT TO:<alice@x>", "250 ")
+	c.cmd("DATA", "354 ")
+	c.cmd(msg, "521 5.5.2 ")
+	if l, err := c.br.ReadString('\n'); err == nil {
+		t.Fatalf("connection still open after 521: %q", l)
+	}
+	if snap, _ := st.Snapshot("alice", "INBOX"); len(snap.Messages) != 2 {
+		t.Fatalf("forbid: %d messages, want the CRLF one and the BDAT one", len(snap.Messages))
+	}
+}
+
+// TestAuthThrottle: every failed AUTH waits the throttle's delay; the
+// third failure on a connection gets 421 and the connection closes; once
+// the address has spent its budget even the right password is refused.
+func TestAuthThrottle(t *testing.T) {
+	const delay = 100 * time.Millisecond
+	addr, _ := testServer(t, func(o *Options) { o.Throttle = &netsrv.AuthThrottle{Delay: delay, PerIP: 5} })
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	start := time.Now()
+	c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n", "535 ")
+	if d := time.Since(start); d < delay {
+		t.Fatalf("failure answered after %v, want at least %v", d, delay)
+	}
+	c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n", "535 ")
+	c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n", "421 4.7.0 ")
+	if l, err := c.br.ReadString('\n'); err == nil {
+		t.Fatalf("connection open after the failure limit: %q", l)
+	}
+	c = dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n", "535 ")
+	c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n", "535 ") // the address's fifth
+	c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "421 4.7.0 ")
+	c = dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "421 4.7.0 ")
+}
+
+// TestSizeBeyond32Bits: SIZE= and BDAT sizes too large for 32 bits get
+// 552, as smaller ones over the limit do (go-smtp alone answered 501 and
+// took the BDAT chunk for commands). The BDAT connection closes after the
+// 552, since its chunk cannot be framed.
+func TestSizeBeyond32Bits(t *testing.T) {
+	addr, st := testServer(t)
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("MAIL FROM:<a@b> SIZE=99999999999", "552 5.3.4 ")
+	c.cmd("mail from:<a@b> BODY=8BITMIME size=18446744073709551616", "552 5.3.4 ")
+	c.cmd("MAIL FROM:<a@b> SIZE=4294967296", "552 5.3.4 ")
+	c.cmd("MAIL FROM:<a@b> SIZE=12x", "501 ") // not a number: still a syntax error
+	// Split across writes: the line is held until it is whole.
+	c.c.Write([]byte("MAIL FROM:<a@b> SI"))
+	time.Sleep(20 * time.Millisecond)
+	c.cmd("ZE=99999999999", "552 5.3.4 ")
+	c.cmd("MAIL FROM:<a@b> SIZE=100", "250 ")
+	c.cmd("RCPT TO:<alice@x>", "250 ")
+	c.c.Write([]byte("BDAT 5\r\nMAIL "))
+	c.expect("250 ")
+	c.cmd("BDAT 99999999999", "552 5.3.4 ")
+	if l, err := c.br.ReadString('\n'); err == nil {
+		t.Fatalf("connection open after the unframeable BDAT: %q", l)
+	}
+	if snap, _ := st.Snapshot("alice", "INBOX"); len(snap.Messages) != 0 {
+		t.Fatal("delivered")
+	}
+	// DATA content that looks like a command is not touched.
+	c = dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("MAIL FROM:<a@b>", "250 ")
+	c.cmd("RCPT TO:<alice@x>", "250 ")
+	c.cmd("DATA", "354 ")
+	c.cmd("MAIL FROM:<x> SIZE=99999999999\r\nBDAT 99999999999\r\n.", "250 ")
+	snap, _ := st.Snapshot("alice", "INBOX")
+	if len(snap.Messages) != 1 || !strings.HasSuffix(string(snap.Messages[0].Raw), "\r\nMAIL FROM:<x> SIZE=99999999999\r\nBDAT 99999999999\r\n") {
+		t.Fatalf("DATA changed: %+v", snap)
+	}
+	c.cmd("MAIL FROM:<a@b> SIZE=99999999999", "552 5.3.4 ")
 }

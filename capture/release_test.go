@@ -1,0 +1,69 @@
+package capture
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/mailtap/mailtap/capture/synth"
+	"github.com/mailtap/mailtap/decode"
+)
+
+// TestResetConnectionsReleased: a connection closed by an RST (from either
+// side, with or without a handshake seen, with data in flight) or by FINs
+// leaves nothing behind at once: no connection of ours, none in gopacket's
+// pool (which, left alone, keeps a reset connection until the idle timeout,
+// 5 minutes of capture time), and its decoder was closed exactly once.
+func TestResetConnectionsReleased(t *testing.T) {
+	capt := synth.NewCapture(synth.LinkEthernet)
+	start := time.Date(2025, 3, 3, 12, 0, 0, 0, time.UTC)
+	const n = 40
+	for i := 0; i < n; i++ {
+		cli := netip.AddrPortFrom(cli4.Addr(), uint16(41000+i))
+		c := capt.Conn(cli, srv4, synth.Options{Start: start.Add(time.Duration(i) * time.Millisecond), Midstream: i%8 == 7})
+		c.Server("220 hi\r\n").Client("EHLO x\r\nMAIL FROM:<a@example.test>\r\n")
+		switch i % 4 {
+		case 0:
+			c.Server("250 ok\r\n").Reset(synth.ClientSide)
+		case 1:
+			c.Server("250 ok\r\n").Reset(synth.ServerSide)
+		case 2:
+			// the server resets with the client's bytes not yet answered
+			c.Reset(synth.ServerSide)
+		case 3:
+			c.Server("250 ok\r\n").Client("QUIT\r\n").Server("221 bye\r\n").Close(synth.ClientSide)
+		}
+	}
+	pkts, err := capt.Packets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &recFactory{}
+	e := New(Config{ServerPort: func(p uint16) bool { return p == 25 }}, f)
+	for _, p := range pkts {
+		e.Packet(p.Data, gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(p.Data), Length: len(p.Data)}, layers.LinkTypeEthernet)
+	}
+	w := e.set.ws[0].w
+	if len(f.conns) != n {
+		t.Fatalf("%d connections decoded, want %d", len(f.conns), n)
+	}
+	if len(w.conns) != 0 || w.streams != 0 {
+		t.Errorf("after the last RST/FIN: %d connections tracked, %d in gopacket's pool; want none", len(w.conns), w.streams)
+	}
+	for i, r := range f.conns {
+		want := decode.CloseRST
+		if i%4 == 3 {
+			want = decode.CloseFIN
+		}
+		if r.nclose != 1 || r.closed != want {
+			t.Errorf("connection %d (%v): closed %d times, by %v; want once, by %v", i, r.info.Client, r.nclose, r.closed, want)
+		}
+		if got := r.bytes[decode.ClientToServer].String(); i%8 != 7 && got != "EHLO x\r\nMAIL FROM:<a@example.test>\r\n" && i%4 != 3 {
+			t.Errorf("connection %d: client bytes %q", i, got)
+		}
+	}
+	e.Finish()
+}

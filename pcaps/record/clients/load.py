@@ -1,0 +1,125 @@
+"""Load clients for load.sh: loop until STOPFILE exists, then finish the session in
+progress and exit. Standard library only.
+
+usage: load.py submit STOPFILE SEED   SMTP AUTH submissions to Postfix on 127.0.0.1:25
+       load.py pop3 STOPFILE SEED     poplib sessions against Dovecot on 127.0.0.1:110
+       load.py imap STOPFILE SEED     imaplib sessions against Dovecot on 127.0.0.1:143
+
+submit: one session = EHLO, AUTH PLAIN or LOGIN as carol (alternating), 1-5 messages
+(plain text, or multipart with a base64 attachment of 1 KB - 1 MB) to alice, bob or
+carol, QUIT. pop3: USER/PASS as alice, STAT, LIST, UIDL, RETR of up to 40 messages, DELE
+of each retrieved one (so the mailbox stays small), QUIT. imap: LOGIN as bob or carol,
+SELECT INBOX, UID FETCH BODY.PEEK[] of up to 30 messages, and when the mailbox holds more
+than 200: STORE \\Deleted on the oldest 100 and EXPUNGE; LOGOUT. Prints one line of totals.
+"""
+import imaplib
+import os
+import poplib
+import random
+import smtplib
+import sys
+import time
+from email.message import EmailMessage
+
+WORDS = ("the quarterly figures are attached please review before friday meeting "
+         "invoice shipment delayed warehouse customer account balance report draft "
+         "Grüße Überweisung naïve café résumé déjà vu").split()
+
+
+def text(rng, n):
+    out, size = [], 0
+    while size < n:
+        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 14)))
+        if rng.random() < 0.02:
+            line = "." + line  # dot-stuffed on the wire
+        out.append(line)
+        size += len(line) + 1
+    return "\n".join(out) + "\n"
+
+
+def message(rng, i, seed, to):
+    m = EmailMessage()
+    m["From"] = "Carol Sender <carol@example.test>"
+    m["To"] = to
+    m["Subject"] = f"load {seed}-{i}: " + " ".join(rng.choice(WORDS) for _ in range(5))
+    m["Message-ID"] = f"<load-{seed}-{i}@example.test>"
+    m.set_content(text(rng, rng.choice((300, 2000, 8000, 30000))))
+    if rng.random() < 0.4:
+        size = rng.choice((1024, 20000, 100000, 400000, 1000000))
+        m.add_attachment(rng.randbytes(size), maintype="application",
+                         subtype="octet-stream", filename=f"blob-{i}.bin")
+    return m
+
+
+def submit(stop, seed):
+    rng = random.Random(seed)
+    sessions = msgs = 0
+    while not os.path.exists(stop):
+        with smtplib.SMTP("127.0.0.1", 25, local_hostname="load.example.org", timeout=60) as s:
+            s.ehlo()
+            if sessions % 2:
+                s.user, s.password = "carol", "secret"
+                s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+            else:
+                s.login("carol", "secret")
+            for _ in range(rng.randint(1, 5)):
+                to = rng.choice(("alice", "bob", "carol"))
+                s.send_message(message(rng, msgs, seed, f"{to}@example.test"),
+                               from_addr="carol@example.test", to_addrs=[f"{to}@example.test"])
+                msgs += 1
+        sessions += 1
+    print(f"submit: {sessions} sessions, {msgs} messages")
+
+
+def pop3(stop, seed):
+    sessions = retr = 0
+    while not os.path.exists(stop):
+        p = poplib.POP3("127.0.0.1", 110, timeout=60)
+        p.user("alice")
+        p.pass_("secret")
+        count, _ = p.stat()
+        p.list()
+        p.uidl()
+        for n in range(1, min(count, 40) + 1):
+            p.retr(n)
+            p.dele(n)
+            retr += 1
+        p.quit()
+        sessions += 1
+        if count == 0:
+            time.sleep(0.2)
+    print(f"pop3: {sessions} sessions, {retr} messages retrieved")
+
+
+def imap(stop, seed):
+    rng = random.Random(seed)
+    sessions = fetched = 0
+    while not os.path.exists(stop):
+        user = rng.choice(("bob", "carol"))
+        m = imaplib.IMAP4("127.0.0.1", 143, timeout=60)
+        m.login(user, "secret")
+        typ, data = m.select("INBOX")
+        exists = int(data[0])
+        if exists:
+            typ, data = m.uid("SEARCH", None, "ALL")
+            uids = data[0].split()
+            pick = uids[-30:] if rng.random() < 0.5 else uids[:30]
+            typ, data = m.uid("FETCH", b",".join(pick), "(UID RFC822.SIZE BODY.PEEK[])")
+            fetched += len(pick)
+            if exists > 200:
+                m.uid("STORE", b",".join(uids[:100]), "+FLAGS.SILENT", r"(\Deleted)")
+                m.expunge()
+        m.logout()
+        sessions += 1
+        if not exists:
+            time.sleep(0.2)
+    print(f"imap: {sessions} sessions, {fetched} messages fetched")
+
+
+def main():
+    mode, stop, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    {"submit": submit, "pop3": pop3, "imap": imap}[mode](stop, seed)
+
+
+if __name__ == "__main__":
+    main()

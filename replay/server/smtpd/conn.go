@@ -1,0 +1,346 @@
+package smtpd
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/mailtap/mailtap/replay/server/internal/netsrv"
+)
+
+// conn is the net.Conn go-smtp gets for each accepted connection. It
+// carries what the log says about the connection as a whole (one id, one
+// start and one end line, even across STARTTLS, which makes go-smtp end
+// one Session and begin another), and it fixes what go-smtp v0.25.1 gets
+// wrong when a read times out in the middle of a command line.
+//
+// go-smtp reads commands with bufio.Reader.ReadLine, which returns a
+// partial line as if it were whole when the read under it fails; at each
+// read timeout the fragment was executed as a command and the connection
+// lived on, so a client dripping a byte at a time without a line end held
+// the connection for ever. Here a read timeout while a command line is
+// unfinished closes the connection instead, and marks it dead so that no
+// Session method acts on the fragment go-smtp still dispatches. Before
+// STARTTLS the conn sees the plaintext and knows exactly whether a line is
+// unfinished; under TLS it sees records, and treats any bytes read since
+// the server's last reply as an unfinished command.
+type conn struct {
+	*netsrv.Conn
+	srv    *Server
+	id     uint64
+	remote string
+
+	mu         sync.Mutex
+	pending    bool // an unfinished command line has been read
+	tls        bool // STARTTLS began: reads are TLS records
+	dead       bool // timed out mid-line: closed, nothing more may run
+	closeAfter bool // close once the next reply is written
+	started    bool // "session start" has been logged
+	user       string
+	delivered  int
+	authFails  int
+	closed     bool
+
+	// Following the plaintext stream (before STARTTLS).
+	rbuf      []byte
+	out       []byte // ready for go-smtp
+	held      []byte // a MAIL or BDAT line not yet complete
+	passing   bool   // the rest of the current line goes through unheld
+	rerr      error  // read error to return once out is drained
+	mode      int
+	chunkLeft int64
+	dataLine  []byte
+}
+
+var (
+	startTLSReply = []byte("220 2.0.0 Ready to start TLS")
+	dataReply     = []byte("354 ")
+)
+
+// Modes of the plaintext client stream, as far as the conn follows it.
+const (
+	modeCommand = iota // command lines
+	modeData           // a DATA message, until a line "."
+	modeChunk          // a BDAT chunk of chunkLeft bytes
+)
+
+// maxHeld bounds a command line held back for inspection; a longer one is
+// passed on as it is (go-smtp rejects it).
+const maxHeld = 4096
+
+// Read gives go-smtp the client's bytes. Before STARTTLS it follows the
+// stream (commands, DATA, BDAT chunks) and holds back a MAIL or BDAT
+// command line until it is complete, to correct what go-smtp v0.25.1 gets
+// wrong: it parses SIZE= and the BDAT size as 32-bit numbers and answers a
+// larger one with 501 (RFC 1870 and 3030 want 552), and after a BDAT it
+// could not parse it takes the chunk for commands. A SIZE beyond 32 bits is
+// passed on as 4294967295, which go-smtp then refuses with 552; a BDAT
+// beyond 32 bits is passed on as "BDAT 4294967295", go-smtp answers 552,
+// and the connection closes after that reply (the chunk cannot be framed).
+func (c *conn) Read(b []byte) (int, error) {
+	for {
+		c.mu.Lock()
+		if len(c.out) > 0 {
+			n := copy(b, c.out)
+			c.out = c.out[n:]
+			c.mu.Unlock()
+			return n, nil
+		}
+		if c.rerr != nil {
+			err := c.rerr
+			c.rerr = nil
+			c.mu.Unlock()
+			return 0, err
+		}
+		tls := c.tls
+		c.mu.Unlock()
+		if tls {
+			return c.readTLS(b)
+		}
+		if c.rbuf == nil {
+			c.rbuf = make([]byte, 4096)
+		}
+		n, err := c.Conn.Read(c.rbuf)
+		c.mu.Lock()
+		c.feed(c.rbuf[:n])
+		if err != nil {
+			c.rerr = err
+		}
+		drip := err != nil && isTimeout(err) && c.pending && !c.dead
+		if drip {
+			c.dead = true
+			c.out, c.held = nil, nil
+		}
+		c.mu.Unlock()
+		if drip {
+			c.dripped()
+		}
+	}
+}
+
+// readTLS reads TLS records after STARTTLS: any bytes since the last reply
+// mean a command is under way.
+func (c *conn) readTLS(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.mu.Lock()
+	if n > 0 {
+		c.pending = true
+	}
+	drip := err != nil && isTimeout(err) && c.pending && !c.dead
+	if drip {
+		c.dead = true
+	}
+	c.mu.Unlock()
+	if drip {
+		c.dripped()
+	}
+	return n, err
+}
+
+func (c *conn) dripped() {
+	c.srv.opts.Logger.Printf("smtp[%d] %s: read timeout in the middle of a command line; closing without running it", c.id, c.remote)
+	c.Conn.Close()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// feed follows the plaintext stream and moves what go-smtp may have to
+// c.out; c.mu is held. c.pending tells whether a line (or chunk) is
+// unfinished.
+func (c *conn) feed(p []byte) {
+	for len(p) > 0 {
+		switch c.mode {
+		case modeChunk:
+			k := min(int64(len(p)), c.chunkLeft)
+			c.out = append(c.out, p[:k]...)
+			c.chunkLeft -= k
+			p = p[k:]
+			c.pending = c.chunkLeft > 0
+			if c.chunkLeft == 0 {
+				c.mode = modeCommand
+			}
+		case modeData:
+			i := bytes.IndexByte(p, '\n')
+			if i < 0 {
+				c.dataLine = appendPrefix(c.dataLine, p)
+				c.out = append(c.out, p...)
+				c.pending = true
+				return
+			}
+			c.dataLine = appendPrefix(c.dataLine, p[:i+1])
+			c.out = append(c.out, p[:i+1]...)
+			p = p[i+1:]
+			if string(c.dataLine) == ".\r\n" {
+				c.mode = modeCommand
+			}
+			c.dataLine = c.dataLine[:0]
+			c.pending = false
+		default:
+			i := bytes.IndexByte(p, '\n')
+			line := p
+			if i >= 0 {
+				line = p[:i+1]
+			}
+			p = p[len(line):]
+			complete := i >= 0
+			if c.passing || (len(c.held) == 0 && !inspect(line)) {
+				// Not MAIL or BDAT: pass it on at once.
+				c.out = append(c.out, line...)
+				c.pending, c.passing = !complete, !complete
+				continue
+			}
+			c.held = append(c.held, line...)
+			c.pending = true
+			if !complete {
+				if len(c.held) > maxHeld || !inspect(c.held) {
+					c.out = append(c.out, c.held...)
+					c.held = c.held[:0]
+					c.passing = true
+				}
+				continue
+			}
+			c.out = append(c.out, c.command(c.held)...)
+			c.held = c.held[:0]
+			c.pending = false
+		}
+	}
+}
+
+// appendPrefix keeps the first three bytes of a DATA line: enough to see
+// the terminating ".\r\n".
+func appendPrefix(dst, p []byte) []byte {
+	if n := 4 - len(dst); n > 0 {
+		dst = append(dst, p[:min(n, len(p))]...)
+	}
+	return dst
+}
+
+// inspect reports whether a (partial) command line may be MAIL or BDAT.
+func inspect(line []byte) bool {
+	for _, verb := range []string{"MAIL", "BDAT"} {
+		n := min(len(line), len(verb))
+		if bytes.EqualFold(line[:n], []byte(verb[:n])) {
+			return true
+		}
+	}
+	return false
+}
+
+const max32 = "4294967295"
+
+// command corrects one complete MAIL or BDAT line; c.mu is held.
+func (c *conn) command(line []byte) []byte {
+	body := bytes.TrimRight(line, "\r\n")
+	end := line[len(body):]
+	verb, arg, _ := bytes.Cut(body, []byte(" "))
+	switch {
+	case bytes.EqualFold(verb, []byte("MAIL")):
+		fields := bytes.Split(arg, []byte(" "))
+		changed := false
+		for i, f := range fields {
+			k, v, ok := bytes.Cut(f, []byte("="))
+			if ok && bytes.EqualFold(k, []byte("SIZE")) && over32(v) {
+				fields[i] = append(append(append([]byte{}, k...), '='), max32...)
+				changed = true
+			}
+		}
+		if changed {
+			out := append(append([]byte{}, verb...), ' ')
+			out = append(out, bytes.Join(fields, []byte(" "))...)
+			return append(out, end...)
+		}
+	case bytes.EqualFold(verb, []byte("BDAT")):
+		args := strings.Fields(string(arg))
+		if len(args) == 0 || len(args) > 2 || (len(args) == 2 && !strings.EqualFold(args[1], "LAST")) {
+			return line // go-smtp answers 501 and reads no chunk
+		}
+		if over32([]byte(args[0])) {
+			c.closeAfter = true
+			args[0] = max32
+			return append([]byte("BDAT "+strings.Join(args, " ")), end...)
+		}
+		if n, err := strconv.ParseUint(args[0], 10, 32); err == nil {
+			c.mode, c.chunkLeft = modeChunk, int64(n)
+		}
+	}
+	return line
+}
+
+// over32 reports a run of digits too large for 32 bits.
+func over32(v []byte) bool {
+	if len(v) == 0 {
+		return false
+	}
+	for _, ch := range v {
+		if ch < '0' || ch > '9' {
+			return false
+		}
+	}
+	_, err := strconv.ParseUint(string(v), 10, 32)
+	return err != nil
+}
+
+func (c *conn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	if c.tls {
+		c.pending = false
+	}
+	switch {
+	case !c.tls && bytes.HasPrefix(b, startTLSReply):
+		c.tls = true
+	case !c.tls && bytes.HasPrefix(b, dataReply):
+		c.mode = modeData
+		c.dataLine = c.dataLine[:0]
+	}
+	after := c.closeAfter
+	c.mu.Unlock()
+	n, err := c.Conn.Write(b)
+	if after {
+		c.Conn.Close()
+	}
+	return n, err
+}
+
+// isDead reports whether the connection timed out mid-line: go-smtp may
+// still hand the fragment to the Session, which must not act on it.
+func (c *conn) isDead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
+}
+
+// Close logs the end of the connection (once) and closes it.
+func (c *conn) Close() error {
+	c.mu.Lock()
+	log := c.started && !c.closed
+	c.closed = true
+	user, delivered := c.user, c.delivered
+	c.mu.Unlock()
+	if log {
+		c.srv.opts.Logger.Printf("smtp[%d] %s: session end user=%q delivered=%d", c.id, c.remote, user, delivered)
+	}
+	return c.Conn.Close()
+}
+
+// listener wraps the tracker's listener so go-smtp gets *conn values.
+type listener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := nc.(*netsrv.Conn)
+	c := &conn{Conn: tc, srv: l.srv, id: l.srv.seq.Add(1), remote: nc.RemoteAddr().String()}
+	tc.Data = c
+	return c, nil
+}
