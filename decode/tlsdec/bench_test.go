@@ -62,7 +62,7 @@ func decodeSMTP(b *testing.B, segs []chunk, keys *KeyLog) {
 	}()
 	for b.Loop() {
 		n := 0
-		s := smtp.New(&c, decode.Options{}, decode.SinkFunc(func(r decode.Record) {
+		s := smtp.New(c, decode.Options{}, decode.SinkFunc(func(r decode.Record) {
 			if _, ok := r.(*decode.SMTPMail); ok {
 				n++
 			}
