@@ -49,6 +49,9 @@ type FileSource struct {
 // them are read, and at once for those read already.
 func (s *FileSource) OnSecrets(fn SecretsFunc) { s.secrets.set(fn) }
 
+// Pcapng reports whether the file is pcapng (which may embed secrets).
+func (s *FileSource) Pcapng() bool { return s.ng != nil }
+
 // ErrFormat is returned for files that are not pcap or pcapng.
 var ErrFormat = errors.New("not a pcap or pcapng file")
 

@@ -76,6 +76,7 @@ type decodeFlags struct {
 	stdout      io.Writer // for --mbox -
 	bpf         string
 	bpfFilter   *bpfexpr.Filter
+	tls         tlsFlags
 }
 
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
@@ -100,6 +101,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&d.verifySums, "verify-checksums", false, "drop TCP segments with a bad checksum (captures from a tap; leave off for captures made on the sending host)")
 	fs.BoolVar(&d.stats, "stats", false, "print capture statistics on stderr at the end (this also checks every TCP checksum, to count the bad ones)")
 	fs.IntVar(&d.workers, "workers", runtime.NumCPU(), "decoding workers (connections are spread by flow hash; output order does not depend on it)")
+	d.tls.register(fs)
 }
 
 func (d *decodeFlags) options() (decode.Options, error) {
@@ -126,6 +128,9 @@ func (d *decodeFlags) options() (decode.Options, error) {
 		return o, usagef("--max-line %d: at least 512", d.maxLine)
 	}
 	if err := d.checkPaths(); err != nil {
+		return o, err
+	}
+	if err := d.tls.load(); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -222,12 +227,14 @@ func (d *decodeFlags) withExtraction(o *decode.Options, out *output) error {
 
 // dispatcher picks the protocol decoder of each connection, emitting to s.
 func (d *decodeFlags) dispatcher(o decode.Options, s decode.Sink) *dispatch.Dispatcher {
+	protocols := dispatch.Protocols()
+	d.tls.wrap(protocols)
 	return dispatch.New(dispatch.Config{
 		Ports:     d.ports.ports,
 		Sniff:     !d.noSniff,
 		Options:   o,
 		Sink:      s,
-		Protocols: dispatch.Protocols(),
+		Protocols: protocols,
 	})
 }
 
@@ -325,6 +332,7 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer src.Close()
+	df.tls.useSource(src)
 	out, err := df.openOutput(stdout)
 	if err != nil {
 		return err

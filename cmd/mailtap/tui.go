@@ -82,6 +82,7 @@ func tuiFile(path string, df *decodeFlags, maxSessions int, sf spillFlags, newSc
 	if err != nil {
 		return err
 	}
+	df.tls.useSource(src)
 	m, out, err := tuiModel(df, maxSessions, sf, &o)
 	if err != nil {
 		src.Close()

@@ -79,6 +79,11 @@ type Config struct {
 	// HoldTimeout ends the wait after this much capture time; 0 waits
 	// until Close or until HoldBytes is exceeded.
 	HoldTimeout time.Duration
+	// OnlyWithKeys (for Wrap) leaves a session record as the protocol
+	// decoder made it when the key log is still empty when the session
+	// ends: a pcapng that turned out to embed no keys decodes as without
+	// a key log.
+	OnlyWithKeys bool
 }
 
 // OutputFunc receives decrypted application data of one direction, in

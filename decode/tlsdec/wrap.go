@@ -241,6 +241,10 @@ func (w *conn) emit(r decode.Record) {
 		w.sink.Emit(r)
 		return
 	}
+	if lines, _ := w.keys.Stats(); w.cfg.OnlyWithKeys && lines == 0 && !w.committed {
+		w.sink.Emit(r)
+		return
+	}
 	in := w.d.Info()
 	if sr.TLS == nil {
 		sr.TLS = &decode.TLS{}

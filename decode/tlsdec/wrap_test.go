@@ -2,19 +2,24 @@ package tlsdec
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mailtap/mailtap/capture/synth"
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/smtp"
 )
@@ -235,5 +240,71 @@ func TestWrapSMTP(t *testing.T) {
 				t.Fatalf("no key session:\n%s\nwant\n%s", b, want)
 			}
 		})
+	}
+}
+
+// TestWriteCLIFixtures writes the captures cmd/mailtap's TLS tests read:
+// three SMTP sessions (STARTTLS with TLS 1.3, implicit TLS 1.2 AES-256-GCM
+// on port 465, and a STARTTLS session whose key is left out of the key
+// log), as pcap with a key log beside it, and as pcapng with the key log
+// embedded in a Decryption Secrets Block at the end of the file. Run with
+// MAILTAP_TLS_FIXTURES=1.
+func TestWriteCLIFixtures(t *testing.T) {
+	if os.Getenv("MAILTAP_TLS_FIXTURES") == "" {
+		t.Skip("set MAILTAP_TLS_FIXTURES=1 to rewrite cmd/mailtap/testdata/tls")
+	}
+	certs(t)
+	scfg := &tls.Config{Certificates: []tls.Certificate{ecCert}}
+	s1 := smtpOverTLS(t, &tls.Config{MinVersion: tls.VersionTLS13}, scfg, false)
+	s2 := smtpOverTLS(t, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}}, scfg, true)
+	s3 := smtpOverTLS(t, &tls.Config{}, scfg, false)
+	c := synth.NewCapture(synth.LinkEthernet)
+	for i, s := range []struct {
+		s    session
+		port uint16
+	}{{s1, 25}, {s2, 465}, {s3, 587}} {
+		conn := c.Conn(netip.AddrPortFrom(netip.MustParseAddr("192.0.2.10"), uint16(40000+i)),
+			netip.AddrPortFrom(netip.MustParseAddr("198.51.100.25"), s.port), synth.Options{})
+		for _, ch := range s.s.chunks {
+			if ch.dir == decode.ClientToServer {
+				conn.Client(string(ch.p))
+			} else {
+				conn.Server(string(ch.p))
+			}
+		}
+		conn.Close(synth.ClientSide)
+	}
+	dir := filepath.Join("..", "..", "cmd", "mailtap", "testdata", "tls")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keylog := append(append([]byte("# keys of the first two sessions only\n"), s1.keylog...), s2.keylog...)
+	var pcap, ng bytes.Buffer
+	if err := c.Write(&pcap, synth.FormatPcap); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(&ng, synth.FormatPcapng); err != nil {
+		t.Fatal(err)
+	}
+	// A Decryption Secrets Block (pcapng 4.7), little-endian as synth
+	// writes, after the last packet.
+	body := binary.LittleEndian.AppendUint32(nil, 0x544c534b)
+	body = binary.LittleEndian.AppendUint32(body, uint32(len(keylog)))
+	body = append(body, keylog...)
+	for len(body)%4 != 0 {
+		body = append(body, 0)
+	}
+	dsb := binary.LittleEndian.AppendUint32(nil, 0x0000000A)
+	dsb = binary.LittleEndian.AppendUint32(dsb, uint32(12+len(body)))
+	dsb = append(dsb, body...)
+	dsb = binary.LittleEndian.AppendUint32(dsb, uint32(12+len(body)))
+	for name, b := range map[string][]byte{
+		"smtp-tls.pcap":       pcap.Bytes(),
+		"smtp-tls.keylog":     keylog,
+		"smtp-tls-dsb.pcapng": append(ng.Bytes(), dsb...),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
