@@ -103,7 +103,7 @@ func (s *litSink) emit(status string) {
 		return
 	}
 	x := s.x
-	x.ntx++
+	x.Transactions++
 	r := &decode.IMAPMessage{
 		Header:    x.Header(decode.TypeIMAPMessage, x.now),
 		Mailbox:   s.mailbox,

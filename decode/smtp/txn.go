@@ -130,7 +130,7 @@ func (s *Session) finish(t *txn) {
 	default:
 		rec.Status = decode.TxAborted
 	}
-	s.ntx++
+	s.Transactions++
 	s.Emit(rec)
 }
 
