@@ -6,8 +6,13 @@ import (
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
-	"github.com/mailtap/mailtap/decode/internal/tlsinfo"
 )
+
+// tlsDataTaker is decode.Base's TLSData, which reads the clear part of a
+// handshake (SNI, ALPN, TLS 1.2 certificate) into the session's tls.
+type tlsDataTaker interface {
+	TLSData(dir decode.Direction, p []byte) bool
+}
 
 // NewFunc creates a protocol decoder (dispatch.NewFunc).
 type NewFunc = func(c decode.ConnInfo, o decode.Options, s decode.Sink) decode.Decoder
@@ -67,10 +72,8 @@ type conn struct {
 	queueBytes        int
 	starttls          bool
 	// the last bytes of client cleartext, to see a STARTTLS/STLS
-	tail  []byte
-	wire  [2]int64
-	info  decode.TLS
-	hello [2]tlsinfo.Reader
+	tail []byte
+	wire [2]int64
 }
 
 var _ decode.Decoder = (*conn)(nil)
@@ -107,11 +110,10 @@ func (w *conn) Data(dir decode.Direction, p []byte, ts time.Time) {
 		w.inner.Data(dir, p, ts)
 		return
 	}
-	if dir == decode.ClientToServer || dir == decode.ServerToClient {
-		w.hello[dir-1].Add(p, &w.info)
-	}
 	if !w.committed {
 		w.enqueue(queued{dir: dir, p: append([]byte(nil), p...), ts: ts})
+	} else {
+		w.tlsData(dir, p)
 	}
 	w.d.Data(dir, p, ts)
 	w.check()
@@ -169,9 +171,23 @@ func (w *conn) commit() {
 		return
 	}
 	w.committed = true
-	w.queue, w.queueBytes = nil, 0
 	if w.inner == nil {
 		w.newInner(w.c.WithImplicitTLS(false))
+	}
+	// The handshake so far, for the session's tls (SNI, ALPN...).
+	for _, e := range w.queue {
+		if !e.gap {
+			w.tlsData(e.dir, e.p)
+		}
+	}
+	w.queue, w.queueBytes = nil, 0
+}
+
+// tlsData gives the protocol decoder the TLS bytes to read the clear part
+// of the handshake from, when it can.
+func (w *conn) tlsData(dir decode.Direction, p []byte) {
+	if t, ok := w.inner.(tlsDataTaker); ok {
+		t.TLSData(dir, p)
 	}
 }
 
@@ -255,22 +271,14 @@ func (w *conn) emit(r decode.Record) {
 		sr.Anomalies = slices.DeleteFunc(slices.Clone(sr.Anomalies), func(a string) bool { return a == string(decode.AnomalyStartTLSPlaintext) })
 		t.StartTLS = t.StartTLS || w.starttls
 		t.Implicit = t.Implicit || w.c.ImplicitTLS
-		if t.SNI == "" {
-			t.SNI = w.info.SNI
-		}
-		if t.ALPN == nil {
-			t.ALPN = w.info.ALPN
-		}
-		if t.Subject == "" {
-			t.Subject, t.Issuer = w.info.Subject, w.info.Issuer
-		}
 		sr.BytesClient, sr.BytesServer = w.wire[0], w.wire[1]
 	}
 	decrypted := w.committed
 	t.Decrypted = &decrypted
 	t.Cipher = in.Cipher
-	if w.d.version != 0 {
-		t.Version = tlsinfo.Version(int(w.d.version))
+	if v := w.d.version; v >= versionTLS10 && v <= versionTLS13 {
+		// As the handshake reader names them (TLSv1.2).
+		t.Version = "TLSv1." + string(rune('0'+v-versionTLS10))
 	}
 	t.Resumed = in.Resumed
 	if in.Reason != "" {
