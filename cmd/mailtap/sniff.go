@@ -138,10 +138,7 @@ func sniff(ctx context.Context, sf *sniffFlags, df *decodeFlags, stdout, stderr 
 		return err
 	}
 	sink := &countingSink{s: out.sink, sessions: map[decode.Proto]uint64{}}
-	// Live: records whose key is not in the key log yet wait for it (it
-	// is written as handshakes end) up to 30 s of capture time.
-	df.tls.hold = 30 * time.Second
-	df.tls.follow(ctx)
+	df.tls.goLive(ctx)
 	disp := df.dispatcher(o, sink)
 
 	fmt.Fprintf(stderr, "mailtap sniff: capturing on %s (%s, %d worker(s), filter: %s); Ctrl-C to stop\n",

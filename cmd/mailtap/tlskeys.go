@@ -16,7 +16,7 @@ import (
 // in pcapng Decryption Secrets Blocks).
 type tlsFlags struct {
 	keylogs []string
-	hold    time.Duration
+	live    bool
 	keys    *tlsdec.KeyLog
 	// embedded: the input is a pcapng file, whose Decryption Secrets
 	// Blocks may carry a key log anywhere in it.
@@ -64,15 +64,25 @@ func (t *tlsFlags) wrap(p map[decode.Proto]dispatch.NewFunc) {
 	if t.keys == nil {
 		return
 	}
-	cfg := tlsdec.Config{HoldTimeout: t.hold, OnlyWithKeys: len(t.keylogs) == 0}
+	cfg := tlsdec.Config{OnlyWithKeys: len(t.keylogs) == 0}
+	switch {
+	case t.live:
+		// Keys are written as handshakes end: records that come first
+		// wait for them, up to 30 s of capture time.
+		cfg.HoldTimeout = 30 * time.Second
+	case !t.embedded:
+		// A file with every key given up front: nothing to wait for.
+		cfg.HoldBytes = -1
+	}
 	for k, f := range p {
 		p[k] = tlsdec.Wrap(f, t.keys, cfg)
 	}
 }
 
-// follow re-reads the key log files as they grow, until ctx ends (live
-// capture: keys are written while the capture runs).
-func (t *tlsFlags) follow(ctx context.Context) {
+// goLive sets up live capture: the key log files are re-read as they
+// grow, until ctx ends (keys are written while the capture runs).
+func (t *tlsFlags) goLive(ctx context.Context) {
+	t.live = true
 	if t.keys == nil || len(t.keylogs) == 0 {
 		return
 	}

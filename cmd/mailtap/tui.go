@@ -215,9 +215,10 @@ func tuiLive(iface string, df *decodeFlags, maxSessions int, sf spillFlags, newS
 	}
 	defer s.Fini()
 
-	disp := df.dispatcher(o, out.sink)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	df.tls.goLive(ctx)
+	disp := df.dispatcher(o, out.sink)
 	done := make(chan error, 1)
 	go func() {
 		// A decoder panic comes back as an error: the terminal is

@@ -42,9 +42,10 @@ func Wrap(f NewFunc, keys *KeyLog, cfg Config) NewFunc {
 	}
 }
 
-// maxQueued bounds the raw bytes kept until decryption is known to work
-// (to give the protocol decoder if it does not).
-const maxQueued = 4 << 20
+// The raw bytes kept until decryption is known to work (to give the
+// protocol decoder if it does not) are bounded by the decryptor's hold
+// bound plus room for a handshake.
+const queueSlack = 64 << 10
 
 type queued struct {
 	dir decode.Direction
@@ -215,7 +216,7 @@ func (w *conn) fail() {
 func (w *conn) enqueue(e queued) {
 	w.queue = append(w.queue, e)
 	w.queueBytes += len(e.p)
-	if w.queueBytes > maxQueued {
+	if w.queueBytes > max(w.cfg.HoldBytes, DefaultHoldBytes)+queueSlack {
 		// Too long without a decrypted record: give up on it.
 		w.fail()
 	}
