@@ -400,3 +400,4 @@ func TestKeyLogGrows(t *testing.T) {
 		t.Fatal("no error for a missing file")
 	}
 }
+

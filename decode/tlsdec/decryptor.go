@@ -503,6 +503,11 @@ func (d *Decryptor) record(h *half, rec []byte, ts time.Time) bool {
 		}
 	case typeHandshake:
 		h.hs.feed(pt, func(mt byte, msg []byte) { d.handshake(h, mt, msg) })
+	case typeChangeCipherSpec:
+		// A TLS 1.2 renegotiation switching to keys of a new
+		// handshake: not followed.
+		d.fail(h, ReasonUnsupportedCipher)
+		return true
 	}
 	d.afterRecord(h)
 	return true
@@ -630,6 +635,9 @@ func (d *Decryptor) handshake(h *half, mt byte, msg []byte) {
 		d.clientSessionID = ch.sessionID
 		d.clientTicket = ch.ticket
 	case mt == hsServerHello && !client:
+		if d.sawSH && !d.hrr {
+			return // a renegotiation's (see record)
+		}
 		sh, ok := parseHello(msg, true)
 		if !ok {
 			return
