@@ -400,4 +400,3 @@ func TestKeyLogGrows(t *testing.T) {
 		t.Fatal("no error for a missing file")
 	}
 }
-
