@@ -52,6 +52,10 @@ func (s *FileSource) OnSecrets(fn SecretsFunc) { s.secrets.set(fn) }
 // Pcapng reports whether the file is pcapng (which may embed secrets).
 func (s *FileSource) Pcapng() bool { return s.ng != nil }
 
+// maxSnaplen bounds a pcap file's packet records (Wireshark's limit, well
+// above the largest IP packet).
+const maxSnaplen = 262144
+
 // ErrFormat is returned for files that are not pcap or pcapng.
 var ErrFormat = errors.New("not a pcap or pcapng file")
 
@@ -112,7 +116,7 @@ func (s *FileSource) init() error {
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
 		r = &dsbScanner{r: r, found: s.secrets.add}
-		ng, err := pcapgo.NewNgReader(&ngBlocks{r: r}, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+		ng, err := pcapgo.NewNgReader(&ngBlocks{r: &ngGuard{r: r}}, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
 			return fmt.Errorf("pcapng: %w", err)
 		}
@@ -122,6 +126,12 @@ func (s *FileSource) init() error {
 		pr, err := pcapgo.NewReader(r)
 		if err != nil {
 			return fmt.Errorf("pcap: %w", err)
+		}
+		if pr.Snaplen() > maxSnaplen {
+			// pcapgo sizes its packet buffer by the header's snaplen:
+			// a header saying 4 GB would take 4 GB (found by
+			// FuzzEngine). No packet record may be longer than this.
+			pr.SetSnaplen(maxSnaplen)
 		}
 		s.pcap = pr
 		s.link = pr.LinkType()

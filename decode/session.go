@@ -30,8 +30,12 @@ type Base struct {
 	Commands     int
 	Transactions int
 
+	// MissingBytes sums the known sizes of the gaps (LostBytes).
+	MissingBytes int64
+
 	anomalies map[Anomaly]bool
 	order     []string
+	cid       string // Community ID, computed once
 
 	hello    [2]tlsHello // TLS handshake readers: client, server
 	helloCut [2]bool     // a gap hit that direction's handshake
@@ -105,9 +109,19 @@ func (b *Base) HasAnomaly(kind Anomaly) bool { return b.anomalies[kind] }
 // Anomalies returns the recorded anomalies in first-seen order.
 func (b *Base) Anomalies() []string { return b.order }
 
+// LostBytes counts n bytes lost in a gap (n < 0: unknown, not counted).
+func (b *Base) LostBytes(n int) {
+	if n > 0 {
+		b.MissingBytes += int64(n)
+	}
+}
+
 // Header builds a record header of type typ at ts.
 func (b *Base) Header(typ string, ts time.Time) Header {
-	return NewHeader(typ, b.Proto, b.Conn, ts)
+	if b.cid == "" {
+		b.cid = CommunityID(b.Conn.Client, b.Conn.Server)
+	}
+	return newHeader(typ, b.Proto, b.Conn, ts, b.cid)
 }
 
 // Emit sends r to the sink.
@@ -132,7 +146,6 @@ func (b *Base) SessionRecord(reason CloseReason, ts time.Time) *SessionRecord {
 		BytesClient: b.BytesClient,
 		BytesServer: b.BytesServer,
 		CloseReason: reason.String(),
-		CommunityID: CommunityID(b.Conn.Client, b.Conn.Server),
 		Anomalies:   b.order,
 
 		Greeting:     b.Greeting,
@@ -148,6 +161,7 @@ func (b *Base) SessionRecord(reason CloseReason, ts time.Time) *SessionRecord {
 		t := *b.TLS
 		r.TLS = &t
 	}
+	r.MissingBytes = b.MissingBytes
 	switch {
 	case b.Encrypted:
 		r.State = StateEncrypted

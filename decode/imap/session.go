@@ -280,6 +280,7 @@ func (x *Session) startCompress() {
 // Gap implements decode.Decoder.
 func (x *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 	x.Gaps++
+	x.LostBytes(n)
 	x.Anomaly(decode.AnomalyGap)
 	h := x.half(dir)
 	if h.inf != nil {

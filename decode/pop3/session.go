@@ -163,6 +163,7 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 		return
 	}
 	s.Gaps++
+	s.LostBytes(n)
 	s.Anomaly(decode.AnomalyGap)
 	if s.tlsCheck {
 		// The bytes that would tell are lost; after +OK to STLS they are
@@ -665,7 +666,7 @@ func (s *Session) loggedIn(ok bool, text string) {
 
 func (s *Session) startBody(c *command) {
 	s.nretrieved++
-	o := message.Options{MaxMemory: s.Opts.MaxMessage}
+	o := message.Options{MaxMemory: s.Opts.MaxMessage, Hashes: s.Opts.Hashes}
 	if s.Opts.Messages != nil {
 		o.Writer = s.Opts.Messages.Create(s.Conn, decode.ProtoPOP3, s.nretrieved)
 	}

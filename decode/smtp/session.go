@@ -174,6 +174,7 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 		return
 	}
 	s.Gaps++
+	s.LostBytes(n)
 	s.Anomaly(decode.AnomalyGap)
 	switch dir {
 	case decode.ClientToServer:
