@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/binary"
 	"io"
+	"os"
 )
 
 // pcapng Decryption Secrets Blocks (pcapng spec section 4.7, block type
@@ -161,4 +162,52 @@ func (q *secretsQueue) set(fn SecretsFunc) {
 		fn(b.typ, b.data)
 	}
 	q.pending, q.size = nil, 0
+}
+
+// ScanSecrets reads the Decryption Secrets Blocks of a plain (not
+// compressed) pcapng file before it is decoded, skipping over every other
+// block with Seek, so that keys stored after the packets they decrypt are
+// known from the start. It reports false, without error, for a file that
+// is not plain pcapng (the secrets then come while reading, OnSecrets).
+func ScanSecrets(path string, fn SecretsFunc) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	var hdr [12]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || binary.LittleEndian.Uint32(hdr[:4]) != ngBlockSHB {
+		return false, nil
+	}
+	var order binary.ByteOrder
+	off := int64(0)
+	for {
+		if _, err := f.ReadAt(hdr[:], off); err != nil {
+			return true, nil // end of file (a cut block is the reader's business)
+		}
+		if binary.LittleEndian.Uint32(hdr[:4]) == ngBlockSHB {
+			switch binary.LittleEndian.Uint32(hdr[8:12]) {
+			case 0x1A2B3C4D:
+				order = binary.LittleEndian
+			case 0x4D3C2B1A:
+				order = binary.BigEndian
+			default:
+				return true, nil
+			}
+		}
+		total := int64(order.Uint32(hdr[4:8]))
+		if total < 12 || total%4 != 0 {
+			return true, nil
+		}
+		if order.Uint32(hdr[:4]) == ngBlockDSB && total-12 >= 8 && total-12 <= maxSecrets+8 {
+			body := make([]byte, total-12)
+			if _, err := f.ReadAt(body, off+8); err != nil {
+				return true, nil
+			}
+			if n := int64(order.Uint32(body[4:8])); n <= int64(len(body))-8 {
+				fn(order.Uint32(body[0:4]), body[8:8+n])
+			}
+		}
+		off += total
+	}
 }

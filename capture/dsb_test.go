@@ -201,3 +201,27 @@ func (c *cutReader) Read(p []byte) (int, error) {
 	c.data = c.data[k:]
 	return k, nil
 }
+
+// TestScanSecrets: the secrets of a pcapng file before decoding, in either
+// byte order; not for pcap.
+func TestScanSecrets(t *testing.T) {
+	dir := t.TempDir()
+	for i, o := range []orderAppender{binary.LittleEndian, binary.BigEndian} {
+		p := filepath.Join(dir, fmt.Sprintf("%d.pcapng", i))
+		if err := os.WriteFile(p, ngFile(o, "first\n", "second\n", "third"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		ok, err := ScanSecrets(p, func(typ uint32, data []byte) {
+			if typ == SecretsTLSKeyLog {
+				got = append(got, string(data))
+			}
+		})
+		if !ok || err != nil || strings.Join(got, "") != "first\nsecond\nthird" {
+			t.Fatalf("%v: ok %v err %v secrets %q", o, ok, err, got)
+		}
+	}
+	if ok, err := ScanSecrets(filepath.Join("..", "pcaps", "smtp-basic.pcap"), func(uint32, []byte) { t.Fatal("secrets in a pcap") }); ok || err != nil {
+		t.Fatalf("pcap: ok %v err %v", ok, err)
+	}
+}

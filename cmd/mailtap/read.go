@@ -366,7 +366,9 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer src.Close()
-	df.tls.useSource(src)
+	if err := df.tls.useSource(src, path); err != nil {
+		return err
+	}
 	out, err := df.openOutput(stdout)
 	if err != nil {
 		return err

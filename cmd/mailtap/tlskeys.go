@@ -41,21 +41,34 @@ func (t *tlsFlags) load() error {
 	return nil
 }
 
-// useSource takes the key logs embedded in a capture file.
-func (t *tlsFlags) useSource(src *capture.FileSource) {
+// useSource takes the key logs embedded in a capture file: all of them
+// before decoding when the file can be scanned first (a plain pcapng
+// file), else as they come.
+func (t *tlsFlags) useSource(src *capture.FileSource, path string) error {
 	if !src.Pcapng() {
-		return
+		return nil
 	}
 	t.embedded = true
 	if t.keys == nil {
 		t.keys = tlsdec.NewKeyLog()
 	}
 	keys := t.keys
-	src.OnSecrets(func(typ uint32, data []byte) {
+	take := func(typ uint32, data []byte) {
 		if typ == capture.SecretsTLSKeyLog {
 			keys.AddBytes(data)
 		}
-	})
+	}
+	if path != "-" {
+		scanned, err := capture.ScanSecrets(path, take)
+		if err != nil {
+			return err
+		}
+		if scanned {
+			return nil
+		}
+	}
+	src.OnSecrets(take)
+	return nil
 }
 
 // wrap puts the decryptor in front of every protocol decoder when there

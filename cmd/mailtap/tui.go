@@ -82,7 +82,10 @@ func tuiFile(path string, df *decodeFlags, maxSessions int, sf spillFlags, newSc
 	if err != nil {
 		return err
 	}
-	df.tls.useSource(src)
+	if err := df.tls.useSource(src, path); err != nil {
+		src.Close()
+		return err
+	}
 	m, out, err := tuiModel(df, maxSessions, sf, &o)
 	if err != nil {
 		src.Close()
