@@ -603,7 +603,7 @@ func (d *Decryptor) establish(h *half) (ok bool, reason string) {
 		}
 		if d.master == nil {
 			d.master = m
-			cc, sc, err := newCiphers12(d.suite, m, d.clientRandom[:], d.serverRandom[:], d.etm)
+			cc, sc, err := newCiphers12(d.suite, d.version, m, d.clientRandom[:], d.serverRandom[:], d.etm)
 			if err != nil {
 				return false, ReasonUnsupportedCipher
 			}
@@ -666,7 +666,9 @@ func (d *Decryptor) handshake(h *half, mt byte, msg []byte) {
 			d.half[0].want = wantHandshake13
 			return
 		}
-		if d.version != versionTLS12 || d.suite == nil || d.suite.tls13 {
+		// TLS 1.0 and 1.1 know only the CBC suites with HMAC-SHA1.
+		old := d.version == versionTLS10 || d.version == versionTLS11
+		if d.version != versionTLS12 && !old || d.suite == nil || d.suite.tls13 || old && (d.suite.kind != kindCBC || d.suite.macLen != 20) {
 			d.suite = nil
 			d.failAll(ReasonUnsupportedCipher)
 			return

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -386,4 +387,30 @@ func clientHelloOf(s session) []byte {
 		}
 	}
 	return nil
+}
+
+// TestOpenSSLOldVersions: TLS 1.0 (CBC IV chained across records, the
+// MD5/SHA-1 PRF) and TLS 1.1 (explicit IV), with MAC-then-encrypt and
+// encrypt-then-MAC.
+func TestOpenSSLOldVersions(t *testing.T) {
+	for _, c := range []struct {
+		flag, version string
+		etm           bool
+	}{
+		{"-tls1", "TLS 1.0", true}, {"-tls1", "TLS 1.0", false},
+		{"-tls1_1", "TLS 1.1", true}, {"-tls1_1", "TLS 1.1", false},
+	} {
+		t.Run(fmt.Sprint(c.version, " etm=", c.etm), func(t *testing.T) {
+			args := []string{c.flag, "-cipher", "ECDHE-ECDSA-AES256-SHA@SECLEVEL=0"}
+			cargs := args
+			if !c.etm {
+				cargs = append(append([]string(nil), args...), "-no_etm")
+			}
+			s, _ := runOpenSSL(t, opensslRun{serverArgs: args, clientArgs: cargs, client: clientLines, server: serverLines})
+			checkOpenSSL(t, s, keyLogOf(t, s.keylog), c.version, "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", false)
+			if d := decryptorAfter(s.chunks, keyLogOf(t, s.keylog)); d.etm != c.etm {
+				t.Fatalf("encrypt-then-MAC %v", d.etm)
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -185,6 +186,9 @@ type recordCipher struct {
 	block  cipher.Block
 	mac    hash.Hash
 	etm    bool // encrypt-then-MAC (RFC 7366)
+	// chainIV is the CBC IV of the next record in TLS 1.0 (no explicit
+	// IV): the last ciphertext block of the previous one.
+	chainIV []byte
 	seq    uint64
 	secret []byte // TLS 1.3 traffic secret, for KeyUpdate
 }
@@ -220,13 +224,30 @@ func (c *recordCipher) next() (*recordCipher, error) {
 	return newCipher13(c.s, hkdfExpandLabel(h, c.secret, "traffic upd", c.s.hashLen()))
 }
 
-// newCiphers12 derives both directions' ciphers from a TLS 1.2 master
-// secret (RFC 5246 section 6.3).
-func newCiphers12(s *suite, master, clientRandom, serverRandom []byte, etm bool) (client, server *recordCipher, err error) {
+// prf10 is the PRF of TLS 1.0 and 1.1 (RFC 2246 section 5): P_MD5 of the
+// secret's first half XOR P_SHA-1 of its second half.
+func prf10(secret []byte, label string, seed []byte, n int) []byte {
+	half := (len(secret) + 1) / 2
+	a := prf12(md5.New, secret[:half], label, seed, n)
+	b := prf12(sha1.New, secret[len(secret)-half:], label, seed, n)
+	for i := range a {
+		a[i] ^= b[i]
+	}
+	return a
+}
+
+// newCiphers12 derives both directions' ciphers from a TLS 1.0-1.2 master
+// secret (RFC 5246 section 6.3, RFC 4346, RFC 2246).
+func newCiphers12(s *suite, version uint16, master, clientRandom, serverRandom []byte, etm bool) (client, server *recordCipher, err error) {
 	ivLen := s.fixedIVLen()
 	n := 2*s.macLen + 2*s.keyLen + 2*ivLen
 	seed := append(append([]byte(nil), serverRandom...), clientRandom...)
-	kb := prf12(s.hash(), master, "key expansion", seed, n)
+	var kb []byte
+	if version < versionTLS12 {
+		kb = prf10(master, "key expansion", seed, n)
+	} else {
+		kb = prf12(s.hash(), master, "key expansion", seed, n)
+	}
 	cmac, kb := kb[:s.macLen], kb[s.macLen:]
 	smac, kb := kb[:s.macLen], kb[s.macLen:]
 	ckey, kb := kb[:s.keyLen], kb[s.keyLen:]
@@ -249,6 +270,9 @@ func newCiphers12(s *suite, master, clientRandom, serverRandom []byte, etm bool)
 			}
 			c.block = b
 			c.mac = hmac.New(s.macHash, mac)
+			if version == versionTLS10 {
+				c.chainIV = append([]byte(nil), iv...)
+			}
 		}
 		return c, nil
 	}
@@ -344,48 +368,52 @@ func (c *recordCipher) openCBC(dst, hdr, body []byte, seq [8]byte) ([]byte, erro
 	var ad [13]byte
 	copy(ad[:8], seq[:])
 	copy(ad[8:11], hdr[:3])
+	enc := body // what the MAC of encrypt-then-MAC covers
 	if c.etm {
-		// RFC 7366: MAC over the IV and ciphertext, after them.
-		if len(body) < bs+bs+ml {
+		if len(body) < ml {
 			return nil, errBadMAC
 		}
-		ct, tag := body[:len(body)-ml], body[len(body)-ml:]
-		if (len(ct)-bs)%bs != 0 {
-			return nil, errBadMAC
-		}
-		binary.BigEndian.PutUint16(ad[11:], uint16(len(ct)))
-		c.mac.Reset()
-		c.mac.Write(ad[:])
-		c.mac.Write(ct)
-		var sum [64]byte
-		if !hmac.Equal(c.mac.Sum(sum[:0]), tag) {
-			return nil, errBadMAC
-		}
-		start := len(dst)
-		out := append(dst, ct[bs:]...)
-		cipher.NewCBCDecrypter(c.block, ct[:bs]).CryptBlocks(out[start:], out[start:])
-		p := out[start:]
-		pad := int(p[len(p)-1])
-		if pad+1 > len(p) {
-			return nil, errBadMAC
-		}
-		for _, b := range p[len(p)-1-pad:] {
-			if int(b) != pad {
-				return nil, errBadMAC
-			}
-		}
-		return out[:len(out)-pad-1], nil
+		enc = body[:len(body)-ml]
 	}
-	// MAC-then-encrypt: IV || E(plaintext || MAC || padding).
-	if len(body) < bs+bs || (len(body)-bs)%bs != 0 || len(body)-bs < ml+1 {
+	// The IV: explicit in front of the ciphertext since TLS 1.1; in TLS
+	// 1.0 the last ciphertext block of the previous record (the first
+	// from the key block).
+	var iv, ct []byte
+	if c.chainIV != nil {
+		iv, ct = c.chainIV, enc
+	} else {
+		if len(enc) < bs {
+			return nil, errBadMAC
+		}
+		iv, ct = enc[:bs], enc[bs:]
+	}
+	if len(ct) < bs || len(ct)%bs != 0 || !c.etm && len(ct) < ml+1 {
 		return nil, errBadMAC
 	}
+	var sum [64]byte
+	if c.etm {
+		// RFC 7366: the MAC covers IV and ciphertext, after them.
+		binary.BigEndian.PutUint16(ad[11:], uint16(len(enc)))
+		c.mac.Reset()
+		c.mac.Write(ad[:])
+		c.mac.Write(enc)
+		if !hmac.Equal(c.mac.Sum(sum[:0]), body[len(enc):]) {
+			return nil, errBadMAC
+		}
+	}
 	start := len(dst)
-	out := append(dst, body[bs:]...)
-	cipher.NewCBCDecrypter(c.block, body[:bs]).CryptBlocks(out[start:], out[start:])
+	out := append(dst, ct...)
+	cipher.NewCBCDecrypter(c.block, iv).CryptBlocks(out[start:], out[start:])
+	if c.chainIV != nil {
+		c.chainIV = append(c.chainIV[:0], ct[len(ct)-bs:]...)
+	}
 	p := out[start:]
 	pad := int(p[len(p)-1])
-	if pad+1+ml > len(p) {
+	macLen := ml
+	if c.etm {
+		macLen = 0
+	}
+	if pad+1+macLen > len(p) {
 		return nil, errBadMAC
 	}
 	for _, b := range p[len(p)-1-pad:] {
@@ -393,14 +421,16 @@ func (c *recordCipher) openCBC(dst, hdr, body []byte, seq [8]byte) ([]byte, erro
 			return nil, errBadMAC
 		}
 	}
-	n := len(p) - pad - 1 - ml
-	binary.BigEndian.PutUint16(ad[11:], uint16(n))
-	c.mac.Reset()
-	c.mac.Write(ad[:])
-	c.mac.Write(p[:n])
-	var sum [64]byte
-	if !hmac.Equal(c.mac.Sum(sum[:0]), p[n:n+ml]) {
-		return nil, errBadMAC
+	n := len(p) - pad - 1 - macLen
+	if !c.etm {
+		// MAC-then-encrypt: the MAC of the plaintext is encrypted with it.
+		binary.BigEndian.PutUint16(ad[11:], uint16(n))
+		c.mac.Reset()
+		c.mac.Write(ad[:])
+		c.mac.Write(p[:n])
+		if !hmac.Equal(c.mac.Sum(sum[:0]), p[n:n+ml]) {
+			return nil, errBadMAC
+		}
 	}
 	return out[:start+n], nil
 }
