@@ -179,18 +179,18 @@ func hkdfExpandLabel(h func() hash.Hash, secret []byte, label string, n int) []b
 
 // recordCipher decrypts the records of one direction under one key.
 type recordCipher struct {
-	s      *suite
-	tls13  bool
-	aead   cipher.AEAD
-	iv     [12]byte // TLS 1.3 / ChaCha: full per-record IV; 1.2 GCM: 4-byte salt
-	block  cipher.Block
-	mac    hash.Hash
-	etm    bool // encrypt-then-MAC (RFC 7366)
+	s     *suite
+	tls13 bool
+	aead  cipher.AEAD
+	iv    [12]byte // TLS 1.3 / ChaCha: full per-record IV; 1.2 GCM: 4-byte salt
+	block cipher.Block
+	mac   hash.Hash
+	etm   bool // encrypt-then-MAC (RFC 7366)
 	// chainIV is the CBC IV of the next record in TLS 1.0 (no explicit
 	// IV): the last ciphertext block of the previous one.
 	chainIV []byte
-	seq    uint64
-	secret []byte // TLS 1.3 traffic secret, for KeyUpdate
+	seq     uint64
+	secret  []byte // TLS 1.3 traffic secret, for KeyUpdate
 }
 
 func newAEAD(s *suite, key []byte) (cipher.AEAD, error) {
