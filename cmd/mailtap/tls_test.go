@@ -84,3 +84,33 @@ func TestReadTLSKeylogMissing(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
+
+// TestReplayTLSKeylog: with the key log, a STARTTLS session replays its
+// turns after the upgrade over TLS with the target (here the built-in
+// server); without it, it stops at the upgrade.
+func TestReplayTLSKeylog(t *testing.T) {
+	for _, c := range []struct {
+		args     []string
+		commands float64
+		stopped  bool
+	}{
+		{[]string{"--tls-keylog", "testdata/tls/smtp-tls.keylog"}, 9, false},
+		{nil, 3, true},
+	} {
+		args := append([]string{"replay", "--pace", "fast", "--compare", "status"}, c.args...)
+		out, errOut, code := runCLI(append(args, "testdata/tls/smtp-tls.pcap")...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		recs := parseRecords(t, string(out))
+		var s1 record
+		for _, r := range ofType(recs, "replay.session") {
+			if r.num("session") == 1 {
+				s1 = r
+			}
+		}
+		if s1 == nil || s1.num("commands") != c.commands || s1.num("matched") != c.commands || (s1.str("stopped") != "") != c.stopped {
+			t.Errorf("%v: session 1 %v", args, s1)
+		}
+	}
+}
