@@ -483,6 +483,9 @@ func decodeCommands(s *Session, ev []event) []*decode.CommandRecord {
 	})
 	c := s.Conn
 	c.Midstream = false
+	if Decrypted(s) {
+		c.ImplicitTLS = false // the exchange is plaintext
+	}
 	o := decode.Options{Level: decode.LevelCommands, ShowSecrets: true}
 	newDec := dispatch.Protocols()[s.Proto]
 	if newDec == nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,4 +114,41 @@ func TestReplayTLSKeylog(t *testing.T) {
 			t.Errorf("%v: session 1 %v", args, s1)
 		}
 	}
+}
+
+// TestReplayTLSKeylogImplicit: a decrypted SMTPS session replays all its
+// turns against an implicit-TLS target.
+func TestReplayTLSKeylogImplicit(t *testing.T) {
+	srv := &smtpResponder{}
+	ln, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{testCert(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go srv.serve(c)
+		}
+	}()
+	out, errOut, code := runCLI("replay", "--pace", "fast", "--compare", "status", "--tls-insecure", "--target", "smtps="+ln.Addr().String(),
+		"--tls-keylog", "testdata/tls/smtp-tls.keylog", "testdata/tls/smtp-tls.pcap")
+	if code != 0 && code != 3 { // 3: divergences (the test server has no AUTH)
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, r := range ofType(parseRecords(t, string(out)), "replay.session") {
+		if r.num("session") != 2 {
+			continue
+		}
+		// The greeting and EHLO AUTH MAIL RCPT DATA QUIT, all sent over
+		// TLS; AUTH is refused by the test server.
+		if r.num("commands") != 7 || r.num("matched") != 6 || r.str("skipped") != "" || r.str("target") != ln.Addr().String() {
+			t.Fatalf("session 2: %v\n%s", r, out)
+		}
+		return
+	}
+	t.Fatal("no report for session 2")
 }
