@@ -69,6 +69,14 @@ func (p *impl) previewText() string {
 	return ""
 }
 
+// asciiWord tells the ASCII bytes that are not white space.
+var asciiWord = func() (t [256]bool) {
+	for c := 0; c < utf8.RuneSelf; c++ {
+		t[c] = !strings.ContainsRune(" \t\n\r\v\f", rune(c))
+	}
+	return t
+}()
+
 // foldClip returns the first n characters of s with leading and trailing
 // white space removed and every run of white space inside folded to one
 // space (what clipping strings.Join(strings.Fields(s), " ") to n runes
@@ -84,6 +92,21 @@ func foldClip[T string | []byte](s T, n int, decode func(T) (rune, int)) (out T,
 	var b []byte // the output once it is not a plain slice of s
 	for i := 0; i < len(s) && runes < n; {
 		c := s[i]
+		if !first && !space && asciiWord[c] {
+			// Inside a word of ASCII: take the run at once.
+			j, lim := i+1, min(len(s), i+n-runes)
+			for j < lim && asciiWord[s[j]] {
+				j++
+			}
+			if b == nil {
+				end = j
+			} else {
+				b = append(b, s[i:j]...)
+			}
+			runes += j - i
+			i = j
+			continue
+		}
 		var r rune
 		w := 1
 		if c < utf8.RuneSelf {
