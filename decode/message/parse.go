@@ -89,6 +89,9 @@ type impl struct {
 	ap          mail.AddressParser
 }
 
+// wordDecoder is shared: a mime.WordDecoder holds no state but its hook.
+var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
+
 func newParser(o Options) *Parser {
 	if o.MaxMemory <= 0 {
 		o.MaxMemory = DefaultMaxMemory
@@ -106,7 +109,7 @@ func newParser(o Options) *Parser {
 		}
 	}
 	p := &Parser{impl{o: o, h: sha256.New(), w: o.Writer}}
-	p.ap = mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: charsetReader}}
+	p.ap = mail.AddressParser{WordDecoder: wordDecoder}
 	hcap := int64(maxHeader)
 	if o.MaxMemory/2 < hcap {
 		hcap = max(o.MaxMemory/2, 1024)

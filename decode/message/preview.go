@@ -29,6 +29,10 @@ func (k *preview) add(b []byte) {
 	if k.done || len(k.data) >= previewKeep {
 		return
 	}
+	if k.data == nil {
+		// one allocation for what settles most previews, not one per doubling
+		k.data = make([]byte, 0, 1024)
+	}
 	k.data = append(k.data, b[:min(len(b), previewKeep-len(k.data))]...)
 	if k.html || len(k.data) < max(k.next, 512) || len(k.data) >= previewKeep {
 		return // first look at 512 bytes: 200 characters take at least 200
