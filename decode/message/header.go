@@ -168,12 +168,6 @@ func (p *impl) addresses(vals []string) []string {
 		if strings.TrimSpace(v) == "" {
 			continue
 		}
-		if simple, ok := simpleAddresses(v); ok {
-			for _, a := range simple {
-				out = append(out, p.formatAddress(a.name, a.addr))
-			}
-			continue
-		}
 		list, err := p.ap.ParseList(v)
 		if err != nil {
 			p.anomaly(decode.AnomalyBadAddressList)
