@@ -40,7 +40,17 @@ type FileSource struct {
 	ng      *pcapgo.NgReader
 	link    layers.LinkType
 	size    int64
+	secrets secretsQueue
 }
+
+// OnSecrets sets the function that receives the contents of pcapng
+// Decryption Secrets Blocks (TLS key logs embedded with editcap
+// --inject-secrets), wherever they are in the file: as the bytes before
+// them are read, and at once for those read already.
+func (s *FileSource) OnSecrets(fn SecretsFunc) { s.secrets.set(fn) }
+
+// Pcapng reports whether the file is pcapng (which may embed secrets).
+func (s *FileSource) Pcapng() bool { return s.ng != nil }
 
 // maxSnaplen bounds a pcap file's packet records (Wireshark's limit, well
 // above the largest IP packet).
@@ -105,6 +115,7 @@ func (s *FileSource) init() error {
 	}
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
+		r = &dsbScanner{r: r, found: s.secrets.add}
 		ng, err := pcapgo.NewNgReader(&ngBlocks{r: &ngGuard{r: r}}, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
 			return fmt.Errorf("pcapng: %w", err)

@@ -32,6 +32,27 @@ const (
 	AnomalyBareLFDot Anomaly = "bare_lf_dot"
 )
 
+// TLS decryption anomalies (--tls-keylog, decode/tlsdec): why a TLS
+// session, or one direction of it, was not decrypted.
+const (
+	// AnomalyTLSNoKey: the key log has no secret for the session (or its
+	// handshake was not captured).
+	AnomalyTLSNoKey Anomaly = "tls_no_key"
+	// AnomalyTLSUnsupportedCipher: a TLS version or cipher suite mailtap
+	// does not decrypt.
+	AnomalyTLSUnsupportedCipher Anomaly = "tls_unsupported_cipher"
+	// AnomalyTLSGap: bytes of the TLS stream were lost; decryption of
+	// that direction ends there.
+	AnomalyTLSGap Anomaly = "tls_gap"
+	// AnomalyTLSBadRecordMAC: a record did not authenticate under the
+	// key (wrong key log line or corrupted capture); decryption of that
+	// direction ends there.
+	AnomalyTLSBadRecordMAC Anomaly = "tls_bad_record_mac"
+	// AnomalyTLSMalformed: bytes that are not TLS records where TLS was
+	// expected.
+	AnomalyTLSMalformed Anomaly = "tls_malformed"
+)
+
 // SMTP anomalies (docs/smtp.md).
 const (
 	// AnomalyMalformedReply: a server line that is not a reply, a code

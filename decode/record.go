@@ -101,6 +101,12 @@ type TLS struct {
 	// clear (TLS 1.2 and older).
 	Subject string `json:"subject,omitempty"`
 	Issuer  string `json:"issuer,omitempty"`
+	// Set when a TLS key log was given (decode/tlsdec): whether the
+	// session was decrypted, the IANA name of its cipher suite, and
+	// whether it resumed an earlier session.
+	Decrypted *bool  `json:"decrypted,omitempty"`
+	Cipher    string `json:"cipher,omitempty"`
+	Resumed   bool   `json:"resumed,omitempty"`
 }
 
 // SessionRecord is emitted once per TCP connection, when it ends.

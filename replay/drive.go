@@ -214,7 +214,7 @@ func Drive(s *Session, addr string, o Options) *Exchange {
 	}
 	o.Pace.wait(s.Conn.Start)
 	res.start = time.Now()
-	if s.Conn.ImplicitTLS {
+	if s.Conn.ImplicitTLS && !Decrypted(s) {
 		// Everything the client sent is ciphertext: check the target
 		// takes the handshake and greets, then stop.
 		if err := ProbeGreeting(s.Proto, addr, true, o.TLSConfig, o.Timeout); err != nil {
@@ -270,17 +270,25 @@ func Drive(s *Session, addr string, o Options) *Exchange {
 			break
 		}
 		if ti == tlsAt {
-			// The client asked for TLS and the capture holds only
-			// ciphertext from here: upgrade with the target to check it
-			// can, then stop.
-			res.Stopped = "tls_not_decrypted"
+			// The client asked for TLS: upgrade with the target. When
+			// the capture holds only ciphertext from here, that checks
+			// the target can, and the replay stops; a decrypted session
+			// goes on over TLS.
 			tc := tls.Client(conn, tlsConfig(o.TLSConfig, addr))
 			tc.SetDeadline(time.Now().Add(o.Timeout))
-			if herr := tc.Handshake(); herr != nil {
+			herr := tc.Handshake()
+			conn = tc
+			if herr != nil {
 				res.Error = "STARTTLS upgrade: " + herr.Error()
 			}
-			conn = tc
-			break
+			if herr != nil || !Decrypted(s) {
+				if !Decrypted(s) {
+					res.Stopped = "tls_not_decrypted"
+				}
+				break
+			}
+			tc.SetDeadline(time.Time{})
+			d.conn = tc
 		}
 		want.client(t.Client)
 		n := want.server(t.Server)
@@ -321,12 +329,32 @@ func tlsTurn(s *Session) int {
 	if s.Record == nil || s.Record.TLS == nil || !s.Record.TLS.StartTLS {
 		return -1
 	}
+	if Decrypted(s) {
+		// Plaintext all along: the turn after the STARTTLS/STLS one.
+		for i, t := range s.Turns {
+			if isStartTLS(t.Client) {
+				return i + 1
+			}
+		}
+		return -1
+	}
 	for i, t := range s.Turns {
 		if looksTLS(t.Client) {
 			return i
 		}
 	}
 	return -1
+}
+
+// isStartTLS reports whether a client turn is a STARTTLS (SMTP, IMAP after
+// its tag) or STLS (POP3) command.
+func isStartTLS(p []byte) bool {
+	f := strings.Fields(string(p))
+	if len(f) == 0 || len(f) > 2 {
+		return false
+	}
+	v := strings.ToUpper(f[len(f)-1])
+	return v == "STARTTLS" || v == "STLS"
 }
 
 // looksTLS reports whether p starts with a TLS handshake record.
@@ -455,6 +483,9 @@ func decodeCommands(s *Session, ev []event) []*decode.CommandRecord {
 	})
 	c := s.Conn
 	c.Midstream = false
+	if Decrypted(s) {
+		c.ImplicitTLS = false // the exchange is plaintext
+	}
 	o := decode.Options{Level: decode.LevelCommands, ShowSecrets: true}
 	newDec := dispatch.Protocols()[s.Proto]
 	if newDec == nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/mailtap/mailtap/capture"
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/dispatch"
+	"github.com/mailtap/mailtap/decode/tlsdec"
 )
 
 // LoadConfig configures LoadFile.
@@ -22,6 +23,9 @@ type LoadConfig struct {
 	Limits  Limits
 	// Capture is the engine configuration; ServerPort is filled in.
 	Capture capture.Config
+	// TLSKeys, when set, decrypts TLS sessions before they are recorded
+	// (decode/tlsdec), so that their turns after the upgrade replay.
+	TLSKeys *tlsdec.KeyLog
 }
 
 // LoadFile decodes a capture file on one worker and returns the recorder
@@ -37,13 +41,31 @@ func LoadFile(path string, cfg LoadConfig) (*Recorder, []*Session, error) {
 		cfg.Ports = dispatch.DefaultPorts()
 	}
 	rec := NewRecorder(cfg.Limits)
+	protocols := dispatch.Protocols()
+	if cfg.TLSKeys != nil {
+		// Record behind the decryptor. A pcapng may carry more keys.
+		if _, err := capture.ScanSecrets(path, func(typ uint32, data []byte) {
+			if typ == capture.SecretsTLSKeyLog {
+				cfg.TLSKeys.AddBytes(data)
+			}
+		}); err != nil {
+			return nil, nil, err
+		}
+		for p, f := range protocols {
+			protocols[p] = tlsdec.Wrap(rec.WrapNew(f), cfg.TLSKeys, tlsdec.Config{})
+		}
+	}
 	disp := dispatch.New(dispatch.Config{
 		Ports: cfg.Ports, Sniff: cfg.Sniff, Options: rec.Options(cfg.Options),
-		Sink: rec, Protocols: dispatch.Protocols(),
+		Sink: rec, Protocols: protocols,
 	})
 	cc := cfg.Capture
 	cc.ServerPort = disp.IsServerPort
-	eng := capture.New(cc, rec.Wrap(disp))
+	var f capture.Factory = rec.Wrap(disp)
+	if cfg.TLSKeys != nil {
+		f = disp
+	}
+	eng := capture.New(cc, f)
 	if err := capture.RunFile(context.Background(), src, eng, nil); err != nil && !errors.Is(err, capture.ErrTruncated) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

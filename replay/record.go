@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailtap/mailtap/capture"
 	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/dispatch"
 )
 
 // Limits bound what a Recorder keeps in memory.
@@ -158,6 +159,23 @@ func (r *Recorder) Wrap(f capture.Factory) capture.Factory {
 	})
 }
 
+// WrapNew is Wrap for a protocol decoder's constructor: the recording
+// sits right in front of the protocol decoder, behind whatever wraps the
+// constructor (TLS decryption), so it records the bytes the decoder
+// decodes: the plaintext of a decrypted session.
+func (r *Recorder) WrapNew(f dispatch.NewFunc) dispatch.NewFunc {
+	return func(c decode.ConnInfo, o decode.Options, sink decode.Sink) decode.Decoder {
+		inner := f(c, o, sink)
+		s := r.session(c.ID)
+		s.Conn = c
+		s.recording = true
+		d := &recConn{inner: inner, s: s}
+		d.swapper, _ = inner.(decode.RoleSwapper)
+		d.RolesSwapped()
+		return d
+	}
+}
+
 type recConn struct {
 	inner   decode.Decoder
 	s       *Session
@@ -204,6 +222,11 @@ func (r *Recorder) Sessions() []*Session {
 			continue
 		}
 		s.Greeting, s.Turns = s.split.greeting, s.split.turns
+		if Decrypted(s) && s.Record.TLS.Implicit {
+			// Recorded in plaintext behind the decryptor; replayed
+			// over implicit TLS.
+			s.Conn.ImplicitTLS = true
+		}
 		s.Skip = skipReason(s, r.lim)
 		out = append(out, s)
 	}
@@ -217,6 +240,12 @@ func (r *Recorder) Sessions() []*Session {
 		return 0
 	})
 	return out
+}
+
+// Decrypted reports whether the session's TLS part was decrypted with a
+// key log (LoadConfig.TLSKeys): its turns after the upgrade are plaintext.
+func Decrypted(s *Session) bool {
+	return s.Record != nil && s.Record.TLS != nil && s.Record.TLS.Decrypted != nil && *s.Record.TLS.Decrypted
 }
 
 // message returns the raw bytes of a message seen with this SHA-256.

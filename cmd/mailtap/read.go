@@ -77,6 +77,7 @@ type decodeFlags struct {
 	bpf         string
 	bpfFilter   *bpfexpr.Filter
 	hash        string
+	tls         tlsFlags
 }
 
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
@@ -102,6 +103,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&d.verifySums, "verify-checksums", false, "drop TCP segments with a bad checksum (captures from a tap; leave off for captures made on the sending host)")
 	fs.BoolVar(&d.stats, "stats", false, "print capture statistics on stderr at the end (this also checks every TCP checksum, to count the bad ones)")
 	fs.IntVar(&d.workers, "workers", 0, "decoding workers; 0: one for captures under 64 MB or when the load average is at least the CPU count, else one per CPU (connections are spread by flow hash; output order does not depend on it)")
+	d.tls.register(fs)
 }
 
 func (d *decodeFlags) options() (decode.Options, error) {
@@ -138,6 +140,9 @@ func (d *decodeFlags) options() (decode.Options, error) {
 		return o, usagef("--max-line %d: at least 512", d.maxLine)
 	}
 	if err := d.checkPaths(); err != nil {
+		return o, err
+	}
+	if err := d.tls.load(); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -260,12 +265,14 @@ func (d *decodeFlags) withExtraction(o *decode.Options, out *output) error {
 
 // dispatcher picks the protocol decoder of each connection, emitting to s.
 func (d *decodeFlags) dispatcher(o decode.Options, s decode.Sink) *dispatch.Dispatcher {
+	protocols := dispatch.Protocols()
+	d.tls.wrap(protocols)
 	return dispatch.New(dispatch.Config{
 		Ports:     d.ports.ports,
 		Sniff:     !d.noSniff,
 		Options:   o,
 		Sink:      s,
-		Protocols: dispatch.Protocols(),
+		Protocols: protocols,
 	})
 }
 
@@ -380,6 +387,9 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer src.Close()
+	if err := df.tls.useSource(src, path); err != nil {
+		return err
+	}
 	out, err := df.openOutput(stdout)
 	if err != nil {
 		return err

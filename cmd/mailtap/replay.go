@@ -20,6 +20,7 @@ import (
 	"github.com/mailtap/mailtap/capture"
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/textsafe"
+	"github.com/mailtap/mailtap/decode/tlsdec"
 	"github.com/mailtap/mailtap/replay"
 	"github.com/mailtap/mailtap/replay/server/mailstore"
 )
@@ -56,7 +57,7 @@ func replayCommand() *command {
 		readPath, format, output, compare, pace, usersFile string
 		ports                                              *portsFlag
 		noSniff, noDefaults, tlsInsecure                   bool
-		targets, ignores, users, skips                     []string
+		targets, ignores, users, skips, tlsKeylogs         []string
 		timeout                                            time.Duration
 		maxSession                                         int64
 		concurrency                                        int
@@ -81,6 +82,7 @@ func replayCommand() *command {
 			fs.IntVar(&concurrency, "concurrency", 64, "sessions in flight at most")
 			fs.DurationVar(&timeout, "timeout", 5*time.Second, "longest wait for the server's answer to one turn; a later answer is a timeout divergence")
 			fs.BoolVar(&tlsInsecure, "tls-insecure", false, "do not check the target's certificate on STARTTLS and implicit TLS")
+			fs.StringArrayVar(&tlsKeylogs, "tls-keylog", nil, "decrypt the captured TLS with this NSS key log (repeatable): sessions replay their turns after STARTTLS/STLS, and implicit-TLS ones all theirs, over TLS with the target")
 			fs.StringVarP(&format, "format", "f", "json", "output format: json (replay.session lines and a replay.summary line) or text")
 			fs.StringVarP(&output, "output", "o", "-", "write the report to this file (- for stdout)")
 			fs.Var(ports, "ports", "server ports per protocol in the capture, repeatable: smtp=25,587 pop3=110 imap=143")
@@ -149,10 +151,20 @@ func replayCommand() *command {
 			if tlsInsecure {
 				o.TLSConfig = &tls.Config{InsecureSkipVerify: true}
 			}
+			var keys *tlsdec.KeyLog
+			if len(tlsKeylogs) > 0 {
+				keys = tlsdec.NewKeyLog()
+				for _, k := range tlsKeylogs {
+					if err := keys.AddFile(k); err != nil {
+						return err
+					}
+				}
+			}
 			sm, err := runReplay(path, replay.LoadConfig{
 				Ports: ports.ports, Sniff: !noSniff,
 				Limits:  replay.Limits{MaxClientBytes: maxSession},
 				Capture: capture.Config{IdleTimeout: 5 * time.Minute, MaxConns: 100000},
+				TLSKeys: keys,
 			}, tg, replay.RunConfig{Options: o, Speed: speed, Concurrency: concurrency}, format, bw)
 			if ferr := bw.Flush(); err == nil {
 				err = ferr

@@ -165,6 +165,7 @@ func sniff(ctx context.Context, sf *sniffFlags, df *decodeFlags, stdout, stderr 
 		return err
 	}
 	sink := &countingSink{s: out.sink, sessions: map[decode.Proto]uint64{}}
+	df.tls.goLive(ctx)
 	disp := df.dispatcher(o, sink)
 
 	fmt.Fprintf(stderr, "mailtap sniff: capturing on %s (%s, %d worker(s), filter: %s); Ctrl-C to stop\n",

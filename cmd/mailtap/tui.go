@@ -82,6 +82,10 @@ func tuiFile(path string, df *decodeFlags, maxSessions int, sf spillFlags, newSc
 	if err != nil {
 		return err
 	}
+	if err := df.tls.useSource(src, path); err != nil {
+		src.Close()
+		return err
+	}
 	m, out, err := tuiModel(df, maxSessions, sf, &o)
 	if err != nil {
 		src.Close()
@@ -214,9 +218,10 @@ func tuiLive(iface string, df *decodeFlags, maxSessions int, sf spillFlags, newS
 	}
 	defer s.Fini()
 
-	disp := df.dispatcher(o, out.sink)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	df.tls.goLive(ctx)
+	disp := df.dispatcher(o, out.sink)
 	done := make(chan error, 1)
 	go func() {
 		// A decoder panic comes back as an error: the terminal is

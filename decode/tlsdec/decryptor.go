@@ -79,6 +79,11 @@ type Config struct {
 	// HoldTimeout ends the wait after this much capture time; 0 waits
 	// until Close or until HoldBytes is exceeded.
 	HoldTimeout time.Duration
+	// OnlyWithKeys (for Wrap) leaves a session record as the protocol
+	// decoder made it when the key log is still empty when the session
+	// ends: a pcapng that turned out to embed no keys decodes as without
+	// a key log.
+	OnlyWithKeys bool
 }
 
 // OutputFunc receives decrypted application data of one direction, in
@@ -170,8 +175,9 @@ type Decryptor struct {
 	holdStart time.Time
 	holdVer   uint64
 
-	info    Info
-	scratch []byte
+	info       Info
+	scratch    []byte
+	keyUpdates [2]int // per direction, for tests
 }
 
 // New returns a Decryptor that looks keys up in keys and sends plaintext
@@ -203,7 +209,7 @@ func (d *Decryptor) Info() Info {
 		in.Version = tls.VersionName(d.version)
 	}
 	if d.sawSH {
-		in.Cipher = tls.CipherSuiteName(d.suiteID)
+		in.Cipher = SuiteName(d.suiteID)
 	}
 	return in
 }
@@ -497,6 +503,11 @@ func (d *Decryptor) record(h *half, rec []byte, ts time.Time) bool {
 		}
 	case typeHandshake:
 		h.hs.feed(pt, func(mt byte, msg []byte) { d.handshake(h, mt, msg) })
+	case typeChangeCipherSpec:
+		// A TLS 1.2 renegotiation switching to keys of a new
+		// handshake: not followed.
+		d.fail(h, ReasonUnsupportedCipher)
+		return true
 	}
 	d.afterRecord(h)
 	return true
@@ -517,6 +528,7 @@ func (d *Decryptor) afterRecord(h *half) {
 				return
 			}
 			h.cipher = c
+			d.keyUpdates[h.dir-1]++
 		}
 	}
 }
@@ -591,7 +603,7 @@ func (d *Decryptor) establish(h *half) (ok bool, reason string) {
 		}
 		if d.master == nil {
 			d.master = m
-			cc, sc, err := newCiphers12(d.suite, m, d.clientRandom[:], d.serverRandom[:], d.etm)
+			cc, sc, err := newCiphers12(d.suite, d.version, m, d.clientRandom[:], d.serverRandom[:], d.etm)
 			if err != nil {
 				return false, ReasonUnsupportedCipher
 			}
@@ -623,6 +635,9 @@ func (d *Decryptor) handshake(h *half, mt byte, msg []byte) {
 		d.clientSessionID = ch.sessionID
 		d.clientTicket = ch.ticket
 	case mt == hsServerHello && !client:
+		if d.sawSH && !d.hrr {
+			return // a renegotiation's (see record)
+		}
 		sh, ok := parseHello(msg, true)
 		if !ok {
 			return
@@ -651,7 +666,9 @@ func (d *Decryptor) handshake(h *half, mt byte, msg []byte) {
 			d.half[0].want = wantHandshake13
 			return
 		}
-		if d.version != versionTLS12 || d.suite == nil || d.suite.tls13 {
+		// TLS 1.0 and 1.1 know only the CBC suites with HMAC-SHA1.
+		old := d.version == versionTLS10 || d.version == versionTLS11
+		if d.version != versionTLS12 && !old || d.suite == nil || d.suite.tls13 || old && (d.suite.kind != kindCBC || d.suite.macLen != 20) {
 			d.suite = nil
 			d.failAll(ReasonUnsupportedCipher)
 			return

@@ -18,8 +18,9 @@
 // CHACHA20-POLY1305 and AES-CBC with HMAC-SHA1/SHA256/SHA384 (also
 // encrypt-then-MAC, RFC 7366), whatever the key exchange, and sessions
 // resumed by session id or ticket when the key log had the master secret
-// of the session's full handshake.
+// of the session's full handshake; TLS 1.0 and 1.1 with AES-CBC and
+// HMAC-SHA1.
 //
-// Relevant RFCs: 5246 (TLS 1.2), 8446 (TLS 1.3), 5288/5289 (AES-GCM),
+// Relevant RFCs: 2246 (TLS 1.0), 4346 (TLS 1.1), 5246 (TLS 1.2), 8446 (TLS 1.3), 5288/5289 (AES-GCM),
 // 7905 (ChaCha20-Poly1305), 7366 (encrypt-then-MAC), 5077 (tickets).
 package tlsdec

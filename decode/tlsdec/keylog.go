@@ -243,7 +243,10 @@ func (k *KeyLog) addLine(line []byte) {
 func isKnownUnusedLabel(l string) bool {
 	switch l {
 	case "CLIENT_EARLY_TRAFFIC_SECRET", "EARLY_EXPORTER_SECRET", "EXPORTER_SECRET",
-		"ECH_SECRET", "ECH_CONFIG", "RSA":
+		"ECH_SECRET", "ECH_CONFIG", "RSA",
+		// OpenSSL logs the secrets after each KeyUpdate; the decryptor
+		// derives them itself.
+		"CLIENT_TRAFFIC_SECRET_N", "SERVER_TRAFFIC_SECRET_N":
 		return true
 	}
 	return false

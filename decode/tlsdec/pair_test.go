@@ -111,6 +111,7 @@ type session struct {
 // exchange is what the application does over the connection: the client
 // writes each of cw in turn and the server answers each with sw.
 type exchange struct {
+	greet  []byte // written by the server first, if set
 	cw, sw [][]byte
 }
 
@@ -154,6 +155,12 @@ func runPair(t testing.TB, ccfg, scfg *tls.Config, ex exchange) session {
 	var sessOut session
 	go func() {
 		defer srv.Close()
+		if ex.greet != nil {
+			if _, err := srv.Write(ex.greet); err != nil {
+				errc <- err
+				return
+			}
+		}
 		for i, w := range ex.cw {
 			got := make([]byte, len(w))
 			if _, err := io.ReadFull(srv, got); err != nil {
@@ -169,6 +176,13 @@ func runPair(t testing.TB, ccfg, scfg *tls.Config, ex exchange) session {
 		_, err := io.Copy(io.Discard, srv)
 		errc <- err
 	}()
+	if ex.greet != nil {
+		got := make([]byte, len(ex.greet))
+		if _, err := io.ReadFull(cli, got); err != nil {
+			t.Fatalf("client read greeting: %v", err)
+		}
+		sessOut.serverWrote = append(sessOut.serverWrote, got...)
+	}
 	for i, w := range ex.cw {
 		if _, err := cli.Write(w); err != nil {
 			t.Fatalf("client write %d: %v", i, err)

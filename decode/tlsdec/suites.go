@@ -5,9 +5,11 @@ import (
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/tls"
 	"encoding/binary"
 	"hash"
 
@@ -75,6 +77,44 @@ func init() {
 	add(suite{kind: kindCBC, keyLen: 32, macHash: sha512.New384, macLen: 48, prf384: true}, 0xC024, 0xC026, 0xC028, 0xC02A)
 }
 
+// suiteNames are the IANA names of the suites crypto/tls does not name.
+var suiteNames = map[uint16]string{
+	0x002F: "TLS_RSA_WITH_AES_128_CBC_SHA", 0x0030: "TLS_DH_DSS_WITH_AES_128_CBC_SHA",
+	0x0031: "TLS_DH_RSA_WITH_AES_128_CBC_SHA", 0x0032: "TLS_DHE_DSS_WITH_AES_128_CBC_SHA",
+	0x0033: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA", 0x0035: "TLS_RSA_WITH_AES_256_CBC_SHA",
+	0x0036: "TLS_DH_DSS_WITH_AES_256_CBC_SHA", 0x0037: "TLS_DH_RSA_WITH_AES_256_CBC_SHA",
+	0x0038: "TLS_DHE_DSS_WITH_AES_256_CBC_SHA", 0x0039: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA",
+	0x003C: "TLS_RSA_WITH_AES_128_CBC_SHA256", 0x003D: "TLS_RSA_WITH_AES_256_CBC_SHA256",
+	0x003E: "TLS_DH_DSS_WITH_AES_128_CBC_SHA256", 0x003F: "TLS_DH_RSA_WITH_AES_128_CBC_SHA256",
+	0x0040: "TLS_DHE_DSS_WITH_AES_128_CBC_SHA256", 0x0067: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256",
+	0x0068: "TLS_DH_DSS_WITH_AES_256_CBC_SHA256", 0x0069: "TLS_DH_RSA_WITH_AES_256_CBC_SHA256",
+	0x006A: "TLS_DHE_DSS_WITH_AES_256_CBC_SHA256", 0x006B: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256",
+	0x009E: "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", 0x009F: "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+	0x00A0: "TLS_DH_RSA_WITH_AES_128_GCM_SHA256", 0x00A1: "TLS_DH_RSA_WITH_AES_256_GCM_SHA384",
+	0x00A2: "TLS_DHE_DSS_WITH_AES_128_GCM_SHA256", 0x00A3: "TLS_DHE_DSS_WITH_AES_256_GCM_SHA384",
+	0x00A4: "TLS_DH_DSS_WITH_AES_128_GCM_SHA256", 0x00A5: "TLS_DH_DSS_WITH_AES_256_GCM_SHA384",
+	0xC004: "TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA", 0xC005: "TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA",
+	0xC00E: "TLS_ECDH_RSA_WITH_AES_128_CBC_SHA", 0xC00F: "TLS_ECDH_RSA_WITH_AES_256_CBC_SHA",
+	0xC024: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384", 0xC025: "TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA256",
+	0xC026: "TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA384", 0xC028: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+	0xC029: "TLS_ECDH_RSA_WITH_AES_128_CBC_SHA256", 0xC02A: "TLS_ECDH_RSA_WITH_AES_256_CBC_SHA384",
+	0xC02D: "TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256", 0xC02E: "TLS_ECDH_ECDSA_WITH_AES_256_GCM_SHA384",
+	0xC031: "TLS_ECDH_RSA_WITH_AES_128_GCM_SHA256", 0xC032: "TLS_ECDH_RSA_WITH_AES_256_GCM_SHA384",
+	0xCCAA: "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+	0x0016: "TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA", 0x0004: "TLS_RSA_WITH_RC4_128_MD5",
+	0x00C0: "TLS_RSA_WITH_CAMELLIA_256_CBC_SHA256", 0xC0AC: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
+	0xC09C: "TLS_RSA_WITH_AES_128_CCM", 0x1304: "TLS_AES_128_CCM_SHA256", 0x1305: "TLS_AES_128_CCM_8_SHA256",
+}
+
+// SuiteName returns the IANA name of a cipher suite ("0x1234" when
+// unknown).
+func SuiteName(id uint16) string {
+	if n, ok := suiteNames[id]; ok {
+		return n
+	}
+	return tls.CipherSuiteName(id)
+}
+
 func (s *suite) hash() func() hash.Hash {
 	if s.prf384 {
 		return sha512.New384
@@ -139,15 +179,18 @@ func hkdfExpandLabel(h func() hash.Hash, secret []byte, label string, n int) []b
 
 // recordCipher decrypts the records of one direction under one key.
 type recordCipher struct {
-	s      *suite
-	tls13  bool
-	aead   cipher.AEAD
-	iv     [12]byte // TLS 1.3 / ChaCha: full per-record IV; 1.2 GCM: 4-byte salt
-	block  cipher.Block
-	mac    hash.Hash
-	etm    bool // encrypt-then-MAC (RFC 7366)
-	seq    uint64
-	secret []byte // TLS 1.3 traffic secret, for KeyUpdate
+	s     *suite
+	tls13 bool
+	aead  cipher.AEAD
+	iv    [12]byte // TLS 1.3 / ChaCha: full per-record IV; 1.2 GCM: 4-byte salt
+	block cipher.Block
+	mac   hash.Hash
+	etm   bool // encrypt-then-MAC (RFC 7366)
+	// chainIV is the CBC IV of the next record in TLS 1.0 (no explicit
+	// IV): the last ciphertext block of the previous one.
+	chainIV []byte
+	seq     uint64
+	secret  []byte // TLS 1.3 traffic secret, for KeyUpdate
 }
 
 func newAEAD(s *suite, key []byte) (cipher.AEAD, error) {
@@ -181,13 +224,30 @@ func (c *recordCipher) next() (*recordCipher, error) {
 	return newCipher13(c.s, hkdfExpandLabel(h, c.secret, "traffic upd", c.s.hashLen()))
 }
 
-// newCiphers12 derives both directions' ciphers from a TLS 1.2 master
-// secret (RFC 5246 section 6.3).
-func newCiphers12(s *suite, master, clientRandom, serverRandom []byte, etm bool) (client, server *recordCipher, err error) {
+// prf10 is the PRF of TLS 1.0 and 1.1 (RFC 2246 section 5): P_MD5 of the
+// secret's first half XOR P_SHA-1 of its second half.
+func prf10(secret []byte, label string, seed []byte, n int) []byte {
+	half := (len(secret) + 1) / 2
+	a := prf12(md5.New, secret[:half], label, seed, n)
+	b := prf12(sha1.New, secret[len(secret)-half:], label, seed, n)
+	for i := range a {
+		a[i] ^= b[i]
+	}
+	return a
+}
+
+// newCiphers12 derives both directions' ciphers from a TLS 1.0-1.2 master
+// secret (RFC 5246 section 6.3, RFC 4346, RFC 2246).
+func newCiphers12(s *suite, version uint16, master, clientRandom, serverRandom []byte, etm bool) (client, server *recordCipher, err error) {
 	ivLen := s.fixedIVLen()
 	n := 2*s.macLen + 2*s.keyLen + 2*ivLen
 	seed := append(append([]byte(nil), serverRandom...), clientRandom...)
-	kb := prf12(s.hash(), master, "key expansion", seed, n)
+	var kb []byte
+	if version < versionTLS12 {
+		kb = prf10(master, "key expansion", seed, n)
+	} else {
+		kb = prf12(s.hash(), master, "key expansion", seed, n)
+	}
 	cmac, kb := kb[:s.macLen], kb[s.macLen:]
 	smac, kb := kb[:s.macLen], kb[s.macLen:]
 	ckey, kb := kb[:s.keyLen], kb[s.keyLen:]
@@ -210,6 +270,9 @@ func newCiphers12(s *suite, master, clientRandom, serverRandom []byte, etm bool)
 			}
 			c.block = b
 			c.mac = hmac.New(s.macHash, mac)
+			if version == versionTLS10 {
+				c.chainIV = append([]byte(nil), iv...)
+			}
 		}
 		return c, nil
 	}
@@ -305,48 +368,52 @@ func (c *recordCipher) openCBC(dst, hdr, body []byte, seq [8]byte) ([]byte, erro
 	var ad [13]byte
 	copy(ad[:8], seq[:])
 	copy(ad[8:11], hdr[:3])
+	enc := body // what the MAC of encrypt-then-MAC covers
 	if c.etm {
-		// RFC 7366: MAC over the IV and ciphertext, after them.
-		if len(body) < bs+bs+ml {
+		if len(body) < ml {
 			return nil, errBadMAC
 		}
-		ct, tag := body[:len(body)-ml], body[len(body)-ml:]
-		if (len(ct)-bs)%bs != 0 {
-			return nil, errBadMAC
-		}
-		binary.BigEndian.PutUint16(ad[11:], uint16(len(ct)))
-		c.mac.Reset()
-		c.mac.Write(ad[:])
-		c.mac.Write(ct)
-		var sum [64]byte
-		if !hmac.Equal(c.mac.Sum(sum[:0]), tag) {
-			return nil, errBadMAC
-		}
-		start := len(dst)
-		out := append(dst, ct[bs:]...)
-		cipher.NewCBCDecrypter(c.block, ct[:bs]).CryptBlocks(out[start:], out[start:])
-		p := out[start:]
-		pad := int(p[len(p)-1])
-		if pad+1 > len(p) {
-			return nil, errBadMAC
-		}
-		for _, b := range p[len(p)-1-pad:] {
-			if int(b) != pad {
-				return nil, errBadMAC
-			}
-		}
-		return out[:len(out)-pad-1], nil
+		enc = body[:len(body)-ml]
 	}
-	// MAC-then-encrypt: IV || E(plaintext || MAC || padding).
-	if len(body) < bs+bs || (len(body)-bs)%bs != 0 || len(body)-bs < ml+1 {
+	// The IV: explicit in front of the ciphertext since TLS 1.1; in TLS
+	// 1.0 the last ciphertext block of the previous record (the first
+	// from the key block).
+	var iv, ct []byte
+	if c.chainIV != nil {
+		iv, ct = c.chainIV, enc
+	} else {
+		if len(enc) < bs {
+			return nil, errBadMAC
+		}
+		iv, ct = enc[:bs], enc[bs:]
+	}
+	if len(ct) < bs || len(ct)%bs != 0 || !c.etm && len(ct) < ml+1 {
 		return nil, errBadMAC
 	}
+	var sum [64]byte
+	if c.etm {
+		// RFC 7366: the MAC covers IV and ciphertext, after them.
+		binary.BigEndian.PutUint16(ad[11:], uint16(len(enc)))
+		c.mac.Reset()
+		c.mac.Write(ad[:])
+		c.mac.Write(enc)
+		if !hmac.Equal(c.mac.Sum(sum[:0]), body[len(enc):]) {
+			return nil, errBadMAC
+		}
+	}
 	start := len(dst)
-	out := append(dst, body[bs:]...)
-	cipher.NewCBCDecrypter(c.block, body[:bs]).CryptBlocks(out[start:], out[start:])
+	out := append(dst, ct...)
+	cipher.NewCBCDecrypter(c.block, iv).CryptBlocks(out[start:], out[start:])
+	if c.chainIV != nil {
+		c.chainIV = append(c.chainIV[:0], ct[len(ct)-bs:]...)
+	}
 	p := out[start:]
 	pad := int(p[len(p)-1])
-	if pad+1+ml > len(p) {
+	macLen := ml
+	if c.etm {
+		macLen = 0
+	}
+	if pad+1+macLen > len(p) {
 		return nil, errBadMAC
 	}
 	for _, b := range p[len(p)-1-pad:] {
@@ -354,14 +421,16 @@ func (c *recordCipher) openCBC(dst, hdr, body []byte, seq [8]byte) ([]byte, erro
 			return nil, errBadMAC
 		}
 	}
-	n := len(p) - pad - 1 - ml
-	binary.BigEndian.PutUint16(ad[11:], uint16(n))
-	c.mac.Reset()
-	c.mac.Write(ad[:])
-	c.mac.Write(p[:n])
-	var sum [64]byte
-	if !hmac.Equal(c.mac.Sum(sum[:0]), p[n:n+ml]) {
-		return nil, errBadMAC
+	n := len(p) - pad - 1 - macLen
+	if !c.etm {
+		// MAC-then-encrypt: the MAC of the plaintext is encrypted with it.
+		binary.BigEndian.PutUint16(ad[11:], uint16(n))
+		c.mac.Reset()
+		c.mac.Write(ad[:])
+		c.mac.Write(p[:n])
+		if !hmac.Equal(c.mac.Sum(sum[:0]), p[n:n+ml]) {
+			return nil, errBadMAC
+		}
 	}
 	return out[:start+n], nil
 }
