@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -293,7 +295,9 @@ func readCommand() *command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			return readFile(path, &df, stdout, stderr)
+			ctx, stop := signalContext(context.Background())
+			defer stop()
+			return readFile(ctx, path, &df, stdout, stderr)
 		},
 	}
 }
@@ -315,7 +319,30 @@ func capturePath(readPath string, args []string) (string, error) {
 	return readPath, nil
 }
 
-func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
+// signalContext is done on the first SIGINT or SIGTERM, with an exitError
+// of 130 or 143 as its cause; a second signal kills the process as usual.
+func signalContext(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			signal.Stop(ch)
+			code := 130
+			if s == syscall.SIGTERM {
+				code = 143
+			}
+			cancel(exitError{code})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel(nil) }
+}
+
+// readFile decodes path until its end or until ctx is done; then what was
+// decoded is written as whole records, and ctx's cause returned.
+func readFile(ctx context.Context, path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	o, err := df.options()
 	if err != nil {
 		return err
@@ -338,13 +365,21 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	}
 	eng := df.engine(o, out.sink)
 	prog := newProgress(stderr, src.Size())
-	runErr := capture.RunFile(context.Background(), src, eng, func(read, _ int64) { prog.update(read, eng.Stats().Packets) })
+	runErr := capture.RunFile(ctx, src, eng, func(read, _ int64) { prog.update(read, eng.Stats().Packets) })
 	prog.done()
 	if err := out.flush(); err != nil {
 		return err
 	}
 	if df.stats {
 		printStats(stderr, eng.Stats())
+	}
+	if ctx.Err() != nil {
+		// Interrupted: every connection was closed, its records
+		// written whole.
+		if err := out.close(); err != nil {
+			return err
+		}
+		return context.Cause(ctx)
 	}
 	if errors.Is(runErr, capture.ErrTruncated) {
 		// Everything before the cut was decoded and written.

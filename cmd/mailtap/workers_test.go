@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,5 +90,60 @@ func TestReadWorkersStatsRace(t *testing.T) {
 	one, _, _ := runCLI("read", "--workers", "1", path)
 	if !bytes.Equal(one, four) {
 		t.Errorf("4 workers and 1 give different records:\n%s", firstDiff(string(one), string(four)))
+	}
+}
+
+// TestReadSignal: SIGINT or SIGTERM while read decodes (here from a pipe
+// that stalls half way) ends it with every record written whole, and exit
+// status 130 or 143.
+func TestReadSignal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "mailtap")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bigCapture(t, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sig  os.Signal
+		code int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		cmd := exec.Command(bin, "read", "--workers", "2", "-")
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Half the capture, cut inside a packet record; then silence.
+		if _, err := in.Write(data[:len(data)/2+7]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		cmd.Process.Signal(c.sig)
+		kill := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
+		err = cmd.Wait()
+		kill.Stop()
+		in.Close()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != c.code {
+			t.Fatalf("%v: %v, want exit %d; stderr: %s", c.sig, err, c.code, stderr.String())
+		}
+		out := stdout.String()
+		if !strings.HasSuffix(out, "\n") {
+			t.Fatalf("%v: output ends in a partial line: %q", c.sig, out[max(0, len(out)-80):])
+		}
+		recs := parseRecords(t, out)
+		sessions := ofType(recs, "session")
+		if len(sessions) < 100 || len(sessions) >= 1000 {
+			t.Errorf("%v: %d sessions of 1000 written (half the capture was read)", c.sig, len(sessions))
+		}
 	}
 }
