@@ -147,3 +147,36 @@ func TestReadSignal(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxConnsEvicted: past --max-conns (for the whole process, whatever
+// the worker count) the least recently active connection is closed with
+// close_reason evicted and the evicted anomaly, and --stats counts them.
+func TestMaxConnsEvicted(t *testing.T) {
+	path := bigCapture(t, 200) // sessions 5 ms apart, each about 30 ms long
+	for _, workers := range []string{"1", "2"} {
+		out, errOut, code := runCLI("read", "--max-conns", "2", "--workers", workers, "--stats", path)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		m := regexp.MustCompile(`evicted (\d+),`).FindSubmatch(errOut)
+		if m == nil {
+			t.Fatalf("no statistics: %s", errOut)
+		}
+		want, _ := strconv.Atoi(string(m[1]))
+		evicted := 0
+		for _, s := range ofType(parseRecords(t, string(out)), "session") {
+			if s.str("close_reason") != "evicted" {
+				continue
+			}
+			evicted++
+			if a := s.list("anomalies"); s.str("state") == "complete" || len(a) == 0 || a[len(a)-1] != "evicted" {
+				t.Errorf("workers %s: evicted session %v", workers, s)
+			}
+		}
+		// Evicted connections that had carried no byte yet (a SYN) make
+		// no record.
+		if evicted == 0 || evicted > want {
+			t.Errorf("workers %s: %d sessions closed as evicted, stats say %d", workers, evicted, want)
+		}
+	}
+}
