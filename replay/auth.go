@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/md5"
+	"crypto/pbkdf2"
+	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -65,6 +68,12 @@ func authSkip(s *Session, users map[string]string) string {
 			if _, ok := users[a.User]; !ok {
 				return fmt.Sprintf("%s: %s for %q needs the password (--user %s:PASSWORD)", SkipAuth, m, a.User, a.User)
 			}
+		case "SCRAM-SHA-1", "SCRAM-SHA-256":
+			// The user is in the client's first message; the rewriter
+			// looks it up there.
+			if len(users) == 0 {
+				return fmt.Sprintf("%s: %s needs the password (--user NAME:PASSWORD)", SkipAuth, m)
+			}
 		default:
 			return fmt.Sprintf("%s: %s (not supported)", SkipAuth, m)
 		}
@@ -84,16 +93,18 @@ type rewriter struct {
 	users map[string]string
 	skip  map[string]bool
 
-	partial   []byte // an unfinished client line
-	inData    bool   // SMTP DATA content
-	raw       int64  // BDAT chunk or IMAP literal bytes to pass through
-	lastLine  []byte // the last complete server line
-	sline     []byte
-	banner    string // APOP timestamp from the greeting
-	greeted   bool
-	mech      string // SASL mechanism in progress
-	user      string // user named so far (USER, LOGIN's first answer)
-	challenge []byte // the last live SASL challenge, decoded
+	partial    []byte // an unfinished client line
+	inData     bool   // SMTP DATA content
+	raw        int64  // BDAT chunk or IMAP literal bytes to pass through
+	lastLine   []byte // the last complete server line
+	sline      []byte
+	banner     string // APOP timestamp from the greeting
+	greeted    bool
+	mech       string // SASL mechanism in progress
+	user       string // user named so far (USER, LOGIN's first answer)
+	challenge  []byte // the last live SASL challenge, decoded
+	scramFirst string // SCRAM client-first-message-bare
+	scramGS2   string // SCRAM gs2 header ("n,,")
 	// auths are the captured attempts in order: only one that succeeded
 	// in the capture is given the password, so a failed attempt fails
 	// again.
@@ -347,6 +358,8 @@ func (w *rewriter) saslAnswer(b64 string, initial bool) string {
 		if pw, ok := w.users[w.user]; ok {
 			return enc([]byte(pw))
 		}
+	case "SCRAM-SHA-1", "SCRAM-SHA-256":
+		return w.scram(b64, raw)
 	case "CRAM-MD5":
 		user, _, ok := strings.Cut(string(raw), " ")
 		if pw, found := w.users[user]; ok && found && !initial {
@@ -367,4 +380,85 @@ func unquote(s string) string {
 
 func quote(s string) string {
 	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
+}
+
+// scram follows a SCRAM exchange (RFC 5802, 7677): the client's first
+// message is kept as it is; its final message is computed again for the
+// live server-first message (nonce, salt, iterations) with the given
+// password of the user the first message names.
+func (w *rewriter) scram(b64 string, raw []byte) string {
+	msg := string(raw)
+	switch {
+	case strings.HasPrefix(msg, "n,") || strings.HasPrefix(msg, "y,") || strings.HasPrefix(msg, "p="):
+		// client-first: gs2-header "n,," then the bare message.
+		i := strings.Index(msg, ",")
+		j := strings.Index(msg[i+1:], ",")
+		if i < 0 || j < 0 {
+			return b64
+		}
+		w.scramGS2, w.scramFirst = msg[:i+j+2], msg[i+j+2:]
+		for _, attr := range strings.Split(w.scramFirst, ",") {
+			if v, ok := strings.CutPrefix(attr, "n="); ok {
+				w.user = strings.NewReplacer("=2C", ",", "=3D", "=").Replace(v)
+			}
+		}
+		return b64
+	case strings.HasPrefix(msg, "c="):
+		pw, ok := w.users[w.user]
+		if !ok || w.scramFirst == "" {
+			return b64
+		}
+		out, err := scramFinal(w.mech, pw, w.scramGS2, w.scramFirst, string(w.challenge))
+		if err != nil {
+			return b64
+		}
+		return base64.StdEncoding.EncodeToString([]byte(out))
+	}
+	return b64
+}
+
+// scramFinal computes the client-final-message for a server-first
+// message.
+func scramFinal(mech, password, gs2, clientFirstBare, serverFirst string) (string, error) {
+	var nonce, salt64 string
+	iter := 0
+	for _, attr := range strings.Split(serverFirst, ",") {
+		k, v, _ := strings.Cut(attr, "=")
+		switch k {
+		case "r":
+			nonce = v
+		case "s":
+			salt64 = v
+		case "i":
+			iter, _ = strconv.Atoi(v)
+		}
+	}
+	salt, err := base64.StdEncoding.DecodeString(salt64)
+	if err != nil || nonce == "" || iter < 1 || iter > 1<<20 {
+		return "", fmt.Errorf("bad SCRAM server-first message")
+	}
+	newHash := sha1.New
+	if mech == "SCRAM-SHA-256" {
+		newHash = sha256.New
+	}
+	salted, err := pbkdf2.Key(newHash, password, salt, iter, newHash().Size())
+	if err != nil {
+		return "", err
+	}
+	mac := func(key []byte, s string) []byte {
+		m := hmac.New(newHash, key)
+		m.Write([]byte(s))
+		return m.Sum(nil)
+	}
+	clientKey := mac(salted, "Client Key")
+	h := newHash()
+	h.Write(clientKey)
+	stored := h.Sum(nil)
+	without := "c=" + base64.StdEncoding.EncodeToString([]byte(gs2)) + ",r=" + nonce
+	sig := mac(stored, clientFirstBare+","+serverFirst+","+without)
+	proof := make([]byte, len(clientKey))
+	for i := range proof {
+		proof[i] = clientKey[i] ^ sig[i]
+	}
+	return without + ",p=" + base64.StdEncoding.EncodeToString(proof), nil
 }

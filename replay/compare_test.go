@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"slices"
 	"strings"
@@ -473,6 +474,39 @@ func TestCompareDelivered(t *testing.T) {
 		if !tc.ok && (len(c.divs) != 1 || c.divs[0].Field != "delivered sha256" || c.divs[0].Verb != "DATA" || c.divs[0].Index != 4 ||
 			c.divs[0].Captured != "sha256:"+s.mails[0].Message.SHA256) {
 			t.Errorf("delivered changed: %+v", c.divs)
+		}
+	}
+}
+
+// A STARTTLS session replays its cleartext part, upgrades with the
+// target, and stops there: tls_not_decrypted, what came before compared.
+func TestReplaySTARTTLSStops(t *testing.T) {
+	for _, pcap := range []string{"gen-smtp-starttls.pcap", "gen-pop3-stls.pcap", "gen-imap-starttls.pcap"} {
+		rec, ss := loadPcap(t, pcap)
+		srv, addrs, err := StartServer(rec.Seed(ss), Protos(ss)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, _ := NewCompareConfig(CompareStatus, nil, false)
+		r := Replay(ss[0], addrs[ss[0].Proto], Options{Compare: cc, TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+		srv.Close()
+		if r.Stopped != "tls_not_decrypted" || r.Error != "" || r.Skipped != "" || r.Commands < 2 || r.Failed() {
+			t.Errorf("%s: %+v", pcap, r)
+		}
+		sm := NewSummary(1)
+		sm.Add(r)
+		if sm.Compared != 1 || sm.Stopped["tls_not_decrypted"] != 1 {
+			t.Errorf("%s: summary %+v", pcap, sm)
+		}
+		// The built-in server's certificate is not trusted by default.
+		srv, addrs, err = StartServer(rec.Seed(ss), Protos(ss)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = Replay(ss[0], addrs[ss[0].Proto], Options{Compare: cc})
+		srv.Close()
+		if !strings.Contains(r.Error, "certificate") || !r.Failed() {
+			t.Errorf("%s: unchecked certificate accepted: %+v", pcap, r)
 		}
 	}
 }

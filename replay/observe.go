@@ -91,6 +91,9 @@ func observe(s *Session, ev []event, greet bool, skip map[string]bool) []Obs {
 	case decode.ProtoIMAP:
 		observeIMAP(out, stream, greet)
 	}
+	for i := range out {
+		out[i].Fields = uniqueNames(out[i].Fields)
+	}
 	return out
 }
 
@@ -394,7 +397,12 @@ type tokenizer struct {
 	pos int
 }
 
-func (t *tokenizer) cur() string { return t.r.segs[t.seg] }
+func (t *tokenizer) cur() string {
+	if t.seg >= len(t.r.segs) {
+		return ""
+	}
+	return t.r.segs[t.seg]
+}
 
 func (t *tokenizer) skipSpace() {
 	for t.seg < len(t.r.segs) && t.pos < len(t.cur()) && t.cur()[t.pos] == ' ' {
@@ -718,7 +726,7 @@ func (ob *imapObserver) take() []Field {
 		f = append([]Field{valueField("untagged", "untagged", strings.Join(parts, ", "))}, f...)
 	}
 	*ob = imapObserver{}
-	return uniqueNames(f)
+	return f
 }
 
 // uniqueNames numbers repeated field names ("EXISTS", "EXISTS #2") so

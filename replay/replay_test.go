@@ -77,6 +77,10 @@ func TestReplayMatches(t *testing.T) {
 		{"real-dovecot-pop3-fetchmail.pcap", decode.ProtoPOP3, 17},
 		{"gen-smtp-pipelining.pcap", decode.ProtoSMTP, 7},
 		{"gen-imap-literals.pcap", decode.ProtoIMAP, 9},
+		// Maildrops known only from RETR/TOP numbers and the login text.
+		{"gen-pop3-top.pcap", decode.ProtoPOP3, 6},
+		{"gen-pop3-pipelining.pcap", decode.ProtoPOP3, 9},
+		{"gen-pop3-drop.pcap", decode.ProtoPOP3, 5},
 	} {
 		t.Run(tc.pcap, func(t *testing.T) {
 			rs := replayAllWith(t, tc.pcap, nil, statusOnly(t))

@@ -70,9 +70,12 @@ type Summary struct {
 	Unverifiable int            `json:"unverifiable,omitempty"`
 	Skipped      int            `json:"skipped"`
 	SkippedBy    map[string]int `json:"skipped_by,omitempty"`
-	Divergences  int            `json:"divergences"`
-	TextDiffs    int            `json:"text_diffs"`
-	Timeouts     int            `json:"timeouts,omitempty"`
+	// Stopped counts compared sessions that stopped early (STARTTLS:
+	// tls_not_decrypted), by reason.
+	Stopped     map[string]int `json:"stopped,omitempty"`
+	Divergences int            `json:"divergences"`
+	TextDiffs   int            `json:"text_diffs"`
+	Timeouts    int            `json:"timeouts,omitempty"`
 	// Latency per protocol, captured and replayed, in ms.
 	Latency map[decode.Proto]*LatencyStats `json:"latency,omitempty"`
 	// Seconds is the wall time of the replay; SessionsPerSec the
@@ -121,6 +124,12 @@ func (sm *Summary) Add(r *Result) {
 		sm.Matched++
 	}
 	sm.Compared++
+	if r.Stopped != "" {
+		if sm.Stopped == nil {
+			sm.Stopped = map[string]int{}
+		}
+		sm.Stopped[r.Stopped]++
+	}
 	sm.Divergences += r.Divergences
 	sm.TextDiffs += r.TextDiffs
 	sm.Timeouts += r.Timeouts

@@ -109,7 +109,7 @@ func (r *Recorder) Seed(sessions []*Session) *Seed {
 		case decode.ProtoIMAP:
 			r.seedIMAP(sd, user, obs)
 		case decode.ProtoPOP3:
-			r.seedPOP3(sd, user, obs)
+			r.seedPOP3(sd, user, s, obs)
 		}
 	}
 	return sd
@@ -398,7 +398,7 @@ func (r *Recorder) rawOf(v string) []byte {
 	return r.message(h)
 }
 
-func (r *Recorder) seedPOP3(sd *Seed, user string, obs []Obs) {
+func (r *Recorder) seedPOP3(sd *Seed, user string, s *Session, obs []Obs) {
 	b := sd.box(user, mailstore.Inbox)
 	if b.bySelect {
 		return // IMAP showed this INBOX
@@ -410,12 +410,24 @@ func (r *Recorder) seedPOP3(sd *Seed, user string, obs []Obs) {
 		}
 	}
 	changed := false
+	if st := s.Record.Mailbox; st != nil && first {
+		// The size the server reported (STAT, LIST or the login text).
+		b.Seen = true
+		grow(st.Messages)
+	}
 	for i := 1; i < len(obs); i++ {
 		o := &obs[i]
 		if o.Status != "+OK" {
 			continue
 		}
 		args := strings.Fields(o.Args)
+		if (o.Verb == "RETR" || o.Verb == "TOP" || o.Verb == "DELE" || o.Verb == "LIST" || o.Verb == "UIDL") && len(args) > 0 && !changed {
+			// The message exists.
+			if n, err := strconv.Atoi(args[0]); err == nil && n >= 1 {
+				b.Seen = true
+				grow(n)
+			}
+		}
 		switch o.Verb {
 		case "STAT":
 			if f := fieldsByKey(o, "STAT"); len(f) > 0 && first && !changed {

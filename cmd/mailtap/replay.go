@@ -299,7 +299,7 @@ func runReplay(path string, cfg replay.LoadConfig, tg *targets, rc replay.RunCon
 		}
 		return replay.Target{Addr: addr, TLS: useTLS}
 	}
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(textsafe.NewJSONWriter(w)) // no raw bidi or C1 from replies
 	enc.SetEscapeHTML(false)
 	text := format == "text" || format == "txt"
 	sm, err := replay.Run(sessions, rc, func(r *replay.Result) error {
@@ -321,7 +321,6 @@ func runReplay(path string, cfg replay.LoadConfig, tg *targets, rc replay.RunCon
 
 func writeReplayText(w io.Writer, r *replay.Result) {
 	w = textsafe.NewWriter(w) // errors, values and replies quote wire data
-	w = textsafe.NewWriter(w) // errors and replies quote wire data
 	fmt.Fprintf(w, "session %d %s %s -> %s: ", r.Session, r.Proto, r.Client, r.Server)
 	switch {
 	case r.Skipped != "":
@@ -331,8 +330,11 @@ func writeReplayText(w io.Writer, r *replay.Result) {
 		fmt.Fprintf(w, "error: %s; ", r.Error)
 	}
 	verdict := "matched"
-	if r.Failed() {
+	switch {
+	case r.Failed():
 		verdict = "DIVERGED"
+	case r.Unverifiable > 0:
+		verdict = "unverifiable"
 	}
 	fmt.Fprintf(w, "%s against %s (%s), %d/%d commands matched", verdict, r.Target, r.Compare, r.Matched, r.Commands)
 	if r.Timeouts > 0 {
@@ -369,6 +371,9 @@ func writeReplayText(w io.Writer, r *replay.Result) {
 	if n := r.Divergences - len(r.Diverged); n > 0 {
 		fmt.Fprintf(w, "  ... %d more\n", n)
 	}
+	for _, d := range r.Unverified {
+		fmt.Fprintf(w, "  unverifiable #%d %s %s: captured %s, replayed a placeholder\n", d.Index, d.Verb, d.Field, valueText(d.Captured))
+	}
 	for _, d := range r.Details {
 		fmt.Fprintf(w, "  detail #%d %s %s: captured %q, replayed %q\n", d.Index, d.Verb, d.Field, d.Captured, d.Replayed)
 	}
@@ -385,13 +390,20 @@ func valueText(v any) string {
 }
 
 func writeSummaryText(w io.Writer, sm *replay.Summary) {
-	fmt.Fprintf(w, "%d sessions: %d compared, %d matched, %d diverged, %d skipped", sm.Sessions, sm.Compared, sm.Matched, sm.Diverged, sm.Skipped)
+	fmt.Fprintf(w, "%d sessions: %d compared, %d matched, %d diverged, ", sm.Sessions, sm.Compared, sm.Matched, sm.Diverged)
+	if sm.Unverifiable > 0 {
+		fmt.Fprintf(w, "%d unverifiable, ", sm.Unverifiable)
+	}
+	fmt.Fprintf(w, "%d skipped", sm.Skipped)
 	if len(sm.SkippedBy) > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(sm.SkippedBy)) {
 			parts = append(parts, fmt.Sprintf("%d %s", sm.SkippedBy[k], k))
 		}
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
+	}
+	for _, k := range slices.Sorted(maps.Keys(sm.Stopped)) {
+		fmt.Fprintf(w, "; %d stopped: %s", sm.Stopped[k], k)
 	}
 	fmt.Fprintf(w, "; %d divergences, %d text details; %.2fs\n", sm.Divergences, sm.TextDiffs, sm.Seconds)
 	for _, p := range []decode.Proto{decode.ProtoSMTP, decode.ProtoPOP3, decode.ProtoIMAP} {
