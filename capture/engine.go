@@ -107,6 +107,13 @@ func (c *Config) defaults() {
 	}
 }
 
+// Packet timestamps outside these are malformed (records could not carry
+// them: RFC 3339 years have four digits).
+var (
+	minTime = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
 // DefaultMaxConns is Config.MaxConns's default.
 const DefaultMaxConns = 100000
 
@@ -374,6 +381,13 @@ func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkTy
 	e.stats.Packets.Add(1)
 	e.stats.Bytes.Add(uint64(len(data)))
 	ts := ci.Timestamp
+	if ts.After(maxTime) || ts.Before(minTime) {
+		// A pcapng timestamp can say year 584,000; no record could
+		// carry it (RFC 3339 has four digits for the year). Found by
+		// FuzzEngine.
+		e.stats.Malformed.Add(1)
+		return
+	}
 	if ts.After(e.now) {
 		e.now = ts
 	}
