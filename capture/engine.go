@@ -59,8 +59,10 @@ type Config struct {
 	// GapTimeout: data waiting behind a hole this long is delivered with
 	// a gap. Default 30 s.
 	GapTimeout time.Duration
-	// MaxConns bounds the connections tracked at once; past it the oldest
-	// idle connection is closed. Default 100000.
+	// MaxConns bounds the connections tracked at once, by the whole
+	// engine (each of N workers tracks MaxConns/N); past it the least
+	// recently active connection is closed (CloseEvicted). Default
+	// DefaultMaxConns.
 	MaxConns int
 	// MaxBufferedPagesPerConn / MaxBufferedPagesTotal bound out-of-order
 	// data held by reassembly (pages of 1900 bytes). Defaults 2048 and
@@ -92,7 +94,7 @@ func (c *Config) defaults() {
 		c.GapTimeout = 30 * time.Second
 	}
 	if c.MaxConns <= 0 {
-		c.MaxConns = 100000
+		c.MaxConns = DefaultMaxConns
 	}
 	if c.MaxBufferedPagesPerConn <= 0 {
 		c.MaxBufferedPagesPerConn = 2048
@@ -104,6 +106,16 @@ func (c *Config) defaults() {
 		c.ServerPort = func(uint16) bool { return false }
 	}
 }
+
+// Packet timestamps outside these are malformed (records could not carry
+// them: RFC 3339 years have four digits).
+var (
+	minTime = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
+// DefaultMaxConns is Config.MaxConns's default.
+const DefaultMaxConns = 100000
 
 // Stats counts what the engine saw: a snapshot, taken by Engine.Stats.
 type Stats struct {
@@ -369,6 +381,13 @@ func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkTy
 	e.stats.Packets.Add(1)
 	e.stats.Bytes.Add(uint64(len(data)))
 	ts := ci.Timestamp
+	if ts.After(maxTime) || ts.Before(minTime) {
+		// A pcapng timestamp can say year 584,000; no record could
+		// carry it (RFC 3339 has four digits for the year). Found by
+		// FuzzEngine.
+		e.stats.Malformed.Add(1)
+		return
+	}
 	if ts.After(e.now) {
 		e.now = ts
 	}
@@ -614,7 +633,7 @@ func (c *conn) dir(side decode.Direction) decode.Direction {
 func (w *worker) evictOldest() {
 	if old := w.lru.next; old != &w.lru {
 		w.stats.ConnsEvicted.Add(1)
-		w.finish(old, decode.CloseTimeout)
+		w.finish(old, decode.CloseEvicted)
 	}
 }
 

@@ -22,6 +22,9 @@ func newWorkerSet(cfg Config, n int, newFactory func(decode.Sink) Factory, out d
 		p.ws = []*pworker{{w: newWorker(cfg, newFactory(out))}}
 		return p
 	}
+	// MaxConns bounds the whole set: each worker tracks its share (the
+	// flow hash spreads connections evenly).
+	cfg.MaxConns = max(1, cfg.MaxConns/n)
 	for i := 0; i < n; i++ {
 		col := &collector{}
 		w := newWorker(cfg, newFactory(col))

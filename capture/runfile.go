@@ -35,7 +35,14 @@ func RunFile(ctx context.Context, src *FileSource, e *Engine, progress func(read
 		size := src.Size()
 		p = func() { progress(src.Offset(), size) }
 	}
+	// A read blocked on a pipe (standard input) would not see ctx: the
+	// input is closed under it.
+	stop := context.AfterFunc(ctx, src.interrupt)
+	defer stop()
 	err := e.RunContext(ctx, src, p)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	switch {
 	case err == nil, errors.Is(err, ErrTruncated), ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return err

@@ -184,6 +184,16 @@ func (s *FileSource) Size() int64 { return s.size }
 // Offset returns how many bytes of the file have been read so far.
 func (s *FileSource) Offset() int64 { return s.counter.n }
 
+// interrupt makes a read blocked in the input return (RunFile, when its
+// context is done): it closes the file, or the reader given to
+// OpenReader when it is an io.Closer. Safe from another goroutine, as
+// os.File's Close is.
+func (s *FileSource) interrupt() {
+	if c, ok := s.in.(io.Closer); ok {
+		c.Close()
+	}
+}
+
 // Close closes the file.
 func (s *FileSource) Close() error {
 	if s.gz != nil {

@@ -30,6 +30,11 @@ const (
 	// AnomalyBareLFDot: a "." line ended by a bare LF inside message
 	// content (SMTP DATA, POP3 RETR/TOP), taken as content, not the end.
 	AnomalyBareLFDot Anomaly = "bare_lf_dot"
+	// AnomalyEvicted: the connection was closed because --max-conns
+	// connections were tracked and it was the least recently active one
+	// (close_reason evicted): what came after, if anything, is another
+	// (midstream) session.
+	AnomalyEvicted Anomaly = "evicted"
 )
 
 // TLS decryption anomalies (--tls-keylog, decode/tlsdec): why a TLS

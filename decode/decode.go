@@ -106,10 +106,11 @@ const (
 	CloseTimeout                    // idle timeout in capture time
 	CloseEOF                        // end of input with the connection still open
 	CloseReused                     // a new SYN reused the 4-tuple
+	CloseEvicted                    // closed to stay within the connection limit
 )
 
 func (r CloseReason) String() string {
-	return [...]string{"fin", "rst", "timeout", "eof", "reused"}[r]
+	return [...]string{"fin", "rst", "timeout", "eof", "reused", "evicted"}[r]
 }
 
 // Decoder decodes one TCP connection. Not safe for concurrent use: calls for

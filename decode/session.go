@@ -136,7 +136,10 @@ func (b *Base) Emit(r Record) {
 // partial beats midstream beats the close reason.
 func (b *Base) SessionRecord(reason CloseReason, ts time.Time) *SessionRecord {
 	end := b.Last
-	if ts.After(end) && reason != CloseEOF && reason != CloseTimeout {
+	if reason == CloseEvicted {
+		b.Anomaly(AnomalyEvicted)
+	}
+	if ts.After(end) && reason != CloseEOF && reason != CloseTimeout && reason != CloseEvicted {
 		end = ts
 	}
 	r := &SessionRecord{
@@ -174,7 +177,7 @@ func (b *Base) SessionRecord(reason CloseReason, ts time.Time) *SessionRecord {
 		r.State = StateMidstream
 	case reason == CloseRST:
 		r.State = StateAborted
-	case reason == CloseTimeout, reason == CloseEOF:
+	case reason == CloseTimeout, reason == CloseEOF, reason == CloseEvicted:
 		// Idle, or still open when the capture ended.
 		r.State = StateTimeout
 	default:

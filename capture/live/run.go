@@ -18,7 +18,8 @@ import (
 
 // RunOptions configure Run.
 type RunOptions struct {
-	// Engine configures each socket's engine. NextID is set by Run (one
+	// Engine configures each socket's engine; its MaxConns is for the
+	// whole run, shared by the sockets. NextID is set by Run (one
 	// session counter for every socket: their frame numbers collide)
 	// and PacketFilter is dropped (the kernel runs the filter).
 	Engine capture.Config
@@ -71,6 +72,12 @@ func Run(ctx context.Context, c *Capture, o RunOptions) (RunStats, error) {
 	cfg.PacketFilter = nil
 	cfg.NextID = func() uint64 { return ids.Add(1) }
 	handles := c.Handles()
+	// MaxConns bounds the whole run: each socket's engine tracks its
+	// share (the kernel's fanout spreads connections evenly).
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = capture.DefaultMaxConns
+	}
+	cfg.MaxConns = max(1, cfg.MaxConns/max(1, len(handles)))
 	engines := make([]*capture.Engine, len(handles))
 	for i := range handles {
 		engines[i] = capture.New(cfg, o.Factory)

@@ -22,7 +22,12 @@ func openSource(path string) (*capture.FileSource, error) {
 	name := path
 	if path == "-" {
 		name = "standard input"
-		src, err = capture.OpenReader(stdin)
+		// Through a pipe: a read blocked on a silent input can then be
+		// interrupted (RunFile closes it on SIGINT), which closing
+		// os.Stdin cannot do.
+		pr, pw := io.Pipe()
+		go func() { _, err := io.Copy(pw, stdin); pw.CloseWithError(err) }()
+		src, err = capture.OpenReader(pr)
 	} else {
 		src, err = capture.OpenPath(path)
 	}

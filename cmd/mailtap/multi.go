@@ -184,7 +184,7 @@ type readOnlyFlags struct {
 
 // readFiles is readFile over several captures merged by time, with -c and
 // -q.
-func readFiles(paths []string, df *decodeFlags, rf readOnlyFlags, stdout, stderr io.Writer) error {
+func readFiles(ctx context.Context, paths []string, df *decodeFlags, rf readOnlyFlags, stdout, stderr io.Writer) error {
 	o, err := df.options()
 	if err != nil {
 		return err
@@ -210,7 +210,7 @@ func readFiles(paths []string, df *decodeFlags, rf readOnlyFlags, stdout, stderr
 	counter := &countingSink{s: out.sink, sessions: map[decode.Proto]uint64{}}
 	eng := df.engine(o, counter)
 	prog := newProgress(stderr, src.Size())
-	runErr := eng.RunContext(context.Background(), src, func() { prog.update(src.Offset(), eng.Stats().Packets) })
+	runErr := eng.RunContext(ctx, src, func() { prog.update(src.Offset(), eng.Stats().Packets) })
 	prog.done()
 	if err := out.flush(); err != nil {
 		return err
@@ -225,6 +225,14 @@ func readFiles(paths []string, df *decodeFlags, rf readOnlyFlags, stdout, stderr
 		if cerr != nil {
 			return cerr
 		}
+	}
+	if ctx.Err() != nil {
+		// Interrupted: every connection was closed, its records
+		// written whole.
+		if err := out.close(); err != nil {
+			return err
+		}
+		return context.Cause(ctx)
 	}
 	if rf.quiet {
 		s := snapshot{eng: eng.Stats(), sessions: counter.sessions, mails: counter.mails, pop3: counter.pop3, imap: counter.imap}

@@ -7,9 +7,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/signal"
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -98,7 +100,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&d.showSecrets, "show-secrets", false, "show passwords and AUTH secrets instead of <redacted>")
 	fs.IntVar(&d.maxLine, "max-line", decode.DefaultMaxLine, "longest protocol line kept, in bytes")
 	fs.Int64Var(&d.maxMessage, "max-message", decode.DefaultMaxMessage, "message bytes kept in memory for parsing (larger ones are streamed and hashed)")
-	fs.IntVar(&d.maxConns, "max-conns", 100000, "connections tracked at once")
+	fs.IntVar(&d.maxConns, "max-conns", capture.DefaultMaxConns, "connections tracked at once, in all (shared by the workers); past it the least recently active is closed (close_reason evicted)")
 	fs.DurationVar(&d.idle, "idle-timeout", 5*time.Minute, "close connections idle this long (capture time)")
 	fs.BoolVar(&d.verifySums, "verify-checksums", false, "drop TCP segments with a bad checksum (captures from a tap; leave off for captures made on the sending host)")
 	fs.BoolVar(&d.stats, "stats", false, "print capture statistics on stderr at the end (this also checks every TCP checksum, to count the bad ones)")
@@ -352,10 +354,12 @@ func readCommand() *command {
 				}
 				defer pprof.StopCPUProfile()
 			}
+			ctx, stop := signalContext(context.Background())
+			defer stop()
 			if len(paths) > 1 || rf.count > 0 || rf.quiet {
-				return readFiles(paths, &df, rf, stdout, stderr)
+				return readFiles(ctx, paths, &df, rf, stdout, stderr)
 			}
-			return readFile(paths[0], &df, stdout, stderr)
+			return readFile(ctx, paths[0], &df, stdout, stderr)
 		},
 	}
 }
@@ -377,7 +381,30 @@ func capturePath(readPath string, args []string) (string, error) {
 	return readPath, nil
 }
 
-func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
+// signalContext is done on the first SIGINT or SIGTERM, with an exitError
+// of 130 or 143 as its cause; a second signal kills the process as usual.
+func signalContext(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			signal.Stop(ch)
+			code := 130
+			if s == syscall.SIGTERM {
+				code = 143
+			}
+			cancel(exitError{code})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel(nil) }
+}
+
+// readFile decodes path until its end or until ctx is done; then what was
+// decoded is written as whole records, and ctx's cause returned.
+func readFile(ctx context.Context, path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	o, err := df.options()
 	if err != nil {
 		return err
@@ -408,13 +435,24 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	df.workers = df.workerCount(size)
 	eng := df.engine(o, out.sink)
 	prog := newProgress(stderr, src.Size())
-	runErr := capture.RunFile(context.Background(), src, eng, func(read, _ int64) { prog.update(read, eng.Stats().Packets) })
+	runErr := capture.RunFile(ctx, src, eng, func(read, _ int64) { prog.update(read, eng.Stats().Packets) })
 	prog.done()
 	if err := out.flush(); err != nil {
 		return err
 	}
 	if df.stats {
 		printStats(stderr, eng.Stats())
+	}
+	if ctx.Err() != nil {
+		// Interrupted: every connection was closed, its records
+		// written whole.
+		if err := out.close(); err != nil {
+			return err
+		}
+		if out.stats != nil {
+			fmt.Fprintln(stderr, out.stats())
+		}
+		return context.Cause(ctx)
 	}
 	if out.stats != nil {
 		// A publishing sink: wait for its acks, then say what it did.
