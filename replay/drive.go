@@ -151,6 +151,11 @@ func (p Pace) wait(at time.Time) {
 	}
 }
 
+// lateWindow is when the answers of a timed-out turn were late: from
+// the turn's send time plus the timeout until its last answer bytes
+// (zero: never complete).
+type lateWindow struct{ from, until time.Time }
+
 // chunk is server bytes with their arrival time.
 type chunk struct {
 	ts   time.Time
@@ -174,11 +179,13 @@ func Replay(s *Session, addr string, o Options) *Result {
 
 // Exchange is one driven session, not yet compared.
 type Exchange struct {
-	s         *Session
-	res       *Result
-	greeting  []chunk
-	turns     []liveTurn
-	timedOut  int // turns that timed out
+	s        *Session
+	res      *Result
+	greeting []chunk
+	turns    []liveTurn
+	timedOut int // turns that timed out
+	// late are the timed-out turns' windows of late answers.
+	late      []lateWindow
 	abandoned bool
 }
 
@@ -300,8 +307,15 @@ func Drive(s *Session, addr string, o Options) *Exchange {
 		for _, c := range lt.server {
 			rw.server(c.data)
 		}
-		if err == nil && d.late {
+		if d.late {
 			ex.timedOut++
+			// Answers that completed in this turn after the timeout came
+			// late.
+			w := lateWindow{from: lt.sent.Add(o.Timeout)}
+			if n := len(lt.server); n > 0 && err == nil {
+				w.until = lt.server[n-1].ts
+			}
+			ex.late = append(ex.late, w)
 		}
 	}
 	if errors.Is(err, errAbandoned) {
@@ -503,7 +517,10 @@ func (ex *Exchange) Compare(o Options) *Result {
 			res.capLat = append(res.capLat, *c.LatencyMS)
 		}
 	}
-	timeoutMS := float64(o.Timeout) / float64(time.Millisecond)
+	// A command timed out when its answer completed in a timed-out turn
+	// past the timeout (not when its latency is long: an IDLE's answer
+	// comes when the client says DONE), or never came in a session with
+	// a timed-out turn.
 	timedOut := map[int]bool{}
 	for i, g := range got {
 		if i == 0 {
@@ -511,8 +528,11 @@ func (ex *Exchange) Compare(o Options) *Result {
 		}
 		if g.Latency != nil {
 			res.repLat = append(res.repLat, *g.Latency)
-			if *g.Latency > timeoutMS {
-				timedOut[i] = true
+			done := g.At.Add(time.Duration(*g.Latency * float64(time.Millisecond)))
+			for _, w := range ex.late {
+				if done.After(w.from) && (w.until.IsZero() || !done.After(w.until)) {
+					timedOut[i] = true
+				}
 			}
 		} else if g.Status == nil && (ex.timedOut > 0 || ex.abandoned) {
 			timedOut[i] = true
