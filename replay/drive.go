@@ -303,6 +303,17 @@ func Drive(s *Session, addr string, o Options) *Exchange {
 			}
 		}
 		lt.server, err = d.read(n + offset)
+		if err == nil && s.Proto == decode.ProtoIMAP {
+			// Unsolicited answers the captured client waited for before
+			// its next turn (EXISTS during an IDLE, from another
+			// session's delivery): wait for as many, within the timeout,
+			// so the client does not say DONE before they come.
+			if want := trailingEvents(t.Server); want > 0 {
+				var more []chunk
+				more, err = d.readUntagged(want, joinChunks(lt.server))
+				lt.server = append(lt.server, more...)
+			}
+		}
 		ex.turns = append(ex.turns, lt)
 		for _, c := range lt.server {
 			rw.server(c.data)
@@ -410,6 +421,78 @@ func (d *driver) read(n int) ([]chunk, error) {
 				return out, errAbandoned
 			}
 			if d.count >= n {
+				return out, nil
+			}
+			return out, errClosed
+		}
+	}
+	return out, nil
+}
+
+// trailingEvents counts the IMAP mailbox events ("* n EXISTS",
+// "* n EXPUNGE", "* n FETCH") after the last tagged answer or
+// continuation request of server bytes: what came unsolicited, after
+// the answer the driver waits for (an IDLE's notifications).
+func trailingEvents(p []byte) int {
+	n := 0
+	for _, l := range bytes.Split(p, []byte("\n")) {
+		switch {
+		case bytes.HasPrefix(l, []byte("* ")):
+			f := bytes.Fields(l)
+			if len(f) >= 3 && isDigit(f[1][0]) {
+				switch string(bytes.ToUpper(f[2])) {
+				case "EXISTS", "EXPUNGE", "FETCH":
+					n++
+				}
+			}
+		case len(l) > 0 && (l[0] == '+' || isDigit(l[0]) || l[0] >= 'A' && l[0] <= 'z') && bytes.Contains(l, []byte(" ")) && !bytes.HasPrefix(l, []byte(" ")):
+			// A tagged answer or a continuation request (lines of a
+			// literal may look like it too: an approximation).
+			if f := bytes.Fields(l); l[0] == '+' || len(f) >= 2 && isStatus(f[1]) {
+				n = 0
+			}
+		}
+	}
+	return n
+}
+
+func isStatus(w []byte) bool {
+	switch string(bytes.ToUpper(w)) {
+	case "OK", "NO", "BAD", "BYE":
+		return true
+	}
+	return false
+}
+
+func joinChunks(cs []chunk) []byte {
+	var out []byte
+	for _, c := range cs {
+		out = append(out, c.data...)
+	}
+	return out
+}
+
+// readUntagged reads until the turn's server bytes (got so far) end with
+// want mailbox events or the timeout passes; a missing one is not a
+// timeout (the comparison shows it), and what arrives is kept.
+func (d *driver) readUntagged(want int, got []byte) ([]chunk, error) {
+	var out []chunk
+	if trailingEvents(got) >= want {
+		return out, nil
+	}
+	d.conn.SetReadDeadline(time.Now().Add(d.timeout))
+	for trailingEvents(got) < want {
+		k, err := d.conn.Read(d.buf[:])
+		if k > 0 {
+			d.count = d.live.server(d.buf[:k])
+			got = append(got, d.buf[:k]...)
+			if d.kept+int64(k) <= d.max {
+				out = append(out, chunk{ts: time.Now(), data: bytes.Clone(d.buf[:k])})
+				d.kept += int64(k)
+			}
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return out, nil
 			}
 			return out, errClosed
