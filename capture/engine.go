@@ -206,6 +206,12 @@ type worker struct {
 	current *conn              // the connection being assembled (for streamFactory)
 	streams int                // connections in gopacket's pool (streams not complete)
 
+	// lru lists the tracked connections by last activity, least recent
+	// first (a sentinel: lru.next is the oldest), so that eviction at
+	// MaxConns is O(1) (it scanned the whole table for each new
+	// connection: 680 new connections/s at 10k tracked).
+	lru conn
+
 	deferring bool
 	ctxs      []assemblerCtx // unused contexts of the current slab
 	pending   []pendingCall
@@ -241,16 +247,18 @@ type conn struct {
 	ignorer  Ignorer
 	swapper  decode.RoleSwapper
 	lastSeen time.Time
-	finC     bool // FIN seen from client
-	finS     bool
-	rst      bool
-	done     bool // decoder closed
-	ignored  bool
-	synSeq   uint32
-	hasSyn   bool
-	stream   *stream   // gopacket's stream of c, until gopacket drops it
-	seen     [3]bool   // per side: a segment was seen
-	seq0     [3]uint32 // per side: sequence number of the first segment seen
+	// prev and next link the worker's lru list.
+	prev, next *conn
+	finC       bool // FIN seen from client
+	finS       bool
+	rst        bool
+	done       bool // decoder closed
+	ignored    bool
+	synSeq     uint32
+	hasSyn     bool
+	stream     *stream   // gopacket's stream of c, until gopacket drops it
+	seen       [3]bool   // per side: a segment was seen
+	seq0       [3]uint32 // per side: sequence number of the first segment seen
 	// Per half (indexed by side: ClientToServer is the half sent by
 	// first): the half waits behind a hole starting at holeAt, and the
 	// peer has acknowledged bytes past it (so the capture lost them for
@@ -291,6 +299,7 @@ func NewParallel(cfg Config, n int, newFactory func(decode.Sink) Factory, out de
 
 func newWorker(cfg Config, f Factory) *worker {
 	w := &worker{cfg: cfg, factory: f, conns: make(map[connKey]*conn), closing: decode.CloseEOF}
+	w.lru.prev, w.lru.next = &w.lru, &w.lru
 	pool := reassembly.NewStreamPool(streamFactory{w})
 	w.asm = reassembly.NewAssembler(pool)
 	w.asm.MaxBufferedPagesPerConnection = cfg.MaxBufferedPagesPerConn
@@ -443,6 +452,7 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 		c = w.newConn(k, seg)
 	}
 	c.lastSeen = ts
+	w.touch(c)
 	if c.ignored {
 		w.stats.Ignored.Add(1)
 		return
@@ -550,7 +560,29 @@ func (w *worker) newConn(k connKey, seg segment) *conn {
 	c.swapper, _ = c.dec.(decode.RoleSwapper)
 	c.checkSwap()
 	w.conns[k] = c
+	w.touch(c)
 	return c
+}
+
+// touch moves c to the most recent end of the lru list.
+func (w *worker) touch(c *conn) {
+	if c.next != nil {
+		if c.next == &w.lru {
+			return // already the most recent
+		}
+		c.prev.next, c.next.prev = c.next, c.prev
+	}
+	last := w.lru.prev
+	c.prev, c.next = last, &w.lru
+	last.next, w.lru.prev = c, c
+}
+
+// untrack takes c off the lru list.
+func (w *worker) untrack(c *conn) {
+	if c.next != nil {
+		c.prev.next, c.next.prev = c.next, c.prev
+		c.prev, c.next = nil, nil
+	}
 }
 
 // checkSwap exchanges client and server once, when the decoder has found
@@ -572,14 +604,9 @@ func (c *conn) dir(side decode.Direction) decode.Direction {
 	return side
 }
 
+// evictOldest closes the least recently active connection.
 func (w *worker) evictOldest() {
-	var old *conn
-	for _, c := range w.conns {
-		if old == nil || c.lastSeen.Before(old.lastSeen) || c.lastSeen.Equal(old.lastSeen) && c.uid < old.uid {
-			old = c
-		}
-	}
-	if old != nil {
+	if old := w.lru.next; old != &w.lru {
 		w.stats.ConnsEvicted.Add(1)
 		w.finish(old, decode.CloseTimeout)
 	}
@@ -612,6 +639,7 @@ func (w *worker) finish(c *conn, reason decode.CloseReason) {
 	if w.conns[c.key] == c {
 		delete(w.conns, c.key)
 	}
+	w.untrack(c)
 }
 
 // release makes gopacket drop a connection that was reset. gopacket

@@ -89,3 +89,40 @@ func TestPcapngTruncated(t *testing.T) {
 		t.Errorf("gzip-compressed cut pcapng: %v, want ErrTruncated", err)
 	}
 }
+
+// FuzzNgBlocks: any bytes, read in any chunk sizes, pass through
+// unchanged, and the end is io.EOF exactly when no block is open.
+func FuzzNgBlocks(f *testing.F) {
+	data, _ := os.ReadFile("../pcaps/gen-smtp-sll2.pcapng")
+	f.Add(data[:200], uint8(7))
+	f.Add(data[:1324], uint8(1))
+	f.Add([]byte{0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0x1c, 0x1a, 0x2b, 0x3c, 0x4d}, uint8(3))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		b := &ngBlocks{r: &chunked{data: in, n: int(chunk%32) + 1}}
+		var out bytes.Buffer
+		_, err := io.Copy(&out, b)
+		if !bytes.Equal(out.Bytes(), in) {
+			t.Fatalf("bytes changed")
+		}
+		open := b.hn > 0 || b.inBody
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) || err == nil && open {
+			t.Fatalf("err %v with a block open: %v", err, open)
+		}
+	})
+}
+
+// chunked returns at most n bytes per Read.
+type chunked struct {
+	data []byte
+	n    int
+}
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), c.n, len(c.data))
+	copy(p, c.data[:k])
+	c.data = c.data[k:]
+	return k, nil
+}

@@ -42,6 +42,10 @@ type FileSource struct {
 	size    int64
 }
 
+// maxSnaplen bounds a pcap file's packet records (Wireshark's limit, well
+// above the largest IP packet).
+const maxSnaplen = 262144
+
 // ErrFormat is returned for files that are not pcap or pcapng.
 var ErrFormat = errors.New("not a pcap or pcapng file")
 
@@ -101,7 +105,7 @@ func (s *FileSource) init() error {
 	}
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
-		ng, err := pcapgo.NewNgReader(&ngBlocks{r: r}, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+		ng, err := pcapgo.NewNgReader(&ngBlocks{r: &ngGuard{r: r}}, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
 			return fmt.Errorf("pcapng: %w", err)
 		}
@@ -111,6 +115,12 @@ func (s *FileSource) init() error {
 		pr, err := pcapgo.NewReader(r)
 		if err != nil {
 			return fmt.Errorf("pcap: %w", err)
+		}
+		if pr.Snaplen() > maxSnaplen {
+			// pcapgo sizes its packet buffer by the header's snaplen:
+			// a header saying 4 GB would take 4 GB (found by
+			// FuzzEngine). No packet record may be longer than this.
+			pr.SetSnaplen(maxSnaplen)
 		}
 		s.pcap = pr
 		s.link = pr.LinkType()

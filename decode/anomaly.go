@@ -12,7 +12,8 @@ const (
 	// AnomalyGap: bytes were lost in reassembly (session state partial).
 	AnomalyGap Anomaly = "gap"
 	// AnomalyLineTooLong: a line (or an IMAP logical line) longer than
-	// the limit (--max-line); kept truncated.
+	// the limit (--max-line); kept truncated. Also a line past the limit
+	// that the connection ends without a line end.
 	AnomalyLineTooLong Anomaly = "line_too_long"
 	// AnomalyUnexpectedReply: a well-formed reply or status line with no
 	// command waiting for it.

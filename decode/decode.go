@@ -163,6 +163,9 @@ type Options struct {
 	// Messages, when set, receives every message body as it streams (for
 	// extraction). See MessageStore.
 	Messages MessageStore
+	// Hashes selects the digests of messages and attachments computed
+	// besides SHA-256 (--hash).
+	Hashes Hashes
 }
 
 // Default limits.

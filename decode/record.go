@@ -32,6 +32,14 @@ type Header struct {
 	TS      time.Time `json:"ts"`
 	Client  string    `json:"client"`
 	Server  string    `json:"server"`
+	// The same endpoints split, as Zeek, Suricata and ECS log them.
+	ClientIP   string `json:"client_ip"`
+	ClientPort uint16 `json:"client_port"`
+	ServerIP   string `json:"server_ip"`
+	ServerPort uint16 `json:"server_port"`
+	// CommunityID is the connection's Community ID v1 (seed 0), on every
+	// record as Suricata puts it on every event.
+	CommunityID string `json:"community_id"`
 }
 
 // Head returns h.
@@ -39,14 +47,23 @@ func (h *Header) Head() *Header { return h }
 
 // NewHeader fills a header for conn c.
 func NewHeader(typ string, p Proto, c ConnInfo, ts time.Time) Header {
+	return newHeader(typ, p, c, ts, CommunityID(c.Client, c.Server))
+}
+
+func newHeader(typ string, p Proto, c ConnInfo, ts time.Time, cid string) Header {
 	return Header{
-		V:       SchemaVersion,
-		Type:    typ,
-		Proto:   p,
-		Session: c.ID,
-		TS:      ts.UTC(),
-		Client:  c.Client.String(),
-		Server:  c.Server.String(),
+		V:           SchemaVersion,
+		Type:        typ,
+		Proto:       p,
+		Session:     c.ID,
+		TS:          ts.UTC(),
+		Client:      c.Client.String(),
+		Server:      c.Server.String(),
+		ClientIP:    c.Client.Addr().String(),
+		ClientPort:  c.Client.Port(),
+		ServerIP:    c.Server.Addr().String(),
+		ServerPort:  c.Server.Port(),
+		CommunityID: cid,
 	}
 }
 
@@ -103,8 +120,10 @@ type SessionRecord struct {
 	TLS          *TLS      `json:"tls,omitempty"`
 	Commands     int       `json:"commands"`
 	Transactions int       `json:"transactions"`
-	CommunityID  string    `json:"community_id"`
-	Anomalies    []string  `json:"anomalies,omitempty"`
+	// MissingBytes counts the bytes lost in capture gaps, both directions
+	// (Zeek conn.log's missed_bytes); absent when none.
+	MissingBytes int64    `json:"missing_bytes,omitempty"`
+	Anomalies    []string `json:"anomalies,omitempty"`
 	// POP3
 	Mode      string       `json:"mode,omitempty"`
 	Retrieved *int         `json:"retrieved,omitempty"`
@@ -226,6 +245,8 @@ type Attachment struct {
 	Inline      bool   `json:"inline,omitempty"`
 	Size        int64  `json:"size"`
 	SHA256      string `json:"sha256"`
+	MD5         string `json:"md5,omitempty"`  // with --hash md5
+	SHA1        string `json:"sha1,omitempty"` // with --hash sha1
 	File        string `json:"file,omitempty"`
 }
 
@@ -233,6 +254,8 @@ type Attachment struct {
 type Message struct {
 	Size        int64        `json:"size"`
 	SHA256      string       `json:"sha256"`
+	MD5         string       `json:"md5,omitempty"`  // with --hash md5
+	SHA1        string       `json:"sha1,omitempty"` // with --hash sha1
 	From        string       `json:"from,omitempty"`
 	To          []string     `json:"to,omitempty"`
 	Cc          []string     `json:"cc,omitempty"`

@@ -5,8 +5,11 @@ import (
 )
 
 // Base keeps what every protocol's session decoder records about its
-// connection: byte counts, anomalies, auth attempts, TLS, first/last time.
-// Protocol decoders embed it and call Finish to build the session record.
+// connection: byte counts, anomalies, the greeting, capabilities, login
+// attempts, TLS, command and transaction counts, first/last time. Protocol
+// decoders embed it, fill the exported fields as they learn them, send
+// the bytes of a TLS stream to TLSData, and call SessionRecord to build
+// the session record.
 type Base struct {
 	Conn  ConnInfo
 	Proto Proto
@@ -19,8 +22,57 @@ type Base struct {
 	Encrypted                bool
 	Closed                   bool
 
+	// What the session record reports, filled by the decoder.
+	Greeting     string
+	Caps         []string // capabilities: EHLO keywords, CAPA lines, IMAP CAPABILITY
+	Auths        []Auth   // login attempts in order; the last one is the session's
+	TLS          *TLS     // nil until STARTTLS/STLS or implicit TLS
+	Commands     int
+	Transactions int
+
+	// MissingBytes sums the known sizes of the gaps (LostBytes).
+	MissingBytes int64
+
 	anomalies map[Anomaly]bool
 	order     []string
+	cid       string // Community ID, computed once
+
+	hello    [2]tlsHello // TLS handshake readers: client, server
+	helloCut [2]bool     // a gap hit that direction's handshake
+}
+
+// TLSData takes bytes of one direction of a TLS stream — after a
+// STARTTLS/STLS go-ahead, or on an implicit-TLS port — in capture order.
+// It is the one place where a decoder hands over encrypted bytes: today it
+// reads the clear part of the handshake (SNI, versions, ALPN, a TLS 1.2
+// certificate subject) into b.TLS, created if nil. It reports whether that
+// direction did not start with a TLS handshake record.
+func (b *Base) TLSData(dir Direction, p []byte) (notTLS bool) {
+	i := helloIndex(dir)
+	h := &b.hello[i]
+	if b.helloCut[i] || h.Done() {
+		return h.NotTLS
+	}
+	if b.TLS == nil {
+		b.TLS = &TLS{}
+	}
+	h.Add(p, b.TLS)
+	return h.NotTLS
+}
+
+// TLSGap tells that bytes of dir's TLS stream were lost: its handshake is
+// read no further.
+func (b *Base) TLSGap(dir Direction) { b.helloCut[helloIndex(dir)] = true }
+
+// TLSBuffered returns the most bytes a direction's handshake reader holds
+// (at most MaxTLSBuffered).
+func (b *Base) TLSBuffered() int { return max(b.hello[0].Buffered(), b.hello[1].Buffered()) }
+
+func helloIndex(dir Direction) int {
+	if dir == ServerToClient {
+		return 1
+	}
+	return 0
 }
 
 // NewBase fills a Base.
@@ -57,9 +109,19 @@ func (b *Base) HasAnomaly(kind Anomaly) bool { return b.anomalies[kind] }
 // Anomalies returns the recorded anomalies in first-seen order.
 func (b *Base) Anomalies() []string { return b.order }
 
+// LostBytes counts n bytes lost in a gap (n < 0: unknown, not counted).
+func (b *Base) LostBytes(n int) {
+	if n > 0 {
+		b.MissingBytes += int64(n)
+	}
+}
+
 // Header builds a record header of type typ at ts.
 func (b *Base) Header(typ string, ts time.Time) Header {
-	return NewHeader(typ, b.Proto, b.Conn, ts)
+	if b.cid == "" {
+		b.cid = CommunityID(b.Conn.Client, b.Conn.Server)
+	}
+	return newHeader(typ, b.Proto, b.Conn, ts, b.cid)
 }
 
 // Emit sends r to the sink.
@@ -69,8 +131,9 @@ func (b *Base) Emit(r Record) {
 	}
 }
 
-// SessionRecord builds the common part of the session record. state is
-// derived: encrypted beats partial beats midstream beats the close reason.
+// SessionRecord builds the session record from what Base holds; the
+// decoder adds its protocol's fields. state is derived: encrypted beats
+// partial beats midstream beats the close reason.
 func (b *Base) SessionRecord(reason CloseReason, ts time.Time) *SessionRecord {
 	end := b.Last
 	if ts.After(end) && reason != CloseEOF && reason != CloseTimeout {
@@ -83,9 +146,22 @@ func (b *Base) SessionRecord(reason CloseReason, ts time.Time) *SessionRecord {
 		BytesClient: b.BytesClient,
 		BytesServer: b.BytesServer,
 		CloseReason: reason.String(),
-		CommunityID: CommunityID(b.Conn.Client, b.Conn.Server),
 		Anomalies:   b.order,
+
+		Greeting:     b.Greeting,
+		Capabilities: b.Caps,
+		Commands:     b.Commands,
+		Transactions: b.Transactions,
 	}
+	if len(b.Auths) > 0 {
+		last := b.Auths[len(b.Auths)-1]
+		r.Auth, r.Auths = &last, b.Auths
+	}
+	if b.TLS != nil {
+		t := *b.TLS
+		r.TLS = &t
+	}
+	r.MissingBytes = b.MissingBytes
 	switch {
 	case b.Encrypted:
 		r.State = StateEncrypted

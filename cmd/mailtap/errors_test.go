@@ -132,3 +132,14 @@ func TestReadStdin(t *testing.T) {
 		t.Errorf("junk on stdin: exit %d, %s", code, errOut)
 	}
 }
+
+// TestErrorsEscaped: an error that quotes outside data (here a file name
+// with a terminal escape and a newline) reaches stderr as one escaped line.
+func TestErrorsEscaped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x\x1b[2J\nFAKE LINE.pcap")
+	_, errOut, code := runCLI("read", path)
+	msg := string(errOut)
+	if code != exitRuntime || strings.Count(msg, "\n") != 1 || strings.ContainsAny(msg, "\x1b") || !strings.Contains(msg, `x\x1b[2J\nFAKE LINE.pcap`) {
+		t.Errorf("exit %d: %q", code, msg)
+	}
+}

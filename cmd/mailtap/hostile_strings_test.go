@@ -86,4 +86,6 @@ func TestHostileStringsEveryRenderer(t *testing.T) {
 	if !strings.Contains(out, "session 30 imap") {
 		t.Errorf("replay report:\n%s\n%s", out, errOut)
 	}
+	out, errOut, _ = replayCLI(t, "-f", "json", hostileStrings)
+	safe(t, "replay json", out+errOut)
 }

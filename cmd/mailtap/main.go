@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+
+	"github.com/mailtap/mailtap/decode/textsafe"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -85,15 +87,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	var ue usageError
+	// Errors may quote wire data (a reply, a file name): one line, escaped.
+	msg := textsafe.String(err.Error())
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "mailtap %s: %v (see 'mailtap help %s')\n", cmd.name, err, cmd.name)
+		fmt.Fprintf(stderr, "mailtap %s: %s (see 'mailtap help %s')\n", cmd.name, msg, cmd.name)
 		return exitUsage
 	}
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "mailtap %s: %v\n", cmd.name, err)
+	fmt.Fprintf(stderr, "mailtap %s: %s\n", cmd.name, msg)
 	return exitRuntime
 }
 

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -76,12 +76,13 @@ type decodeFlags struct {
 	stdout      io.Writer // for --mbox -
 	bpf         string
 	bpfFilter   *bpfexpr.Filter
+	hash        string
 }
 
 func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	d.ports = newPortsFlag()
 	d.format = "json"
-	fs.VarP(formatFlag{&d.format, &d.formatSet}, "format", "f", "output format: json (JSON lines), text, or credentials (one line per authentication attempt)")
+	fs.VarP(formatFlag{&d.format, &d.formatSet}, "format", "f", "output format: json (JSON lines), text, credentials (one line per authentication attempt), or zeek (Zeek logs smtp.log, pop3.log, imap.log into the directory -o DIR)")
 	fs.BoolVar(&d.credentials, "credentials", false, "list authentication attempts only (same as -f credentials; with -f json, one JSON line per attempt)")
 	fs.StringVar(&d.extract, "extract", "", "write every message to DIR/<session>-<n>.eml, attachments to DIR/attachments/, and DIR/index.json")
 	fs.BoolVar(&d.force, "force", false, "let --extract clear a DIR holding a previous extraction (index.json, *.eml, attachments/)")
@@ -92,6 +93,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&d.noSniff, "no-sniff", false, "do not classify connections on other ports by their greeting")
 	fs.Var(&d.portFilter, "port-filter", "decode only TCP packets with one of these ports (a cheap filter for big captures)")
 	fs.StringVar(&d.bpf, "bpf", "", "decode only packets matching this tcpdump-style filter expression (needs a build with -tags pcap)")
+	fs.StringVar(&d.hash, "hash", "sha256", "digests of messages and attachments: sha256, plus md5 and/or sha1 (comma-separated; they cost CPU)")
 	fs.BoolVar(&d.showSecrets, "show-secrets", false, "show passwords and AUTH secrets instead of <redacted>")
 	fs.IntVar(&d.maxLine, "max-line", decode.DefaultMaxLine, "longest protocol line kept, in bytes")
 	fs.Int64Var(&d.maxMessage, "max-message", decode.DefaultMaxMessage, "message bytes kept in memory for parsing (larger ones are streamed and hashed)")
@@ -99,7 +101,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&d.idle, "idle-timeout", 5*time.Minute, "close connections idle this long (capture time)")
 	fs.BoolVar(&d.verifySums, "verify-checksums", false, "drop TCP segments with a bad checksum (captures from a tap; leave off for captures made on the sending host)")
 	fs.BoolVar(&d.stats, "stats", false, "print capture statistics on stderr at the end (this also checks every TCP checksum, to count the bad ones)")
-	fs.IntVar(&d.workers, "workers", runtime.NumCPU(), "decoding workers (connections are spread by flow hash; output order does not depend on it)")
+	fs.IntVar(&d.workers, "workers", 0, "decoding workers; 0: one for captures under 64 MB or when the load average is at least the CPU count, else one per CPU (connections are spread by flow hash; output order does not depend on it)")
 }
 
 func (d *decodeFlags) options() (decode.Options, error) {
@@ -112,8 +114,18 @@ func (d *decodeFlags) options() (decode.Options, error) {
 	default:
 		return o, usagef("--level %q: want transactions or commands", d.level)
 	}
-	if d.workers < 1 {
-		return o, usagef("--workers %d: at least 1", d.workers)
+	h, err := decode.ParseHashes(d.hash)
+	if err != nil {
+		return o, usagef("--hash: %v", err)
+	}
+	o.Hashes = h
+	if d.format == "zeek" {
+		// smtp.log's STARTTLS row takes its last_reply from the
+		// STARTTLS command record.
+		o.Level = decode.LevelCommands
+	}
+	if d.workers < 0 {
+		return o, usagef("--workers %d: at least 1 (0: automatic)", d.workers)
 	}
 	if d.bpf != "" && d.bpfFilter == nil {
 		f, err := bpfexpr.NewFilter(d.bpf, 262144)
@@ -144,6 +156,9 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 	}
 	w := stdout
 	d.stdout = stdout
+	if d.format == "zeek" {
+		return d.openZeek()
+	}
 	closeFn := func() error { return nil }
 	if d.output != "-" && d.output != "" {
 		f, err := os.Create(d.output)
@@ -152,22 +167,37 @@ func (d *decodeFlags) openOutput(stdout io.Writer) (*output, error) {
 		}
 		w, closeFn = f, sync.OnceValue(f.Close)
 	}
+	var s sink.Sink
 	switch d.format {
 	case "json", "jsonl":
-		j := sink.NewJSONL(w)
-		return &output{sink: j, flush: j.Flush, close: closeFn}, nil
+		s = sink.NewJSONL(w)
 	case "text", "txt":
-		t := sink.NewText(w)
-		return &output{sink: t, flush: t.Flush, close: closeFn}, nil
+		s = sink.NewText(w)
 	case "credentials", "creds":
-		c := sink.NewCredentials(w)
-		return &output{sink: c, flush: c.Flush, close: closeFn}, nil
+		s = sink.NewCredentials(w)
 	case "credentials-json":
-		c := sink.NewCredentialsJSON(w)
-		return &output{sink: c, flush: c.Flush, close: closeFn}, nil
+		s = sink.NewCredentialsJSON(w)
+	default:
+		closeFn()
+		return nil, usagef("--format %q: want json, text, credentials or zeek", d.format)
 	}
-	closeFn()
-	return nil, usagef("--format %q: want json, text or credentials", d.format)
+	return &output{sink: s, flush: s.Flush, close: closeFn}, nil
+}
+
+// openZeek opens -f zeek's log directory, -o DIR (created; its parent
+// must exist, as for every output path).
+func (d *decodeFlags) openZeek() (*output, error) {
+	if d.output == "-" || d.output == "" {
+		return nil, usagef("-f zeek writes smtp.log, pop3.log and imap.log into a directory: give it with -o DIR")
+	}
+	if err := os.Mkdir(d.output, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	z, err := sink.NewZeek(d.output)
+	if err != nil {
+		return nil, err
+	}
+	return &output{sink: z, flush: z.Flush, close: sync.OnceValue(z.Close)}, nil
 }
 
 // withExtraction wraps out's sink with an Extractor when --extract or
@@ -258,7 +288,11 @@ func (d *decodeFlags) captureConfig(disp *dispatch.Dispatcher) capture.Config {
 // s (one worker runs on the caller's goroutine).
 func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 	cfg := d.captureConfig(d.dispatcher(o, s))
-	return capture.NewParallel(cfg, d.workers, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
+	n := d.workers
+	if n == 0 {
+		n = d.workerCount(-1) // size unknown here: readFile sets d.workers from it
+	}
+	return capture.NewParallel(cfg, n, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
 }
 
 func readCommand() *command {
@@ -336,6 +370,11 @@ func readFile(path string, df *decodeFlags, stdout, stderr io.Writer) error {
 	if err := df.withExtraction(&o, out); err != nil {
 		return err
 	}
+	size := src.Size()
+	if path == "-" {
+		size = -1 // not known
+	}
+	df.workers = df.workerCount(size)
 	eng := df.engine(o, out.sink)
 	prog := newProgress(stderr, src.Size())
 	runErr := capture.RunFile(context.Background(), src, eng, func(read, _ int64) { prog.update(read, eng.Stats().Packets) })

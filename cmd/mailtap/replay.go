@@ -299,7 +299,7 @@ func runReplay(path string, cfg replay.LoadConfig, tg *targets, rc replay.RunCon
 		}
 		return replay.Target{Addr: addr, TLS: useTLS}
 	}
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(textsafe.NewJSONWriter(w)) // no raw bidi or C1 from replies
 	enc.SetEscapeHTML(false)
 	text := format == "text" || format == "txt"
 	sm, err := replay.Run(sessions, rc, func(r *replay.Result) error {
@@ -321,7 +321,6 @@ func runReplay(path string, cfg replay.LoadConfig, tg *targets, rc replay.RunCon
 
 func writeReplayText(w io.Writer, r *replay.Result) {
 	w = textsafe.NewWriter(w) // errors, values and replies quote wire data
-	w = textsafe.NewWriter(w) // errors and replies quote wire data
 	fmt.Fprintf(w, "session %d %s %s -> %s: ", r.Session, r.Proto, r.Client, r.Server)
 	switch {
 	case r.Skipped != "":

@@ -31,6 +31,7 @@ func serveCommand() *command {
 		authDelay                    time.Duration
 		authBudget, authFails        int
 		forbidBareNewline            bool
+		quota                        int64
 	)
 	return &command{
 		name:    "serve",
@@ -55,6 +56,7 @@ func serveCommand() *command {
 			fs.DurationVar(&authDelay, "auth-failure-delay", 2*time.Second, "wait this long before answering a failed login (negative: no wait)")
 			fs.IntVar(&authBudget, "auth-failures-per-ip", 20, "failed logins a client address may make in 10 minutes, across connections and protocols, before every login from it is refused (negative: no limit)")
 			fs.IntVar(&authFails, "max-auth-failures", 3, "failed AUTH commands before an SMTP connection is closed")
+			fs.Int64Var(&quota, "quota", 0, "most bytes of messages per user (0: no limit); SMTP answers 552 5.2.2, IMAP NO [OVERQUOTA]")
 			fs.BoolVar(&forbidBareNewline, "forbid-bare-newline", false, "answer a DATA message with a bare LF line end with 521 and disconnect (as Postfix's smtpd_forbid_bare_newline)")
 			fs.BoolVarP(&quiet, "quiet", "q", false, "do not log sessions on stderr")
 			return fs
@@ -68,10 +70,10 @@ func serveCommand() *command {
 				Users: map[string]string{}, StoreDir: storeDir, Hostname: hostname,
 				MaxMessageBytes: maxMessage, Deterministic: deterministic, RequireTLSForAuth: requireTLS,
 				MaxConns: maxConns, MaxConnsPerIP: maxConnsPerIP, AuthFailuresPerIP: authBudget,
-				MaxAuthFailures: authFails, ForbidBareNewline: forbidBareNewline,
+				MaxAuthFailures: authFails, ForbidBareNewline: forbidBareNewline, QuotaBytes: quota,
 			}
-			if maxConns < 0 || maxConnsPerIP < 0 || authFails < 1 {
-				return usagef("--max-conns and --max-conns-per-ip must be 0 or more, --max-auth-failures at least 1")
+			if maxConns < 0 || maxConnsPerIP < 0 || authFails < 1 || quota < 0 {
+				return usagef("--max-conns, --max-conns-per-ip and --quota must be 0 or more, --max-auth-failures at least 1")
 			}
 			// 0 means the library default; here 0 means no wait.
 			opts.AuthFailureDelay = authDelay

@@ -41,3 +41,14 @@ func TestSessionState(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionStateOneSidedCorpus: Zeek's client-side-only capture is not
+// `complete`.
+func TestSessionStateOneSidedCorpus(t *testing.T) {
+	path := filepath.Join(corpusDir(t), "zeek", "smtp-one-side-only", "smtp-one-side-only.pcap")
+	for _, s := range ofType(decodeFile(t, path), "session") {
+		if s.num("bytes_server") == 0 && s.str("state") != "partial" {
+			t.Errorf("one-sided session %v: state %q, want partial", s["session"], s.str("state"))
+		}
+	}
+}

@@ -188,7 +188,7 @@ func tuiLive(iface string, df *decodeFlags, maxSessions int, sf spillFlags, newS
 	}
 	cfg := live.Config{
 		Interface:   iface,
-		Workers:     df.workers,
+		Workers:     df.workerCount(-1),
 		Promiscuous: iface != "any",
 		Filter:      live.FilterPorts,
 		Ports:       sniffPorts(df),

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -188,5 +189,29 @@ func TestTUILive(t *testing.T) {
 		if !strings.Contains(scr.frame, want) {
 			t.Errorf("frame lacks %q:\n%s", want, scr.frame)
 		}
+	}
+}
+
+// TestTUIExtract: with --extract the spill sits in front of the
+// extractor, which still gets every message and attachment.
+func TestTUIExtract(t *testing.T) {
+	dir := t.TempDir()
+	scr := &quitWhenDone{SimulationScreen: tcell.NewSimulationScreen("UTF-8")}
+	df, maxSessions := parseTUIFlags(t, "--extract", dir)
+	path := filepath.Join("..", "..", "pcaps", "real-postfix-swaks-basic.pcap")
+	if err := tuiFile(path, df, maxSessions, spillFlags{dir: t.TempDir()}, func() (tcell.Screen, error) { return scr, nil }); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, _ := filepath.Glob(filepath.Join(dir, "attachments", "*quarterly-report.csv"))
+	eml, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if len(att) != 1 || len(eml) != 1 || !strings.Contains(string(idx), "quarterly-report.csv") {
+		t.Errorf("extracted %v %v, index:\n%s", eml, att, idx)
+	}
+	if !strings.Contains(scr.message, "quarterly-report.csv") {
+		t.Errorf("message view lacks the attachment:\n%s", scr.message)
 	}
 }

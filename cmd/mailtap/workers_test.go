@@ -1,90 +1,28 @@
 package main
 
-import (
-	"bytes"
-	"fmt"
-	"net/netip"
-	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
-	"testing"
-	"time"
+import "testing"
 
-	"github.com/mailtap/mailtap/capture/synth"
-)
-
-// bigCapture writes a capture of n interleaved SMTP sessions, each with
-// one message of about 3 kB sent in 536-byte segments (about 27 packets
-// a session), and returns its path.
-func bigCapture(t testing.TB, n int) string {
-	t.Helper()
-	c := synth.NewCapture(synth.LinkEthernet)
-	srv := netip.MustParseAddrPort("198.51.100.25:25")
-	body := strings.Repeat("The quick brown fox jumps over the lazy dog.\r\n", 64)
-	for i := 0; i < n; i++ {
-		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(20000+i%40000))
-		start := synth.DefaultStart.Add(time.Duration(i) * 5 * time.Millisecond)
-		conn := c.Conn(cli, srv, synth.Options{Start: start, MSS: 536})
-		conn.Server("220 mx.example.net ESMTP\r\n").
-			Client("EHLO client.example.org\r\n").
-			Server("250 mx.example.net\r\n").
-			Client(fmt.Sprintf("MAIL FROM:<user%d@example.org>\r\n", i)).
-			Server("250 2.1.0 Ok\r\n").
-			Client("RCPT TO:<bob@example.net>\r\n").
-			Server("250 2.1.5 Ok\r\n").
-			Client("DATA\r\n").
-			Server("354 go ahead\r\n").
-			Client(fmt.Sprintf("Subject: load %d\r\n\r\n%s.\r\n", i, body)).
-			Server(fmt.Sprintf("250 2.0.0 Ok: queued as Q%d\r\n", i)).
-			Client("QUIT\r\n").
-			Server("221 2.0.0 Bye\r\n").
-			Close(synth.ClientSide)
-	}
-	path := filepath.Join(t.TempDir(), "big.pcap")
-	if err := c.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// TestReadWorkersStatsRace: read with 4 workers on a capture of more than
-// 100k packets calls the progress callback, which reads the engine's
-// statistics while the workers run (every 64k packets). Under -race
-// (.ci/run) this reported a data race before the statistics became safe to
-// read at any time. The output must not depend on the worker count.
-func TestReadWorkersStatsRace(t *testing.T) {
-	if testing.Short() {
-		t.Skip("generates a 100k-packet capture")
-	}
-	const sessions = 4000
-	path := bigCapture(t, sessions)
-	four, errOut, code := runCLI("read", "--workers", "4", "--stats", path)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	m := regexp.MustCompile(`packets (\d+) `).FindSubmatch(errOut)
-	if m == nil {
-		t.Fatalf("no statistics on stderr: %s", errOut)
-	}
-	if n, _ := strconv.Atoi(string(m[1])); n < 100000 {
-		t.Fatalf("only %d packets; the test wants >= 100k", n)
-	}
-	recs := parseRecords(t, string(four))
-	if got := len(ofType(recs, "session")); got != sessions {
-		t.Errorf("%d sessions, want %d", got, sessions)
-	}
-	mails := ofType(recs, "smtp.mail")
-	if len(mails) != sessions {
-		t.Fatalf("%d mails, want %d", len(mails), sessions)
-	}
-	for _, r := range mails {
-		if r.str("status") != "accepted" {
-			t.Fatalf("mail %v", r)
+func TestAutoWorkers(t *testing.T) {
+	for _, c := range []struct {
+		size int64
+		cpus int
+		load float64
+		want int
+	}{
+		{size: 1 << 30, cpus: 2, load: 0.3, want: 2},
+		{size: 1 << 30, cpus: 8, load: 7.9, want: 8},
+		{size: 1 << 30, cpus: 2, load: 2.0, want: 1}, // busy: no idle core
+		{size: 1 << 30, cpus: 1, load: 0, want: 1},
+		{size: smallCapture - 1, cpus: 4, load: 0, want: 1},
+		{size: smallCapture, cpus: 4, load: 0, want: 4},
+		{size: -1, cpus: 2, load: 0, want: 2}, // unknown size (standard input)
+	} {
+		if got := autoWorkers(c.size, c.cpus, c.load); got != c.want {
+			t.Errorf("autoWorkers(%d, %d cpus, load %.1f) = %d, want %d", c.size, c.cpus, c.load, got, c.want)
 		}
 	}
-	one, _, _ := runCLI("read", "--workers", "1", path)
-	if !bytes.Equal(one, four) {
-		t.Errorf("4 workers and 1 give different records:\n%s", firstDiff(string(one), string(four)))
+	d := decodeFlags{workers: 3}
+	if got := d.workerCount(1); got != 3 {
+		t.Errorf("--workers 3 gives %d workers", got)
 	}
 }

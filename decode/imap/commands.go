@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
-	"github.com/mailtap/mailtap/decode/internal/tlsinfo"
 )
 
 // knownVerbs lists the command verbs recognised when resynchronising;
@@ -94,7 +93,7 @@ func (x *Session) clientLine(l *Line) {
 	}
 	x.inflight[c.tag] = c
 	x.order = append(x.order, c)
-	x.ncmds++
+	x.Commands++
 	x.prepare(c, l)
 	if c.args == "" {
 		c.args = renderArgs(args)
@@ -117,7 +116,7 @@ func (x *Session) prepare(c *command, l *Line) {
 		}
 		user, pass := str(0), str(1)
 		x.addAuth(decode.Auth{Mechanism: "LOGIN", User: user, Password: x.Redact(pass)})
-		c.auth = &authState{index: len(x.auths) - 1}
+		c.auth = &authState{index: len(x.Auths) - 1}
 		parts := make([]Token, len(a))
 		copy(parts, a)
 		if len(parts) > 1 {
@@ -223,7 +222,7 @@ func (x *Session) serverLine(l *Line) {
 	if !ok {
 		// A capture that starts mid-connection sees the completions of
 		// commands sent before it began: that is expected, not odd.
-		if !(x.Conn.Midstream && x.ncmds == 0) {
+		if !(x.Conn.Midstream && x.Commands == 0) {
 			x.Anomaly(decode.AnomalyUnmatchedTag)
 		}
 		return
@@ -347,7 +346,7 @@ func (x *Session) setCaps(caps []string) {
 	if len(caps) > 256 {
 		caps = caps[:256]
 	}
-	x.caps = append([]string(nil), caps...)
+	x.Caps = append([]string(nil), caps...)
 }
 
 // untagged handles "* ..." responses.
@@ -379,7 +378,7 @@ func (x *Session) untagged(l *Line, greeting bool) {
 	if greeting {
 		switch kw {
 		case "OK", "PREAUTH", "BYE":
-			x.greeting = first
+			x.Greeting = first
 			if kw == "PREAUTH" {
 				x.state = StateAuthenticated
 			}
@@ -480,8 +479,8 @@ func (x *Session) complete(c *command, status, text string, code *respCode) {
 	base := strings.TrimPrefix(c.verb, "UID ")
 	switch base {
 	case "LOGIN", "AUTHENTICATE":
-		if c.auth != nil && c.auth.index < len(x.auths) && status != "" {
-			x.auths[c.auth.index].Success = decode.Bool(ok)
+		if c.auth != nil && c.auth.index < len(x.Auths) && status != "" {
+			x.Auths[c.auth.index].Success = decode.Bool(ok)
 		}
 		if ok {
 			x.state = StateAuthenticated
@@ -511,10 +510,9 @@ func (x *Session) complete(c *command, status, text string, code *respCode) {
 		}
 	case "STARTTLS":
 		if ok {
-			x.tls = &decode.TLS{StartTLS: true}
+			x.TLS = &decode.TLS{StartTLS: true}
 			x.Encrypted = true
 			x.c.tlsCheck, x.s.tlsCheck = true, true
-			x.c.tlsr, x.s.tlsr = &tlsinfo.Reader{}, &tlsinfo.Reader{}
 		}
 	case "COMPRESS":
 		if ok && !x.compressed {
@@ -662,10 +660,10 @@ func (x *Session) addMailbox(name string) {
 }
 
 func (x *Session) addAuth(a decode.Auth) {
-	if len(x.auths) >= maxAuths {
-		x.auths = x.auths[1:]
+	if len(x.Auths) >= maxAuths {
+		x.Auths = x.Auths[1:]
 	}
-	x.auths = append(x.auths, a)
+	x.Auths = append(x.Auths, a)
 }
 
 // atoms returns the string values of tokens (flags).

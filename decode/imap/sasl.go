@@ -25,7 +25,7 @@ func (x *Session) saslCommand() *command {
 func (x *Session) startSASL(c *command, mech, ir string) {
 	ex := sasl.New(mech)
 	x.addAuth(decode.Auth{Mechanism: ex.Mech})
-	c.auth = &authState{index: len(x.auths) - 1, ex: ex}
+	c.auth = &authState{index: len(x.Auths) - 1, ex: ex}
 	c.args = ex.Mech
 	x.c.tok.Raw = true
 	if ir != "" {
@@ -50,10 +50,10 @@ func (x *Session) saslResponse(c *command, line string) {
 }
 
 func (x *Session) updateAuth(a *authState) {
-	if a.index >= len(x.auths) {
+	if a.index >= len(x.Auths) {
 		return
 	}
-	au := &x.auths[a.index]
+	au := &x.Auths[a.index]
 	user, pass, ch, resp := a.ex.Credentials()
 	if user != "" {
 		au.User = user

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
-	"github.com/mailtap/mailtap/decode/internal/tlsinfo"
 )
 
 // ConnState is the IMAP connection state (RFC 9051 section 3).
@@ -40,7 +39,6 @@ type half struct {
 	inf *inflater
 	// tlsCheck: the next bytes are expected to be TLS (after STARTTLS OK).
 	tlsCheck bool
-	tlsr     *tlsinfo.Reader
 	// pending client bytes held while a synchronizing literal waits,
 	// with the time each piece arrived.
 	pending []held
@@ -63,23 +61,17 @@ type Session struct {
 	state ConnState
 	now   time.Time
 
-	greeted  bool
-	greeting string
-	caps     []string
-	utf8     bool
+	greeted bool
+	utf8    bool
 
 	inflight map[string]*command
 	order    []*command // in-flight commands, oldest first
-	ncmds    int
-	ntx      int
 	nmsg     int
 
 	mailbox    string // selected mailbox
 	readOnly   bool
 	mailboxes  []string
 	seenMbox   map[string]bool
-	auths      []decode.Auth
-	tls        *decode.TLS
 	compressed bool
 	stopped    bool                         // the stream cannot be decoded further (corrupt or cut DEFLATE)
 	structures map[string]map[string]string // mailbox+uid/seq -> part -> content type
@@ -98,8 +90,7 @@ func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	x.s.tok.Recognize = recognizeServer
 	if c.ImplicitTLS {
 		x.Encrypted = true
-		x.tls = &decode.TLS{Implicit: true}
-		x.c.tlsr, x.s.tlsr = &tlsinfo.Reader{}, &tlsinfo.Reader{}
+		x.TLS = &decode.TLS{Implicit: true}
 	}
 	if c.Midstream {
 		x.c.tok.Resync()
@@ -130,9 +121,7 @@ func (x *Session) Data(dir decode.Direction, p []byte, ts time.Time) {
 		return
 	}
 	if x.Encrypted && !h.tlsCheck {
-		if h.tlsr != nil && !h.tlsr.Done() && x.tls != nil {
-			h.tlsr.Add(p, x.tls)
-		}
+		x.TLSData(h.dir, p)
 		return
 	}
 	x.feed(h, p)
@@ -143,9 +132,9 @@ func (x *Session) feed(h *half, p []byte) {
 	for len(p) > 0 {
 		if h.tlsCheck {
 			h.tlsCheck = false
-			if tlsinfo.IsRecordStart(p) {
+			if decode.IsTLSRecordStart(p) {
 				x.Encrypted = true
-				h.tlsr.Add(p, x.tls)
+				x.TLSData(h.dir, p)
 				return
 			}
 			x.Anomaly(decode.AnomalyStartTLSPlaintext)
@@ -291,6 +280,7 @@ func (x *Session) startCompress() {
 // Gap implements decode.Decoder.
 func (x *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 	x.Gaps++
+	x.LostBytes(n)
 	x.Anomaly(decode.AnomalyGap)
 	h := x.half(dir)
 	if h.inf != nil {
@@ -339,16 +329,6 @@ func (x *Session) Close(reason decode.CloseReason, ts time.Time) {
 	x.order = nil
 	x.Closed = true
 	r := x.SessionRecord(reason, ts)
-	r.Greeting = x.greeting
-	r.Capabilities = x.caps
-	if len(x.auths) > 0 {
-		a := x.auths[len(x.auths)-1]
-		r.Auth = &a
-		r.Auths = x.auths
-	}
-	r.TLS = x.tls
-	r.Commands = x.ncmds
-	r.Transactions = x.ntx
 	r.Mailboxes = x.mailboxes
 	r.Anomalies = x.Anomalies()
 	x.Emit(r)

@@ -1,10 +1,6 @@
 package imap
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"hash"
-
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/message"
 )
@@ -26,7 +22,7 @@ type litSink struct {
 
 	started bool
 	msg     *message.Parser
-	h       hash.Hash
+	h       *decode.MultiHash
 	n       int64
 	result  *decode.Message
 	emitted bool
@@ -42,11 +38,11 @@ func (s *litSink) start() {
 	}
 	s.started = true
 	if !s.whole {
-		s.h = sha256.New()
+		s.h = decode.NewMultiHash(s.x.Opts.Hashes)
 		return
 	}
 	x := s.x
-	o := message.Options{MaxMemory: min(x.Opts.MaxMessage, x.Opts.MaxLiteral)}
+	o := message.Options{MaxMemory: min(x.Opts.MaxMessage, x.Opts.MaxLiteral), Hashes: x.Opts.Hashes}
 	if x.Opts.Messages != nil {
 		x.nmsg++
 		o.Writer = x.Opts.Messages.Create(x.Conn, decode.ProtoIMAP, x.nmsg)
@@ -87,7 +83,9 @@ func (s *litSink) finish(truncated bool) *decode.Message {
 	if s.msg != nil {
 		s.result = s.msg.Finish(truncated)
 	} else {
-		s.result = &decode.Message{Size: s.n, SHA256: hex.EncodeToString(s.h.Sum(nil)), Truncated: truncated}
+		m := &decode.Message{Size: s.n, Truncated: truncated}
+		m.SHA256, m.MD5, m.SHA1 = s.h.Sums()
+		s.result = m
 	}
 	return s.result
 }
@@ -103,7 +101,7 @@ func (s *litSink) emit(status string) {
 		return
 	}
 	x := s.x
-	x.ntx++
+	x.Transactions++
 	r := &decode.IMAPMessage{
 		Header:    x.Header(decode.TypeIMAPMessage, x.now),
 		Mailbox:   s.mailbox,

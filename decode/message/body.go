@@ -3,7 +3,6 @@ package message
 import (
 	"bytes"
 	"encoding/base64"
-	"hash"
 
 	"github.com/mailtap/mailtap/decode"
 )
@@ -27,8 +26,8 @@ const maxQPHold = 4 << 10
 // was content.
 type leaf struct {
 	enc   int
-	h     hash.Hash // nil: not hashed
-	keep  *preview  // nil: not kept
+	h     *decode.MultiHash // nil: not hashed
+	keep  *preview          // nil: not kept
 	w     decode.MessageWriter
 	wfail bool
 	size  int64

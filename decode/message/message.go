@@ -55,6 +55,9 @@ type Options struct {
 	// writer is closed when the attachment ends (also when the message
 	// ends first) and the path Close returns becomes Attachment.File.
 	Attachments func(a decode.Attachment) decode.MessageWriter
+	// Hashes selects digests computed besides SHA-256 (message and
+	// attachments, in the same pass).
+	Hashes decode.Hashes
 }
 
 // Parser receives one message's raw bytes (already dot-unstuffed) and

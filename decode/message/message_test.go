@@ -559,3 +559,17 @@ func TestLongLineChunking(t *testing.T) {
 		t.Errorf("attachments %+v anomalies %v", m.Attachments, m.Anomalies)
 	}
 }
+
+// Folded encoded words, one glued to the text before it and two glued to
+// each other, as in Arkime's smtp-subject-multi-nospace capture: the white
+// space between adjacent encoded words is dropped (RFC 2047 §6.2), so the
+// folds leave no double spaces (Arkime keeps them).
+func TestSubjectFoldedEncodedWords(t *testing.T) {
+	raw := "Subject: Note:=?UTF-8?Q?=20caf=C3=A9=20ch?=\r\n  =?UTF-8?Q?ez=20nous?=\r\n" +
+		"  =?UTF-8?Q?=20today=20?==?UTF-8?Q?=2D=20ok?=\r\n\r\nbody\r\n"
+	p := New(Options{})
+	p.Write([]byte(raw))
+	if got, want := p.Finish(false).Subject, "Note: café chez nous today - ok"; got != want {
+		t.Errorf("subject %q, want %q", got, want)
+	}
+}

@@ -2,9 +2,6 @@ package message
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"hash"
 	"mime"
 	"net/mail"
 	"slices"
@@ -66,7 +63,7 @@ type entity struct {
 
 type impl struct {
 	o         Options
-	h         hash.Hash
+	h         *decode.MultiHash
 	n         int64
 	parsed    int64
 	w         decode.MessageWriter
@@ -105,7 +102,7 @@ func newParser(o Options) *Parser {
 			o.Attachments = as.Attachment
 		}
 	}
-	p := &Parser{impl{o: o, h: sha256.New(), w: o.Writer}}
+	p := &Parser{impl{o: o, h: decode.NewMultiHash(o.Hashes), w: o.Writer}}
 	p.ap = mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: charsetReader}}
 	hcap := int64(maxHeader)
 	if o.MaxMemory/2 < hcap {
@@ -372,7 +369,7 @@ func (p *impl) startEmbedded(e *entity, push bool) {
 	e.state = stEmbedded
 	if e.part.filename != "" || e.part.disp == "attachment" {
 		if e.att = p.attach(e.part); e.att >= 0 {
-			e.raw = &leaf{h: sha256.New(), w: p.attachmentWriter(e.att)}
+			e.raw = &leaf{h: decode.NewMultiHash(p.o.Hashes), w: p.attachmentWriter(e.att)}
 			p.raws++
 		}
 	}
@@ -399,7 +396,7 @@ func (p *impl) startLeaf(e *entity) {
 	switch {
 	case pt.filename != "" || pt.disp == "attachment" || !strings.HasPrefix(pt.mt, "text/"):
 		if e.att = p.attach(pt); e.att >= 0 {
-			l.h = sha256.New()
+			l.h = decode.NewMultiHash(p.o.Hashes)
 			l.w = p.attachmentWriter(e.att)
 		}
 	case pt.mt == "text/plain" && p.plain == nil:
@@ -500,7 +497,7 @@ func (p *impl) setAttachment(i int, l *leaf, how int) {
 	a := &p.msg.Attachments[i]
 	a.Size = l.size
 	if how != endStopped {
-		a.SHA256 = hex.EncodeToString(l.h.Sum(nil))
+		a.SHA256, a.MD5, a.SHA1 = l.h.Sums()
 	}
 	if l.w != nil {
 		f, err := l.w.Close()
@@ -540,7 +537,7 @@ func (p *impl) finish(truncated bool) *decode.Message {
 	}
 	m := p.msg
 	m.Size = p.n
-	m.SHA256 = hex.EncodeToString(p.h.Sum(nil))
+	m.SHA256, m.MD5, m.SHA1 = p.h.Sums()
 	m.Truncated = truncated
 	m.TextPreview = p.previewText()
 	if p.w != nil {

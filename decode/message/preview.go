@@ -30,10 +30,10 @@ func (k *preview) add(b []byte) {
 		return
 	}
 	k.data = append(k.data, b[:min(len(b), previewKeep-len(k.data))]...)
-	if k.html || len(k.data) < k.next || len(k.data) >= previewKeep {
-		return
+	if k.html || len(k.data) < max(k.next, 512) || len(k.data) >= previewKeep {
+		return // first look at 512 bytes: 200 characters take at least 200
 	}
-	k.next = 2 * max(len(k.data), 256)
+	k.next = 2 * len(k.data)
 	utf8Part := isUTF8Name(k.charset)
 	if !utf8Part && !isASCIIName(k.charset) {
 		return

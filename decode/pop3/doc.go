@@ -41,7 +41,7 @@
 //     without argument, else the "n messages (m octets)" text many servers
 //     put in the login's +OK.
 //   - STLS: from its +OK the connection is encrypted; the handshake is read
-//     by decode/internal/tlsinfo for SNI, version and ALPN. If the first
+//     by decode.Base.TLSData for SNI, version and ALPN. If the first
 //     byte after the +OK is text, not TLS (a capture decrypted after the
 //     fact), decoding goes on in plaintext with the anomaly
 //     starttls_plaintext. Implicit TLS (ConnInfo.ImplicitTLS) is

@@ -8,7 +8,6 @@ import (
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/internal/framing"
 	"github.com/mailtap/mailtap/decode/internal/sasl"
-	"github.com/mailtap/mailtap/decode/internal/tlsinfo"
 	"github.com/mailtap/mailtap/decode/message"
 )
 
@@ -85,15 +84,12 @@ type Session struct {
 	body  *retrieval       // message being read
 
 	serverSeen bool
-	greeting   string
 	challenge  string // APOP timestamp from the greeting
 	c2sResync  bool   // after a gap or a midstream start: wait for a known verb
 	s2cResync  bool   // after a gap or a midstream start: wait for a status line
 
-	transaction bool   // TRANSACTION state reached (RFC 1939 §5)
-	user        string // USER accepted, waiting for PASS
-	auths       []decode.Auth
-	caps        []string
+	transaction bool     // TRANSACTION state reached (RFC 1939 §5)
+	user        string   // USER accepted, waiting for PASS
 	newCaps     []string // CAPA listing being read
 	listN       int      // LIST listing being read
 	listOctets  int64
@@ -105,12 +101,8 @@ type Session struct {
 	quit        bool
 	retrieved   []*retrieval
 	nretrieved  int
-	commands    int
 
-	tls      *decode.TLS
 	tlsCheck bool // STLS accepted: the next bytes tell TLS from plaintext
-	hello    [2]tlsinfo.Reader
-	helloCut [2]bool // a gap hit the handshake: stop reading it
 }
 
 var _ decode.Decoder = (*Session)(nil)
@@ -126,17 +118,10 @@ func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	}
 	if c.ImplicitTLS {
 		// Encrypted from the first byte, unless that byte is plaintext.
-		d.tls = &decode.TLS{Implicit: true}
+		d.TLS = &decode.TLS{Implicit: true}
 		d.tlsCheck = true
 	}
 	return d
-}
-
-func idx(dir decode.Direction) int {
-	if dir == decode.ServerToClient {
-		return 1
-	}
-	return 0
 }
 
 // Data implements decode.Decoder.
@@ -147,9 +132,7 @@ func (s *Session) Data(dir decode.Direction, p []byte, ts time.Time) {
 	s.Count(dir, len(p), ts)
 	for len(p) > 0 {
 		if s.Encrypted {
-			if i := idx(dir); !s.helloCut[i] && !s.hello[i].Done() {
-				s.hello[i].Add(p, s.tls)
-			}
+			s.TLSData(dir, p)
 			return
 		}
 		if s.tlsCheck {
@@ -158,7 +141,7 @@ func (s *Session) Data(dir decode.Direction, p []byte, ts time.Time) {
 				s.encrypt()
 				continue
 			}
-			if s.tls.Implicit {
+			if s.TLS.Implicit {
 				s.Anomaly(decode.AnomalyImplicitTLSPlaintext)
 			} else {
 				s.Anomaly(decode.AnomalyStartTLSPlaintext)
@@ -180,6 +163,7 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 		return
 	}
 	s.Gaps++
+	s.LostBytes(n)
 	s.Anomaly(decode.AnomalyGap)
 	if s.tlsCheck {
 		// The bytes that would tell are lost; after +OK to STLS they are
@@ -188,7 +172,7 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 		s.encrypt()
 	}
 	if s.Encrypted {
-		s.helloCut[idx(dir)] = true
+		s.TLSGap(dir)
 		return
 	}
 	if dir == decode.ClientToServer {
@@ -234,7 +218,7 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 	if s.lines[0].Overflowing() || s.lines[1].Overflowing() {
 		s.Anomaly(decode.AnomalyLineTooLong) // a long line the close cut
 	}
-	if s.tlsCheck && s.tls.Implicit {
+	if s.tlsCheck && s.TLS.Implicit {
 		s.Encrypted = true // nothing said otherwise
 	}
 	if s.body != nil {
@@ -426,7 +410,7 @@ func (s *Session) serverLine(l framing.Line, ts time.Time) {
 				s.s2cResync = true
 				return
 			}
-			s.greeting = t
+			s.Greeting = t
 			if ok {
 				s.challenge = apopTimestamp(t)
 			}
@@ -560,7 +544,7 @@ func (s *Session) endListing() {
 	s.cur = nil
 	switch c.list {
 	case listCapa:
-		s.caps = s.newCaps
+		s.Caps = s.newCaps
 		s.newCaps = nil
 	case listScan:
 		if !c.lost {
@@ -640,10 +624,10 @@ func (s *Session) reply(c *command, ts time.Time) {
 		}
 	case "STLS":
 		if ok {
-			if s.tls == nil {
-				s.tls = &decode.TLS{}
+			if s.TLS == nil {
+				s.TLS = &decode.TLS{}
 			}
-			s.tls.StartTLS = true
+			s.TLS.StartTLS = true
 			s.tlsCheck = true
 		}
 	}
@@ -662,12 +646,12 @@ func (s *Session) reply(c *command, ts time.Time) {
 // addAuth records a login attempt; past maxAuths the last slot is reused
 // so the session's auth is always the latest attempt.
 func (s *Session) addAuth(a decode.Auth) {
-	if len(s.auths) >= maxAuths {
+	if len(s.Auths) >= maxAuths {
 		s.Anomaly(decode.AnomalyTooManyAuths)
-		s.auths[len(s.auths)-1] = a
+		s.Auths[len(s.Auths)-1] = a
 		return
 	}
-	s.auths = append(s.auths, a)
+	s.Auths = append(s.Auths, a)
 }
 
 func (s *Session) loggedIn(ok bool, text string) {
@@ -682,7 +666,7 @@ func (s *Session) loggedIn(ok bool, text string) {
 
 func (s *Session) startBody(c *command) {
 	s.nretrieved++
-	o := message.Options{MaxMemory: s.Opts.MaxMessage}
+	o := message.Options{MaxMemory: s.Opts.MaxMessage, Hashes: s.Opts.Hashes}
 	if s.Opts.Messages != nil {
 		o.Writer = s.Opts.Messages.Create(s.Conn, decode.ProtoPOP3, s.nretrieved)
 	}
@@ -710,7 +694,7 @@ func (s *Session) endBody(truncated bool) {
 
 // emitCommand counts one exchange and emits its record at LevelCommands.
 func (s *Session) emitCommand(c *command) {
-	s.commands++
+	s.Commands++
 	if s.Opts.Level < decode.LevelCommands {
 		return
 	}
@@ -751,21 +735,9 @@ func (s *Session) emitMessage(r *retrieval) {
 }
 
 func (s *Session) sessionRecord(reason decode.CloseReason, ts time.Time) *decode.SessionRecord {
+	s.Transactions = s.nretrieved
 	r := s.SessionRecord(reason, ts)
-	r.Greeting = s.greeting
-	r.Capabilities = s.caps
-	if len(s.auths) > 0 {
-		last := s.auths[len(s.auths)-1]
-		r.Auth = &last
-		r.Auths = s.auths
-	}
-	if s.tls != nil {
-		t := *s.tls
-		r.TLS = &t
-	}
-	r.Commands = s.commands
 	retrieved, deleted := s.nretrieved, len(s.committed)
-	r.Transactions = retrieved
 	r.Retrieved, r.Deleted = &retrieved, &deleted
 	if s.transaction || retrieved > 0 {
 		r.Mode = "keep"

@@ -277,7 +277,7 @@ func (t *Text) message(m *decode.Message) {
 	if m.MissingBytes > 0 {
 		lost = fmt.Sprintf(" (%d bytes lost)", m.MissingBytes)
 	}
-	t.printf("    message: %d bytes sha256 %s%s%s\n", m.Size, m.SHA256, yes(m.Truncated, " TRUNCATED"), lost)
+	t.printf("    message: %d bytes %s%s%s\n", m.Size, sums(m.SHA256, m.MD5, m.SHA1), yes(m.Truncated, " TRUNCATED"), lost)
 	if m.Subject != "" {
 		t.printf("      Subject: %s\n", m.Subject)
 	}
@@ -297,7 +297,7 @@ func (t *Text) message(m *decode.Message) {
 		t.printf("      Message-ID: %s\n", m.MessageID)
 	}
 	for _, a := range m.Attachments {
-		t.printf("      attachment: %s %s %d bytes sha256 %s\n", textsafe.Quote(a.Filename), a.ContentType, a.Size, a.SHA256)
+		t.printf("      attachment: %s %s %d bytes %s\n", textsafe.Quote(a.Filename), a.ContentType, a.Size, sums(a.SHA256, a.MD5, a.SHA1))
 	}
 	if m.File != "" {
 		t.printf("      saved: %s\n", m.File)
@@ -347,4 +347,16 @@ func deref(p *int) int {
 		return 0
 	}
 	return *p
+}
+
+// sums is "sha256 H", then md5 and sha1 when --hash asked for them.
+func sums(sha256, md5, sha1 string) string {
+	s := "sha256 " + sha256
+	if md5 != "" {
+		s += " md5 " + md5
+	}
+	if sha1 != "" {
+		s += " sha1 " + sha1
+	}
+	return s
 }

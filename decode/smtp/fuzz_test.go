@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
-	"github.com/mailtap/mailtap/decode/internal/tlsinfo"
 )
 
 // FuzzSMTP feeds arbitrary bytes as a two-sided conversation: the input is
@@ -77,8 +76,8 @@ func checkBounds(t *testing.T, s *Session) {
 	if s.cl.Pending() > s.Opts.MaxLine+1 || s.sv.Pending() > s.Opts.MaxLine+1 { // +1: a CR kept with the line
 		t.Fatalf("line buffers %d %d", s.cl.Pending(), s.sv.Pending())
 	}
-	if s.chello.r.Buffered() > tlsinfo.MaxBuffered || s.shello.r.Buffered() > tlsinfo.MaxBuffered {
-		t.Fatalf("hello buffers %d %d", s.chello.r.Buffered(), s.shello.r.Buffered())
+	if n := s.TLSBuffered(); n > decode.MaxTLSBuffered {
+		t.Fatalf("hello buffer %d", n)
 	}
 	if s.cur != nil && len(s.cur.rcpts) > maxRcpt {
 		t.Fatalf("%d rcpts", len(s.cur.rcpts))

@@ -104,13 +104,7 @@ type Session struct {
 
 	wantGreeting bool
 	sawServer    bool
-	greeting     string
 	helo         string
-	caps         []string
-	tls          *decode.TLS
-	chello       helloBuf
-	shello       helloBuf
-	auths        []decode.Auth
 	authCmd      *command
 	starttls     *command
 
@@ -121,11 +115,9 @@ type Session struct {
 	orphans    []orphan
 	orphanLive bool
 
-	cur   *txn   // transaction taking commands
-	open  []*txn // not yet emitted, in creation order
-	seq   int
-	ntx   int
-	ncmds int
+	cur  *txn   // transaction taking commands
+	open []*txn // not yet emitted, in creation order
+	seq  int
 }
 
 // orphan is a reply that came before its command (see Session.orphans).
@@ -150,7 +142,7 @@ func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 		d.cResync, d.sResync = true, true
 	}
 	if c.ImplicitTLS {
-		d.tls = &decode.TLS{Implicit: true}
+		d.TLS = &decode.TLS{Implicit: true}
 		d.Encrypted = true
 		d.cmode, d.smode = cmTLS, smTLS
 	}
@@ -182,6 +174,7 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 		return
 	}
 	s.Gaps++
+	s.LostBytes(n)
 	s.Anomaly(decode.AnomalyGap)
 	switch dir {
 	case decode.ClientToServer:
@@ -268,17 +261,7 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 		s.finish(s.open[0])
 	}
 	r := s.SessionRecord(reason, ts)
-	r.Greeting = s.greeting
 	r.Helo = s.helo
-	r.Capabilities = s.caps
-	r.TLS = s.tls
-	r.Commands = s.ncmds
-	r.Transactions = s.ntx
-	if len(s.auths) > 0 {
-		last := s.auths[len(s.auths)-1]
-		r.Auth = &last
-		r.Auths = s.auths
-	}
 	s.Emit(r)
 }
 
@@ -326,7 +309,7 @@ func (s *Session) client(p []byte, ts time.Time) {
 				s.tlsPlaintext()
 			}
 		case cmTLS:
-			s.chello.add(p, s)
+			s.tlsData(decode.ClientToServer, p)
 			return
 		}
 		if s.orphanLive {
@@ -535,7 +518,7 @@ func bound(v string, n int) string {
 
 // enqueue adds c to the commands waiting for a reply.
 func (s *Session) enqueue(c *command) {
-	s.ncmds++
+	s.Commands++
 	c.pipelined = len(s.queue) > 0 && s.sawServer
 	if c.tx != nil {
 		c.tx.pending++
@@ -563,7 +546,7 @@ func (s *Session) unanswered(c *command) {
 		s.starttls = nil
 	}
 	if c.auth != nil {
-		s.auths = append(s.auths, c.auth.record(nil, s))
+		s.Auths = append(s.Auths, c.auth.record(nil, s))
 	}
 	s.emitCommand(c, nil, "")
 	if c.tx != nil {
@@ -713,7 +696,7 @@ func (s *Session) server(p []byte, ts time.Time) {
 				s.tlsPlaintext()
 			}
 		case smTLS:
-			s.shello.add(p, s)
+			s.tlsData(decode.ServerToClient, p)
 			return
 		}
 	}
@@ -815,7 +798,7 @@ func (s *Session) greetingReply(code int, lines []string) bool {
 	s.wantGreeting = false
 	if greet && (code == 220 || (len(s.queue) == 0 && (code == 421 || code == 554))) &&
 		(len(s.queue) == 0 || s.queue[0].kind != kStartTLS) {
-		s.greeting = bound(lines[0], maxArgs)
+		s.Greeting = bound(lines[0], maxArgs)
 		return true
 	}
 	return false
@@ -895,7 +878,7 @@ func (s *Session) handleAuth(c *command, code int, lines []string) bool {
 	if s.authCmd == c {
 		s.authCmd = nil
 	}
-	s.auths = append(s.auths, c.auth.record(decode.Bool(code == 235 || is2xx(code)), s))
+	s.Auths = append(s.Auths, c.auth.record(decode.Bool(code == 235 || is2xx(code)), s))
 	return true
 }
 
@@ -991,7 +974,7 @@ func (s *Session) handleHelo(c *command, code int, lines []string) {
 		return
 	}
 	if c.kind == kEhlo {
-		s.caps = capabilities(lines[1:])
+		s.Caps = capabilities(lines[1:])
 	}
 	if c.reset != nil {
 		s.endTx(c.reset)

@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"github.com/mailtap/mailtap/decode"
-	"github.com/mailtap/mailtap/decode/internal/tlsinfo"
 )
 
 // tlsHandshake is the content type of a TLS handshake record.
@@ -10,8 +9,8 @@ const tlsHandshake = 0x16
 
 // beginTLS handles the 220 reply to STARTTLS.
 func (s *Session) beginTLS() {
-	if s.tls == nil {
-		s.tls = &decode.TLS{StartTLS: true}
+	if s.TLS == nil {
+		s.TLS = &decode.TLS{StartTLS: true}
 	}
 	s.Encrypted = true
 	s.endCur()
@@ -26,8 +25,8 @@ func (s *Session) beginTLS() {
 
 // enterTLS confirms that the bytes after STARTTLS are TLS.
 func (s *Session) enterTLS() {
-	if s.tls == nil {
-		s.tls = &decode.TLS{StartTLS: true}
+	if s.TLS == nil {
+		s.TLS = &decode.TLS{StartTLS: true}
 	}
 	s.Encrypted = true
 	s.cmode = cmTLS
@@ -44,21 +43,9 @@ func (s *Session) tlsPlaintext() {
 	s.cmode, s.smode = cmCommand, smReply
 }
 
-// helloBuf feeds one direction's first TLS records to the shared
-// handshake reader (SNI, version, ALPN, TLS<=1.2 certificate subject).
-type helloBuf struct {
-	r tlsinfo.Reader
-}
-
-func (h *helloBuf) add(p []byte, s *Session) {
-	if h.r.Done() {
-		return
-	}
-	if s.tls == nil {
-		s.tls = &decode.TLS{}
-	}
-	h.r.Add(p, s.tls)
-	if h.r.NotTLS {
+// tlsData hands bytes of the TLS stream to decode.Base.
+func (s *Session) tlsData(dir decode.Direction, p []byte) {
+	if s.TLSData(dir, p) {
 		s.Anomaly(decode.AnomalyNotTLS)
 	}
 }

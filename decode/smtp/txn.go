@@ -130,7 +130,7 @@ func (s *Session) finish(t *txn) {
 	default:
 		rec.Status = decode.TxAborted
 	}
-	s.ntx++
+	s.Transactions++
 	s.Emit(rec)
 }
 
@@ -140,7 +140,7 @@ func (s *Session) newMessage(t *txn) *message.Parser {
 	if s.Opts.Messages != nil {
 		w = s.Opts.Messages.Create(s.Conn, decode.ProtoSMTP, t.seq)
 	}
-	return message.New(message.Options{MaxMemory: s.Opts.MaxMessage, Writer: w})
+	return message.New(message.Options{MaxMemory: s.Opts.MaxMessage, Writer: w, Hashes: s.Opts.Hashes})
 }
 
 // finishMessage ends t's message, if it has one in progress.

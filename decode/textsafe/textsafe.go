@@ -231,3 +231,20 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// NewJSONWriter returns a writer for a json.Encoder's output that applies
+// AppendJSON to each Write (an Encoder writes each value in one call).
+func NewJSONWriter(w io.Writer) io.Writer { return &jsonWriter{w: w} }
+
+type jsonWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (j *jsonWriter) Write(p []byte) (int, error) {
+	j.buf = AppendJSON(j.buf[:0], p)
+	if _, err := j.w.Write(j.buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

@@ -108,3 +108,13 @@ func TestWriter(t *testing.T) {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
+
+func TestJSONWriter(t *testing.T) {
+	var b strings.Builder
+	if err := json.NewEncoder(NewJSONWriter(&b)).Encode(map[string]string{"got_text": "ok\u202e\x7f"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"got_text":"ok\u202e\u007f"}` + "\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}

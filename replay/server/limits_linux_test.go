@@ -26,7 +26,7 @@ func TestEMFILE(t *testing.T) {
 	cmd.Env = append(os.Environ(), "MAILTAP_EMFILE_CHILD=1")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
+	var stderr syncBuffer // read while the child writes
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -83,6 +83,9 @@ type Options struct {
 	// AUTH commands; 0 means 3. (POP3 and IMAP count failed logins as
 	// bad commands, MaxBadCommands.)
 	MaxAuthFailures int
+	// QuotaBytes bounds the bytes of one user's messages (0: none): SMTP
+	// answers 552 5.2.2, IMAP APPEND and COPY NO [OVERQUOTA].
+	QuotaBytes int64
 	// ForbidBareNewline makes SMTP answer a DATA message containing a
 	// bare LF line end with 521 and disconnect, as Postfix's
 	// smtpd_forbid_bare_newline does.
@@ -125,7 +128,7 @@ func New(o Options) (*Server, error) {
 		}
 		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
-	st, err := mailstore.New(mailstore.Options{Dir: o.StoreDir, Clock: o.Clock, Deterministic: o.Deterministic})
+	st, err := mailstore.New(mailstore.Options{Dir: o.StoreDir, Clock: o.Clock, Deterministic: o.Deterministic, QuotaBytes: o.QuotaBytes})
 	if err != nil {
 		return nil, err
 	}

@@ -352,3 +352,48 @@ func TestAuthBudgetAcrossProtocols(t *testing.T) {
 		t.Fatalf("SMTP AUTH after the budget: %q", l)
 	}
 }
+
+// TestQuotaReplies: over a user's quota SMTP answers 552 5.2.2 (at RCPT
+// when SIZE= says so, else after DATA) and IMAP NO [OVERQUOTA].
+func TestQuotaReplies(t *testing.T) {
+	s := testServer(t, func(o *Options) { o.QuotaBytes = 600 })
+	a := s.Addrs()
+	sm := dial(t, a["smtp"])
+	sm.line()
+	sm.send("EHLO x")
+	sm.until("250 ")
+	sm.send("MAIL FROM:<s@x> SIZE=700")
+	sm.until("250 ")
+	sm.send("RCPT TO:<alice@x>")
+	if l := sm.line(); !strings.HasPrefix(l, "552 5.2.2") {
+		t.Fatalf("RCPT with SIZE over quota: %q", l)
+	}
+	sm.send("RSET")
+	sm.line()
+	sm.send("MAIL FROM:<s@x>")
+	sm.line()
+	sm.send("RCPT TO:<alice@x>")
+	sm.line()
+	sm.send("DATA")
+	sm.line()
+	sm.send("Subject: big\r\n\r\n%s\r\n.", strings.Repeat("y", 600))
+	if l := sm.line(); !strings.HasPrefix(l, "552 5.2.2") {
+		t.Fatalf("DATA over quota: %q", l)
+	}
+	im := dial(t, a["imap"])
+	im.line()
+	im.send("a LOGIN alice secret")
+	im.until("a OK")
+	im.send("b APPEND INBOX {700+}\r\n%s", strings.Repeat("z", 700))
+	if l := im.until("b "); !strings.HasPrefix(l[len(l)-1], "b NO [OVERQUOTA]") {
+		t.Fatalf("APPEND over quota: %q", l)
+	}
+	im.send("c APPEND INBOX {400+}\r\n%s", strings.Repeat("z", 400))
+	im.until("c OK")
+	im.send("d SELECT INBOX")
+	im.until("d OK")
+	im.send("e COPY 1 Trash")
+	if l := im.until("e "); !strings.HasPrefix(l[len(l)-1], "e NO [OVERQUOTA]") {
+		t.Fatalf("COPY over quota: %q", l)
+	}
+}

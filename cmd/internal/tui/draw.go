@@ -114,7 +114,14 @@ func cellsToSegs(cs []cell) []seg {
 }
 
 // width returns the cells s takes.
-func width(s string) int { return uniseg.StringWidth(s) }
+func width(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return uniseg.StringWidth(s)
+		}
+	}
+	return len(s) // printable ASCII (controls were escaped before)
+}
 
 // fit cuts s (already safe) to at most w cells, ending in "…" when cut.
 // With words set it cuts after the last whole word that fits, so that an

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mailtap/mailtap/decode"
 )
@@ -76,8 +77,11 @@ type Session struct {
 	from, to string // lower-case envelope and header addresses
 	users    string // lower-case users of every authentication
 	newFolds int    // folds added since the last command step
-	what     whatBuilder
-	anomSet  map[string]bool
+	// SMTP envelope seen in commands before the first mail record.
+	pendFrom, pendRcpt string
+	pendN              int
+	what               whatBuilder
+	anomSet            map[string]bool
 }
 
 // Step is one line of the transcript ladder: a client command and the
@@ -264,10 +268,7 @@ func (m *Model) Emit(r decode.Record) {
 			s.to = addLower(s.to, a)
 		}
 		if s.NMessages == 0 {
-			w := r.MailFrom
-			if w == "" {
-				w = "<>"
-			}
+			w := orNull(r.MailFrom)
 			if len(msg.RcptTo) > 0 {
 				w += " → " + msg.RcptTo[0]
 				if n := len(msg.RcptTo) - 1; n > 0 {
@@ -350,7 +351,7 @@ func (m *Model) session(s *Session, r *decode.SessionRecord) {
 	if r.Greeting != "" {
 		// The greeting comes first in the ladder although its record
 		// comes last.
-		g := Step{TS: r.Start, Server: r.Greeting, Msg: -1}
+		g := Step{TS: r.Start, Server: clipText(r.Greeting), Msg: -1}
 		s.Steps = append([]Step{g}, s.Steps...)
 		if len(s.Steps) > m.maxSteps {
 			s.Steps = s.Steps[:m.maxSteps]
@@ -383,6 +384,7 @@ func (m *Model) command(s *Session, r *decode.CommandRecord) {
 	for _, u := range r.Untagged {
 		st.Server += " | * " + u
 	}
+	st.Client, st.Server = clipText(st.Client), clipText(st.Server)
 	m.addStep(s, st)
 	verb := strings.ToUpper(r.Verb)
 	switch s.Proto {
@@ -393,6 +395,25 @@ func (m *Model) command(s *Session, r *decode.CommandRecord) {
 			s.what.add(strings.ToLower(verb)+" "+firstWord(r.Args), " ")
 		}
 	case decode.ProtoSMTP:
+		if s.NMessages == 0 {
+			// Until the mail record comes (after DATA), the commands tell
+			// who writes to whom: a live session shows it while open.
+			switch verb {
+			case "MAIL":
+				s.pendFrom, s.pendRcpt, s.pendN = angle(r.Args), "", 0
+				s.what.setHead(orNull(s.pendFrom))
+			case "RCPT":
+				if s.pendN == 0 {
+					s.pendRcpt = angle(r.Args)
+				}
+				s.pendN++
+				w := orNull(s.pendFrom) + " → " + s.pendRcpt
+				if s.pendN > 1 {
+					w += fmt.Sprintf(" (+%d)", s.pendN-1)
+				}
+				s.what.setHead(w)
+			}
+		}
 		switch verb {
 		case "AUTH":
 			if st.OK < 0 {
@@ -432,6 +453,24 @@ func statusOK(st string) int {
 		return -1
 	}
 	return 0
+}
+
+// angle returns the address inside <...> of a MAIL or RCPT argument.
+func angle(args string) string {
+	i := strings.IndexByte(args, '<')
+	j := strings.IndexByte(args, '>')
+	if i < 0 || j < i {
+		_, a, _ := strings.Cut(args, ":")
+		return firstWord(a)
+	}
+	return args[i+1 : j]
+}
+
+func orNull(a string) string {
+	if a == "" {
+		return "<>"
+	}
+	return a
 }
 
 func firstWord(s string) string {
@@ -569,17 +608,38 @@ func (s *Session) addAnomaly(a string) {
 
 func (s *Session) addSearch(terms ...string) {
 	for _, t := range terms {
-		if t != "" && len(s.search) < maxSearch {
-			s.search += " " + strings.ToLower(t)
-		}
+		s.search = addLower(s.search, t)
 	}
 }
 
+// maxTerm bounds one term of the search texts.
+const maxTerm = 256
+
 func addLower(set, a string) string {
-	if a == "" || len(set) > maxSearch {
+	if a == "" || len(set) >= maxSearch {
 		return set
 	}
+	if len(a) > maxTerm {
+		a = a[:maxTerm]
+	}
 	return set + " " + strings.ToLower(a)
+}
+
+// maxStepText bounds each side of a transcript step: a protocol line may
+// be 64 kB (--max-line) and a session keeps 2000 steps.
+const maxStepText = 2048
+
+// clipText copies s, cut to maxStepText bytes (on a rune boundary) with
+// a note of how much was left out.
+func clipText(s string) string {
+	if len(s) <= maxStepText {
+		return strings.Clone(s)
+	}
+	cut := maxStepText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf(" …(%d more bytes)", len(s)-cut)
 }
 
 // whatBuilder builds the "what happened" text, bounded.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,20 +110,27 @@ func screenRows(s tcell.SimulationScreen) []string {
 	return rows
 }
 
-// cellStyle returns the style of the first cell of row y whose text
-// starts with sub.
+// cellStyle returns the style of the first cell of row y where sub
+// starts.
 func cellStyle(t *testing.T, s tcell.SimulationScreen, y int, sub string) tcell.Style {
 	t.Helper()
 	cells, w, _ := s.GetContents()
-	first := []rune(sub)[0]
+	var text strings.Builder
+	var xs []int // cell of each byte of text
 	for x := 0; x < w; x++ {
 		c := cells[y*w+x]
-		if len(c.Runes) > 0 && c.Runes[0] == first {
-			return c.Style
+		for _, r := range string(c.Runes) {
+			n, _ := text.WriteRune(r)
+			for k := 0; k < n; k++ {
+				xs = append(xs, x)
+			}
 		}
 	}
-	t.Fatalf("row %d has no %q", y, sub)
-	return tcell.StyleDefault
+	i := strings.Index(text.String(), sub)
+	if i < 0 {
+		t.Fatalf("row %d has no %q", y, sub)
+	}
+	return cells[y*w+xs[i]].Style
 }
 
 // press sends a key through the screen's event queue and hands the event
@@ -477,7 +485,7 @@ func TestFilterBox(t *testing.T) {
 	typeString(t, s, v, "auth:fail")
 	rows := screenRows(s)
 	n := m.Len()
-	mustShow(t, rows, "filter: auth:fail", fmt.Sprintf("Sessions 2 of %d", n))
+	mustShow(t, rows, "filter: auth:fail", fmt.Sprintf(" 2 of %d ", n))
 	mustNotShow(t, rows, "bob ✓")
 	press(t, s, v, tcell.KeyEnter, 0)
 	mustShow(t, screenRows(s), fmt.Sprintf(`filter "auth:fail": 2 of %d`, n))
@@ -559,8 +567,18 @@ func TestMessageView(t *testing.T) {
 			mustShow(t, rows, "Subject: "+rec.Subject, "MAIL FROM")
 			// Every part: the parse lists them; each has its line.
 			p, err := v.parse()
-			if err != nil || len(p.Parts) < 3 {
-				t.Fatalf("parse: %v, %d parts", err, len(p.Parts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The Wireshark-wiki mail: multipart/mixed of a
+			// multipart/alternative (text, html) and NEWS.txt.
+			var tree []string
+			for _, pt := range p.Parts {
+				tree = append(tree, pt.Path+" "+pt.ContentType+" "+pt.Filename)
+			}
+			want := "1 multipart/mixed |1.1 multipart/alternative |1.1.1 text/plain |1.1.2 text/html |1.2 text/plain NEWS.txt"
+			if got := strings.Join(tree, "|"); got != want {
+				t.Errorf("MIME tree\n%s\nwant\n%s", got, want)
 			}
 			for _, pt := range p.Parts {
 				scrollUntil(t, s, v, tcell.KeyPgDn, pt.Path+" ", 40)
@@ -709,10 +727,10 @@ func TestHelpScrolls(t *testing.T) {
 	scrollUntil(t, s, v, tcell.KeyPgDn, "anomaly:gap", 10)
 	press(t, s, v, tcell.KeyEsc, 0)
 	mustShow(t, screenRows(s), "client → server")
-	// At 200x60 it fits without scrolling.
+	// At 200x60 it fits without scrolling; a click on "? keys" opens it.
 	s = simScreen(t, 200, 60)
 	v.Draw(s)
-	press(t, s, v, tcell.KeyRune, '?')
+	mouse(t, s, v, 197, 0, tcell.Button1)
 	mustShow(t, screenRows(s), "mailtap tui keys", "has:attachment", "anomaly:gap", "pipelined commands")
 }
 
@@ -754,6 +772,19 @@ func TestLiveUpdates(t *testing.T) {
 		t.Fatalf("no open row for #18:\n%s", strings.Join(rows, "\n"))
 	}
 	mustShow(t, rows, "decoding", "1 sessions, 1 messages, 40 packets", "2 drops")
+	// A session whose mail has not ended yet: its commands tell who
+	// writes to whom.
+	for _, r := range recs {
+		if c, ok := r.(*decode.CommandRecord); ok && r.Head().Session == 47 && (c.Verb == "MAIL" || c.Verb == "RCPT") {
+			m.Emit(r)
+		}
+	}
+	v.Refresh()
+	v.Draw(s)
+	rows = screenRows(s)
+	if y := rowWith(rows, "127.0.0.1:50868"); y < 0 || !strings.Contains(rows[y], "carol@example.test → carol@example.test") || !strings.Contains(rows[y], " open") {
+		t.Errorf("open session without its envelope:\n%s", strings.Join(rows, "\n"))
+	}
 	m.Emit(sessionRec)
 	v.Refresh()
 	v.Draw(s)
@@ -817,4 +848,91 @@ func TestLadderOrder(t *testing.T) {
 			t.Errorf("%s: %q is not followed by the fold of %q", tc.pcap, tc.cmd, tc.title)
 		}
 	}
+}
+
+// TestColours: a rejected recipient and anomalies stand out in the table.
+func TestColours(t *testing.T) {
+	m := loadModel(t, repoPcap("real-postfix-swaks-pipelining.pcap"), repoPcap("gen-smtp-smuggle.pcap"))
+	s := simScreen(t, 200, 60)
+	v := NewView(m)
+	v.Draw(s)
+	rows := screenRows(s)
+	y := rowWith(rows, "sender@example.org → carol@example.test (+1)")
+	if y < 0 {
+		t.Fatalf("no row for the pipelined mail with a refused recipient:\n%s", strings.Join(rows, "\n"))
+	}
+	press(t, s, v, tcell.KeyEnd, 0) // the selected row is reversed: select another
+	if fg, _, _ := cellStyle(t, s, y, "sender").Decompose(); fg != tcell.ColorYellow {
+		t.Errorf("rejected mail not yellow: %v", fg)
+	}
+	n := 0
+	for y, r := range screenRows(s) {
+		if y < 2 || !strings.Contains(r, "smtp") {
+			continue
+		}
+		f := strings.Fields(r)
+		last := f[len(f)-1]
+		if last == "·" {
+			continue
+		}
+		n++
+		if fg, _, _ := cellStyle(t, s, y, last).Decompose(); fg != tcell.ColorFuchsia && y != v.panes[ModeSessions].cur+2 {
+			t.Errorf("anomaly count %s on row %d not magenta: %v", last, y, fg)
+		}
+	}
+	if n == 0 {
+		t.Error("no session with anomalies in the table")
+	}
+}
+
+// TestEverySizeEveryView: no view panics or draws past the screen at any
+// size from tiny to wide.
+func TestEverySizeEveryView(t *testing.T) {
+	m := loadModel(t, corpusPcap(t, "zeek/smtp/smtp.pcap"))
+	for _, sz := range [][2]int{{1, 1}, {20, 4}, {30, 6}, {31, 7}, {45, 9}, {60, 12}, {80, 24}, {300, 80}} {
+		s := simScreen(t, sz[0], sz[1])
+		v := NewView(m)
+		v.Draw(s)
+		for _, k := range []rune{'1', '2', '3', 't', 'm', '?'} {
+			press(t, s, v, tcell.KeyRune, k)
+			press(t, s, v, tcell.KeyPgDn, 0)
+			press(t, s, v, tcell.KeyEnter, 0)
+			press(t, s, v, tcell.KeyEnd, 0)
+			mouse(t, s, v, sz[0]/2, sz[1]/2, tcell.WheelDown)
+			mouse(t, s, v, sz[0]/2, sz[1]/2, tcell.Button1)
+			press(t, s, v, tcell.KeyEsc, 0)
+		}
+	}
+}
+
+// TestStepBounded: a 64 kB command line costs a transcript step 2 kB.
+func TestStepBounded(t *testing.T) {
+	m := NewModel(0, 0)
+	h := decode.NewHeader(decode.TypeCommand, decode.ProtoIMAP, decode.ConnInfo{ID: 7}, time.Unix(0, 0))
+	m.Emit(&decode.CommandRecord{Header: h, Tag: "a1", Verb: "FETCH", Args: strings.Repeat("1,", 32<<10) + "ü", Status: "OK", Text: strings.Repeat("done ", 20000)})
+	sn := m.Snapshot(nil, 7)
+	st := sn.Sessions[sn.Selected].Steps[0]
+	if len(st.Client) > maxStepText+40 || len(st.Server) > maxStepText+40 || !strings.HasSuffix(st.Client, "more bytes)") || !strings.HasPrefix(st.Client, "a1 FETCH 1,1,") {
+		t.Errorf("step: client %d bytes, server %d bytes", len(st.Client), len(st.Server))
+	}
+	if len(sn.Sessions[sn.Selected].search) > maxSearch+maxTerm+1 {
+		t.Errorf("search text %d bytes", len(sn.Sessions[sn.Selected].search))
+	}
+}
+
+// TestLongUser: a hostile 3000-character user is cut at maxFixedWidth and
+// leaves room for the other columns.
+func TestLongUser(t *testing.T) {
+	m := NewModel(0, 0)
+	ok := true
+	for i, u := range []string{strings.Repeat("x", 3000), "carol"} {
+		h := decode.NewHeader(decode.TypeSession, decode.ProtoSMTP, decode.ConnInfo{ID: uint64(i + 1),
+			Client: netip.MustParseAddrPort("192.0.2.1:1000"), Server: netip.MustParseAddrPort("192.0.2.2:25")}, time.Unix(0, 0))
+		m.Emit(&decode.SessionRecord{Header: h, State: "complete", Auth: &decode.Auth{Mechanism: "PLAIN", User: u, Success: &ok}})
+	}
+	s := simScreen(t, 200, 20)
+	v := NewView(m)
+	v.Draw(s)
+	rows := screenRows(s)
+	mustShow(t, rows, "192.0.2.1:1000 → 192.0.2.2:25 carol ✓", "complete", strings.Repeat("x", 90)+"…")
 }

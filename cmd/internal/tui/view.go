@@ -28,6 +28,9 @@ const (
 
 var modeNames = [nModes]string{"Sessions", "Credentials", "Anomalies", "Transcript", "Message"}
 
+// shortModeNames label the tabs on a narrow screen.
+var shortModeNames = [nModes]string{"Sess", "Creds", "Anom", "Trans", "Msg"}
+
 // modeKeys are the keys of the tabs, in tab order.
 var modeKeys = [nModes]rune{'1', '2', '3', 't', 'm'}
 
@@ -65,7 +68,8 @@ type View struct {
 	w, h    int
 	compact bool // screen too small for anything but a note
 
-	// Transcript: folds opened (by step index).
+	// Transcript: folds opened (by message index: steps move when the
+	// greeting comes first at the end).
 	open map[int]bool
 	// Message view: which message, its parse (cached), the part shown as
 	// text.
@@ -73,6 +77,9 @@ type View struct {
 	parsed   *Parsed
 	parsedOf msgKey
 	textPart int
+	// messageLines' cache.
+	msgLines   []line
+	msgLinesOf msgLinesKey
 
 	rate       float64 // packets per second
 	lastPkts   uint64
@@ -417,6 +424,11 @@ func (v *View) HandleMouse(ev *tcell.EventMouse) {
 		}
 		v.notice = ""
 		if y == 0 {
+			if x >= v.w-8 {
+				v.help = !v.help
+				v.helpP.reset()
+				return
+			}
 			for _, t := range v.tabs {
 				if x >= t.x0 && x < t.x1 {
 					v.SetMode(t.mode)
@@ -548,8 +560,16 @@ func (v *View) drawTabs(s tcell.Screen) {
 			counts[ModeMessage] = fmt.Sprintf(" %d/%d", clamp(v.msgIdx, 0, len(sel.Messages)-1)+1, len(sel.Messages))
 		}
 	}
+	names := modeNames
+	total := 0
 	for i := Mode(0); i < nModes; i++ {
-		label := fmt.Sprintf(" %c %s%s ", modeKeys[i], modeNames[i], counts[i])
+		total += width(fmt.Sprintf(" %c %s%s ", modeKeys[i], names[i], counts[i]))
+	}
+	if total+8 > v.w {
+		names = shortModeNames // every tab stays on screen, and clickable
+	}
+	for i := Mode(0); i < nModes; i++ {
+		label := fmt.Sprintf(" %c %s%s ", modeKeys[i], names[i], counts[i])
 		st := styleTab
 		if i == v.Mode && !v.help {
 			st = styleTabOn
@@ -605,7 +625,12 @@ var columns = []column{
 		return s.Client + " → " + s.Server, tcell.StyleDefault
 	}, altName: "client", alt: func(s *Session) (string, tcell.Style) {
 		return s.Client, tcell.StyleDefault
-	}, less: func(a, b *Session) bool { return a.Client+a.Server < b.Client+b.Server }},
+	}, less: func(a, b *Session) bool {
+		if a.Client != b.Client {
+			return a.Client < b.Client
+		}
+		return a.Server < b.Server
+	}},
 	{name: "user", drop: 8, cell: userCell, less: func(a, b *Session) bool { return a.User < b.User }},
 	{name: "what happened", flex: 3, min: 20, drop: 6, cell: func(s *Session) (string, tcell.Style) {
 		if s.Rejected {
@@ -674,6 +699,11 @@ func (v *View) sortRows() {
 // columns as wide as their widest cell (so an address or a user is never
 // cut), flex columns share the rest; when that does not fit, the column
 // with the lowest drop rank goes first.
+// maxFixedWidth bounds a fixed column: a 2000-character user name from
+// a hostile client must not push every other column off the screen.
+// Real users, addresses and IPv6 endpoints fit.
+const maxFixedWidth = 100
+
 func tableLayout(rows []*Session, w int) (shown []int, widths []int, alt []bool) {
 	alt = make([]bool, len(columns))
 	natural := make([]int, len(columns))
@@ -690,7 +720,7 @@ func tableLayout(rows []*Session, w int) (shown []int, widths []int, alt []bool)
 		}
 		for _, s := range rows {
 			t, _ := cell(s)
-			natural[i] = max(natural[i], width(safeText(t)))
+			natural[i] = max(natural[i], min(width(safeText(t)), maxFixedWidth))
 		}
 	}
 	for i := range columns {
@@ -795,8 +825,19 @@ func (v *View) drawSessions(s tcell.Screen, body int) {
 		x += widths[k] + 1
 	}
 	drawRow(s, 0, 1, v.w, head, tcell.StyleDefault)
-	lines := make([]line, 0, len(v.rows))
-	for _, sess := range v.rows {
+	// One row per session: only the rows on screen are built (the same
+	// window pane.draw will pick), the others stay empty.
+	p := &v.panes[ModeSessions]
+	h := body - 1
+	top := p.top
+	if p.ensure {
+		cur := clamp(p.cur, 0, len(v.rows)-1)
+		top = clamp(top, cur-h+1, cur)
+	}
+	top = clamp(top, 0, len(v.rows)-h)
+	lines := make([]line, len(v.rows))
+	for r := top; r < min(top+h, len(v.rows)); r++ {
+		sess := v.rows[r]
 		var segs []seg
 		for k, i := range shown {
 			c := columns[i]
@@ -806,7 +847,9 @@ func (v *View) drawSessions(s tcell.Screen, body int) {
 			}
 			t, st := cell(sess)
 			t = safeText(t)
-			cut := pad(t, widths[k], true)
+			// Text columns cut after a whole word; a fixed column is cut
+			// only past maxFixedWidth (a hostile value), by cells.
+			cut := pad(t, widths[k], c.flex > 0)
 			if c.right {
 				cut = strings.Repeat(" ", max(0, widths[k]-width(t))) + fit(t, widths[k], true)
 			}
@@ -815,10 +858,9 @@ func (v *View) drawSessions(s tcell.Screen, body int) {
 				segs = append(segs, seg{" ", tcell.StyleDefault})
 			}
 		}
-		lines = append(lines, oneRow(-1, segs...))
+		lines[r] = oneRow(-1, segs...)
 	}
-	p := &v.panes[ModeSessions]
-	p.draw(s, 2, body-1, v.w, lines, true)
+	p.draw(s, 2, h, v.w, lines, true)
 	if len(v.rows) == 0 {
 		msg := "no sessions yet"
 		if v.snap.Done {
@@ -945,7 +987,7 @@ func (v *View) transcriptLines(w int) []line {
 			off = fmt.Sprintf("+%.3fs", st.TS.Sub(start).Seconds())
 		}
 		if st.Msg >= 0 && st.Msg < len(s.Messages) {
-			out = append(out, v.foldLine(w, gut, i, &s.Messages[st.Msg]))
+			out = append(out, v.foldLine(w, gut, i, st.Msg, &s.Messages[st.Msg]))
 			continue
 		}
 		// A pipelined group: the commands sent without waiting, and the
@@ -1035,8 +1077,8 @@ func padSegs(r []seg, w int) []seg {
 
 // foldLine is a message folded to one line in the ladder; opened, the
 // raw message follows (at most maxFoldLines lines).
-func (v *View) foldLine(w, gut, step int, m *Message) line {
-	open := v.open[step]
+func (v *View) foldLine(w, gut, step, msg int, m *Message) line {
+	open := v.open[msg]
 	mark := "▸"
 	if open {
 		mark = "▾"
@@ -1090,7 +1132,8 @@ func (v *View) toggleFold() {
 	if step < 0 || step >= len(s.Steps) || s.Steps[step].Msg < 0 {
 		return
 	}
-	v.open[step] = !v.open[step]
+	k := s.Steps[step].Msg
+	v.open[k] = !v.open[k]
 	v.msgIdx = s.Steps[step].Msg
 	v.textPart = -1
 }
@@ -1162,6 +1205,24 @@ func (v *View) messageLines(w int) []line {
 	if m == nil {
 		return nil
 	}
+	// A message does not change once recorded: its lines are built once
+	// per width and part shown (a long text part is converted, split
+	// and wrapped once, not at every frame).
+	key := msgLinesKey{msgKey{v.selID, v.msgIdx, true}, v.textPart, w}
+	if v.msgLinesOf == key && v.msgLines != nil {
+		return v.msgLines
+	}
+	v.msgLines, v.msgLinesOf = v.buildMessageLines(m, w), key
+	return v.msgLines
+}
+
+type msgLinesKey struct {
+	msg      msgKey
+	textPart int
+	w        int
+}
+
+func (v *View) buildMessageLines(m *Message, w int) []line {
 	var out []line
 	kv := func(k string, val string, st tcell.Style) {
 		out = append(out, wrapLine(w, 10, -1, txt(pad(k, 9, false)+" ", styleTitle), wire(val, st)))

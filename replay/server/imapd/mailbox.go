@@ -40,6 +40,8 @@ func storeErr(err error) error {
 		return no("NONEXISTENT", "No such mailbox")
 	case errors.Is(err, mailstore.ErrMailboxExists):
 		return no("ALREADYEXISTS", "Mailbox already exists")
+	case errors.Is(err, mailstore.ErrOverQuota):
+		return no("OVERQUOTA", "Quota exceeded") // RFC 9208
 	case errors.Is(err, mailstore.ErrBadMailboxName), errors.Is(err, mailstore.ErrInboxOp):
 		return no("CANNOT", "%v", strings.TrimPrefix(err.Error(), "mailstore: "))
 	}

@@ -49,6 +49,9 @@ var (
 	ErrBadMailboxName = errors.New("mailstore: invalid mailbox name")
 	ErrInboxOp        = errors.New("mailstore: operation not allowed on INBOX")
 	ErrUserExists     = errors.New("mailstore: user already exists")
+	// ErrOverQuota refuses a message that would take a user past
+	// Options.QuotaBytes.
+	ErrOverQuota = errors.New("mailstore: over quota")
 )
 
 // defaultMailboxes are created for every new user, with their special use.
@@ -69,6 +72,10 @@ type Options struct {
 	// Deterministic makes UIDVALIDITY a counter starting at 1 instead of a
 	// value derived from the clock.
 	Deterministic bool
+	// QuotaBytes, when above 0, bounds the bytes of all the messages of
+	// one user: Append, Deliver, Copy and Move that would go past it fail
+	// with ErrOverQuota (a Move within the user never does).
+	QuotaBytes int64
 }
 
 // Store is the mail store.
@@ -79,6 +86,7 @@ type Store struct {
 	det      bool
 	validity uint32 // last UIDVALIDITY handed out
 	disk     *disk  // nil for a memory-only store
+	quota    int64
 
 	wmu      sync.Mutex
 	watchers map[*Watcher]struct{}
@@ -99,7 +107,9 @@ type mailbox struct {
 	UIDValidity uint32
 	UIDNext     uint32
 	Messages    []*message // ordered by UID
-	version     uint64
+	// version goes up with every change of the mailbox or its messages;
+	// the disk store saves only the mailboxes whose version moved.
+	version uint64
 }
 
 type message struct {
@@ -149,6 +159,7 @@ func New(o Options) (*Store, error) {
 		clock:    o.Clock,
 		det:      o.Deterministic,
 		watchers: make(map[*Watcher]struct{}),
+		quota:    o.QuotaBytes,
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -420,9 +431,11 @@ func (s *Store) RenameMailbox(userName, oldName, newName string) error {
 	for _, c := range u.Mailboxes {
 		if strings.HasPrefix(c.Name, prefix) {
 			c.Name = newName + "/" + strings.TrimPrefix(c.Name, prefix)
+			c.version++
 		}
 	}
 	mb.Name = newName
+	mb.version++
 	return s.saveLocked(u)
 }
 
@@ -435,6 +448,7 @@ func (s *Store) SetSubscribed(userName, name string, sub bool) error {
 		return err
 	}
 	mb.Subscribed = sub
+	mb.version++
 	return s.saveLocked(u)
 }
 
@@ -472,6 +486,9 @@ func (s *Store) Append(userName, name string, raw []byte, flags []string, date t
 	u, mb, err := s.mailboxLocked(userName, name)
 	if err != nil {
 		return 0, 0, err
+	}
+	if !s.fitsLocked(u, int64(len(raw))) {
+		return 0, 0, ErrOverQuota
 	}
 	m := &message{UID: mb.UIDNext, Flags: normFlags(flags), Date: date, Size: int64(len(raw)), raw: raw}
 	if err := s.writeMessageLocked(u, m); err != nil {
@@ -619,6 +636,15 @@ func (s *Store) copyMove(userName, src, dst string, uids []uint32, move bool) (*
 		return nil, err
 	}
 	res := &CopyResult{UIDValidity: to.UIDValidity}
+	if !move {
+		var size int64
+		for _, m := range from.select_(uids) {
+			size += m.Size
+		}
+		if !s.fitsLocked(u, size) {
+			return nil, ErrOverQuota
+		}
+	}
 	var added []*message
 	for _, m := range from.select_(uids) {
 		c := &message{UID: to.UIDNext, Flags: slices.Clone(m.Flags), Date: m.Date, Size: m.Size, raw: m.raw}
@@ -656,6 +682,29 @@ func (s *Store) copyMove(userName, src, dst string, uids []uint32, move bool) (*
 		s.notify(userName, from.Name)
 	}
 	return res, nil
+}
+
+// fitsLocked reports whether n more bytes fit in u's quota.
+func (s *Store) fitsLocked(u *user, n int64) bool {
+	if s.quota <= 0 {
+		return true
+	}
+	used := n
+	for _, mb := range u.Mailboxes {
+		for _, m := range mb.Messages {
+			used += m.Size
+		}
+	}
+	return used <= s.quota
+}
+
+// Fits reports whether a message of n bytes fits in the user's quota now
+// (SMTP asks at RCPT time, with the size the client declared).
+func (s *Store) Fits(userName string, n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[userName]
+	return !ok || s.fitsLocked(u, n)
 }
 
 // select_ returns the messages whose UID is in uids, in UID order.
@@ -739,8 +788,16 @@ func (s *Store) notify(userName, name string) {
 	}
 }
 
-// Close releases the store. Everything is already durable.
-func (s *Store) Close() error { return nil }
+// Close releases the store (its open journal files). Everything is
+// already durable.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.disk == nil {
+		return nil
+	}
+	return s.disk.close()
+}
 
 func (s *Store) saveLocked(u *user) error {
 	if s.disk == nil {

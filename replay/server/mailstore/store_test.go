@@ -1,6 +1,8 @@
 package mailstore
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,5 +167,94 @@ func TestPersistence(t *testing.T) {
 	nb, _ := r.Mailbox("alice", "New")
 	if nb.UIDValidity <= keep.UIDValidity {
 		t.Fatalf("UIDVALIDITY reused: %d <= %d", nb.UIDValidity, keep.UIDValidity)
+	}
+}
+
+// TestJournal: a change appends only what changed, whatever the size of
+// the state; a reopened store replays the journal (and folds it into
+// state.json); a last line cut short by a crash is dropped, a damaged line
+// before it is an error.
+func TestJournal(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	for i := range 1000 {
+		if err := s.CreateMailbox("alice", fmt.Sprintf("box%04d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	udir := filepath.Join(dir, "616c696365")
+	size := func(name string) int64 {
+		fi, err := os.Stat(filepath.Join(udir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	state, j0 := size("state.json"), size("journal.jsonl")
+	s.CreateMailbox("alice", "one-more", "")
+	uid, _ := s.Deliver("alice", []byte("Subject: j\r\n\r\nbody\r\n"))
+	s.StoreFlags("alice", "INBOX", []uint32{uid}, FlagsAdd, []string{FlagSeen})
+	s.Move("alice", "INBOX", "box0007", []uint32{uid})
+	if grew := size("journal.jsonl") - j0; grew > 2000 || size("state.json") != state {
+		t.Fatalf("four changes with 1,000 mailboxes appended %d bytes and changed state.json from %d to %d bytes",
+			grew, state, size("state.json"))
+	}
+	s.Close()
+
+	// A crash in the middle of an append leaves half a line.
+	f, _ := os.OpenFile(filepath.Join(udir, "journal.jsonl"), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"rm_boxes":[1,2,3`)
+	f.Close()
+	r, err := New(Options{Dir: dir, Deterministic: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxes, _ := r.Mailboxes("alice")
+	b7, _ := r.Snapshot("alice", "box0007")
+	in, _ := r.Snapshot("alice", "INBOX")
+	if len(boxes) != 1000+6 || len(in.Messages) != 0 || len(b7.Messages) != 1 ||
+		strings.Join(b7.Messages[0].Flags, " ") != FlagSeen || string(b7.Messages[0].Raw) != "Subject: j\r\n\r\nbody\r\n" {
+		t.Fatalf("after replay: %d mailboxes, INBOX %+v, box0007 %+v", len(boxes), in, b7)
+	}
+	if size("journal.jsonl") != 0 {
+		t.Fatal("the journal was not folded into state.json at load")
+	}
+	r.Close()
+
+	os.WriteFile(filepath.Join(udir, "journal.jsonl"), []byte("{bad\n{}\n"), 0o600)
+	if _, err := New(Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("a damaged journal line loaded: %v", err)
+	}
+}
+
+// TestQuota: Append, Deliver and Copy that would pass QuotaBytes fail with
+// ErrOverQuota; a Move within the user does not; removing frees space.
+func TestQuota(t *testing.T) {
+	s, _ := New(Options{QuotaBytes: 100})
+	s.AddUser("alice", "x")
+	msg := []byte(strings.Repeat("x", 40))
+	u1, err := s.Deliver("alice", msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Deliver("alice", msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Deliver("alice", msg); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("third 40-byte message under a 100-byte quota: %v", err)
+	}
+	if s.Fits("alice", 21) || !s.Fits("alice", 20) {
+		t.Fatal("Fits")
+	}
+	if _, err := s.Copy("alice", "INBOX", "Trash", []uint32{u1}); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("copy over quota: %v", err)
+	}
+	if _, err := s.Move("alice", "INBOX", "Trash", []uint32{u1}); err != nil {
+		t.Fatalf("move within the user: %v", err)
+	}
+	trash, _ := s.Snapshot("alice", "Trash")
+	s.Remove("alice", "Trash", []uint32{trash.Messages[0].UID})
+	if _, _, err := s.Append("alice", "Drafts", msg, nil, time.Time{}); err != nil {
+		t.Fatalf("after removing a message: %v", err)
 	}
 }

@@ -53,6 +53,12 @@ type conn struct {
 	mode      int
 	chunkLeft int64
 	dataLine  []byte
+	// Command lines passed on and final reply lines written: go-smtp
+	// answers each command line with one reply, so the reply to DATA is
+	// the dataAt-th.
+	sent, replied, dataAt int
+	waiting               []byte // read after DATA, before its reply
+	head                  []byte // the start of the command line being passed
 }
 
 var (
@@ -62,9 +68,10 @@ var (
 
 // Modes of the plaintext client stream, as far as the conn follows it.
 const (
-	modeCommand = iota // command lines
-	modeData           // a DATA message, until a line "."
-	modeChunk          // a BDAT chunk of chunkLeft bytes
+	modeCommand  = iota // command lines
+	modeData            // a DATA message, until a line "."
+	modeChunk           // a BDAT chunk of chunkLeft bytes
+	modeDataWait        // DATA sent, its reply not yet: what follows is taken for the message
 )
 
 // maxHeld bounds a command line held back for inspection; a longer one is
@@ -165,6 +172,13 @@ func (c *conn) feed(p []byte) {
 			if c.chunkLeft == 0 {
 				c.mode = modeCommand
 			}
+		case modeDataWait:
+			// Held until the reply to DATA says whether a message or
+			// commands follow. go-smtp reads nothing more before it
+			// has answered DATA, so this is at most one read.
+			c.waiting = append(c.waiting, p...)
+			c.pending = c.waiting[len(c.waiting)-1] != '\n'
+			return
 		case modeData:
 			i := bytes.IndexByte(p, '\n')
 			if i < 0 {
@@ -178,6 +192,7 @@ func (c *conn) feed(p []byte) {
 			p = p[i+1:]
 			if string(c.dataLine) == ".\r\n" {
 				c.mode = modeCommand
+				c.sent++ // the message gets one reply, as a command does
 			}
 			c.dataLine = c.dataLine[:0]
 			c.pending = false
@@ -190,9 +205,26 @@ func (c *conn) feed(p []byte) {
 			p = p[len(line):]
 			complete := i >= 0
 			if c.passing || (len(c.held) == 0 && !inspect(line)) {
-				// Not MAIL or BDAT: pass it on at once.
+				// Not MAIL or BDAT: pass it on at once, keeping its first
+				// bytes to recognise DATA.
+				if !c.passing {
+					c.head = c.head[:0]
+				}
+				c.head = appendHead(c.head, line)
 				c.out = append(c.out, line...)
 				c.pending, c.passing = !complete, !complete
+				if !complete {
+					continue
+				}
+				c.sent++
+				if bytes.EqualFold(bytes.TrimRight(c.head, " \t\r\n"), []byte("DATA")) {
+					// What a client sends right behind DATA, without
+					// waiting for 354 (RFC 2920 wants DATA to end a
+					// pipelined group), may be the message or commands:
+					// the reply decides.
+					c.mode, c.dataAt = modeDataWait, c.sent
+					c.dataLine = c.dataLine[:0]
+				}
 				continue
 			}
 			c.held = append(c.held, line...)
@@ -205,11 +237,21 @@ func (c *conn) feed(p []byte) {
 				}
 				continue
 			}
+			c.sent++
 			c.out = append(c.out, c.command(c.held)...)
 			c.held = c.held[:0]
 			c.pending = false
 		}
 	}
+}
+
+// appendHead keeps the first 7 bytes of a command line, and one more to
+// tell "DATA\r\n" from a longer line.
+func appendHead(dst, p []byte) []byte {
+	if n := 8 - len(dst); n > 0 {
+		dst = append(dst, p[:min(n, len(p))]...)
+	}
+	return dst
 }
 
 // appendPrefix keeps the first three bytes of a DATA line: enough to see
@@ -294,9 +336,8 @@ func (c *conn) Write(b []byte) (int, error) {
 	switch {
 	case !c.tls && bytes.HasPrefix(b, startTLSReply):
 		c.tls = true
-	case !c.tls && bytes.HasPrefix(b, dataReply):
-		c.mode = modeData
-		c.dataLine = c.dataLine[:0]
+	case !c.tls:
+		c.countReplies(b)
 	}
 	after := c.closeAfter
 	c.mu.Unlock()
@@ -305,6 +346,36 @@ func (c *conn) Write(b []byte) (int, error) {
 		c.Conn.Close()
 	}
 	return n, err
+}
+
+// countReplies follows the server's final reply lines; the reply to DATA
+// decides whether a message follows (354) or commands again. c.mu is held.
+func (c *conn) countReplies(b []byte) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i+1], b[i+1:]
+		} else {
+			b = nil
+		}
+		if len(line) >= 4 && line[3] == '-' {
+			continue // not the last line of a reply
+		}
+		if c.replied >= c.sent {
+			continue // the greeting, or a reply to no command
+		}
+		c.replied++
+		if c.mode == modeDataWait && c.replied == c.dataAt {
+			if bytes.HasPrefix(line, dataReply) {
+				c.mode = modeData
+			} else {
+				c.mode = modeCommand // DATA refused: commands follow
+			}
+			w := c.waiting
+			c.waiting = nil
+			c.feed(w)
+		}
+	}
 }
 
 // isDead reports whether the connection timed out mid-line: go-smtp may

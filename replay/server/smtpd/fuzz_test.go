@@ -11,6 +11,7 @@ import (
 func FuzzConnFeed(f *testing.F) {
 	f.Add([]byte("EHLO x\r\nMAIL FROM:<a@b> SIZE=99999999999\r\nRCPT TO:<c>\r\nBDAT 3\r\nabcBDAT 99999999999 LAST\r\n"), 17)
 	f.Add([]byte("MAIL FROM:<a> size=1\r\nDATA\r\n"), 3)
+	f.Add([]byte("DATA\r\nMAIL FROM:<a> SIZE=99999999999\r\n.\r\nBDAT 2\r\nab"), 9)
 	f.Fuzz(func(t *testing.T, in []byte, cut int) {
 		whole := feedAll(in, len(in))
 		if cut < 0 {
@@ -32,5 +33,5 @@ func feedAll(in []byte, cut int) []byte {
 	c := &conn{}
 	c.feed(in[:cut])
 	c.feed(in[cut:])
-	return append(c.out, c.held...)
+	return append(append(c.out, c.held...), c.waiting...)
 }

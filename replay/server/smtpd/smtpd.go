@@ -190,6 +190,7 @@ type session struct {
 	mu        sync.Mutex
 	user      string
 	from      string
+	size      int64    // SIZE= of MAIL FROM, 0 if none
 	rcpts     []string // store user names, unique
 	rcptAddrs []string // the addresses as the client gave them, one per rcpts entry
 }
@@ -199,6 +200,7 @@ var _ smtp.AuthSession = (*session)(nil)
 var (
 	errNoUser = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
 	errNoMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
+	errFull   = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"}
 )
 
 func (se *session) AuthMechanisms() []string { return sasl.Mechanisms }
@@ -271,13 +273,17 @@ func (a authServer) Next(resp []byte) ([]byte, bool, error) {
 	return nil, true, smtp.ErrAuthFailed
 }
 
-func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 	if se.c.isDead() {
 		return errClosing
 	}
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	se.from = from
+	se.size = 0
+	if opts != nil {
+		se.size = opts.Size
+	}
 	se.rcpts, se.rcptAddrs = nil, nil
 	return nil
 }
@@ -313,6 +319,10 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	se.mu.Lock()
 	defer se.mu.Unlock()
+	if !se.srv.opts.Store.Fits(u, se.size) {
+		se.srv.opts.Logger.Printf("smtp[%d] %s: rcpt %q rejected: over quota", se.id, se.remote, to)
+		return errFull
+	}
 	for _, r := range se.rcpts {
 		if r == u {
 			return nil
@@ -351,8 +361,18 @@ func (se *session) Data(r io.Reader) error {
 	buf.Grow(len(body) + 256)
 	se.writeReceived(&buf, authed, addrs)
 	buf.Write(body)
+	// All or nothing: a recipient whose quota the message would pass
+	// fails the message for everyone, before anyone has it.
 	for _, u := range rcpts {
-		if _, err := se.srv.opts.Store.Deliver(u, buf.Bytes()); err != nil {
+		if !se.srv.opts.Store.Fits(u, int64(buf.Len())) {
+			se.srv.opts.Logger.Printf("smtp[%d] %s: message for %q refused: over quota", se.id, se.remote, u)
+			return errFull
+		}
+	}
+	for _, u := range rcpts {
+		if _, err := se.srv.opts.Store.Deliver(u, buf.Bytes()); errors.Is(err, mailstore.ErrOverQuota) {
+			return errFull
+		} else if err != nil {
 			se.srv.opts.Logger.Printf("smtp[%d] %s: deliver to %q: %v", se.id, se.remote, u, err)
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local delivery failed"}
 		}

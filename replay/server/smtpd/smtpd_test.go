@@ -468,3 +468,27 @@ func TestSizeBeyond32Bits(t *testing.T) {
 	}
 	c.cmd("MAIL FROM:<a@b> SIZE=99999999999", "552 5.3.4 ")
 }
+
+// TestEarlyData: a client that sends its message right behind DATA, before
+// the 354, has it stored unchanged (its lines are not taken for MAIL or
+// BDAT commands); after a refused DATA, commands are followed again.
+func TestEarlyData(t *testing.T) {
+	addr, st := testServer(t)
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	body := "Subject: early\r\n\r\nMAIL FROM:<x> SIZE=99999999999\r\nBDAT 99999999999\r\n"
+	c.c.Write([]byte("MAIL FROM:<a@b>\r\nRCPT TO:<alice@x>\r\nDATA\r\n" + body + ".\r\n"))
+	c.expect("250 ")
+	c.expect("250 ")
+	c.expect("354 ")
+	c.expect("250 ")
+	snap, _ := st.Snapshot("alice", "INBOX")
+	if len(snap.Messages) != 1 || !strings.HasSuffix(string(snap.Messages[0].Raw), body) {
+		t.Fatalf("early data: %+v", snap)
+	}
+	// DATA without recipients is refused; the next line is a command.
+	c.c.Write([]byte("DATA\r\nMAIL FROM:<a@b> SIZE=99999999999\r\n"))
+	c.expect("50")
+	c.expect("552 5.3.4 ")
+	c.cmd("NOOP", "250 ")
+}

@@ -23,8 +23,8 @@ const (
 // stop a guesser; this budget does.
 //
 // The zero value uses the defaults; a negative Delay or PerIP turns that
-// part off. The table is bounded: past 65536 addresses, expired entries
-// are dropped and then the oldest.
+// part off. The table is bounded: past 65536 addresses, an expired entry
+// or else an arbitrary one is dropped for each new one.
 type AuthThrottle struct {
 	Delay  time.Duration
 	PerIP  int
@@ -119,20 +119,23 @@ func (t *AuthThrottle) Failed(ip string) {
 	}
 }
 
-// evict drops expired entries, or else the oldest one; t.mu is held.
+// evict makes room for one address: it drops an expired entry if the
+// first few it looks at have one, else an arbitrary one (map order), so
+// that it costs O(1) even under a flood of addresses; t.mu is held.
 func (t *AuthThrottle) evict(now time.Time) {
-	var oldest string
-	var ot time.Time
+	n := 0
+	var any string
 	for ip, f := range t.m {
 		if now.Sub(f.start) >= t.window() {
 			delete(t.m, ip)
-			continue
+			return
 		}
-		if oldest == "" || f.start.Before(ot) {
-			oldest, ot = ip, f.start
+		if n == 0 {
+			any = ip
+		}
+		if n++; n == 16 {
+			break
 		}
 	}
-	if len(t.m) >= maxThrottledIPs {
-		delete(t.m, oldest)
-	}
+	delete(t.m, any)
 }

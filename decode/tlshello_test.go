@@ -1,4 +1,4 @@
-package tlsinfo
+package decode
 
 import (
 	"bytes"
@@ -13,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/mailtap/mailtap/decode"
 )
 
 // tap records what crosses a net.Conn in each direction.
@@ -92,7 +90,7 @@ func handshake(t *testing.T, maxVersion uint16) (client, server []byte) {
 	return cb.Bytes(), sb.Bytes()
 }
 
-func feed(r *Reader, p []byte, t *decode.TLS, step int) {
+func feed(r *tlsHello, p []byte, t *TLS, step int) {
 	for len(p) > 0 {
 		n := min(step, len(p))
 		r.Add(p[:n], t)
@@ -108,8 +106,8 @@ func TestRealHandshakes(t *testing.T) {
 	}{{tls.VersionTLS12, "TLSv1.2", true}, {tls.VersionTLS13, "TLSv1.3", false}} {
 		cb, sb := handshake(t, c.max)
 		for _, step := range []int{1, 3, 7, 1 << 20} {
-			var info decode.TLS
-			var cr, sr Reader
+			var info TLS
+			var cr, sr tlsHello
 			feed(&cr, cb, &info, step)
 			feed(&sr, sb, &info, step)
 			if info.SNI != "mx.example.test" || info.Version != c.version {
@@ -129,23 +127,23 @@ func TestRealHandshakes(t *testing.T) {
 }
 
 func TestNotTLS(t *testing.T) {
-	var r Reader
-	var info decode.TLS
+	var r tlsHello
+	var info TLS
 	r.Add([]byte("EHLO plain\r\n"), &info)
 	if !r.NotTLS || !r.Done() {
 		t.Errorf("plaintext not detected")
 	}
-	if IsRecordStart([]byte("EHL")) || !IsRecordStart([]byte{0x16, 3, 1}) {
-		t.Error("IsRecordStart")
+	if IsTLSRecordStart([]byte("EHL")) || !IsTLSRecordStart([]byte{0x16, 3, 1}) {
+		t.Error("IsTLSRecordStart")
 	}
 }
 
-func FuzzReader(f *testing.F) {
+func FuzzTLSHello(f *testing.F) {
 	f.Add([]byte{0x16, 3, 1, 0, 5, 1, 0, 0, 1, 0})
 	f.Add([]byte{0x16, 3, 3, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var r Reader
-		var info decode.TLS
+		var r tlsHello
+		var info TLS
 		feed(&r, b, &info, 5)
 	})
 }

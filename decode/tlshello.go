@@ -1,16 +1,15 @@
-// Package tlsinfo reads what is visible of a TLS handshake from the bytes
-// that follow STARTTLS/STLS (or start an implicit-TLS connection): the
+package decode
+
+// This file reads what is visible of a TLS handshake from the bytes that
+// follow STARTTLS/STLS (or start an implicit-TLS connection): the
 // ClientHello's SNI, offered versions and ALPN, the ServerHello's chosen
 // version, and, for TLS 1.2 and older where it travels in clear, the
 // server certificate's subject. Every buffer is bounded; malformed input
-// just ends the reading.
-package tlsinfo
+// just ends the reading. Base.TLSData feeds it.
 
 import (
 	"crypto/x509"
 	"fmt"
-
-	"github.com/mailtap/mailtap/decode"
 )
 
 const (
@@ -26,20 +25,20 @@ const (
 	maxHandshake = 64 << 10
 	maxRecords   = 16
 	maxRecord    = 16384 + 2048
-	// MaxBuffered bounds what a Reader holds at any time.
-	MaxBuffered = 5 + maxRecord + maxHandshake + maxRecord
+	// MaxTLSBuffered bounds what a tlsHello holds at any time.
+	MaxTLSBuffered = 5 + maxRecord + maxHandshake + maxRecord
 )
 
-// IsRecordStart reports whether p begins like a TLS handshake record (so a
+// IsTLSRecordStart reports whether p begins like a TLS handshake record (so a
 // decoder can tell TLS from plaintext after a STARTTLS go-ahead). It needs
 // at least 3 bytes to say yes.
-func IsRecordStart(p []byte) bool {
+func IsTLSRecordStart(p []byte) bool {
 	return len(p) >= 3 && p[0] == recHandshake && p[1] == 3 && p[2] <= 4
 }
 
-// Reader collects one direction's handshake messages from TLS records.
+// tlsHello collects one direction's handshake messages from TLS records.
 // The zero value is ready. Feed it bytes in order with Add.
-type Reader struct {
+type tlsHello struct {
 	rec     []byte // partial record header/body
 	hs      []byte // handshake message bytes across records
 	records int
@@ -48,14 +47,14 @@ type Reader struct {
 }
 
 // Buffered returns the bytes held (for tests of the bounds).
-func (r *Reader) Buffered() int { return len(r.rec) + len(r.hs) }
+func (r *tlsHello) Buffered() int { return len(r.rec) + len(r.hs) }
 
 // Done reports whether the reader wants no more bytes.
-func (r *Reader) Done() bool { return r.done }
+func (r *tlsHello) Done() bool { return r.done }
 
 // Add feeds bytes and updates t with what it learns. It returns true once
 // nothing more will be read.
-func (r *Reader) Add(p []byte, t *decode.TLS) bool {
+func (r *tlsHello) Add(p []byte, t *TLS) bool {
 	for len(p) > 0 && !r.done {
 		if len(r.rec) < 5 {
 			n := min(5-len(r.rec), len(p))
@@ -98,7 +97,7 @@ func (r *Reader) Add(p []byte, t *decode.TLS) bool {
 }
 
 // parse consumes complete handshake messages from r.hs.
-func (r *Reader) parse(t *decode.TLS) {
+func (r *tlsHello) parse(t *TLS) {
 	for len(r.hs) >= 4 && !r.done {
 		typ := r.hs[0]
 		n := int(r.hs[1])<<16 | int(r.hs[2])<<8 | int(r.hs[3])
@@ -171,7 +170,7 @@ func (r *reader) vec8() []byte  { return r.take(r.u8()) }
 func (r *reader) vec16() []byte { return r.take(r.u16()) }
 func (r *reader) vec24() []byte { return r.take(r.u24()) }
 
-func clientHello(b []byte, t *decode.TLS) {
+func clientHello(b []byte, t *TLS) {
 	r := reader{b: b}
 	version := r.u16()
 	r.take(32)
@@ -193,14 +192,14 @@ func clientHello(b []byte, t *decode.TLS) {
 				nt := list.u8()
 				name := list.vec16()
 				if nt == 0 && !list.bad && t.SNI == "" {
-					t.SNI = printable(name)
+					t.SNI = tlsPrintable(name)
 				}
 			}
 		case extALPN:
 			list := reader{b: data.vec16()}
 			for !list.bad && len(list.b) > 0 && len(t.ALPN) < 16 {
 				if p := list.vec8(); !list.bad {
-					t.ALPN = append(t.ALPN, printable(p))
+					t.ALPN = append(t.ALPN, tlsPrintable(p))
 				}
 			}
 		case extVersions:
@@ -214,12 +213,12 @@ func clientHello(b []byte, t *decode.TLS) {
 		}
 	}
 	if t.Version == "" {
-		t.Version = Version(best)
+		t.Version = tlsVersion(best)
 	}
 }
 
 // serverHello records the chosen version; it returns true for TLS 1.3.
-func serverHello(b []byte, t *decode.TLS) bool {
+func serverHello(b []byte, t *TLS) bool {
 	r := reader{b: b}
 	version := r.u16()
 	r.take(32)
@@ -239,11 +238,11 @@ func serverHello(b []byte, t *decode.TLS) bool {
 			}
 		}
 	}
-	t.Version = Version(version)
+	t.Version = tlsVersion(version)
 	return version >= 0x0304
 }
 
-func certificate(b []byte, t *decode.TLS) {
+func certificate(b []byte, t *TLS) {
 	r := reader{b: b}
 	list := reader{b: r.vec24()}
 	der := list.vec24()
@@ -259,7 +258,7 @@ func certificate(b []byte, t *decode.TLS) {
 }
 
 // Version names a TLS protocol version.
-func Version(v int) string {
+func tlsVersion(v int) string {
 	switch v {
 	case 0x0300:
 		return "SSLv3"
@@ -275,7 +274,7 @@ func Version(v int) string {
 	return fmt.Sprintf("0x%04x", v)
 }
 
-func printable(b []byte) string {
+func tlsPrintable(b []byte) string {
 	if len(b) > 255 {
 		b = b[:255]
 	}
