@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -308,9 +309,9 @@ func Drive(s *Session, addr string, o Options) *Exchange {
 			// its next turn (EXISTS during an IDLE, from another
 			// session's delivery): wait for as many, within the timeout,
 			// so the client does not say DONE before they come.
-			if want := trailingEvents(t.Server); want > 0 {
+			if want, exists := trailingEvents(t.Server); want > 0 {
 				var more []chunk
-				more, err = d.readUntagged(want, joinChunks(lt.server))
+				more, err = d.readUntagged(want, exists, joinChunks(lt.server))
 				lt.server = append(lt.server, more...)
 			}
 		}
@@ -432,16 +433,19 @@ func (d *driver) read(n int) ([]chunk, error) {
 // trailingEvents counts the IMAP mailbox events ("* n EXISTS",
 // "* n EXPUNGE", "* n FETCH") after the last tagged answer or
 // continuation request of server bytes: what came unsolicited, after
-// the answer the driver waits for (an IDLE's notifications).
-func trailingEvents(p []byte) int {
-	n := 0
+// the answer the driver waits for (an IDLE's notifications). exists is
+// the last EXISTS among them (0: none).
+func trailingEvents(p []byte) (n int, exists int) {
 	for _, l := range bytes.Split(p, []byte("\n")) {
 		switch {
 		case bytes.HasPrefix(l, []byte("* ")):
 			f := bytes.Fields(l)
 			if len(f) >= 3 && isDigit(f[1][0]) {
 				switch string(bytes.ToUpper(f[2])) {
-				case "EXISTS", "EXPUNGE", "FETCH":
+				case "EXISTS":
+					n++
+					exists, _ = strconv.Atoi(string(f[1]))
+				case "EXPUNGE", "FETCH":
 					n++
 				}
 			}
@@ -449,11 +453,11 @@ func trailingEvents(p []byte) int {
 			// A tagged answer or a continuation request (lines of a
 			// literal may look like it too: an approximation).
 			if f := bytes.Fields(l); l[0] == '+' || len(f) >= 2 && isStatus(f[1]) {
-				n = 0
+				n, exists = 0, 0
 			}
 		}
 	}
-	return n
+	return n, exists
 }
 
 func isStatus(w []byte) bool {
@@ -473,15 +477,24 @@ func joinChunks(cs []chunk) []byte {
 }
 
 // readUntagged reads until the turn's server bytes (got so far) end with
-// want mailbox events or the timeout passes; a missing one is not a
-// timeout (the comparison shows it), and what arrives is kept.
-func (d *driver) readUntagged(want int, got []byte) ([]chunk, error) {
+// want mailbox events — or, when the capture's ended with an EXISTS, an
+// EXISTS at least as high (a server may announce two arrivals at once) —
+// or the timeout passes; a missing one is not a timeout (the comparison
+// shows it), and what arrives is kept.
+func (d *driver) readUntagged(want, exists int, got []byte) ([]chunk, error) {
 	var out []chunk
-	if trailingEvents(got) >= want {
+	enough := func() bool {
+		n, e := trailingEvents(got)
+		if exists > 0 {
+			return e >= exists
+		}
+		return n >= want
+	}
+	if enough() {
 		return out, nil
 	}
 	d.conn.SetReadDeadline(time.Now().Add(d.timeout))
-	for trailingEvents(got) < want {
+	for !enough() {
 		k, err := d.conn.Read(d.buf[:])
 		if k > 0 {
 			d.count = d.live.server(d.buf[:k])

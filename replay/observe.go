@@ -718,6 +718,28 @@ func (ob *imapObserver) fetch(n uint64, r *imapResp, off int) {
 }
 
 func (ob *imapObserver) take() []Field {
+	// EXISTS and RECENT announce the mailbox's state: a server may send
+	// one for two arrivals or one each, so only the last counts (and
+	// its presence among the kinds).
+	for _, k := range []string{"EXISTS", "RECENT"} {
+		last := -1
+		for i, f := range ob.fields {
+			if f.Key == k {
+				last = i
+			}
+		}
+		if last < 0 {
+			continue
+		}
+		kept := ob.fields[:0]
+		for i, f := range ob.fields {
+			if f.Key != k || i == last {
+				kept = append(kept, f)
+			}
+		}
+		ob.fields = kept
+		ob.kinds[k] = 1
+	}
 	f := ob.fields
 	if len(ob.order) > 0 {
 		slices.Sort(ob.order)

@@ -99,8 +99,14 @@ func TestTrailingEvents(t *testing.T) {
 		"+ idling\r\n* OK still here\r\n* 5 FETCH (FLAGS (\\Seen))\r\n":        1,
 		"a1 OK done\r\n* 2 EXISTS\r\n+ idling\r\n* 3 EXISTS\r\n* 4 EXISTS\r\n": 2,
 	} {
-		if got := trailingEvents([]byte(in)); got != want {
+		if got, _ := trailingEvents([]byte(in)); got != want {
 			t.Errorf("%q: %d, want %d", in, got, want)
 		}
+	}
+}
+
+func TestTrailingEventsExists(t *testing.T) {
+	if n, e := trailingEvents([]byte("+ idling\r\n* 3 EXISTS\r\n* 1 RECENT\r\n* 4 EXISTS\r\n* 2 RECENT\r\n")); n != 2 || e != 4 {
+		t.Errorf("%d events, last EXISTS %d", n, e)
 	}
 }
