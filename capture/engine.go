@@ -455,6 +455,12 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	w.touch(c)
 	if c.ignored {
 		w.stats.Ignored.Add(1)
+		if t.RST && !c.done {
+			// Not decoded, but not kept until the idle timeout either.
+			c.rst = true
+			w.finish(c, decode.CloseRST)
+			w.release(c)
+		}
 		return
 	}
 	fromClient := seg.src == c.info.Client

@@ -86,6 +86,9 @@ type impl struct {
 	ap          mail.AddressParser
 }
 
+// wordDecoder is shared: a mime.WordDecoder holds no state but its hook.
+var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
+
 func newParser(o Options) *Parser {
 	if o.MaxMemory <= 0 {
 		o.MaxMemory = DefaultMaxMemory
@@ -103,7 +106,7 @@ func newParser(o Options) *Parser {
 		}
 	}
 	p := &Parser{impl{o: o, h: decode.NewMultiHash(o.Hashes), w: o.Writer}}
-	p.ap = mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: charsetReader}}
+	p.ap = mail.AddressParser{WordDecoder: wordDecoder}
 	hcap := int64(maxHeader)
 	if o.MaxMemory/2 < hcap {
 		hcap = max(o.MaxMemory/2, 1024)

@@ -29,6 +29,10 @@ func (k *preview) add(b []byte) {
 	if k.done || len(k.data) >= previewKeep {
 		return
 	}
+	if k.data == nil {
+		// one allocation for what settles most previews, not one per doubling
+		k.data = make([]byte, 0, 1024)
+	}
 	k.data = append(k.data, b[:min(len(b), previewKeep-len(k.data))]...)
 	if k.html || len(k.data) < max(k.next, 512) || len(k.data) >= previewKeep {
 		return // first look at 512 bytes: 200 characters take at least 200
@@ -69,6 +73,14 @@ func (p *impl) previewText() string {
 	return ""
 }
 
+// asciiWord tells the ASCII bytes that are not white space.
+var asciiWord = func() (t [256]bool) {
+	for c := 0; c < utf8.RuneSelf; c++ {
+		t[c] = !strings.ContainsRune(" \t\n\r\v\f", rune(c))
+	}
+	return t
+}()
+
 // foldClip returns the first n characters of s with leading and trailing
 // white space removed and every run of white space inside folded to one
 // space (what clipping strings.Join(strings.Fields(s), " ") to n runes
@@ -84,6 +96,21 @@ func foldClip[T string | []byte](s T, n int, decode func(T) (rune, int)) (out T,
 	var b []byte // the output once it is not a plain slice of s
 	for i := 0; i < len(s) && runes < n; {
 		c := s[i]
+		if !first && !space && asciiWord[c] {
+			// Inside a word of ASCII: take the run at once.
+			j, lim := i+1, min(len(s), i+n-runes)
+			for j < lim && asciiWord[s[j]] {
+				j++
+			}
+			if b == nil {
+				end = j
+			} else {
+				b = append(b, s[i:j]...)
+			}
+			runes += j - i
+			i = j
+			continue
+		}
 		var r rune
 		w := 1
 		if c < utf8.RuneSelf {

@@ -118,3 +118,11 @@ func BenchmarkPreview(b *testing.B) {
 		newPreview("utf-8", body, 4096)
 	}
 }
+
+func BenchmarkFoldClip(b *testing.B) {
+	text := []byte(strings.Repeat("1XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\r\n", 8))
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		foldClip(text, previewChars, utf8.DecodeRune)
+	}
+}
