@@ -292,7 +292,13 @@ func TestReplayTimeout(t *testing.T) {
 		}
 		received := make(chan []byte, 1)
 		go slowSMTP(ln, delay, received)
-		r := Replay(s, ln.Addr().String(), Options{Timeout: 100 * time.Millisecond, Abandon: 500 * time.Millisecond})
+		// Late: answered 200 ms after the timeout, waited for up to 1.5 s
+		// more. Never (for this session): 1.4 s late, waited for 300 ms.
+		abandon := 1500 * time.Millisecond
+		if delay > time.Second {
+			abandon = 300 * time.Millisecond
+		}
+		r := Replay(s, ln.Addr().String(), Options{Timeout: 100 * time.Millisecond, Abandon: abandon})
 		ln.Close()
 		if !r.Failed() || r.Timeouts != 1 || len(r.Diverged) == 0 {
 			t.Fatalf("delay %s: %+v", delay, r)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,6 +152,11 @@ func (p Pace) wait(at time.Time) {
 	}
 }
 
+// lateWindow is when the answers of a timed-out turn were late: from
+// the turn's send time plus the timeout until its last answer bytes
+// (zero: never complete).
+type lateWindow struct{ from, until time.Time }
+
 // chunk is server bytes with their arrival time.
 type chunk struct {
 	ts   time.Time
@@ -174,11 +180,13 @@ func Replay(s *Session, addr string, o Options) *Result {
 
 // Exchange is one driven session, not yet compared.
 type Exchange struct {
-	s         *Session
-	res       *Result
-	greeting  []chunk
-	turns     []liveTurn
-	timedOut  int // turns that timed out
+	s        *Session
+	res      *Result
+	greeting []chunk
+	turns    []liveTurn
+	timedOut int // turns that timed out
+	// late are the timed-out turns' windows of late answers.
+	late      []lateWindow
 	abandoned bool
 }
 
@@ -304,12 +312,30 @@ func Drive(s *Session, addr string, o Options) *Exchange {
 			}
 		}
 		lt.server, err = d.read(n + offset)
+		if err == nil && s.Proto == decode.ProtoIMAP {
+			// Unsolicited answers the captured client waited for before
+			// its next turn (EXISTS during an IDLE, from another
+			// session's delivery): wait for as many, within the timeout,
+			// so the client does not say DONE before they come.
+			if want, exists := trailingEvents(t.Server); want > 0 {
+				var more []chunk
+				more, err = d.readUntagged(want, exists, joinChunks(lt.server))
+				lt.server = append(lt.server, more...)
+			}
+		}
 		ex.turns = append(ex.turns, lt)
 		for _, c := range lt.server {
 			rw.server(c.data)
 		}
-		if err == nil && d.late {
+		if d.late {
 			ex.timedOut++
+			// Answers that completed in this turn after the timeout came
+			// late.
+			w := lateWindow{from: lt.sent.Add(o.Timeout)}
+			if n := len(lt.server); n > 0 && err == nil {
+				w.until = lt.server[n-1].ts
+			}
+			ex.late = append(ex.late, w)
 		}
 	}
 	if errors.Is(err, errAbandoned) {
@@ -432,6 +458,90 @@ func (d *driver) read(n int) ([]chunk, error) {
 	return out, nil
 }
 
+// trailingEvents counts the IMAP mailbox events ("* n EXISTS",
+// "* n EXPUNGE", "* n FETCH") after the last tagged answer or
+// continuation request of server bytes: what came unsolicited, after
+// the answer the driver waits for (an IDLE's notifications). exists is
+// the last EXISTS among them (0: none).
+func trailingEvents(p []byte) (n int, exists int) {
+	for _, l := range bytes.Split(p, []byte("\n")) {
+		switch {
+		case bytes.HasPrefix(l, []byte("* ")):
+			f := bytes.Fields(l)
+			if len(f) >= 3 && isDigit(f[1][0]) {
+				switch string(bytes.ToUpper(f[2])) {
+				case "EXISTS":
+					n++
+					exists, _ = strconv.Atoi(string(f[1]))
+				case "EXPUNGE", "FETCH":
+					n++
+				}
+			}
+		case len(l) > 0 && (l[0] == '+' || isDigit(l[0]) || l[0] >= 'A' && l[0] <= 'z') && bytes.Contains(l, []byte(" ")) && !bytes.HasPrefix(l, []byte(" ")):
+			// A tagged answer or a continuation request (lines of a
+			// literal may look like it too: an approximation).
+			if f := bytes.Fields(l); l[0] == '+' || len(f) >= 2 && isStatus(f[1]) {
+				n, exists = 0, 0
+			}
+		}
+	}
+	return n, exists
+}
+
+func isStatus(w []byte) bool {
+	switch string(bytes.ToUpper(w)) {
+	case "OK", "NO", "BAD", "BYE":
+		return true
+	}
+	return false
+}
+
+func joinChunks(cs []chunk) []byte {
+	var out []byte
+	for _, c := range cs {
+		out = append(out, c.data...)
+	}
+	return out
+}
+
+// readUntagged reads until the turn's server bytes (got so far) end with
+// want mailbox events — or, when the capture's ended with an EXISTS, an
+// EXISTS at least as high (a server may announce two arrivals at once) —
+// or the timeout passes; a missing one is not a timeout (the comparison
+// shows it), and what arrives is kept.
+func (d *driver) readUntagged(want, exists int, got []byte) ([]chunk, error) {
+	var out []chunk
+	enough := func() bool {
+		n, e := trailingEvents(got)
+		if exists > 0 {
+			return e >= exists
+		}
+		return n >= want
+	}
+	if enough() {
+		return out, nil
+	}
+	d.conn.SetReadDeadline(time.Now().Add(d.timeout))
+	for !enough() {
+		k, err := d.conn.Read(d.buf[:])
+		if k > 0 {
+			d.count = d.live.server(d.buf[:k])
+			got = append(got, d.buf[:k]...)
+			if d.kept+int64(k) <= d.max {
+				out = append(out, chunk{ts: time.Now(), data: bytes.Clone(d.buf[:k])})
+				d.kept += int64(k)
+			}
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return out, nil
+			}
+			return out, errClosed
+		}
+	}
+	return out, nil
+}
+
 // event is bytes of one direction at a time, fed to a decoder.
 type event struct {
 	dir  decode.Direction
@@ -534,7 +644,10 @@ func (ex *Exchange) Compare(o Options) *Result {
 			res.capLat = append(res.capLat, *c.LatencyMS)
 		}
 	}
-	timeoutMS := float64(o.Timeout) / float64(time.Millisecond)
+	// A command timed out when its answer completed in a timed-out turn
+	// past the timeout (not when its latency is long: an IDLE's answer
+	// comes when the client says DONE), or never came in a session with
+	// a timed-out turn.
 	timedOut := map[int]bool{}
 	for i, g := range got {
 		if i == 0 {
@@ -542,8 +655,11 @@ func (ex *Exchange) Compare(o Options) *Result {
 		}
 		if g.Latency != nil {
 			res.repLat = append(res.repLat, *g.Latency)
-			if *g.Latency > timeoutMS {
-				timedOut[i] = true
+			done := g.At.Add(time.Duration(*g.Latency * float64(time.Millisecond)))
+			for _, w := range ex.late {
+				if done.After(w.from) && (w.until.IsZero() || !done.After(w.until)) {
+					timedOut[i] = true
+				}
 			}
 		} else if g.Status == nil && (ex.timedOut > 0 || ex.abandoned) {
 			timedOut[i] = true

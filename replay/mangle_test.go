@@ -54,7 +54,7 @@ func TestReplayThroughMangleProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	r = Replay(ss[0], slow.Addr(), Options{Timeout: 150 * time.Millisecond})
+	r = Replay(ss[0], slow.Addr(), Options{Timeout: 150 * time.Millisecond, Abandon: 3 * time.Second})
 	i := slices.IndexFunc(r.Diverged, func(d Divergence) bool { return d.Kind == KindTimeout })
 	// MAIL, RCPT, RCPT and DATA were one pipelined turn: all late.
 	if r.Timeouts != 1 || i < 0 || r.Diverged[i].Verb != "MAIL" || r.Diverged[i].Index != 2 || r.Abandoned {

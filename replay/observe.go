@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mailtap/mailtap/decode"
 )
@@ -28,7 +29,8 @@ type Obs struct {
 	Code         string
 	Text         string
 	Intermediate []int
-	Latency      *float64 // ms, from the decoder
+	Latency      *float64  // ms, from the decoder
+	At           time.Time // when the command was sent
 	Fields       []Field
 }
 
@@ -81,7 +83,7 @@ func observe(s *Session, ev []event, greet bool, skip map[string]bool) []Obs {
 	out := make([]Obs, len(cmds)+1)
 	for i, c := range cmds {
 		out[i+1] = Obs{Index: i + 1, Tag: c.Tag, Verb: c.Verb, Args: c.Args, Status: c.Status, Code: c.Code, Text: c.Text,
-			Intermediate: c.Intermediate, Latency: c.LatencyMS}
+			Intermediate: c.Intermediate, Latency: c.LatencyMS, At: c.TS}
 	}
 	switch s.Proto {
 	case decode.ProtoSMTP:
@@ -716,6 +718,28 @@ func (ob *imapObserver) fetch(n uint64, r *imapResp, off int) {
 }
 
 func (ob *imapObserver) take() []Field {
+	// EXISTS and RECENT announce the mailbox's state: a server may send
+	// one for two arrivals or one each, so only the last counts (and
+	// its presence among the kinds).
+	for _, k := range []string{"EXISTS", "RECENT"} {
+		last := -1
+		for i, f := range ob.fields {
+			if f.Key == k {
+				last = i
+			}
+		}
+		if last < 0 {
+			continue
+		}
+		kept := ob.fields[:0]
+		for i, f := range ob.fields {
+			if f.Key != k || i == last {
+				kept = append(kept, f)
+			}
+		}
+		ob.fields = kept
+		ob.kinds[k] = 1
+	}
 	f := ob.fields
 	if len(ob.order) > 0 {
 		slices.Sort(ob.order)

@@ -87,3 +87,26 @@ func TestFramers(t *testing.T) {
 		t.Errorf("imap: %d, want 2", n)
 	}
 }
+
+// The mailbox events after the last answer of a turn: an IDLE's
+// notifications count, untagged data before the tagged OK do not.
+func TestTrailingEvents(t *testing.T) {
+	for in, want := range map[string]int{
+		"+ idling\r\n* 3 EXISTS\r\n* 1 RECENT\r\n* 4 EXISTS\r\n":  2,
+		"* 3 EXISTS\r\n* 0 RECENT\r\na2 OK [READ-WRITE] done\r\n": 0,
+		"* 1 FETCH (FLAGS ())\r\na3 OK done\r\n* 2 EXPUNGE\r\n":   1,
+		"": 0,
+		"+ idling\r\n* OK still here\r\n* 5 FETCH (FLAGS (\\Seen))\r\n":        1,
+		"a1 OK done\r\n* 2 EXISTS\r\n+ idling\r\n* 3 EXISTS\r\n* 4 EXISTS\r\n": 2,
+	} {
+		if got, _ := trailingEvents([]byte(in)); got != want {
+			t.Errorf("%q: %d, want %d", in, got, want)
+		}
+	}
+}
+
+func TestTrailingEventsExists(t *testing.T) {
+	if n, e := trailingEvents([]byte("+ idling\r\n* 3 EXISTS\r\n* 1 RECENT\r\n* 4 EXISTS\r\n* 2 RECENT\r\n")); n != 2 || e != 4 {
+		t.Errorf("%d events, last EXISTS %d", n, e)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,5 +166,20 @@ func TestReplayCommandUsers(t *testing.T) {
 	sm = parseRecords(t, out)[5]
 	if sm.num("skipped") != 2 {
 		t.Errorf("without passwords: %v", sm)
+	}
+	// The same passwords from a --users file.
+	file := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(file, []byte("# replay users\nbob:pw\n\nerin:pw2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = replayCLI(t, "--compare", "status", "--pace", "fast", "--users", file, pcap)
+	if sm = parseRecords(t, out)[5]; code != 0 || sm.num("matched") != 5 {
+		t.Errorf("--users: exit %d %v", code, sm)
+	}
+	if err := os.WriteFile(file, []byte("bob\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := replayCLI(t, "--users", file, pcap); code != exitRuntime || !strings.Contains(errOut, ":1: want NAME:PASSWORD") {
+		t.Errorf("bad --users file: exit %d %q", code, errOut)
 	}
 }

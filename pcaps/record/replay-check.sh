@@ -176,7 +176,13 @@ replay() {
 	"$MT" replay -f json "$@" "$OUT/real-$name.pcap" >"$RUN/report-$name.jsonl" 2>"$RUN/report-$name.err" || rc=$?
 	if ((rc != want)); then
 		fail "$name: exit $rc, want $want ($(head -c 300 "$RUN/report-$name.err"))"
-		"$MT" replay -f text "$@" "$OUT/real-$name.pcap" 2>&1 | head -40 >&2 || true
+		# The divergences of this run (replaying again would not see the same mailboxes).
+		"$PY" -c 'import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    for d in (r.get("diverged") or [])[:12]:
+        print("  session %s #%s %s %s %s: %s -> %s %s %s" % (d["session"], d["index"], d["verb"], d["field"], d["kind"],
+              d.get("captured"), d.get("replayed"), d.get("removed") or "", d.get("added") or ""))' "$RUN/report-$name.jsonl" >&2 || true
 		return 1
 	fi
 	log "ok: $name exit $rc"
