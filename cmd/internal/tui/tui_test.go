@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,9 +93,32 @@ func simScreen(t *testing.T, w, h int) tcell.SimulationScreen {
 	return s
 }
 
-// screenRows returns what s shows, one string per row.
+// screenRows returns what s shows, one string per row. Call it only when
+// nothing draws on s at the same time (see liveScreenRows).
 func screenRows(s tcell.SimulationScreen) []string {
 	cells, w, h := s.GetContents()
+	return rowsOf(cells, w, h)
+}
+
+// liveScreenRows is screenRows while another goroutine may draw: the
+// simulation screen hands out its live cell slice, so the cells are copied
+// under the lock its Show holds while drawing.
+func liveScreenRows(s tcell.SimulationScreen) []string {
+	l, ok := s.(sync.Locker)
+	if !ok {
+		panic("the simulation screen has no lock")
+	}
+	cells, w, h := s.GetContents() // takes and releases the lock itself
+	l.Lock()
+	cp := append([]tcell.SimCell(nil), cells...)
+	for i := range cp {
+		cp[i].Runes = append([]rune(nil), cp[i].Runes...)
+	}
+	l.Unlock()
+	return rowsOf(cp, w, h)
+}
+
+func rowsOf(cells []tcell.SimCell, w, h int) []string {
 	rows := make([]string, h)
 	for y := 0; y < h; y++ {
 		var b strings.Builder
@@ -803,9 +827,9 @@ func TestRun(t *testing.T) {
 	decodeFile(t, repoPcap("real-postfix-auth.pcap"), m, false)
 	m.Finish(nil)
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(strings.Join(screenRows(s), "\n"), "done | 3 sessions") {
+	for !strings.Contains(strings.Join(liveScreenRows(s), "\n"), "done | 3 sessions") {
 		if time.Now().After(deadline) {
-			t.Fatalf("the loop did not redraw after the model changed:\n%s", strings.Join(screenRows(s), "\n"))
+			t.Fatalf("the loop did not redraw after the model changed:\n%s", strings.Join(liveScreenRows(s), "\n"))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
