@@ -338,6 +338,7 @@ func (c *conn) Write(b []byte) (int, error) {
 		c.tls = true
 	case !c.tls:
 		c.countReplies(b)
+		b = enhanceCodes(b)
 	}
 	after := c.closeAfter
 	c.mu.Unlock()
@@ -346,6 +347,46 @@ func (c *conn) Write(b []byte) (int, error) {
 		c.Conn.Close()
 	}
 	return n, err
+}
+
+// enhancedCodes are go-smtp v0.25.1's fixed success replies, which it
+// sends with the generic enhanced code 2.0.0, and the RFC 3463 code real
+// MTAs (Postfix, Exim, Sendmail) send for them: 2.1.0 for an accepted
+// sender, 2.1.5 for a valid recipient, 2.7.0 for a successful AUTH
+// (RFC 4954). go-smtp's Session can only fail MAIL, RCPT and AUTH with
+// its own code, not succeed with one, so the code is set here, on the
+// plaintext stream; the replacement keeps the line's length.
+var enhancedCodes = []struct {
+	prefix []byte
+	code   string
+}{
+	{[]byte("250 2.0.0 Roger, accepting mail from <"), "2.1.0"},
+	{[]byte("250 2.0.0 I'll make sure <"), "2.1.5"},
+	{[]byte("235 2.0.0 Authentication succeeded"), "2.7.0"},
+}
+
+// enhanceCodes sets the enhanced code of go-smtp's success replies to
+// MAIL, RCPT and AUTH in b (one or more reply lines), copying b when it
+// changes anything.
+func enhanceCodes(b []byte) []byte {
+	copied := false
+	for off := 0; off < len(b); {
+		line := b[off:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
+		for _, e := range enhancedCodes {
+			if bytes.HasPrefix(line, e.prefix) {
+				if !copied {
+					b, copied = bytes.Clone(b), true
+				}
+				copy(b[off+4:off+9], e.code)
+				break
+			}
+		}
+		off += len(line)
+	}
+	return b
 }
 
 // countReplies follows the server's final reply lines; the reply to DATA

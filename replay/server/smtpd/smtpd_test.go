@@ -88,13 +88,13 @@ func TestCommands(t *testing.T) {
 	}
 	c.cmd("HELO client.test", "250 ")
 	c.cmd("NOOP", "250 ")
-	c.cmd("RCPT TO:<alice@example.com>", "502 5.5.1") // go-smtp; RFC 5321 suggests 503
-	c.cmd("MAIL FROM:<s@example.org> BODY=8BITMIME", "250 ")
+	c.cmd("RCPT TO:<alice@example.com>", "502 5.5.1")              // go-smtp; RFC 5321 suggests 503
+	c.cmd("MAIL FROM:<s@example.org> BODY=8BITMIME", "250 2.1.0 ") // RFC 3463, as Postfix
 	c.cmd("RCPT TO:<nobody@example.com>", "550 5.1.1 ")
 	c.cmd("RCPT TO:<relay@elsewhere.example>", "550 5.1.1 ")
-	c.cmd("RCPT TO:<alice@example.com>", "250 ")
+	c.cmd("RCPT TO:<alice@example.com>", "250 2.1.5 ")
 	c.cmd("DATA", "354 ")
-	c.cmd("Subject: t\r\n\r\n..dotted\r\nlast\r\n.", "250 ")
+	c.cmd("Subject: t\r\n\r\n..dotted\r\nlast\r\n.", "250 2.0.0 ")
 	c.cmd("RSET", "250 ")
 	c.cmd("MAIL FROM:<s@example.org>", "250 ")
 	c.cmd("RCPT TO:<ALICE@example.com>", "250 ")
@@ -124,8 +124,8 @@ func TestPipelining(t *testing.T) {
 	c := dial(t, addr)
 	c.cmd("EHLO client.test", "250")
 	c.c.Write([]byte("MAIL FROM:<a@b>\r\nRCPT TO:<alice@x>\r\nRCPT TO:<zed@x>\r\nDATA\r\n"))
-	c.expect("250 ")
-	c.expect("250 ")
+	c.expect("250 2.1.0 ")
+	c.expect("250 2.1.5 ")
 	c.expect("550 ")
 	c.expect("354 ")
 	c.cmd("x\r\n.", "250 ")
@@ -190,7 +190,7 @@ func TestAuth(t *testing.T) {
 	c.cmd("EHLO client.test", "250")
 	c.cmd("AUTH LOGIN", "334 VXNlcm5hbWU6")
 	c.cmd("YWxpY2U=", "334 UGFzc3dvcmQ6")
-	c.cmd("c2VjcmV0", "235 ")
+	c.cmd("c2VjcmV0", "235 2.7.0 ") // RFC 4954
 	c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "503 ")
 
 	c = dial(t, addr)
