@@ -101,6 +101,18 @@ var DefaultIgnores = []string{
 	"pop3:CAPA:IMPLEMENTATION",
 }
 
+// BuiltinDefaultIgnores are default rules in force only when the target
+// is the built-in server: its capabilities (EHLO keywords, POP3 CAPA,
+// IMAP CAPABILITY lists and [CAPABILITY] codes) are its own and say
+// nothing about the captured traffic. Against a real target they are
+// compared; --no-default-ignores compares them against the built-in
+// server too.
+var BuiltinDefaultIgnores = []string{
+	"smtp:EHLO",
+	"pop3:CAPA",
+	"imap:CAPABILITY",
+}
+
 // textMasks are the volatile parts of reply texts, by rule item.
 var textMasks = map[string]*regexp.Regexp{
 	"queue-id":    regexp.MustCompile(`(?i)(queued as|queue id|id=|with id|message accepted for delivery:?)\s*<?[A-Za-z0-9][A-Za-z0-9._@-]{5,}>?`),
@@ -114,6 +126,8 @@ var textMasks = map[string]*regexp.Regexp{
 type CompareConfig struct {
 	Level string
 	Rules []Rule
+	// Builtin are rules added when the target is the built-in server.
+	Builtin []Rule
 }
 
 // NewCompareConfig builds a configuration: level, the default rules
@@ -149,7 +163,37 @@ func NewCompareConfig(level string, ignores []string, noDefaults bool) (*Compare
 		}
 		c.Rules = append(c.Rules, r)
 	}
+	if !noDefaults {
+		for _, s := range BuiltinDefaultIgnores {
+			r, _ := ParseRule(s)
+			c.Builtin = append(c.Builtin, r)
+		}
+	}
 	return c, nil
+}
+
+// forBuiltin returns the configuration in force against the built-in
+// server: c with its Builtin rules among the others.
+func (c *CompareConfig) forBuiltin() *CompareConfig {
+	if len(c.Builtin) == 0 {
+		return c
+	}
+	b := *c
+	b.Rules = append(slices.Clip(c.Rules), c.Builtin...)
+	b.Builtin = nil
+	return &b
+}
+
+// notCompared lists the built-in-only rules that apply to proto, as the
+// report names them.
+func (c *CompareConfig) notCompared(proto string) []string {
+	var out []string
+	for _, r := range c.Builtin {
+		if r.Proto == "" || r.Proto == proto {
+			out = append(out, r.String())
+		}
+	}
+	return out
 }
 
 func (c *CompareConfig) rules(proto string) []Rule {
@@ -329,8 +373,17 @@ func (c *CompareConfig) compareObs(sess uint64, proto string, want, got []Obs, t
 			continue
 		}
 		if c.Level != CompareStatus {
-			if w.Code != g.Code && !ignored(rs, "code") {
-				div("code", KindValue, nilIfEmpty(w.Code), nilIfEmpty(g.Code))
+			// A response code whose field is ignored ([CAPABILITY] with
+			// imap:CAPABILITY) counts as absent.
+			wc, gc := w.Code, g.Code
+			if wc != "" && ignored(rs, wc) {
+				wc = ""
+			}
+			if gc != "" && ignored(rs, gc) {
+				gc = ""
+			}
+			if wc != gc && !ignored(rs, "code") {
+				div("code", KindValue, nilIfEmpty(wc), nilIfEmpty(gc))
 			}
 			if !slices.Equal(w.Intermediate, g.Intermediate) && !ignored(rs, "intermediate") {
 				div("intermediate", KindValue, w.Intermediate, g.Intermediate)
@@ -414,6 +467,20 @@ func filterFields(rs []Rule, fs []Field) []Field {
 		drop, items := fieldRule(rs, f)
 		if drop {
 			continue
+		}
+		if f.Key == "untagged" {
+			// The kinds of untagged responses leave out the ignored ones
+			// (an untagged CAPABILITY with imap:CAPABILITY).
+			var kept []string
+			for _, part := range strings.Split(f.Value, ", ") {
+				if kind, _, _ := strings.Cut(part, " "); !ignored(rs, kind) {
+					kept = append(kept, part)
+				}
+			}
+			if len(kept) == 0 {
+				continue
+			}
+			f.Value = strings.Join(kept, ", ")
 		}
 		if f.IsSet && len(items) > 0 {
 			var keep []string

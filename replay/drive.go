@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
@@ -71,8 +72,11 @@ type Result struct {
 	// (tls_not_decrypted: the session went TLS and the capture has no
 	// cleartext of what followed).
 	Stopped string `json:"stopped,omitempty"`
-	Skipped string `json:"skipped,omitempty"`
-	Error   string `json:"error,omitempty"`
+	// NotCompared lists the default rules that applied only because the
+	// target was the built-in server (its own capabilities).
+	NotCompared []string `json:"not_compared,omitempty"`
+	Skipped     string   `json:"skipped,omitempty"`
+	Error       string   `json:"error,omitempty"`
 
 	// latencies (ms) of the captured and replayed commands, for the summary.
 	capLat, repLat []float64
@@ -308,6 +312,11 @@ func Drive(s *Session, addr string, o Options) *Exchange {
 		if len(client) > 0 {
 			conn.SetWriteDeadline(time.Now().Add(o.Timeout))
 			if _, err = conn.Write(client); err != nil {
+				if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+					// The server closed the connection before this turn:
+					// compared as a session that ended there.
+					err = errClosed
+				}
 				break
 			}
 		}
@@ -688,7 +697,13 @@ func (ex *Exchange) Compare(o Options) *Result {
 	if ex.abandoned {
 		res.NotSent = max(0, len(want)-len(got))
 	}
-	cmp := o.Compare.compareObs(s.ID, string(s.Proto), want, got, timedOut, notSent, o.run)
+	cc := o.Compare
+	if o.Store != nil {
+		// The built-in server: its own capabilities are not compared.
+		res.NotCompared = cc.notCompared(string(s.Proto))
+		cc = cc.forBuiltin()
+	}
+	cmp := cc.compareObs(s.ID, string(s.Proto), want, got, timedOut, notSent, o.run)
 	res.Commands, res.Matched = cmp.commands, cmp.matched
 	res.Divergences, res.Unverifiable = len(cmp.divs), len(cmp.unverified)
 	res.Unverified = cmp.unverified[:min(len(cmp.unverified), maxDiverged)]

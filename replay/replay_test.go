@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -313,6 +314,9 @@ func TestReplayProjectCaptures(t *testing.T) {
 		for _, r := range rs {
 			if r.Failed() {
 				v := "?"
+				if r.Error != "" {
+					v = "error(" + r.Error + ")"
+				}
 				if len(r.Diverged) > 0 {
 					v = r.Diverged[0].Verb
 				}
@@ -322,5 +326,69 @@ func TestReplayProjectCaptures(t *testing.T) {
 		if got, want := strings.Join(first, " "), known[filepath.Base(f)]; got != want {
 			t.Errorf("%s: first divergences %q, want %q", filepath.Base(f), got, want)
 		}
+	}
+}
+
+// replayBuiltin replays a project capture under --compare full against
+// the built-in server seeded from it; asBuiltin says whether the replay
+// knows the target is the built-in server (it then leaves the server's
+// own capabilities out) or takes it for a real target.
+func replayBuiltin(t *testing.T, name string, asBuiltin bool) []*Result {
+	t.Helper()
+	rec, ss := loadPcap(t, name)
+	srv, addrs, err := StartServer(rec.Seed(ss), Protos(ss)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var out []*Result
+	for _, s := range ss {
+		o := Options{}
+		if asBuiltin {
+			o.Store = srv.Store()
+		}
+		out = append(out, Replay(s, addrs[s.Proto], o))
+	}
+	return out
+}
+
+// Against the built-in server, Postfix's and Dovecot's captures match
+// under full: the enhanced codes are Postfix's (MAIL 2.1.0, RCPT 2.1.5,
+// AUTH 2.7.0), and the capability sets, the server's own, are left out
+// and named. Taken for a real target, the same server diverges on them.
+func TestReplayBuiltinFull(t *testing.T) {
+	for _, tc := range []struct {
+		pcap, notCompared, field string
+	}{
+		{"real-postfix-swaks-basic.pcap", "smtp:EHLO", "EHLO"},
+		{"real-postfix-auth.pcap", "smtp:EHLO", "EHLO"},
+		{"real-postfix-smtplib-multi.pcap", "smtp:EHLO", "EHLO"},
+		{"gen-pop3-capa-uidl.pcap", "pop3:CAPA", "CAPA"},
+		{"gen-imap-auth.pcap", "imap:CAPABILITY", "CAPABILITY"},
+	} {
+		t.Run(tc.pcap, func(t *testing.T) {
+			for _, r := range replayBuiltin(t, tc.pcap, true) {
+				if r.Failed() || r.Compare != CompareFull || r.Matched != r.Commands || r.Commands < 3 {
+					t.Errorf("session %d: %d/%d matched under %s: %+v", r.Session, r.Matched, r.Commands, r.Compare, r.Diverged)
+				}
+				if !slices.Equal(r.NotCompared, []string{tc.notCompared}) {
+					t.Errorf("session %d: not compared %q, want %q", r.Session, r.NotCompared, tc.notCompared)
+				}
+			}
+			var sets int
+			for _, r := range replayBuiltin(t, tc.pcap, false) {
+				if r.NotCompared != nil {
+					t.Errorf("session %d: not compared %q against a target not known as built-in", r.Session, r.NotCompared)
+				}
+				for _, d := range r.Diverged {
+					if d.Field == tc.field && d.Kind == KindSet {
+						sets++
+					}
+				}
+			}
+			if sets == 0 {
+				t.Errorf("no %s set divergence when the capabilities are compared", tc.field)
+			}
+		})
 	}
 }

@@ -76,6 +76,10 @@ type Summary struct {
 	Divergences int            `json:"divergences"`
 	TextDiffs   int            `json:"text_diffs"`
 	Timeouts    int            `json:"timeouts,omitempty"`
+	// NotCompared lists the fields left out of the comparison because
+	// the target was the built-in server (its own capabilities), as
+	// rules ("smtp:EHLO"); --no-default-ignores compares them.
+	NotCompared []string `json:"not_compared,omitempty"`
 	// Latency per protocol, captured and replayed, in ms.
 	Latency map[decode.Proto]*LatencyStats `json:"latency,omitempty"`
 	// Seconds is the wall time of the replay; SessionsPerSec the
@@ -129,6 +133,12 @@ func (sm *Summary) Add(r *Result) {
 			sm.Stopped = map[string]int{}
 		}
 		sm.Stopped[r.Stopped]++
+	}
+	for _, n := range r.NotCompared {
+		if !slices.Contains(sm.NotCompared, n) {
+			sm.NotCompared = append(sm.NotCompared, n)
+			slices.Sort(sm.NotCompared)
+		}
 	}
 	sm.Divergences += r.Divergences
 	sm.TextDiffs += r.TextDiffs

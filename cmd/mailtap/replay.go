@@ -74,7 +74,7 @@ func replayCommand() *command {
 			fs.StringArrayVar(&targets, "target", nil, "replay against this server instead of the built-in one, repeatable: PORT=HOST:PORT (sessions to that captured server port) or PROTO=HOST:PORT with smtp, smtps, pop3, pop3s, imap, imaps; a port target wins")
 			fs.StringVar(&compare, "compare", replay.CompareFull, "what is compared: status (verb and status), codes (and response codes), full (and every field of the answers)")
 			fs.StringArrayVar(&ignores, "ignore", nil, "leave this out of the comparison, repeatable: [PROTO:]FIELD[:ITEM], e.g. imap:CAPABILITY:ID, smtp:EHLO:SIZE, INTERNALDATE, text")
-			fs.BoolVar(&noDefaults, "no-default-ignores", false, "compare also what is masked by default (queue ids, timestamps and timings in texts, APOP banner, UIDVALIDITY and UIDL values, POP3 IMPLEMENTATION)")
+			fs.BoolVar(&noDefaults, "no-default-ignores", false, "compare also what is masked by default (queue ids, timestamps and timings in texts, APOP banner, UIDVALIDITY and UIDL values, POP3 IMPLEMENTATION; against the built-in server its capabilities: EHLO, CAPA, CAPABILITY)")
 			fs.StringArrayVar(&users, "user", nil, "NAME:PASSWORD to answer CRAM-MD5 and APOP with and to put in PLAIN, LOGIN and USER/PASS, repeatable")
 			fs.StringVar(&usersFile, "users", "", "file of NAME:PASSWORD lines, as --user")
 			fs.StringSliceVar(&skips, "skip", nil, "verbs to leave out, comma-separated (e.g. DELE,EXPUNGE)")
@@ -423,6 +423,9 @@ func writeSummaryText(w io.Writer, sm *replay.Summary) {
 			fmt.Fprintf(w, "latency %s (ms): captured p50 %.3f p99 %.3f, replayed p50 %.3f p99 %.3f (%d commands)\n",
 				p, l.CapturedP50, l.CapturedP99, l.ReplayedP50, l.ReplayedP99, l.Commands)
 		}
+	}
+	if len(sm.NotCompared) > 0 {
+		fmt.Fprintf(w, "not compared against the built-in server (its own capabilities; --no-default-ignores compares them): %s\n", strings.Join(sm.NotCompared, ", "))
 	}
 	if sm.Reason != "" {
 		fmt.Fprintf(w, "nothing compared: %s\n", sm.Reason)
