@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,14 @@ type SeedBox struct {
 	UIDNext     uint32
 	// Msgs are the messages in sequence order.
 	Msgs []*SeedMsg
+
+	// POP3: the maildrop's first reported size (STAT or login text), for
+	// the placeholders whose own size the capture did not show; and
+	// whether a session committed deletions (DELE then QUIT), after
+	// which later sessions number the messages differently.
+	octets, octetsN int
+	hasOctets       bool
+	dropChanged     bool
 }
 
 // SeedMsg is one message: what the capture showed of it. Raw nil means a
@@ -50,6 +59,10 @@ type SeedMsg struct {
 	Raw   []byte
 	Flags []string
 	Date  time.Time
+
+	// unseen is set for the message SELECT's [UNSEEN n] named: it was
+	// not \Seen then, whatever a later non-PEEK FETCH shows.
+	unseen bool
 }
 
 // maxSeedMessages bounds one mailbox's seeded messages.
@@ -112,7 +125,42 @@ func (r *Recorder) Seed(sessions []*Session) *Seed {
 			r.seedPOP3(sd, user, s, obs)
 		}
 	}
+	for _, boxes := range sd.Boxes {
+		if b := boxes[mailstore.Inbox]; b != nil {
+			b.spreadOctets()
+		}
+	}
 	return sd
+}
+
+// spreadOctets gives the POP3 placeholders whose size the capture did
+// not show the rest of the maildrop's reported size, evenly, so that STAT
+// and LIST answer as the captured server did.
+func (b *SeedBox) spreadOctets() {
+	if !b.hasOctets || b.octetsN > len(b.Msgs) {
+		return
+	}
+	left, unknown := int64(b.octets), 0
+	for _, m := range b.Msgs[:b.octetsN] {
+		if m.Size < 0 {
+			unknown++
+		} else {
+			left -= m.Size
+		}
+	}
+	if unknown == 0 || left < 0 {
+		return
+	}
+	each, extra := left/int64(unknown), left%int64(unknown)
+	for _, m := range b.Msgs[:b.octetsN] {
+		if m.Size < 0 {
+			m.Size = each
+			if extra > 0 {
+				m.Size++
+				extra--
+			}
+		}
+	}
 }
 
 func (sd *Seed) box(user, name string) *SeedBox {
@@ -259,6 +307,19 @@ func (r *Recorder) seedIMAP(sd *Seed, user string, obs []Obs) {
 					b.Msgs[k] = &SeedMsg{Size: -1}
 				}
 			}
+			// [UNSEEN n]: the messages before n were \Seen, n was not;
+			// without it (RFC 3501 sends it when a message is unseen)
+			// every message was \Seen. Flags a FETCH shows replace these.
+			if n, ok := fieldInt(o, "UNSEEN"); ok && n >= 1 && int(n) <= len(b.Msgs) {
+				for _, m := range b.Msgs[:n-1] {
+					m.Flags = []string{`\Seen`}
+				}
+				b.Msgs[n-1].unseen = true
+			} else if !ok {
+				for _, m := range b.Msgs {
+					m.Flags = []string{`\Seen`}
+				}
+			}
 			if v, ok := fieldInt(o, "UIDVALIDITY"); ok {
 				b.UIDValidity = uint32(v)
 			}
@@ -369,6 +430,10 @@ func (r *Recorder) seedFetch(b *SeedBox, o *Obs, pristine bool, seqLimit uint32)
 			switch {
 			case it.name == "FLAGS" && pristine:
 				m.Flags = strings.Fields(it.value)
+				if m.unseen {
+					// \Seen set by this very FETCH (BODY[] without PEEK).
+					m.Flags = slices.DeleteFunc(m.Flags, func(f string) bool { return strings.EqualFold(f, `\Seen`) })
+				}
 			case it.name == "RFC822.SIZE":
 				if v, err := strconv.ParseInt(it.value, 10, 64); err == nil {
 					m.Size = v
@@ -404,6 +469,9 @@ func (r *Recorder) seedPOP3(sd *Seed, user string, s *Session, obs []Obs) {
 		return // IMAP showed this INBOX
 	}
 	first := !b.Seen
+	// A later session sees the same numbering unless an earlier one
+	// committed deletions: its LIST gives the sizes still unknown.
+	same := first || !b.dropChanged
 	grow := func(n int) {
 		for len(b.Msgs) < n && len(b.Msgs) < maxSeedMessages {
 			b.Msgs = append(b.Msgs, &SeedMsg{Size: -1})
@@ -414,6 +482,9 @@ func (r *Recorder) seedPOP3(sd *Seed, user string, s *Session, obs []Obs) {
 		// The size the server reported (STAT, LIST or the login text).
 		b.Seen = true
 		grow(st.Messages)
+		if st.Messages == len(b.Msgs) && st.Octets <= 1<<40 {
+			b.octets, b.octetsN, b.hasOctets = int(st.Octets), st.Messages, true
+		}
 	}
 	for i := 1; i < len(obs); i++ {
 		o := &obs[i]
@@ -448,7 +519,13 @@ func (r *Recorder) seedPOP3(sd *Seed, user string, s *Session, obs []Obs) {
 					}
 					n, err1 := strconv.Atoi(p[0])
 					size, err2 := strconv.ParseInt(p[1], 10, 64)
-					if err1 != nil || err2 != nil || n < 1 || !first {
+					if err1 != nil || err2 != nil || n < 1 {
+						continue
+					}
+					if !first {
+						if same && n <= len(b.Msgs) && b.Msgs[n-1].Size < 0 {
+							b.Msgs[n-1].Size = size
+						}
 						continue
 					}
 					b.Seen = true
@@ -472,6 +549,10 @@ func (r *Recorder) seedPOP3(sd *Seed, user string, s *Session, obs []Obs) {
 			}
 		case "DELE":
 			changed = true
+		case "QUIT":
+			if changed {
+				b.dropChanged = true // the deletions are committed
+			}
 		}
 	}
 }
