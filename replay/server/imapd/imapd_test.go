@@ -220,7 +220,10 @@ func TestSelectedCommands(t *testing.T) {
 	if strings.Contains(c.do("m", "STORE 2 -FLAGS.SILENT ($Custom)", "OK"), "FETCH") {
 		t.Error("SILENT store answered FETCH")
 	}
-	has(t, c.do("n", "UID STORE 2 FLAGS.SILENT (\\Answered)", "OK"), `* 2 FETCH (UID 2 FLAGS (\Answered))`)
+	if strings.Contains(c.do("n", "UID STORE 2 FLAGS.SILENT (\\Answered)", "OK"), "FETCH") {
+		t.Error("SILENT UID STORE answered FETCH")
+	}
+	has(t, c.do("n2", "UID FETCH 2 FLAGS", "OK"), `* 2 FETCH (UID 2 FLAGS (\Answered))`)
 	has(t, c.do("o", "SEARCH ANSWERED", "OK"), "* SEARCH 2")
 	has(t, c.do("p", `SEARCH OR SUBJECT first FROM ann`, "OK"), "* SEARCH 1 2")
 	has(t, c.do("q", `UID SEARCH NOT SEEN`, "OK"), "* SEARCH 2")

@@ -227,7 +227,7 @@ func (c *conn) handleStore(uid bool, p *parser) error {
 			continue
 		}
 		c.sel.flags[u] = f
-		if !silent || uid {
+		if !silent { // .SILENT also for UID STORE (RFC 3501 6.4.6; Dovecot, Cyrus)
 			items := "FLAGS " + flagList(f)
 			if uid {
 				items = fmt.Sprintf("UID %d %s", u, items)
