@@ -56,6 +56,23 @@ func TestReplayCommandMatches(t *testing.T) {
 	}
 }
 
+// The default, --compare full against the built-in server: a Postfix
+// capture matches (Postfix's enhanced codes; the EHLO keywords, the
+// server's own, are not compared and the footer says so); with
+// --no-default-ignores the EHLO set diverges, exit 3.
+func TestReplayCommandBuiltinFull(t *testing.T) {
+	pcap := filepath.Join("..", "..", "pcaps", "real-postfix-swaks-basic.pcap")
+	out, errOut, code := replayCLI(t, "-f", "text", pcap)
+	if code != exitOK || !strings.Contains(out, "1 matched, 0 diverged") ||
+		!strings.Contains(out, "not compared against the built-in server (its own capabilities; --no-default-ignores compares them): smtp:EHLO\n") {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	out, errOut, code = replayCLI(t, "-f", "text", "--no-default-ignores", pcap)
+	if code != exitDivergence || !strings.Contains(out, "#1 EHLO EHLO: set removed") || strings.Contains(out, "not compared") {
+		t.Fatalf("--no-default-ignores: exit %d: %s\n%s", code, errOut, out)
+	}
+}
+
 // A real target without the recipient's mailbox: RCPT 550 where the
 // capture had 250, and exit status 3.
 func TestReplayCommandDivergence(t *testing.T) {
