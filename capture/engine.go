@@ -69,6 +69,11 @@ type Config struct {
 	// 65536 (about 4 MB per connection and 125 MB in all).
 	MaxBufferedPagesPerConn int
 	MaxBufferedPagesTotal   int
+	// MaxOverlapBytes bounds the bytes each worker keeps to tell whether
+	// overlapping segments carry the same bytes (overlap_inconsistent;
+	// at most 64 KiB per direction of a connection, released as the peer
+	// acknowledges them). Default 32 MiB.
+	MaxOverlapBytes int
 	// VerifyChecksums drops segments whose TCP checksum is wrong. By
 	// default they are only counted: captures taken on the sending host
 	// carry unfinished checksums (offload).
@@ -101,6 +106,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBufferedPagesTotal <= 0 {
 		c.MaxBufferedPagesTotal = 65536
+	}
+	if c.MaxOverlapBytes <= 0 {
+		c.MaxOverlapBytes = 32 << 20
 	}
 	if c.ServerPort == nil {
 		c.ServerPort = func(uint16) bool { return false }
@@ -224,6 +232,10 @@ type worker struct {
 	// connection: 680 new connections/s at 10k tracked).
 	lru conn
 
+	kept   int                      // bytes kept to compare overlaps (overlap.go)
+	bufs   [][]byte                 // recycled buffers for them
+	pieces [][2]reassembly.Sequence // scratch for assemble
+
 	deferring bool
 	ctxs      []assemblerCtx // unused contexts of the current slab
 	pending   []pendingCall
@@ -278,6 +290,10 @@ type conn struct {
 	waiting  [3]bool
 	holeAt   [3]reassembly.Sequence
 	holeSeen [3]bool
+	// halves: what each half handed to gopacket (overlap.go); noted:
+	// the stream anomalies already told to the decoder.
+	halves [3]*seenHalf
+	noted  uint8
 }
 
 // New returns a single-worker Engine that creates decoders with f; it
@@ -517,8 +533,11 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	ctx := &w.ctxs[0]
 	w.ctxs = w.ctxs[1:]
 	ctx.ci = ci
+	if t.ACK {
+		w.acked(c.halves[peer], reassembly.Sequence(t.Ack))
+	}
 	w.current = c
-	w.asm.AssembleWithContext(c.flow(fromFirst), t, ctx)
+	w.assemble(c, dir, fromFirst, t, ctx)
 	w.current = nil
 	w.asm.MaxBufferedPagesPerConnection = limit
 	if t.RST && !c.done {
@@ -665,6 +684,7 @@ func (w *worker) finish(c *conn, reason decode.CloseReason) {
 		delete(w.conns, c.key)
 	}
 	w.untrack(c)
+	w.forget(c)
 }
 
 // release makes gopacket drop a connection that was reset. gopacket

@@ -35,6 +35,14 @@ const (
 	// (close_reason evicted): what came after, if anything, is another
 	// (midstream) session.
 	AnomalyEvicted Anomaly = "evicted"
+	// AnomalyOverlapInconsistent: TCP segments of one direction that
+	// overlap carry different bytes; the first copy captured is decoded
+	// (docs/design.md, "Overlapping segments"). Zeek calls it
+	// rexmit_inconsistency, Suricata reassembly_overlap_different_data.
+	AnomalyOverlapInconsistent Anomaly = "overlap_inconsistent"
+	// AnomalyDataOnSYN: a SYN carried payload (TCP Fast Open, or an
+	// evasion); the bytes are decoded.
+	AnomalyDataOnSYN Anomaly = "data_on_syn"
 )
 
 // TLS decryption anomalies (--tls-keylog, decode/tlsdec): why a TLS

@@ -97,6 +97,15 @@ type RoleSwapper interface {
 	RolesSwapped() bool
 }
 
+// AnomalyRecorder is implemented by decoders that take anomalies found
+// below them, in the TCP stream, by capture (AnomalyOverlapInconsistent,
+// AnomalyDataOnSYN). Base has the method, so every protocol decoder does;
+// decoders that wrap another pass it on. capture calls it at most once per
+// kind and connection, before or between the calls that deliver bytes.
+type AnomalyRecorder interface {
+	Anomaly(kind Anomaly)
+}
+
 // CloseReason tells why a connection ended.
 type CloseReason uint8
 

@@ -6,6 +6,7 @@ package dispatch
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -196,6 +197,14 @@ func (l *lazy) get() decode.Decoder {
 
 func (l *lazy) RolesSwapped() bool { return l.swap }
 
+// Anomaly passes an anomaly capture found in the TCP stream on
+// (decode.AnomalyRecorder).
+func (l *lazy) Anomaly(kind decode.Anomaly) {
+	if r, ok := l.get().(decode.AnomalyRecorder); ok {
+		r.Anomaly(kind)
+	}
+}
+
 func (l *lazy) Data(dir decode.Direction, p []byte, ts time.Time) { l.get().Data(dir, p, ts) }
 func (l *lazy) Gap(dir decode.Direction, n int, ts time.Time)     { l.get().Gap(dir, n, ts) }
 func (l *lazy) Close(r decode.CloseReason, ts time.Time) {
@@ -238,11 +247,28 @@ type sniffer struct {
 	swapped bool
 	// socksDone: a SOCKS handshake was stripped.
 	socksDone bool
+	// anomalies capture reported before the protocol was known
+	notes []decode.Anomaly
 }
 
 func (s *sniffer) Ignored() bool { return s.given }
 
 func (s *sniffer) RolesSwapped() bool { return s.swapped }
+
+// Anomaly passes an anomaly capture found in the TCP stream on to the
+// protocol decoder (decode.AnomalyRecorder), or holds it until the
+// protocol is known.
+func (s *sniffer) Anomaly(kind decode.Anomaly) {
+	if s.next == nil {
+		if !s.given && !slices.Contains(s.notes, kind) {
+			s.notes = append(s.notes, kind)
+		}
+		return
+	}
+	if r, ok := s.next.(decode.AnomalyRecorder); ok {
+		r.Anomaly(kind)
+	}
+}
 
 func (s *sniffer) Data(dir decode.Direction, p []byte, ts time.Time) {
 	if s.next != nil {
@@ -348,6 +374,10 @@ func (s *sniffer) classify() {
 		s.swapped = true
 	}
 	s.next = f(c, s.d.cfg.Options, s.d.cfg.Sink)
+	for _, k := range s.notes {
+		s.Anomaly(k)
+	}
+	s.notes = nil
 	// The held bytes came with capture's directions of the time; once
 	// this call returns, capture delivers with the swapped ones.
 	for _, h := range s.held {
