@@ -204,6 +204,14 @@ type AttachmentStore interface {
 	Attachment(a Attachment) MessageWriter
 }
 
+// PartialWriter may be implemented by a MessageWriter of an attachment:
+// Partial is called before Close when not all of the attachment's bytes
+// were written (the message was cut, or the MIME parse limit stopped
+// decoding), so that the file can say so.
+type PartialWriter interface {
+	Partial()
+}
+
 // MessageWriter receives one raw message.
 type MessageWriter interface {
 	Write(p []byte) (int, error)
