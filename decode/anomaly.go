@@ -35,6 +35,10 @@ const (
 	// (close_reason evicted): what came after, if anything, is another
 	// (midstream) session.
 	AnomalyEvicted Anomaly = "evicted"
+	// AnomalyCaptureLoss: the capture source reported dropped packets
+	// (live capture: kernel drops) while the connection was open; its
+	// bytes may be incomplete even where no gap shows it.
+	AnomalyCaptureLoss Anomaly = "capture_loss"
 )
 
 // TLS decryption anomalies (--tls-keylog, decode/tlsdec): why a TLS
