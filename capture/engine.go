@@ -443,6 +443,21 @@ func (e *Engine) Tick(now time.Time) {
 	e.schedule()
 }
 
+// CaptureLoss tells the engine that its source dropped packets (a live
+// ring's kernel drop counter grew) by now: every connection open at that
+// moment is told through decode.LossMarker, so its session record carries
+// the capture_loss anomaly; connections opened later are not. It costs one
+// pass over the connection table, so call it once per drop report (live
+// capture checks its counters every second), not per packet. Call it from
+// the goroutine that calls Packet.
+func (e *Engine) CaptureLoss(now time.Time) {
+	if now.After(e.now) {
+		e.now = now
+	}
+	e.set.loss(e.frame)
+	e.schedule()
+}
+
 // schedule runs the flushes that are due. They are scheduled here, in
 // capture time, for every worker at the same packet, so the output does
 // not depend on the worker count.
@@ -757,6 +772,19 @@ func (w *worker) flush(now time.Time) {
 		}
 	}
 	w.closeSorted(phaseIdle, idle, decode.CloseTimeout)
+}
+
+// loss tells every open connection's decoder that the capture lost
+// packets.
+func (w *worker) loss() {
+	for _, c := range w.conns {
+		if c.done || c.ignored {
+			continue
+		}
+		if m, ok := c.dec.(decode.LossMarker); ok {
+			m.CaptureLoss()
+		}
+	}
 }
 
 // finishAll flushes everything held and closes every connection.

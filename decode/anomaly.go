@@ -43,6 +43,10 @@ const (
 	// AnomalyDataOnSYN: a SYN carried payload (TCP Fast Open, or an
 	// evasion); the bytes are decoded.
 	AnomalyDataOnSYN Anomaly = "data_on_syn"
+	// AnomalyCaptureLoss: the capture source reported dropped packets
+	// (live capture: kernel drops) while the connection was open; its
+	// bytes may be incomplete even where no gap shows it.
+	AnomalyCaptureLoss Anomaly = "capture_loss"
 )
 
 // TLS decryption anomalies (--tls-keylog, decode/tlsdec): why a TLS

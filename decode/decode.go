@@ -134,6 +134,15 @@ type Decoder interface {
 	Close(reason CloseReason, ts time.Time)
 }
 
+// LossMarker may be implemented by a Decoder: CaptureLoss tells it that
+// the capture source dropped packets (a live ring's kernel drops) while
+// its connection was open, so some of its bytes may be missing without a
+// gap to show it (a lost last segment, a lost FIN). Base implements it:
+// the session record gets the capture_loss anomaly.
+type LossMarker interface {
+	CaptureLoss()
+}
+
 // Sink receives records. Emit must not retain the record's slices beyond
 // the call unless the record was built for it (decoders build fresh
 // records for every Emit, so sinks may keep them).
@@ -211,6 +220,14 @@ type MessageStore interface {
 // its writer receives the decoded content.
 type AttachmentStore interface {
 	Attachment(a Attachment) MessageWriter
+}
+
+// PartialWriter may be implemented by a MessageWriter of an attachment:
+// Partial is called before Close when not all of the attachment's bytes
+// were written (the message was cut, or the MIME parse limit stopped
+// decoding), so that the file can say so.
+type PartialWriter interface {
+	Partial()
 }
 
 // MessageWriter receives one raw message.

@@ -222,9 +222,12 @@ func (r *Recorder) Sessions() []*Session {
 			continue
 		}
 		s.Greeting, s.Turns = s.split.greeting, s.split.turns
-		if Decrypted(s) && s.Record.TLS.Implicit {
-			// Recorded in plaintext behind the decryptor; replayed
-			// over implicit TLS.
+		if s.Record.TLS != nil && s.Record.TLS.Implicit {
+			// The decoder saw implicit TLS (a decrypted session was
+			// recorded in plaintext behind the decryptor): replayed over
+			// implicit TLS, or not at all. The connection's own flag
+			// comes from capture's port map and misses sessions the
+			// dispatcher recognised by their first bytes.
 			s.Conn.ImplicitTLS = true
 		}
 		s.Skip = skipReason(s, r.lim)

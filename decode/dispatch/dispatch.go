@@ -186,13 +186,33 @@ type lazy struct {
 	make func() decode.Decoder
 	d    decode.Decoder
 	swap bool
+	loss bool // CaptureLoss came before the decoder
 }
 
 func (l *lazy) get() decode.Decoder {
 	if l.d == nil {
 		l.d = l.make()
+		if l.loss {
+			captureLoss(l.d)
+		}
 	}
 	return l.d
+}
+
+// CaptureLoss implements decode.LossMarker.
+func (l *lazy) CaptureLoss() {
+	if l.d == nil {
+		l.loss = true
+		return
+	}
+	captureLoss(l.d)
+}
+
+// captureLoss passes a capture loss report on to d, if it takes them.
+func captureLoss(d decode.Decoder) {
+	if m, ok := d.(decode.LossMarker); ok {
+		m.CaptureLoss()
+	}
 }
 
 func (l *lazy) RolesSwapped() bool { return l.swap }
@@ -249,6 +269,16 @@ type sniffer struct {
 	socksDone bool
 	// anomalies capture reported before the protocol was known
 	notes []decode.Anomaly
+	loss  bool // CaptureLoss came before the decoder
+}
+
+// CaptureLoss implements decode.LossMarker.
+func (s *sniffer) CaptureLoss() {
+	if s.next == nil {
+		s.loss = true
+		return
+	}
+	captureLoss(s.next)
 }
 
 func (s *sniffer) Ignored() bool { return s.given }
@@ -378,6 +408,9 @@ func (s *sniffer) classify() {
 		s.Anomaly(k)
 	}
 	s.notes = nil
+	if s.loss {
+		captureLoss(s.next)
+	}
 	// The held bytes came with capture's directions of the time; once
 	// this call returns, capture delivers with the swapped ones.
 	for _, h := range s.held {
