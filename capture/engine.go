@@ -292,7 +292,7 @@ type conn struct {
 	holeSeen [3]bool
 	// halves: what each half handed to gopacket (overlap.go); noted:
 	// the stream anomalies already told to the decoder.
-	halves [3]*seenHalf
+	halves [3]seenHalf
 	noted  uint8
 }
 
@@ -549,7 +549,7 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	w.ctxs = w.ctxs[1:]
 	ctx.ci = ci
 	if t.ACK {
-		w.acked(c.halves[peer], reassembly.Sequence(t.Ack))
+		w.acked(&c.halves[peer], reassembly.Sequence(t.Ack))
 	}
 	w.current = c
 	w.assemble(c, dir, fromFirst, t, ctx)

@@ -46,8 +46,12 @@ type span struct {
 }
 
 // seenHalf is what one half of a connection has handed to gopacket.
+// (Held in conn by value, its first span inline: a connection costs no
+// allocation until its halves go out of order.)
 type seenHalf struct {
-	spans []span // sorted, disjoint, not adjacent unless kept apart by b
+	used   bool    // the half has carried payload: the rest is set
+	inline [1]span // spans' first backing array
+	spans  []span  // sorted, disjoint, not adjacent unless kept apart by b
 	// next is gopacket's next expected sequence number as its last
 	// Accept call told (invalidSequence before the first). gopacket drops
 	// bytes below it itself, keeping the first copy.
@@ -132,10 +136,10 @@ func (w *worker) assemble(c *conn, side decode.Direction, fromFirst bool, t *lay
 		w.asm.AssembleWithContext(flow, t, ctx)
 		return
 	}
-	h := c.halves[side]
-	if h == nil {
-		h = &seenHalf{next: invalidSequence}
-		c.halves[side] = h
+	h := &c.halves[side]
+	if !h.used {
+		h.used, h.next = true, invalidSequence
+		h.spans = h.inline[:0]
 	}
 	s := reassembly.Sequence(t.Seq)
 	if t.SYN {
@@ -269,7 +273,7 @@ func (w *worker) dropFront(h *seenHalf, n int) {
 // delivered: it is not sent again but by mistake, and gopacket keeps the
 // first copy of it.
 func (w *worker) acked(h *seenHalf, ack reassembly.Sequence) {
-	if h == nil || h.next == invalidSequence || len(h.spans) == 0 {
+	if !h.used || h.next == invalidSequence || len(h.spans) == 0 {
 		return
 	}
 	lim := seqMin(ack, h.next)
@@ -299,13 +303,13 @@ func (w *worker) addKept(h *seenHalf, n int) {
 
 // forget releases what c's halves keep.
 func (w *worker) forget(c *conn) {
-	for i, h := range c.halves {
-		if h != nil {
+	for i := range c.halves {
+		if h := &c.halves[i]; h.used {
 			w.kept -= h.kept
 			for _, sp := range h.spans {
 				w.putBuf(sp.b)
 			}
-			c.halves[i] = nil
+			c.halves[i] = seenHalf{}
 		}
 	}
 }

@@ -221,10 +221,8 @@ func TestOverlapMemoryBounded(t *testing.T) {
 				e.Packet(p.Data, gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(p.Data), Length: len(p.Data)}, layers.LinkTypeEthernet)
 				most = max(most, w.kept)
 				for _, c := range w.conns {
-					for _, h := range c.halves {
-						if h != nil {
-							spans = max(spans, len(h.spans))
-						}
+					for i := range c.halves {
+						spans = max(spans, len(c.halves[i].spans))
 					}
 				}
 			}

@@ -59,7 +59,7 @@ func (s *stream) Accept(t *layers.TCP, _ gopacket.CaptureInfo, d reassembly.TCPF
 		*start = true
 	}
 	if c := s.c; c != nil {
-		if h := c.halves[s.side(d)]; h != nil {
+		if h := &c.halves[s.side(d)]; h.used {
 			h.next = nextSeq // for overlap.go
 		}
 	}
