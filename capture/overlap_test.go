@@ -248,11 +248,11 @@ func TestOverlapMemoryBounded(t *testing.T) {
 	}
 }
 
-// TestCorpusOverlapInconsistent: real traffic. In Suricata's smtp-bug-5981
-// capture a 6458-byte segment (taken before segmentation offload split it)
-// carries a base64 body filled with "AAAA", and the 1460-byte segments
-// that follow carry other bytes at the same sequence numbers: an overlap
-// with different content. The first copy is decoded, as before, and now
+// TestCorpusOverlapInconsistent: real traffic. In Suricata's
+// smtp-bug-5981 capture a 6458-byte segment (larger than the path allows:
+// taken before segmentation offload, or edited) carries "AAAA" fill, and
+// the 1460-byte segments that follow carry other bytes at the same
+// sequence numbers: an overlap with different content. The first copy is decoded, as before, and now
 // said to differ. Zeek's SMTP capture, with ordinary retransmissions, gets
 // no such anomaly.
 func TestCorpusOverlapInconsistent(t *testing.T) {
