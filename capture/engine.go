@@ -69,6 +69,11 @@ type Config struct {
 	// 65536 (about 4 MB per connection and 125 MB in all).
 	MaxBufferedPagesPerConn int
 	MaxBufferedPagesTotal   int
+	// MaxOverlapBytes bounds the bytes each worker keeps to tell whether
+	// overlapping segments carry the same bytes (overlap_inconsistent;
+	// at most 64 KiB per direction of a connection, released as the peer
+	// acknowledges them). Default 32 MiB.
+	MaxOverlapBytes int
 	// VerifyChecksums drops segments whose TCP checksum is wrong. By
 	// default they are only counted: captures taken on the sending host
 	// carry unfinished checksums (offload).
@@ -101,6 +106,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBufferedPagesTotal <= 0 {
 		c.MaxBufferedPagesTotal = 65536
+	}
+	if c.MaxOverlapBytes <= 0 {
+		c.MaxOverlapBytes = 32 << 20
 	}
 	if c.ServerPort == nil {
 		c.ServerPort = func(uint16) bool { return false }
@@ -224,6 +232,10 @@ type worker struct {
 	// connection: 680 new connections/s at 10k tracked).
 	lru conn
 
+	kept   int                      // bytes kept to compare overlaps (overlap.go)
+	bufs   [][]byte                 // recycled buffers for them
+	pieces [][2]reassembly.Sequence // scratch for assemble
+
 	deferring bool
 	ctxs      []assemblerCtx // unused contexts of the current slab
 	pending   []pendingCall
@@ -278,6 +290,10 @@ type conn struct {
 	waiting  [3]bool
 	holeAt   [3]reassembly.Sequence
 	holeSeen [3]bool
+	// halves: what each half handed to gopacket (overlap.go); noted:
+	// the stream anomalies already told to the decoder.
+	halves [3]seenHalf
+	noted  uint8
 }
 
 // New returns a single-worker Engine that creates decoders with f; it
@@ -427,6 +443,21 @@ func (e *Engine) Tick(now time.Time) {
 	e.schedule()
 }
 
+// CaptureLoss tells the engine that its source dropped packets (a live
+// ring's kernel drop counter grew) by now: every connection open at that
+// moment is told through decode.LossMarker, so its session record carries
+// the capture_loss anomaly; connections opened later are not. It costs one
+// pass over the connection table, so call it once per drop report (live
+// capture checks its counters every second), not per packet. Call it from
+// the goroutine that calls Packet.
+func (e *Engine) CaptureLoss(now time.Time) {
+	if now.After(e.now) {
+		e.now = now
+	}
+	e.set.loss(e.frame)
+	e.schedule()
+}
+
 // schedule runs the flushes that are due. They are scheduled here, in
 // capture time, for every worker at the same packet, so the output does
 // not depend on the worker count.
@@ -517,8 +548,11 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	ctx := &w.ctxs[0]
 	w.ctxs = w.ctxs[1:]
 	ctx.ci = ci
+	if t.ACK {
+		w.acked(&c.halves[peer], reassembly.Sequence(t.Ack))
+	}
 	w.current = c
-	w.asm.AssembleWithContext(c.flow(fromFirst), t, ctx)
+	w.assemble(c, dir, fromFirst, t, ctx)
 	w.current = nil
 	w.asm.MaxBufferedPagesPerConnection = limit
 	if t.RST && !c.done {
@@ -665,6 +699,7 @@ func (w *worker) finish(c *conn, reason decode.CloseReason) {
 		delete(w.conns, c.key)
 	}
 	w.untrack(c)
+	w.forget(c)
 }
 
 // release makes gopacket drop a connection that was reset. gopacket
@@ -737,6 +772,19 @@ func (w *worker) flush(now time.Time) {
 		}
 	}
 	w.closeSorted(phaseIdle, idle, decode.CloseTimeout)
+}
+
+// loss tells every open connection's decoder that the capture lost
+// packets.
+func (w *worker) loss() {
+	for _, c := range w.conns {
+		if c.done || c.ignored {
+			continue
+		}
+		if m, ok := c.dec.(decode.LossMarker); ok {
+			m.CaptureLoss()
+		}
+	}
 }
 
 // finishAll flushes everything held and closes every connection.

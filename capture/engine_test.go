@@ -19,7 +19,10 @@ type recorder struct {
 	events []string
 	closed decode.CloseReason
 	nclose int
+	anoms  []decode.Anomaly // told by capture (decode.AnomalyRecorder)
 }
+
+func (r *recorder) Anomaly(kind decode.Anomaly) { r.anoms = append(r.anoms, kind) }
 
 func (r *recorder) Data(dir decode.Direction, p []byte, _ time.Time) {
 	r.bytes[dir].Write(p)

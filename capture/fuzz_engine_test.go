@@ -18,7 +18,7 @@ import (
 
 // fuzzConfig bounds the engine tightly, so that what the fuzzer builds
 // stays small and the bounds are exercised.
-var fuzzConfig = Config{MaxConns: 8, MaxBufferedPagesPerConn: 16, MaxBufferedPagesTotal: 64}
+var fuzzConfig = Config{MaxConns: 8, MaxBufferedPagesPerConn: 16, MaxBufferedPagesTotal: 64, MaxOverlapBytes: 256}
 
 // engineSeeds are small captures of each protocol and framing: pcap,
 // pcapng, gzip, loss and reordering, a midstream greeting on an unmapped
@@ -48,6 +48,11 @@ func engineSeeds(f *testing.F) [][]byte {
 	c = synth.NewCapture(synth.LinkEthernet)
 	c.Conn(cli, netip.MustParseAddrPort("198.51.100.1:2526"), synth.Options{Midstream: true}).
 		Server("+OK pop\r\n").Client("USER u\r\nPASS p\r\nRETR 1\r\n").Server("+OK\r\n+OK\r\n+OK\r\nSubject: y\r\n\r\n.\r\n")
+	add(c, synth.FormatPcap)
+	c = synth.NewCapture(synth.LinkEthernet)
+	c.Conn(cli, netip.MustParseAddrPort("198.51.100.1:25"), synth.Options{MSS: 24, SYNData: "EHLO a\r\n"}).
+		Server("220 mx ESMTP\r\n").Client("MAIL FROM:<a@b.c>\r\nRCPT TO:<c@d.e>\r\n", synth.Forge(12, "x@y", true), synth.Forge(3, "L FRAM:<", false), synth.Resend(20, 10)).
+		Server("250 ok\r\n250 ok\r\n").Close(synth.ClientSide)
 	add(c, synth.FormatPcap)
 	for _, name := range []string{"gen-smtp-oneside.pcap", "gen-smtp-midstream-greeting.pcap", "gen-pop3-midstream.pcap", "gen-imap-midstream.pcap", "gen-smtp-sll2.pcapng", "gen-smtp-frag.pcap"} {
 		if b, err := os.ReadFile(filepath.Join("..", "pcaps", name)); err == nil && len(b) < 8<<10 {

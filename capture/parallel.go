@@ -49,6 +49,7 @@ const (
 	itemSegment itemKind = iota
 	itemFlush
 	itemFinish
+	itemLoss
 )
 
 // item is one unit of work for a worker, with its own copy of the bytes.
@@ -176,6 +177,8 @@ func (p *workerSet) run(i int, pw *pworker) {
 				pw.col.at(it.frame, phaseFlush)
 				pw.w.flush(it.now)
 				last = key{frame: it.frame + 1}
+			case itemLoss:
+				pw.w.loss()
 			case itemFinish:
 				pw.col.at(^uint64(0), phaseEOFFlush)
 				pw.w.finishAll()
@@ -331,6 +334,20 @@ func (p *workerSet) flush(frame uint64, now time.Time) {
 	p.start()
 	for _, pw := range p.ws {
 		p.mark(pw, item{kind: itemFlush, frame: frame, now: now})
+		p.send(pw)
+	}
+}
+
+// loss tells every worker, after packet frame, that the capture lost
+// packets.
+func (p *workerSet) loss(frame uint64) {
+	if p.inline {
+		p.ws[0].w.loss()
+		return
+	}
+	p.start()
+	for _, pw := range p.ws {
+		p.mark(pw, item{kind: itemLoss, frame: frame})
 		p.send(pw)
 	}
 }

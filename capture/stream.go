@@ -58,6 +58,11 @@ func (s *stream) Accept(t *layers.TCP, _ gopacket.CaptureInfo, d reassembly.TCPF
 	if nextSeq == invalidSequence && !t.SYN {
 		*start = true
 	}
+	if c := s.c; c != nil {
+		if h := &c.halves[s.side(d)]; h.used {
+			h.next = nextSeq // for overlap.go
+		}
+	}
 	if c := s.c; c != nil && nextSeq != invalidSequence {
 		// Remember whether this half now waits behind a hole, and where
 		// the hole starts, for the peer's ACKs to confirm (see

@@ -35,6 +35,18 @@ const (
 	// (close_reason evicted): what came after, if anything, is another
 	// (midstream) session.
 	AnomalyEvicted Anomaly = "evicted"
+	// AnomalyOverlapInconsistent: TCP segments of one direction that
+	// overlap carry different bytes; the first copy captured is decoded
+	// (docs/design.md, "Overlapping segments"). Zeek calls it
+	// rexmit_inconsistency, Suricata reassembly_overlap_different_data.
+	AnomalyOverlapInconsistent Anomaly = "overlap_inconsistent"
+	// AnomalyDataOnSYN: a SYN carried payload (TCP Fast Open, or an
+	// evasion); the bytes are decoded.
+	AnomalyDataOnSYN Anomaly = "data_on_syn"
+	// AnomalyCaptureLoss: the capture source reported dropped packets
+	// (live capture: kernel drops) while the connection was open; its
+	// bytes may be incomplete even where no gap shows it.
+	AnomalyCaptureLoss Anomaly = "capture_loss"
 )
 
 // TLS decryption anomalies (--tls-keylog, decode/tlsdec): why a TLS

@@ -97,6 +97,15 @@ type RoleSwapper interface {
 	RolesSwapped() bool
 }
 
+// AnomalyRecorder is implemented by decoders that take anomalies found
+// below them, in the TCP stream, by capture (AnomalyOverlapInconsistent,
+// AnomalyDataOnSYN). Base has the method, so every protocol decoder does;
+// decoders that wrap another pass it on. capture calls it at most once per
+// kind and connection, before or between the calls that deliver bytes.
+type AnomalyRecorder interface {
+	Anomaly(kind Anomaly)
+}
+
 // CloseReason tells why a connection ended.
 type CloseReason uint8
 
@@ -123,6 +132,15 @@ type Decoder interface {
 	Gap(dir Direction, n int, ts time.Time)
 	// Close ends the connection: emit whatever is pending, then stop.
 	Close(reason CloseReason, ts time.Time)
+}
+
+// LossMarker may be implemented by a Decoder: CaptureLoss tells it that
+// the capture source dropped packets (a live ring's kernel drops) while
+// its connection was open, so some of its bytes may be missing without a
+// gap to show it (a lost last segment, a lost FIN). Base implements it:
+// the session record gets the capture_loss anomaly.
+type LossMarker interface {
+	CaptureLoss()
 }
 
 // Sink receives records. Emit must not retain the record's slices beyond
@@ -202,6 +220,14 @@ type MessageStore interface {
 // its writer receives the decoded content.
 type AttachmentStore interface {
 	Attachment(a Attachment) MessageWriter
+}
+
+// PartialWriter may be implemented by a MessageWriter of an attachment:
+// Partial is called before Close when not all of the attachment's bytes
+// were written (the message was cut, or the MIME parse limit stopped
+// decoding), so that the file can say so.
+type PartialWriter interface {
+	Partial()
 }
 
 // MessageWriter receives one raw message.

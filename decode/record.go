@@ -250,10 +250,14 @@ type Attachment struct {
 	ContentType string `json:"content_type"`
 	Inline      bool   `json:"inline,omitempty"`
 	Size        int64  `json:"size"`
-	SHA256      string `json:"sha256"`
-	MD5         string `json:"md5,omitempty"`  // with --hash md5
-	SHA1        string `json:"sha1,omitempty"` // with --hash sha1
-	File        string `json:"file,omitempty"`
+	// Truncated: not all of the attachment's bytes were decoded (the
+	// message was cut, or the MIME parse limit was reached inside it);
+	// Size counts those decoded and the hashes are absent.
+	Truncated bool   `json:"truncated,omitempty"`
+	SHA256    string `json:"sha256,omitempty"`
+	MD5       string `json:"md5,omitempty"`  // with --hash md5
+	SHA1      string `json:"sha1,omitempty"` // with --hash sha1
+	File      string `json:"file,omitempty"`
 }
 
 // Message summarises one message as transferred.

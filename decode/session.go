@@ -109,6 +109,10 @@ func (b *Base) HasAnomaly(kind Anomaly) bool { return b.anomalies[kind] }
 // Anomalies returns the recorded anomalies in first-seen order.
 func (b *Base) Anomalies() []string { return b.order }
 
+// CaptureLoss implements LossMarker: the capture dropped packets while
+// the connection was open.
+func (b *Base) CaptureLoss() { b.Anomaly(AnomalyCaptureLoss) }
+
 // LostBytes counts n bytes lost in a gap (n < 0: unknown, not counted).
 func (b *Base) LostBytes(n int) {
 	if n > 0 {

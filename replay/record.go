@@ -213,6 +213,21 @@ func (d *recConn) Close(reason decode.CloseReason, ts time.Time) {
 	d.s.closedAt = ts
 }
 
+// Anomaly passes what capture found in the TCP stream (overlaps with
+// other bytes, data on a SYN) on to the decoder, as dispatch does.
+func (d *recConn) Anomaly(kind decode.Anomaly) {
+	if r, ok := d.inner.(decode.AnomalyRecorder); ok {
+		r.Anomaly(kind)
+	}
+}
+
+// CaptureLoss passes a capture-loss mark on to the decoder.
+func (d *recConn) CaptureLoss() {
+	if m, ok := d.inner.(decode.LossMarker); ok {
+		m.CaptureLoss()
+	}
+}
+
 // Sessions returns the recorded mail sessions in connection order, with
 // Skip set on those that cannot be replayed.
 func (r *Recorder) Sessions() []*Session {
@@ -222,9 +237,12 @@ func (r *Recorder) Sessions() []*Session {
 			continue
 		}
 		s.Greeting, s.Turns = s.split.greeting, s.split.turns
-		if Decrypted(s) && s.Record.TLS.Implicit {
-			// Recorded in plaintext behind the decryptor; replayed
-			// over implicit TLS.
+		if s.Record.TLS != nil && s.Record.TLS.Implicit {
+			// The decoder saw implicit TLS (a decrypted session was
+			// recorded in plaintext behind the decryptor): replayed over
+			// implicit TLS, or not at all. The connection's own flag
+			// comes from capture's port map and misses sessions the
+			// dispatcher recognised by their first bytes.
 			s.Conn.ImplicitTLS = true
 		}
 		s.Skip = skipReason(s, r.lim)

@@ -140,7 +140,9 @@ loop:
 }
 
 // runSocket reads one socket into its engine until the socket is
-// interrupted, then closes every connection.
+// interrupted, then closes every connection. Each tick it reads the
+// socket's kernel drop counter: when it grew, the engine marks every
+// connection open (capture_loss on its session record).
 func runSocket(h *Handle, e *capture.Engine, pw *pcapWriter) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -148,6 +150,7 @@ func runSocket(h *Handle, e *capture.Engine, pw *pcapWriter) (err error) {
 		}
 	}()
 	lastTick := time.Now()
+	drops := h.Stats().Drops
 	var n int
 	for {
 		var data []byte
@@ -168,7 +171,15 @@ func runSocket(h *Handle, e *capture.Engine, pw *pcapWriter) (err error) {
 		if now := time.Now(); now.Sub(lastTick) >= tickEvery {
 			e.Tick(now)
 			lastTick = now
+			if d := h.Stats().Drops; d > drops {
+				drops = d
+				e.CaptureLoss(now)
+			}
 		}
+	}
+	if h.Stats().Drops > drops {
+		// dropped since the last tick: still open now
+		e.CaptureLoss(time.Now())
 	}
 	e.Finish()
 	if errors.Is(err, io.EOF) {

@@ -53,6 +53,10 @@ type Options struct {
 	// ClientMAC and ServerMAC are the link addresses (ethernet, SLL, SLL2);
 	// nil means 02:00:00:00:00:01 and 02:00:00:00:00:02.
 	ClientMAC, ServerMAC net.HardwareAddr
+
+	// SYNData, when set, is carried by the client's SYN (as TCP Fast
+	// Open does): the first bytes of the client's stream.
+	SYNData string
 }
 
 // Conn is one scripted TCP connection. Its methods append to the script
@@ -249,11 +253,17 @@ func (c *Conn) half(d Dir) *half {
 func (c *Conn) tick(d time.Duration) { c.now = c.now.Add(d) }
 
 func (c *Conn) handshake() {
-	c.send(ClientSide, flagSYN, nil, c.client.isn, nil)
+	var syn []byte
+	if c.opts.SYNData != "" {
+		syn = []byte(c.opts.SYNData)
+		c.client.data = append(c.client.data, syn...)
+		c.client.cover = append(c.client.cover, span{0, len(syn)})
+	}
+	c.send(ClientSide, flagSYN, syn, c.client.isn, nil)
 	c.tick(c.opts.Gap)
 	c.send(ServerSide, flagSYN|flagACK, nil, c.server.isn, nil)
 	c.tick(c.opts.Gap)
-	c.send(ClientSide, flagACK, nil, c.client.seq(0), nil)
+	c.send(ClientSide, flagACK, nil, c.client.seq(len(syn)), nil)
 }
 
 // flush sends the ACKs still owed when the script ends or pauses.
@@ -287,9 +297,17 @@ type step struct {
 	reorder    []int
 	retransmit []int
 	resend     []span
+	forged     []forgery
 	drop       []int
 	dup        []int
 	frag       []fragment
+}
+
+// forgery is a segment whose bytes differ from the stream's.
+type forgery struct {
+	off   int
+	data  string
+	early bool
 }
 
 type fragment struct {
@@ -324,6 +342,16 @@ func Resend(off, n int) StepOption {
 	return func(s *step) { s.resend = append(s.resend, span{off, off + n}) }
 }
 
+// Forge sends data at the step's offset off as one segment whose bytes
+// need not match the stream's (an overlap with different content, as an
+// evasion or a broken middlebox makes): before the step's segments when
+// early is set (a copy the receiver buffers out of order), else one RTO
+// after them (a retransmission). The stream's expected bytes stay the
+// step's own.
+func Forge(off int, data string, early bool) StepOption {
+	return func(s *step) { s.forged = append(s.forged, forgery{off, data, early}) }
+}
+
 // Drop leaves segment i out of the capture (the receiver got it, the
 // capture did not): its bytes are a gap unless a Retransmit or Resend
 // covers them.
@@ -343,6 +371,7 @@ func Fragment(i, size int, reverse bool) StepOption {
 type emission struct {
 	sp         span // step-relative
 	seg        int
+	forged     *forgery // bytes of their own at sp
 	retransmit bool
 	dup        bool
 	countAck   bool // an original: counts toward the peer's ACK every two segments
@@ -394,6 +423,11 @@ func (c *Conn) step(d Dir, data string, opts []StepOption) *Conn {
 		order[a], order[b] = order[b], order[a]
 	}
 	var plan []emission
+	for i, f := range s.forged {
+		if f.early {
+			plan = append(plan, emission{sp: span{f.off, f.off + len(f.data)}, seg: -1, forged: &s.forged[i]})
+		}
+	}
 	for _, i := range order {
 		plan = append(plan, emission{sp: segs[i], seg: i, countAck: true, lost: contains(s.drop, i)})
 		if contains(s.dup, i) {
@@ -405,6 +439,11 @@ func (c *Conn) step(d Dir, data string, opts []StepOption) *Conn {
 	}
 	for _, sp := range s.resend {
 		plan = append(plan, emission{sp: sp, seg: -1, retransmit: true})
+	}
+	for i, f := range s.forged {
+		if !f.early {
+			plan = append(plan, emission{sp: span{f.off, f.off + len(f.data)}, seg: -1, retransmit: true, forged: &s.forged[i]})
+		}
 	}
 
 	counted, maxEnd := 0, 0
@@ -429,6 +468,11 @@ func (c *Conn) step(d Dir, data string, opts []StepOption) *Conn {
 		flags := flagACK
 		if e.sp.end == len(data) {
 			flags |= flagPSH
+		}
+		if e.forged != nil {
+			c.send(d, flags, []byte(e.forged.data), h.seq(abs.off), nil)
+			last = nil
+			continue
 		}
 		if e.lost {
 			last = nil
@@ -525,6 +569,11 @@ func (s *step) check(n, segs int, ipv4 bool) error {
 	for _, sp := range s.resend {
 		if sp.off < 0 || sp.end > n || sp.end <= sp.off {
 			return fmt.Errorf("resend range [%d,%d) outside the step's %d bytes", sp.off, sp.end, n)
+		}
+	}
+	for _, f := range s.forged {
+		if f.off < 0 || f.data == "" || f.off+len(f.data) > n {
+			return fmt.Errorf("forged range [%d,%d) outside the step's %d bytes", f.off, f.off+len(f.data), n)
 		}
 	}
 	for _, f := range s.frag {

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -163,4 +164,74 @@ func inAny(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestExtractCutAttachment: in gen-pop3-loss.pcap the message's end is
+// lost inside its PDF attachment. The record flags the attachment
+// truncated without a hash, index.json says so too, its file is named
+// .partial, and every extracted file has the .eml files' mode (the
+// attachments were 0600). A whole attachment (swaks to Postfix) keeps
+// its hash and plain name.
+func TestExtractCutAttachment(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		cut  bool
+	}{{"gen-pop3-loss.pcap", true}, {"real-postfix-swaks-basic.pcap", false}} {
+		dir := filepath.Join(t.TempDir(), "x")
+		recs := decodeFile(t, filepath.Join("..", "..", "pcaps", tc.file), "--extract", dir)
+		var atts []map[string]any
+		var emls []string
+		for _, r := range recs {
+			m, _ := r["message"].(map[string]any)
+			if m == nil {
+				continue
+			}
+			if f, _ := m["file"].(string); f != "" {
+				emls = append(emls, f)
+			}
+			as, _ := m["attachments"].([]any)
+			for _, a := range as {
+				atts = append(atts, a.(map[string]any))
+			}
+		}
+		if len(atts) == 0 || len(emls) == 0 {
+			t.Fatalf("%s: %d attachments, %d messages extracted", tc.file, len(atts), len(emls))
+		}
+		eml, err := os.Stat(emls[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range atts {
+			f, _ := a["file"].(string)
+			_, hasSum := a["sha256"]
+			cut, _ := a["truncated"].(bool)
+			if cut != tc.cut || hasSum == tc.cut || strings.HasSuffix(f, ".partial") != tc.cut {
+				t.Errorf("%s: attachment %v: want truncated %v", tc.file, a, tc.cut)
+			}
+			st, err := os.Stat(f)
+			if err != nil || st.Mode().Perm() != eml.Mode().Perm() {
+				t.Errorf("%s: %s: mode %v, .eml %v (%v)", tc.file, f, st.Mode().Perm(), eml.Mode().Perm(), err)
+			}
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+		var idx struct {
+			Messages []struct {
+				Attachments []struct {
+					File      string
+					SHA256    *string
+					Truncated bool
+				}
+			}
+		}
+		if err != nil || json.Unmarshal(b, &idx) != nil || len(idx.Messages) == 0 {
+			t.Fatalf("%s: index.json: %v\n%s", tc.file, err, b)
+		}
+		for _, m := range idx.Messages {
+			for _, a := range m.Attachments {
+				if a.Truncated != tc.cut || (a.SHA256 != nil) == tc.cut || strings.HasSuffix(a.File, ".partial") != tc.cut {
+					t.Errorf("%s: index.json attachment %+v: want truncated %v", tc.file, a, tc.cut)
+				}
+			}
+		}
+	}
 }

@@ -118,7 +118,7 @@ func printOverview(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'mailtap help <command>' or 'mailtap <command> --help' for its flags.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 replay found a divergence.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 replay found a divergence,\n4 replay had nothing to compare, 130/143 read stopped by SIGINT/SIGTERM (records written whole).")
 }
 
 func printCommandHelp(w io.Writer, c *command) {

@@ -6,6 +6,7 @@ package dispatch
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -185,16 +186,44 @@ type lazy struct {
 	make func() decode.Decoder
 	d    decode.Decoder
 	swap bool
+	loss bool // CaptureLoss came before the decoder
 }
 
 func (l *lazy) get() decode.Decoder {
 	if l.d == nil {
 		l.d = l.make()
+		if l.loss {
+			captureLoss(l.d)
+		}
 	}
 	return l.d
 }
 
+// CaptureLoss implements decode.LossMarker.
+func (l *lazy) CaptureLoss() {
+	if l.d == nil {
+		l.loss = true
+		return
+	}
+	captureLoss(l.d)
+}
+
+// captureLoss passes a capture loss report on to d, if it takes them.
+func captureLoss(d decode.Decoder) {
+	if m, ok := d.(decode.LossMarker); ok {
+		m.CaptureLoss()
+	}
+}
+
 func (l *lazy) RolesSwapped() bool { return l.swap }
+
+// Anomaly passes an anomaly capture found in the TCP stream on
+// (decode.AnomalyRecorder).
+func (l *lazy) Anomaly(kind decode.Anomaly) {
+	if r, ok := l.get().(decode.AnomalyRecorder); ok {
+		r.Anomaly(kind)
+	}
+}
 
 func (l *lazy) Data(dir decode.Direction, p []byte, ts time.Time) { l.get().Data(dir, p, ts) }
 func (l *lazy) Gap(dir decode.Direction, n int, ts time.Time)     { l.get().Gap(dir, n, ts) }
@@ -238,11 +267,38 @@ type sniffer struct {
 	swapped bool
 	// socksDone: a SOCKS handshake was stripped.
 	socksDone bool
+	// anomalies capture reported before the protocol was known
+	notes []decode.Anomaly
+	loss  bool // CaptureLoss came before the decoder
+}
+
+// CaptureLoss implements decode.LossMarker.
+func (s *sniffer) CaptureLoss() {
+	if s.next == nil {
+		s.loss = true
+		return
+	}
+	captureLoss(s.next)
 }
 
 func (s *sniffer) Ignored() bool { return s.given }
 
 func (s *sniffer) RolesSwapped() bool { return s.swapped }
+
+// Anomaly passes an anomaly capture found in the TCP stream on to the
+// protocol decoder (decode.AnomalyRecorder), or holds it until the
+// protocol is known.
+func (s *sniffer) Anomaly(kind decode.Anomaly) {
+	if s.next == nil {
+		if !s.given && !slices.Contains(s.notes, kind) {
+			s.notes = append(s.notes, kind)
+		}
+		return
+	}
+	if r, ok := s.next.(decode.AnomalyRecorder); ok {
+		r.Anomaly(kind)
+	}
+}
 
 func (s *sniffer) Data(dir decode.Direction, p []byte, ts time.Time) {
 	if s.next != nil {
@@ -348,6 +404,13 @@ func (s *sniffer) classify() {
 		s.swapped = true
 	}
 	s.next = f(c, s.d.cfg.Options, s.d.cfg.Sink)
+	for _, k := range s.notes {
+		s.Anomaly(k)
+	}
+	s.notes = nil
+	if s.loss {
+		captureLoss(s.next)
+	}
 	// The held bytes came with capture's directions of the time; once
 	// this call returns, capture delivers with the swapped ones.
 	for _, h := range s.held {

@@ -38,7 +38,7 @@ type Options struct {
 	// MaxParse bounds the bytes that are MIME-parsed. Past it the rest of
 	// the message is only hashed and counted: the summary keeps the
 	// headers and the attachments already finished, attachments still
-	// open get an empty sha256, and the anomaly
+	// open are marked truncated without hashes, and the anomaly
 	// message_too_large_for_mime_parse is recorded (the message is not
 	// marked truncated: it was transferred whole). Zero means
 	// DefaultMaxParse.

@@ -432,7 +432,8 @@ func TestMaxParse(t *testing.T) {
 	if m.Subject != "nested" || !slices.Equal(m.Anomalies, []string{string(decode.AnomalyMessageTooLargeForMIMEParse)}) {
 		t.Errorf("subject %q anomalies %v", m.Subject, m.Anomalies)
 	}
-	if len(m.Attachments) != 2 || m.Attachments[0].SHA256 == "" || m.Attachments[1].Filename != "report.pdf" || m.Attachments[1].SHA256 != "" {
+	if len(m.Attachments) != 2 || m.Attachments[0].SHA256 == "" || m.Attachments[1].Filename != "report.pdf" || m.Attachments[1].SHA256 != "" ||
+		m.Attachments[0].Truncated || !m.Attachments[1].Truncated {
 		t.Errorf("attachments %+v", m.Attachments)
 	}
 }

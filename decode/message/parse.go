@@ -499,7 +499,14 @@ func (p *impl) close(e *entity, how int) {
 func (p *impl) setAttachment(i int, l *leaf, how int) {
 	a := &p.msg.Attachments[i]
 	a.Size = l.size
-	if how != endStopped {
+	// Cut by the parse limit, or still open when a truncated message
+	// ended: its bytes were not all seen, so no hash would be its own.
+	if how == endStopped || (how == endEOF && p.truncated) {
+		a.Truncated = true
+		if pw, ok := l.w.(decode.PartialWriter); ok {
+			pw.Partial()
+		}
+	} else {
 		a.SHA256, a.MD5, a.SHA1 = l.h.Sums()
 	}
 	if l.w != nil {

@@ -25,7 +25,8 @@ import (
 
 // Extractor writes every message seen, raw as transferred (dot-unstuffed),
 // to DIR/<session>-<n>.eml, every attachment's decoded content to
-// DIR/attachments/<sha256 prefix>-<safe name>, and at Close an index of
+// DIR/attachments/<sha256 prefix>-<safe name> (".partial" appended when
+// not all of its bytes were decoded), and at Close an index of
 // them to DIR/index.json. It is a decode.MessageStore (the decoders stream
 // bodies into it, from any number of workers) and a decode.Sink wrapper
 // (it learns from the records which files belong to which message).
@@ -39,6 +40,7 @@ type Extractor struct {
 	keep bool // keep .eml files (false: only for --mbox)
 
 	mu    sync.Mutex
+	tmpN  int // temporary attachment files created
 	taken map[string]bool
 	err   error
 
@@ -83,7 +85,8 @@ type IndexAttachent struct {
 	Filename    string `json:"filename,omitempty"`
 	ContentType string `json:"content_type"`
 	Size        int64  `json:"size"`
-	SHA256      string `json:"sha256"`
+	SHA256      string `json:"sha256,omitempty"`
+	Truncated   bool   `json:"truncated,omitempty"`
 }
 
 // NewExtractor prepares dir (created if needed) and passes records on to
@@ -221,7 +224,7 @@ func (w *fileWriter) Close() (string, error) {
 
 // Attachment implements decode.AttachmentStore.
 func (w *fileWriter) Attachment(a decode.Attachment) decode.MessageWriter {
-	f, err := os.CreateTemp(filepath.Join(w.x.dir, "attachments"), ".part-*")
+	f, err := w.x.createTemp()
 	if err != nil {
 		w.x.fail(err)
 		return &attWriter{}
@@ -229,15 +232,36 @@ func (w *fileWriter) Attachment(a decode.Attachment) decode.MessageWriter {
 	return &attWriter{x: w.x, f: f, w: bufio.NewWriterSize(f, 32<<10), h: sha256.New(), name: SafeName(a.Filename, a.ContentType)}
 }
 
+// createTemp creates a temporary attachment file with the same mode as
+// the .eml files (0644 before the umask; os.CreateTemp would give 0600).
+func (x *Extractor) createTemp() (*os.File, error) {
+	for {
+		x.mu.Lock()
+		x.tmpN++
+		name := fmt.Sprintf(".part-%d-%d", os.Getpid(), x.tmpN)
+		x.mu.Unlock()
+		f, err := os.OpenFile(filepath.Join(x.dir, "attachments", name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			continue // left by an earlier run
+		}
+		return f, err
+	}
+}
+
 // attWriter writes an attachment to a temporary file and renames it to
 // its content-addressed name when done.
 type attWriter struct {
-	x    *Extractor
-	f    *os.File
-	w    *bufio.Writer
-	h    hash.Hash
-	name string
+	x       *Extractor
+	f       *os.File
+	w       *bufio.Writer
+	h       hash.Hash
+	name    string
+	partial bool
 }
+
+// Partial implements decode.PartialWriter: the file is named
+// <hash prefix>-<name>.partial, the hash being that of the bytes kept.
+func (w *attWriter) Partial() { w.partial = true }
 
 func (w *attWriter) Write(p []byte) (int, error) {
 	if w.f == nil {
@@ -276,6 +300,9 @@ func (w *attWriter) Close() (string, error) {
 	}
 	sum := hex.EncodeToString(w.h.Sum(nil))
 	name := sum[:16] + "-" + w.name
+	if w.partial {
+		name += ".partial"
+	}
 	final := filepath.Join(w.x.dir, "attachments", name)
 	w.x.mu.Lock()
 	_, statErr := os.Lstat(final)
@@ -380,7 +407,7 @@ func (x *Extractor) record(h *decode.Header, m *decode.Message, mailFrom string)
 			continue
 		}
 		arel, _ := filepath.Rel(x.dir, a.File)
-		e.Attachments = append(e.Attachments, IndexAttachent{File: arel, Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, SHA256: a.SHA256})
+		e.Attachments = append(e.Attachments, IndexAttachent{File: arel, Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, SHA256: a.SHA256, Truncated: a.Truncated})
 	}
 	if x.mbox != nil {
 		if err := x.appendMbox(m.File, mailFrom, h.TS); err != nil {

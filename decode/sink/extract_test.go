@@ -118,3 +118,75 @@ func TestExtractHostileNames(t *testing.T) {
 		t.Errorf("mbox:\n%s", mb)
 	}
 }
+
+// TestExtractTruncatedAttachment streams messages whose attachments are
+// not all decoded — one cut by the MIME parse limit, one by the end of a
+// truncated transfer — through the real parser into an Extractor: such an
+// attachment is flagged, has no hash, and its file says .partial; a whole
+// one keeps its hash and plain name; every file has the .eml files' mode.
+func TestExtractTruncatedAttachment(t *testing.T) {
+	big := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9w\r\n", 4000)
+	msg := "From: a@example.org\r\nSubject: big\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n" +
+		"--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"small.bin\"\r\n\r\nsmall\r\n" +
+		"--B\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"big.bin\"\r\n\r\n" +
+		big + "--B--\r\n"
+	cases := []struct {
+		name      string
+		maxParse  int64
+		send      string
+		truncated bool
+	}{
+		{"parse limit", int64(len(msg) / 2), msg, false},
+		{"cut transfer", 0, msg[:len(msg)/2], true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			x, err := NewExtractor(dir, nil, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := decode.ConnInfo{ID: 3, Client: netip.MustParseAddrPort("192.0.2.1:4000"), Server: netip.MustParseAddrPort("192.0.2.2:25")}
+			p := message.New(message.Options{MaxParse: tc.maxParse, Writer: x.Create(c, decode.ProtoSMTP, 1)})
+			p.Write([]byte(tc.send))
+			m := p.Finish(tc.truncated)
+			x.Emit(&decode.SMTPMail{Header: decode.NewHeader(decode.TypeSMTPMail, decode.ProtoSMTP, c, c.Start), Message: m})
+			if err := x.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Attachments) != 2 {
+				t.Fatalf("attachments %+v", m.Attachments)
+			}
+			small, bigA := m.Attachments[0], m.Attachments[1]
+			if small.Truncated || small.SHA256 == "" || strings.HasSuffix(small.File, ".partial") {
+				t.Errorf("whole attachment: %+v", small)
+			}
+			if !bigA.Truncated || bigA.SHA256 != "" || !strings.HasSuffix(bigA.File, "-big.bin.partial") || bigA.Size == 0 {
+				t.Errorf("cut attachment: %+v", bigA)
+			}
+			rec, _ := json.Marshal(bigA)
+			if strings.Contains(string(rec), `"sha256"`) || !strings.Contains(string(rec), `"truncated":true`) {
+				t.Errorf("record %s", rec)
+			}
+			if b, err := os.ReadFile(bigA.File); err != nil || int64(len(b)) != bigA.Size {
+				t.Errorf("%s: %d bytes, %v; record says %d", bigA.File, len(b), err, bigA.Size)
+			}
+			var idx struct{ Messages []IndexEntry }
+			b, _ := os.ReadFile(filepath.Join(dir, "index.json"))
+			if err := json.Unmarshal(b, &idx); err != nil || len(idx.Messages) != 1 || len(idx.Messages[0].Attachments) != 2 ||
+				!idx.Messages[0].Attachments[1].Truncated || idx.Messages[0].Attachments[0].Truncated {
+				t.Errorf("index.json: %v %s", err, b)
+			}
+			eml, err := os.Stat(m.File)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range m.Attachments {
+				st, err := os.Stat(a.File)
+				if err != nil || st.Mode().Perm() != eml.Mode().Perm() {
+					t.Errorf("%s: mode %v, .eml %v (%v)", a.File, st.Mode().Perm(), eml.Mode().Perm(), err)
+				}
+			}
+		})
+	}
+}

@@ -297,7 +297,11 @@ func (t *Text) message(m *decode.Message) {
 		t.printf("      Message-ID: %s\n", m.MessageID)
 	}
 	for _, a := range m.Attachments {
-		t.printf("      attachment: %s %s %d bytes %s\n", textsafe.Quote(a.Filename), a.ContentType, a.Size, sums(a.SHA256, a.MD5, a.SHA1))
+		h := sums(a.SHA256, a.MD5, a.SHA1)
+		if a.Truncated {
+			h = "truncated"
+		}
+		t.printf("      attachment: %s %s %d bytes %s\n", textsafe.Quote(a.Filename), a.ContentType, a.Size, h)
 	}
 	if m.File != "" {
 		t.printf("      saved: %s\n", m.File)

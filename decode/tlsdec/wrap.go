@@ -75,12 +75,33 @@ type conn struct {
 	// the last bytes of client cleartext, to see a STARTTLS/STLS
 	tail []byte
 	wire [2]int64
+	// anomalies capture reported before there was a protocol decoder
+	notes []decode.Anomaly
 }
 
 var _ decode.Decoder = (*conn)(nil)
 
 func (w *conn) newInner(c decode.ConnInfo) {
 	w.inner = w.make(c, w.o, decode.SinkFunc(w.emit))
+	for _, k := range w.notes {
+		w.Anomaly(k)
+	}
+	w.notes = nil
+}
+
+// Anomaly passes an anomaly capture found in the TCP stream on to the
+// protocol decoder (decode.AnomalyRecorder), or holds it until there is
+// one.
+func (w *conn) Anomaly(kind decode.Anomaly) {
+	if w.inner == nil {
+		if !slices.Contains(w.notes, kind) {
+			w.notes = append(w.notes, kind)
+		}
+		return
+	}
+	if r, ok := w.inner.(decode.AnomalyRecorder); ok {
+		r.Anomaly(kind)
+	}
 }
 
 // startTLS begins decryption at the current point of the stream.

@@ -1,0 +1,369 @@
+package capture
+
+import (
+	"bytes"
+
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/reassembly"
+
+	"github.com/mailtap/mailtap/decode"
+)
+
+// Overlapping segments (docs/design.md, "Overlapping segments"): the first
+// copy of each byte captured wins, and an overlap that carries different
+// bytes is the session anomaly overlap_inconsistent.
+//
+// gopacket's assembler keeps the first copy of bytes it has delivered, but
+// a segment that overlaps bytes it holds out of order overwrites them. So
+// each half remembers the ranges it has handed to gopacket (a short sorted
+// list) and a segment goes on without the bytes already seen, in pieces:
+// gopacket never sees an overlap with bytes it still holds. To tell
+// whether an overlap differs, the half also keeps the bytes of those
+// ranges while they may come again: out-of-order ones until gopacket
+// delivers them and delivered ones until the peer acknowledges them,
+// bounded per half (keepPerHalf) and per worker (Config.MaxOverlapBytes).
+// Past those bounds a range is still honoured but not compared.
+
+const (
+	// maxSpans bounds the ranges tracked per half; a range past it
+	// (a half full of holes) is not tracked: gopacket's own rule applies
+	// to it, and it is not compared.
+	maxSpans = 32
+	// keepPerHalf bounds the bytes kept per half for comparison.
+	keepPerHalf = 64 << 10
+	// Buffers of kept bytes are recycled by each worker (most are
+	// released when the peer acknowledges, a packet later): at least
+	// minBuf bytes, at most maxPooled buffers of up to maxPooledBuf.
+	minBuf       = 2 << 10
+	maxPooledBuf = 16 << 10
+	maxPooled    = 256
+)
+
+// span is a range of sequence numbers handed to gopacket.
+type span struct {
+	s, e reassembly.Sequence
+	b    []byte // the last len(b) bytes of [s, e), kept for comparison
+}
+
+// seenHalf is what one half of a connection has handed to gopacket.
+// (Held in conn by value, its first span inline: a connection costs no
+// allocation until its halves go out of order.)
+type seenHalf struct {
+	used   bool    // the half has carried payload: the rest is set
+	inline [1]span // spans' first backing array
+	spans  []span  // sorted, disjoint, not adjacent unless kept apart by b
+	// next is gopacket's next expected sequence number as its last
+	// Accept call told (invalidSequence before the first). gopacket drops
+	// bytes below it itself, keeping the first copy.
+	next reassembly.Sequence
+	kept int // bytes in spans' b
+}
+
+// before reports a < b in sequence space.
+func before(a, b reassembly.Sequence) bool { return a.Difference(b) > 0 }
+
+func seqMax(a, b reassembly.Sequence) reassembly.Sequence {
+	if before(a, b) {
+		return b
+	}
+	return a
+}
+
+func seqMin(a, b reassembly.Sequence) reassembly.Sequence {
+	if before(a, b) {
+		return a
+	}
+	return b
+}
+
+// differs reports whether p, at sequence s, overlaps kept bytes that are
+// not the same.
+func (h *seenHalf) differs(s reassembly.Sequence, p []byte) bool {
+	e := s.Add(len(p))
+	for _, sp := range h.spans {
+		if !before(s, sp.e) {
+			continue
+		}
+		if !before(sp.s, e) {
+			break
+		}
+		bs := sp.e.Add(-len(sp.b))
+		a, z := seqMax(s, bs), seqMin(e, sp.e)
+		if !before(a, z) {
+			continue
+		}
+		n := a.Difference(z)
+		if !bytes.Equal(p[s.Difference(a):][:n], sp.b[bs.Difference(a):][:n]) {
+			return true
+		}
+	}
+	return false
+}
+
+// uncovered appends to out the parts of [s, e) no span covers, in order.
+func (h *seenHalf) uncovered(s, e reassembly.Sequence, out [][2]reassembly.Sequence) [][2]reassembly.Sequence {
+	cur := s
+	for _, sp := range h.spans {
+		if !before(cur, sp.e) {
+			continue
+		}
+		if !before(sp.s, e) {
+			break
+		}
+		if before(cur, sp.s) {
+			out = append(out, [2]reassembly.Sequence{cur, sp.s})
+		}
+		cur = sp.e
+		if !before(cur, e) {
+			return out
+		}
+	}
+	if before(cur, e) {
+		out = append(out, [2]reassembly.Sequence{cur, e})
+	}
+	return out
+}
+
+// assemble hands a segment of c's half side to gopacket, without the
+// bytes that half has already handed over (the first copy wins), and
+// notes overlaps with different bytes and data on a SYN.
+func (w *worker) assemble(c *conn, side decode.Direction, fromFirst bool, t *layers.TCP, ctx *assemblerCtx) {
+	flow := c.flow(fromFirst)
+	if t.SYN && len(t.Payload) > 0 {
+		c.note(noteDataOnSYN)
+	}
+	if len(t.Payload) == 0 || t.RST {
+		w.asm.AssembleWithContext(flow, t, ctx)
+		return
+	}
+	h := &c.halves[side]
+	if !h.used {
+		h.used, h.next = true, invalidSequence
+		h.spans = h.inline[:0]
+	}
+	s := reassembly.Sequence(t.Seq)
+	if t.SYN {
+		s = s.Add(1)
+	}
+	e := s.Add(len(t.Payload))
+	if h.differs(s, t.Payload) {
+		c.note(noteOverlap)
+	}
+	pieces := h.uncovered(s, e, w.pieces[:0])
+	w.pieces = pieces[:0]
+	if t.SYN || len(pieces) == 1 && pieces[0] == [2]reassembly.Sequence{s, e} {
+		// Nothing seen before (or a SYN, whose data gopacket takes only
+		// whole, as the stream's start).
+		w.asm.AssembleWithContext(flow, t, ctx)
+		w.record(h, s, e, t.Payload)
+		return
+	}
+	orig := *t
+	for _, pc := range pieces {
+		seg := orig
+		seg.Seq = uint32(pc[0])
+		seg.Payload = orig.Payload[s.Difference(pc[0]):s.Difference(pc[1])]
+		seg.FIN = orig.FIN && pc[1] == e
+		w.asm.AssembleWithContext(flow, &seg, ctx)
+		w.record(h, pc[0], pc[1], seg.Payload)
+	}
+	if len(pieces) == 0 || pieces[len(pieces)-1][1] != e {
+		// Every byte was seen before (or the end was): the segment's
+		// flags and acknowledgement still count, at its end.
+		seg := orig
+		seg.Seq, seg.Payload = uint32(e), nil
+		w.asm.AssembleWithContext(flow, &seg, ctx)
+	}
+}
+
+// record adds [s, e), whose bytes are p, to h's spans.
+func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
+	keep := w.kept+len(p) <= w.cfg.MaxOverlapBytes
+	i := 0
+	for i < len(h.spans) && before(h.spans[i].e, s) {
+		i++
+	}
+	if i < len(h.spans) && h.spans[i].e == s {
+		// The common case: right after the previous bytes.
+		l := &h.spans[i]
+		if keep {
+			if l.b == nil {
+				l.b = w.getBuf(len(p))
+			}
+			l.b = append(l.b, p...)
+			w.addKept(h, len(p))
+		} else {
+			w.addKept(h, -len(l.b))
+			w.putBuf(l.b)
+			l.b = nil
+		}
+		l.e = e
+		if i+1 < len(h.spans) && h.spans[i+1].s == e {
+			w.join(h, i)
+		}
+	} else {
+		if len(h.spans) >= maxSpans {
+			if len(h.spans) == 0 || h.next == invalidSequence || before(h.next, h.spans[0].e) {
+				return // not tracked (see maxSpans)
+			}
+			w.addKept(h, -len(h.spans[0].b))
+			w.putBuf(h.spans[0].b)
+			h.spans = append(h.spans[:0], h.spans[1:]...)
+			if i > 0 {
+				i--
+			}
+		}
+		n := span{s: s, e: e}
+		if keep {
+			n.b = append(w.getBuf(len(p)), p...)
+			w.addKept(h, len(p))
+		}
+		h.spans = append(h.spans, span{})
+		copy(h.spans[i+1:], h.spans[i:])
+		h.spans[i] = n
+		if i+1 < len(h.spans) && h.spans[i+1].s == e {
+			w.join(h, i)
+		}
+	}
+	for h.kept > keepPerHalf {
+		w.dropFront(h, h.kept-keepPerHalf)
+	}
+}
+
+// join merges span i+1 into span i (adjacent). The merged span keeps the
+// bytes that end it: both spans' when the later one's are whole.
+func (w *worker) join(h *seenHalf, i int) {
+	l, r := &h.spans[i], h.spans[i+1]
+	if len(r.b) == r.s.Difference(r.e) && l.b != nil {
+		l.b = append(l.b, r.b...)
+		w.putBuf(r.b)
+	} else {
+		w.addKept(h, -len(l.b))
+		w.putBuf(l.b)
+		l.b = r.b
+	}
+	l.e = r.e
+	h.spans = append(h.spans[:i+1], h.spans[i+2:]...)
+}
+
+// dropFront drops up to n kept bytes from the front of the lowest span
+// that has any; a span below gopacket's next sequence number left
+// without bytes is forgotten (gopacket keeps the first copy there).
+func (w *worker) dropFront(h *seenHalf, n int) {
+	for i := range h.spans {
+		sp := &h.spans[i]
+		if len(sp.b) == 0 {
+			continue
+		}
+		k := min(n, len(sp.b))
+		sp.b = cutFront(sp.b, k)
+		w.addKept(h, -k)
+		if len(sp.b) == 0 {
+			w.putBuf(sp.b)
+			sp.b = nil
+			if h.next != invalidSequence && !before(h.next, sp.e) {
+				h.spans = append(h.spans[:i], h.spans[i+1:]...)
+			}
+		}
+		return
+	}
+}
+
+// acked forgets what h's peer acknowledged up to ack and gopacket has
+// delivered: it is not sent again but by mistake, and gopacket keeps the
+// first copy of it.
+func (w *worker) acked(h *seenHalf, ack reassembly.Sequence) {
+	if !h.used || h.next == invalidSequence || len(h.spans) == 0 {
+		return
+	}
+	lim := seqMin(ack, h.next)
+	drop := 0
+	for drop < len(h.spans) && !before(lim, h.spans[drop].e) {
+		w.addKept(h, -len(h.spans[drop].b))
+		w.putBuf(h.spans[drop].b)
+		drop++
+	}
+	if drop > 0 {
+		h.spans = append(h.spans[:0], h.spans[drop:]...)
+	}
+	if len(h.spans) > 0 && before(h.spans[0].s, lim) {
+		sp := &h.spans[0]
+		sp.s = lim
+		if n := len(sp.b) - lim.Difference(sp.e); n > 0 {
+			sp.b = cutFront(sp.b, n)
+			w.addKept(h, -n)
+		}
+	}
+}
+
+func (w *worker) addKept(h *seenHalf, n int) {
+	h.kept += n
+	w.kept += n
+}
+
+// forget releases what c's halves keep.
+func (w *worker) forget(c *conn) {
+	for i := range c.halves {
+		if h := &c.halves[i]; h.used {
+			w.kept -= h.kept
+			for _, sp := range h.spans {
+				w.putBuf(sp.b)
+			}
+			c.halves[i] = seenHalf{}
+		}
+	}
+}
+
+// cutFront drops b's first n bytes. A short rest moves to the front of
+// the buffer, which so stays whole for appends; a long one is sliced
+// (moving it at every acknowledgement would copy a window per packet).
+func cutFront(b []byte, n int) []byte {
+	rest := len(b) - n
+	if rest <= n || rest <= minBuf {
+		return b[:copy(b, b[n:])]
+	}
+	return b[n:]
+}
+
+// getBuf returns an empty buffer for at least n bytes, recycled when it
+// can be.
+func (w *worker) getBuf(n int) []byte {
+	if k := len(w.bufs); k > 0 && n <= maxPooledBuf {
+		b := w.bufs[k-1]
+		w.bufs[k-1] = nil
+		w.bufs = w.bufs[:k-1]
+		return b
+	}
+	return make([]byte, 0, max(n, minBuf))
+}
+
+// putBuf recycles b, which its owner no longer uses.
+func (w *worker) putBuf(b []byte) {
+	if c := cap(b); c >= minBuf && c <= maxPooledBuf && len(w.bufs) < maxPooled {
+		w.bufs = append(w.bufs, b[:0])
+	}
+}
+
+// Anomalies capture finds in the TCP stream, noted once per connection.
+const (
+	noteOverlap uint8 = 1 << iota
+	noteDataOnSYN
+)
+
+// note tells c's decoder of an anomaly of the TCP stream, once.
+func (c *conn) note(n uint8) {
+	if c.noted&n != 0 || c.done {
+		return
+	}
+	c.noted |= n
+	r, ok := c.dec.(decode.AnomalyRecorder)
+	if !ok {
+		return
+	}
+	switch n {
+	case noteOverlap:
+		r.Anomaly(decode.AnomalyOverlapInconsistent)
+	case noteDataOnSYN:
+		r.Anomaly(decode.AnomalyDataOnSYN)
+	}
+}
