@@ -59,6 +59,9 @@ type SeedMsg struct {
 	Raw   []byte
 	Flags []string
 	Date  time.Time
+	// Recent: among the last RECENT n messages of the first SELECT,
+	// \Recent for the first session that selects the mailbox.
+	Recent bool
 
 	// unseen is set for the message SELECT's [UNSEEN n] named: it was
 	// not \Seen then, whatever a later non-PEEK FETCH shows.
@@ -305,6 +308,11 @@ func (r *Recorder) seedIMAP(sd *Seed, user string, obs []Obs) {
 				b.Msgs = make([]*SeedMsg, n)
 				for k := range b.Msgs {
 					b.Msgs[k] = &SeedMsg{Size: -1}
+				}
+			}
+			if n, ok := fieldInt(o, "RECENT"); ok && n > 0 && int(n) <= len(b.Msgs) {
+				for _, m := range b.Msgs[len(b.Msgs)-int(n):] {
+					m.Recent = true
 				}
 			}
 			// [UNSEEN n]: the messages before n were \Seen, n was not;
@@ -672,7 +680,7 @@ func (sd *Seed) apply(st *mailstore.Store) error {
 				if date.IsZero() {
 					date = server.DeterministicTime
 				}
-				msgs = append(msgs, mailstore.SeedMessage{UID: uid, Raw: raw, Flags: m.Flags, Date: date})
+				msgs = append(msgs, mailstore.SeedMessage{UID: uid, Raw: raw, Flags: m.Flags, Date: date, Recent: m.Recent})
 			}
 			if err := st.SeedMailbox(u, name, b.Use, b.UIDValidity, b.UIDNext, msgs); err != nil {
 				return fmt.Errorf("seeding %s's %s: %w", u, name, err)

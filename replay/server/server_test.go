@@ -93,7 +93,7 @@ func TestCrossProtocol(t *testing.T) {
 	im.send("b SELECT INBOX")
 	mustContain(t, im.until("b OK"), "* 2 EXISTS")
 	im.send("c STORE 1 +FLAGS (\\Flagged)")
-	mustContain(t, im.until("c OK"), `* 1 FETCH (FLAGS (\Flagged))`)
+	mustContain(t, im.until("c OK"), `* 1 FETCH (FLAGS (\Flagged \Recent))`)
 	im.send("d UID MOVE 2 Trash")
 	lines := im.until("d OK")
 	mustContain(t, lines, "[COPYUID 5 2 1]")
@@ -116,7 +116,7 @@ func TestCrossProtocol(t *testing.T) {
 	msg := pop.until(".")
 	mustContain(t, msg, "Subject: one")
 	im.send("e NOOP")
-	mustContain(t, im.until("e OK"), `* 1 FETCH (UID 1 FLAGS (\Flagged \Seen))`)
+	mustContain(t, im.until("e OK"), `* 1 FETCH (UID 1 FLAGS (\Flagged \Seen \Recent))`)
 
 	// POP3 deletes it at QUIT; IMAP is told.
 	pop.send("DELE 1")

@@ -137,7 +137,7 @@ func (c *conn) writeFetch(seq int, m *mailstore.Message, items []fetchItem, addF
 			fmt.Fprintf(&buf, "UID %d", m.UID)
 		case "FLAGS":
 			hasFlags = true
-			buf.WriteString("FLAGS " + flagList(m.Flags))
+			buf.WriteString("FLAGS " + c.flagsOut(m.UID, m.Flags))
 		case "INTERNALDATE":
 			buf.WriteString(`INTERNALDATE "` + m.InternalDate.Format(dateTimeLayout) + `"`)
 		case "RFC822.SIZE":
@@ -182,7 +182,7 @@ func (c *conn) writeFetch(seq int, m *mailstore.Message, items []fetchItem, addF
 	}
 	if addFlags && !hasFlags {
 		sep()
-		buf.WriteString("FLAGS " + flagList(m.Flags))
+		buf.WriteString("FLAGS " + c.flagsOut(m.UID, m.Flags))
 	}
 	buf.WriteString(")\r\n")
 	c.bw.Write(buf.Bytes())

@@ -197,11 +197,11 @@ func TestSelectedCommands(t *testing.T) {
 	addr, st := testServer(t)
 	c := login(t, addr)
 	c.do("a", "FETCH 1 FLAGS", "BAD")
-	has(t, c.do("b", "EXAMINE INBOX", "OK [READ-ONLY]"), "* 2 EXISTS", "[UIDVALIDITY 1]", "[UIDNEXT 3]", "[PERMANENTFLAGS ()]")
+	has(t, c.do("b", "EXAMINE INBOX", "OK [READ-ONLY]"), "* 2 EXISTS", "* 2 RECENT", "[UIDVALIDITY 1]", "[UIDNEXT 3]", "[PERMANENTFLAGS ()]")
 	c.do("b2", "STORE 1 +FLAGS (\\Seen)", "NO [READ-ONLY]")
-	has(t, c.do("c", "SELECT INBOX", "OK [READ-WRITE]"), "* FLAGS (", "[UNSEEN 1]", "* 0 RECENT")
+	has(t, c.do("c", "SELECT INBOX", "OK [READ-WRITE]"), "* FLAGS (", "[UNSEEN 1]", "* 2 RECENT") // EXAMINE left them recent
 	has(t, c.do("d", "FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)", "OK"),
-		`* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 49 INTERNALDATE "02-Jan-2024 03:04:05 +0000")`)
+		`* 1 FETCH (UID 1 FLAGS (\Recent) RFC822.SIZE 49 INTERNALDATE "02-Jan-2024 03:04:05 +0000")`)
 	has(t, c.do("e", "FETCH 2 (ENVELOPE BODYSTRUCTURE)", "OK"),
 		`ENVELOPE ("Mon, 01 Jan 2024 10:00:00 +0000" "parts" (("Ann" NIL "ann" "example.org"))`,
 		`(NIL NIL "alice" "example.com")("Bob" NIL "bob" "example.net")`,
@@ -212,18 +212,28 @@ func TestSelectedCommands(t *testing.T) {
 	if got := c.do("g", "FETCH 2 FLAGS", "OK"); strings.Contains(got, `\Seen`) {
 		t.Fatal("PEEK set \\Seen")
 	}
-	has(t, c.do("h", "FETCH 1 BODY[]", "OK"), `FLAGS (\Seen)`, "BODY[] {49}")
+	has(t, c.do("h", "FETCH 1 BODY[]", "OK"), `FLAGS (\Seen \Recent)`, "BODY[] {49}")
 	has(t, c.do("i", "UID FETCH 2 (RFC822.HEADER)", "OK"), "* 2 FETCH (UID 2 RFC822.HEADER {")
 	c.do("j", "FETCH 9 FLAGS", "BAD")
 	c.do("k", "FETCH 1 (BOGUS)", "BAD")
-	has(t, c.do("l", "STORE 2 +FLAGS (\\Flagged $Custom)", "OK"), `* 2 FETCH (FLAGS ($Custom \Flagged))`)
+	has(t, c.do("l", "STORE 2 +FLAGS (\\Flagged $Custom)", "OK"), `* 2 FETCH (FLAGS ($Custom \Flagged \Recent))`)
 	if strings.Contains(c.do("m", "STORE 2 -FLAGS.SILENT ($Custom)", "OK"), "FETCH") {
 		t.Error("SILENT store answered FETCH")
 	}
 	if strings.Contains(c.do("n", "UID STORE 2 FLAGS.SILENT (\\Answered)", "OK"), "FETCH") {
 		t.Error("SILENT UID STORE answered FETCH")
 	}
-	has(t, c.do("n2", "UID FETCH 2 FLAGS", "OK"), `* 2 FETCH (UID 2 FLAGS (\Answered))`)
+	has(t, c.do("n2", "UID FETCH 2 FLAGS", "OK"), `* 2 FETCH (UID 2 FLAGS (\Answered \Recent))`)
+	has(t, c.do("n3", "SEARCH RECENT", "OK"), "* SEARCH 1 2")
+	has(t, c.do("n4", "SEARCH NEW", "OK"), "* SEARCH 2")
+	// \Recent belongs to the first session that selected: another sees
+	// none (RFC 3501 2.3.2).
+	c2 := login(t, addr)
+	has(t, c2.do("a", "SELECT INBOX", "OK"), "* 0 RECENT")
+	if got := c2.do("b", "FETCH 1:* FLAGS", "OK"); strings.Contains(got, `\Recent`) {
+		t.Errorf(`second session sees \Recent: %s`, got)
+	}
+	has(t, c2.do("c", "SEARCH OLD", "OK"), "* SEARCH 1 2")
 	has(t, c.do("o", "SEARCH ANSWERED", "OK"), "* SEARCH 2")
 	has(t, c.do("p", `SEARCH OR SUBJECT first FROM ann`, "OK"), "* SEARCH 1 2")
 	has(t, c.do("q", `UID SEARCH NOT SEEN`, "OK"), "* SEARCH 2")
@@ -266,12 +276,18 @@ func TestIdleAndUpdates(t *testing.T) {
 	if l := c.line(); l != "* 3 EXISTS" {
 		t.Fatalf("IDLE: %q", l)
 	}
+	if l := c.line(); l != "* 3 RECENT" { // claimed by this session
+		t.Fatalf("IDLE: %q", l)
+	}
 	st.StoreFlags("alice", "INBOX", []uint32{1}, mailstore.FlagsAdd, []string{`\Seen`})
-	if l := c.line(); l != `* 1 FETCH (UID 1 FLAGS (\Seen))` {
+	if l := c.line(); l != `* 1 FETCH (UID 1 FLAGS (\Seen \Recent))` {
 		t.Fatalf("IDLE: %q", l)
 	}
 	st.Remove("alice", "INBOX", []uint32{2})
 	if l := c.line(); l != "* 2 EXPUNGE" {
+		t.Fatalf("IDLE: %q", l)
+	}
+	if l := c.line(); l != "* 2 RECENT" {
 		t.Fatalf("IDLE: %q", l)
 	}
 	fmt.Fprintf(c.c, "DONE\r\n")

@@ -19,6 +19,45 @@ type view struct {
 	uids     []uint32 // index = sequence number - 1
 	flags    map[uint32][]string
 	watcher  *mailstore.Watcher
+	// recent are the messages \Recent in this session (RFC 3501
+	// 2.3.2): claimed from the store at SELECT and as they arrive.
+	recent map[uint32]bool
+}
+
+// recentCount is the number of the view's messages recent in this session.
+func (v *view) recentCount() int {
+	n := 0
+	for _, u := range v.uids {
+		if v.recent[u] {
+			n++
+		}
+	}
+	return n
+}
+
+// claimRecent takes the store's unclaimed \Recent messages into a
+// read-write view; a read-only one shows them without claiming (RFC 3501
+// EXAMINE: the \Recent flag is not cleared).
+func (c *conn) claimRecent(v *view) {
+	st := c.srv.opts.Store
+	claim := st.ClaimRecent
+	if v.readOnly {
+		claim = st.PeekRecent
+	}
+	uids, _ := claim(c.user, v.name)
+	for _, u := range uids {
+		v.recent[u] = true
+	}
+}
+
+// flagsOut is a message's FLAGS list as this session shows it: with
+// \Recent when the message is recent in it (not in IMAP4rev2, which has
+// no \Recent).
+func (c *conn) flagsOut(uid uint32, f []string) string {
+	if c.sel != nil && c.sel.recent[uid] && !c.rev2 {
+		f = append(slices.Clone(f), `\Recent`)
+	}
+	return flagList(f)
 }
 
 func (v *view) close() { v.watcher.Close() }
@@ -89,7 +128,8 @@ func (c *conn) handleSelect(tag string, readOnly bool, p *parser) error {
 		w.Close()
 		return storeErr(err)
 	}
-	v := &view{name: snap.Name, readOnly: readOnly, validity: snap.UIDValidity, flags: make(map[uint32][]string), watcher: w}
+	v := &view{name: snap.Name, readOnly: readOnly, validity: snap.UIDValidity, flags: make(map[uint32][]string), watcher: w,
+		recent: map[uint32]bool{}}
 	var keywords []string
 	firstUnseen := 0
 	for i, m := range snap.Messages {
@@ -114,7 +154,10 @@ func (c *conn) handleSelect(tag string, readOnly bool, p *parser) error {
 	}
 	c.untagged(fmt.Sprintf("%d EXISTS", len(v.uids)))
 	if !c.rev2 {
-		c.untagged("0 RECENT")
+		// A read-write SELECT claims the messages still \Recent; EXAMINE
+		// shows them and leaves them to the next SELECT.
+		c.claimRecent(v)
+		c.untagged(fmt.Sprintf("%d RECENT", v.recentCount()))
 		if firstUnseen > 0 {
 			c.untagged(fmt.Sprintf("OK [UNSEEN %d] First unseen", firstUnseen))
 		}
@@ -390,7 +433,7 @@ func (c *conn) handleList(lsub bool, p *parser) error {
 		}
 		c.untagged(verb + " " + flagList(attrs) + ` "/" ` + quote(mb.Name))
 		if len(statusItems) > 0 {
-			if line, err := statusLine(mb, statusItems); err == nil {
+			if line, err := c.statusLine(mb, statusItems); err == nil {
 				c.untagged(line)
 			}
 		}
@@ -398,7 +441,7 @@ func (c *conn) handleList(lsub bool, p *parser) error {
 	return nil
 }
 
-func statusLine(mb mailstore.MailboxInfo, items []string) (string, error) {
+func (c *conn) statusLine(mb mailstore.MailboxInfo, items []string) (string, error) {
 	var out []string
 	for _, it := range items {
 		var v any
@@ -416,7 +459,8 @@ func statusLine(mb mailstore.MailboxInfo, items []string) (string, error) {
 		case "SIZE":
 			v = mb.Size
 		case "RECENT":
-			v = 0
+			uids, _ := c.srv.opts.Store.PeekRecent(c.user, mb.Name)
+			v = len(uids)
 		default:
 			return "", bad("Unknown STATUS item %s", it)
 		}
@@ -438,7 +482,7 @@ func (c *conn) handleStatus(p *parser) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	line, err := statusLine(mb, items)
+	line, err := c.statusLine(mb, items)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,8 @@ type searchMsg struct {
 	max  uint32 // highest UID
 	m    *mailstore.Message
 	root *part
+	// recent: \Recent in this session.
+	recent bool
 }
 
 func (s *searchMsg) part() *part {
@@ -152,10 +154,12 @@ func (p *parser) searchKey(depth int) (matcher, bool) {
 		return not(hasFlag(mailstore.FlagFlagged)), true
 	case "UNSEEN":
 		return not(hasFlag(mailstore.FlagSeen)), true
-	case "NEW", "RECENT":
-		return func(*searchMsg) bool { return false }, true // \Recent is not kept
+	case "RECENT":
+		return func(s *searchMsg) bool { return s.recent }, true
+	case "NEW":
+		return func(s *searchMsg) bool { return s.recent && !slices.Contains(s.m.Flags, mailstore.FlagSeen) }, true
 	case "OLD":
-		return func(*searchMsg) bool { return true }, true
+		return func(s *searchMsg) bool { return !s.recent }, true
 	case "KEYWORD", "UNKEYWORD":
 		if !p.sp() {
 			return nil, false
@@ -318,7 +322,7 @@ func (c *conn) handleSearch(tag string, uid bool, p *parser) error {
 		if !ok {
 			continue
 		}
-		if match(&searchMsg{seq: uint32(i + 1), star: uint32(len(v.uids)), max: maxUID, m: m}) {
+		if match(&searchMsg{seq: uint32(i + 1), star: uint32(len(v.uids)), max: maxUID, m: m, recent: v.recent[m.UID]}) {
 			if uid {
 				hits = append(hits, u)
 			} else {

@@ -29,12 +29,17 @@ func (c *conn) poll(allowExpunge bool) {
 	for _, m := range snap.Messages {
 		present[m.UID] = m.Flags
 	}
+	recentGone := false
 	if allowExpunge {
 		for i := len(v.uids) - 1; i >= 0; i-- {
 			uid := v.uids[i]
 			if _, ok := present[uid]; !ok {
 				c.untagged(fmt.Sprintf("%d EXPUNGE", i+1))
 				delete(v.flags, uid)
+				if v.recent[uid] {
+					delete(v.recent, uid)
+					recentGone = true
+				}
 				v.uids = slices.Delete(v.uids, i, i+1)
 			}
 		}
@@ -42,7 +47,7 @@ func (c *conn) poll(allowExpunge bool) {
 	for i, uid := range v.uids {
 		if f, ok := present[uid]; ok && !slices.Equal(f, v.flags[uid]) {
 			v.flags[uid] = f
-			c.untagged(fmt.Sprintf("%d FETCH (UID %d FLAGS %s)", i+1, uid, flagList(f)))
+			c.untagged(fmt.Sprintf("%d FETCH (UID %d FLAGS %s)", i+1, uid, c.flagsOut(uid, f)))
 		}
 	}
 	var last uint32
@@ -58,7 +63,11 @@ func (c *conn) poll(allowExpunge bool) {
 		}
 	}
 	if added {
+		c.claimRecent(v)
 		c.untagged(fmt.Sprintf("%d EXISTS", len(v.uids)))
+	}
+	if (added || recentGone) && !c.rev2 {
+		c.untagged(fmt.Sprintf("%d RECENT", v.recentCount()))
 	}
 }
 
@@ -228,7 +237,7 @@ func (c *conn) handleStore(uid bool, p *parser) error {
 		}
 		c.sel.flags[u] = f
 		if !silent { // .SILENT also for UID STORE (RFC 3501 6.4.6; Dovecot, Cyrus)
-			items := "FLAGS " + flagList(f)
+			items := "FLAGS " + c.flagsOut(u, f)
 			if uid {
 				items = fmt.Sprintf("UID %d %s", u, items)
 			}

@@ -14,6 +14,9 @@ type SeedMessage struct {
 	Flags []string
 	// Date is the internal date; zero means the store's clock.
 	Date time.Time
+	// Recent: the message is \Recent, to be claimed by the first IMAP
+	// session that selects the mailbox. Recent messages come last.
+	Recent bool
 }
 
 // SeedMailbox makes a user's mailbox hold exactly msgs, at their UIDs
@@ -62,6 +65,13 @@ func (s *Store) SeedMailbox(userName, name, use string, validity, uidNext uint32
 		next = max(next, mb.Messages[n-1].UID+1)
 	}
 	mb.UIDNext = next
+	mb.recentFrom = next
+	for _, sm := range msgs {
+		if sm.Recent {
+			mb.recentFrom = sm.UID
+			break
+		}
+	}
 	mb.version++
 	if err := s.saveLocked(u); err != nil {
 		return err

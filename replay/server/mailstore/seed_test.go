@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -40,5 +41,45 @@ func TestSeedMailbox(t *testing.T) {
 	}
 	if err := st.SeedMailbox("nobody", Inbox, "", 0, 0, nil); err == nil {
 		t.Error("unknown user accepted")
+	}
+}
+
+// \Recent (RFC 3501 2.3.2): the seeded recent messages and every later
+// arrival belong to the first session that claims them; peeking (EXAMINE,
+// STATUS) leaves them.
+func TestRecent(t *testing.T) {
+	st, err := New(Options{Deterministic: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.AddUser("alice", "pw")
+	msg := func(uid uint32, recent bool) SeedMessage {
+		return SeedMessage{UID: uid, Raw: []byte("Subject: x\r\n\r\nx\r\n"), Recent: recent}
+	}
+	if err := st.SeedMailbox("alice", Inbox, "", 7, 9, []SeedMessage{msg(2, false), msg(5, true), msg(8, true)}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, got []uint32, err error, want ...uint32) {
+		t.Helper()
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: %v %v, want %v", what, got, err, want)
+		}
+	}
+	got, err := st.PeekRecent("alice", Inbox)
+	check("peek", got, err, 5, 8)
+	got, err = st.ClaimRecent("alice", Inbox)
+	check("claim", got, err, 5, 8)
+	got, err = st.ClaimRecent("alice", Inbox)
+	check("claim again", got, err)
+	uid, err := st.Deliver("alice", []byte("Subject: new\r\n\r\nx\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = st.PeekRecent("alice", Inbox)
+	check("peek after delivery", got, err, uid)
+	got, err = st.ClaimRecent("alice", Inbox)
+	check("claim after delivery", got, err, uid)
+	if _, err := st.ClaimRecent("alice", "Nope"); err == nil {
+		t.Error("no error for a missing mailbox")
 	}
 }

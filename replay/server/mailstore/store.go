@@ -110,6 +110,10 @@ type mailbox struct {
 	// version goes up with every change of the mailbox or its messages;
 	// the disk store saves only the mailboxes whose version moved.
 	version uint64
+	// recentFrom: the messages from this UID on are \Recent and no IMAP
+	// session has claimed them yet (RFC 3501 2.3.2). Not saved: after a
+	// restart every message is new to the server.
+	recentFrom uint32
 }
 
 type message struct {
@@ -119,6 +123,46 @@ type message struct {
 	File  uint64
 	Size  int64
 	raw   []byte
+}
+
+// ClaimRecent returns the UIDs of the mailbox's \Recent messages no
+// session has claimed yet, and claims them: RFC 3501 has a message recent
+// in exactly one session, the first to select the mailbox (or to be told
+// of the message while it has it selected, read-write).
+func (s *Store) ClaimRecent(userName, name string) ([]uint32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, mb, err := s.mailboxLocked(userName, name)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint32
+	for _, m := range mb.Messages {
+		if m.UID >= mb.recentFrom {
+			out = append(out, m.UID)
+		}
+	}
+	mb.recentFrom = mb.UIDNext
+	return out, nil
+}
+
+// PeekRecent returns the UIDs of the mailbox's \Recent messages no
+// session has claimed, leaving them unclaimed (EXAMINE shows them,
+// STATUS counts them; the next SELECT claims them).
+func (s *Store) PeekRecent(userName, name string) ([]uint32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, mb, err := s.mailboxLocked(userName, name)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint32
+	for _, m := range mb.Messages {
+		if m.UID >= mb.recentFrom {
+			out = append(out, m.UID)
+		}
+	}
+	return out, nil
 }
 
 // Message describes one message in a Snapshot. Raw is shared with the
@@ -417,7 +461,7 @@ func (s *Store) RenameMailbox(userName, oldName, newName string) error {
 	}
 	if mb.Name == Inbox {
 		nb := s.newMailboxLocked(u, newName, "")
-		nb.Messages, nb.UIDNext = mb.Messages, mb.UIDNext
+		nb.Messages, nb.UIDNext, nb.recentFrom = mb.Messages, mb.UIDNext, mb.recentFrom
 		mb.Messages = nil
 		mb.version++
 		u.Mailboxes = append(u.Mailboxes, nb)
