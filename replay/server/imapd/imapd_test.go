@@ -234,6 +234,7 @@ func TestSelectedCommands(t *testing.T) {
 		t.Errorf(`second session sees \Recent: %s`, got)
 	}
 	has(t, c2.do("c", "SEARCH OLD", "OK"), "* SEARCH 1 2")
+	has(t, c2.do("d", "EXAMINE INBOX", "OK"), "* OK [CLOSED] Previous mailbox closed")
 	has(t, c.do("o", "SEARCH ANSWERED", "OK"), "* SEARCH 2")
 	has(t, c.do("p", `SEARCH OR SUBJECT first FROM ann`, "OK"), "* SEARCH 1 2")
 	has(t, c.do("q", `UID SEARCH NOT SEEN`, "OK"), "* SEARCH 2")

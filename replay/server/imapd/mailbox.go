@@ -117,9 +117,9 @@ func (c *conn) handleSelect(tag string, readOnly bool, p *parser) error {
 		c.sel.close()
 		c.sel = nil
 		c.state = stateAuthenticated
-		if c.rev2 {
-			c.untagged("OK [CLOSED] Previous mailbox closed")
-		}
+		// RFC 7162 and 9051 want it; a RFC 3501 client ignores an
+		// unknown code, and Dovecot sends it to every client.
+		c.untagged("OK [CLOSED] Previous mailbox closed")
 	}
 	st := c.srv.opts.Store
 	w := st.Watch(c.user, name)
