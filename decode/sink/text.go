@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -207,7 +208,14 @@ func (t *Text) session(r *decode.SessionRecord) {
 		t.printf("    auth: %s user=%s%s%s\n", a.Mechanism, textsafe.Quote(a.User), opt(" password=", a.Password), outcome(a.Success))
 	}
 	if r.TLS != nil {
-		t.printf("    tls: starttls=%v implicit=%v%s%s\n", r.TLS.StartTLS, r.TLS.Implicit, opt(" sni=", r.TLS.SNI), opt(" version=", r.TLS.Version))
+		dec := ""
+		if d := r.TLS.Decrypted; d != nil {
+			dec = " decrypted=" + strconv.FormatBool(*d)
+			if r.TLS.Resumed {
+				dec += " resumed"
+			}
+		}
+		t.printf("    tls: starttls=%v implicit=%v%s%s%s%s\n", r.TLS.StartTLS, r.TLS.Implicit, opt(" sni=", r.TLS.SNI), opt(" version=", r.TLS.Version), opt(" cipher=", r.TLS.Cipher), dec)
 	}
 	if r.Mode != "" {
 		t.printf("    mode: %s, retrieved %d, deleted %d\n", r.Mode, deref(r.Retrieved), deref(r.Deleted))
