@@ -81,6 +81,7 @@ type msgView struct {
 	uid   uint32
 	flags string
 	file  uint64
+	uidl  string
 }
 
 // journalEntry is one line of journal.jsonl: what one change did.
@@ -137,6 +138,7 @@ type stateMessage struct {
 	Date  time.Time `json:"date"`
 	File  uint64    `json:"file"`
 	Size  int64     `json:"size"`
+	UIDL  string    `json:"uidl,omitempty"`
 }
 
 func openDisk(dir string) (*disk, error) {
@@ -186,7 +188,7 @@ func (d *disk) load() ([]*user, uint32, error) {
 					return nil, 0, fmt.Errorf("mailstore: %s %s uid %d: %w", st.Name, sm.Name, m.UID, err)
 				}
 				refs[filepath.Base(p)] = true
-				mb.Messages = append(mb.Messages, &message{UID: m.UID, Flags: m.Flags, Date: m.Date, File: m.File, Size: int64(len(raw)), raw: raw})
+				mb.Messages = append(mb.Messages, &message{UID: m.UID, Flags: m.Flags, Date: m.Date, File: m.File, Size: int64(len(raw)), UIDL: m.UIDL, raw: raw})
 			}
 			u.Mailboxes = append(u.Mailboxes, mb)
 		}
@@ -238,7 +240,7 @@ func (d *disk) writeState(u *user, validity uint32) (int64, error) {
 		sm := stateMailbox{ID: mb.ID, Name: mb.Name, SpecialUse: mb.SpecialUse, Subscribed: mb.Subscribed,
 			UIDValidity: mb.UIDValidity, UIDNext: mb.UIDNext, Messages: make([]stateMessage, 0, len(mb.Messages))}
 		for _, m := range mb.Messages {
-			sm.Messages = append(sm.Messages, stateMessage{UID: m.UID, Flags: m.Flags, Date: m.Date, File: m.File, Size: m.Size})
+			sm.Messages = append(sm.Messages, stateMessage{UID: m.UID, Flags: m.Flags, Date: m.Date, File: m.File, Size: m.Size, UIDL: m.UIDL})
 		}
 		st.Mailboxes = append(st.Mailboxes, sm)
 	}
@@ -400,11 +402,11 @@ func metaOf(mb *mailbox) boxMeta {
 }
 
 func msgViewOf(m *message) msgView {
-	return msgView{uid: m.UID, flags: strings.Join(m.Flags, " "), file: m.File}
+	return msgView{uid: m.UID, flags: strings.Join(m.Flags, " "), file: m.File, uidl: m.UIDL}
 }
 
 func stateMsgOf(m *message) stateMessage {
-	return stateMessage{UID: m.UID, Flags: m.Flags, Date: m.Date, File: m.File, Size: m.Size}
+	return stateMessage{UID: m.UID, Flags: m.Flags, Date: m.Date, File: m.File, Size: m.Size, UIDL: m.UIDL}
 }
 
 // viewOf describes u as it is now (after a load or a compaction).

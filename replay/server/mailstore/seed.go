@@ -17,6 +17,10 @@ type SeedMessage struct {
 	// Recent: the message is \Recent, to be claimed by the first IMAP
 	// session that selects the mailbox. Recent messages come last.
 	Recent bool
+	// UIDL is the POP3 unique id (UIDL answer) the message keeps; empty
+	// lets the POP3 server make one. The POP3 server ignores a value
+	// RFC 1939 does not allow (1-70 characters 0x21-0x7E).
+	UIDL string
 }
 
 // SeedMailbox makes a user's mailbox hold exactly msgs, at their UIDs
@@ -51,7 +55,7 @@ func (s *Store) SeedMailbox(userName, name, use string, validity, uidNext uint32
 			date = s.clock()
 		}
 		raw := slices.Clone(sm.Raw)
-		m := &message{UID: sm.UID, Flags: normFlags(sm.Flags), Date: date, Size: int64(len(raw)), raw: raw}
+		m := &message{UID: sm.UID, Flags: normFlags(sm.Flags), Date: date, Size: int64(len(raw)), UIDL: sm.UIDL, raw: raw}
 		if err := s.writeMessageLocked(u, m); err != nil {
 			return err
 		}

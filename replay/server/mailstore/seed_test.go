@@ -83,3 +83,52 @@ func TestRecent(t *testing.T) {
 		t.Error("no error for a missing mailbox")
 	}
 }
+
+// A seeded POP3 UIDL is kept with the message: in snapshots, through the
+// journal on a reopen, and through state.json after the journal is
+// folded; messages seeded without one, or delivered, have none.
+func TestSeedUIDLPersists(t *testing.T) {
+	dir := t.TempDir()
+	st, err := New(Options{Dir: dir, Deterministic: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddUser("bob", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := []SeedMessage{
+		{UID: 1, Raw: []byte("Subject: a\r\n\r\nx\r\n"), UIDL: "00000001575f1e4b"},
+		{UID: 2, Raw: []byte("Subject: b\r\n\r\ny\r\n")},
+	}
+	if err := st.SeedMailbox("bob", Inbox, "", 0, 0, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Deliver("bob", []byte("Subject: c\r\n\r\nz\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"00000001575f1e4b", "", ""}
+	check := func(s *Store, when string) {
+		t.Helper()
+		snap, err := s.Snapshot("bob", Inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range snap.Messages {
+			got = append(got, m.UIDL)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: UIDLs %q, want %q", when, got, want)
+		}
+	}
+	check(st, "seeded")
+	st.Close()
+	for _, when := range []string{"reopened (journal replayed)", "reopened again (state.json)"} {
+		r, err := New(Options{Dir: dir, Deterministic: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(r, when)
+		r.Close()
+	}
+}

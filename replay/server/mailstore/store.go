@@ -122,7 +122,10 @@ type message struct {
 	Date  time.Time
 	File  uint64
 	Size  int64
-	raw   []byte
+	// UIDL is the POP3 unique-id listing value a seed gave the message;
+	// empty means the server makes its own.
+	UIDL string
+	raw  []byte
 }
 
 // ClaimRecent returns the UIDs of the mailbox's \Recent messages no
@@ -173,6 +176,9 @@ type Message struct {
 	InternalDate time.Time
 	Size         int64
 	Raw          []byte
+	// UIDL is the POP3 unique id the message was seeded with (empty:
+	// none; the POP3 server then derives one from UIDVALIDITY and UID).
+	UIDL string
 }
 
 // Snapshot is a consistent copy of a mailbox at one moment.
@@ -507,7 +513,7 @@ func (s *Store) Snapshot(userName, name string) (*Snapshot, error) {
 	snap := &Snapshot{Name: mb.Name, UIDValidity: mb.UIDValidity, UIDNext: mb.UIDNext,
 		Messages: make([]Message, len(mb.Messages))}
 	for i, m := range mb.Messages {
-		snap.Messages[i] = Message{UID: m.UID, Flags: slices.Clone(m.Flags), InternalDate: m.Date, Size: m.Size, Raw: m.raw}
+		snap.Messages[i] = Message{UID: m.UID, Flags: slices.Clone(m.Flags), InternalDate: m.Date, Size: m.Size, Raw: m.raw, UIDL: m.UIDL}
 	}
 	return snap, nil
 }

@@ -544,7 +544,27 @@ func (c *conn) handleStat() error {
 	return nil
 }
 
-func (c *conn) uidl(i int) string { return fmt.Sprintf("%d.%d", c.uidv, c.msgs[i].UID) }
+// uidl is message i's unique id: the one the store was seeded with (a
+// replayed capture's), when RFC 1939 7 allows it (1 to 70 characters in
+// 0x21-0x7E), else UIDVALIDITY.UID.
+func (c *conn) uidl(i int) string {
+	if u := c.msgs[i].UIDL; validUIDL(u) {
+		return u
+	}
+	return fmt.Sprintf("%d.%d", c.uidv, c.msgs[i].UID)
+}
+
+func validUIDL(u string) bool {
+	if len(u) < 1 || len(u) > 70 {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] < 0x21 || u[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
 
 func (c *conn) handleList(verb string, args []string) error {
 	item := func(i int) string {

@@ -227,3 +227,37 @@ func TestPipeliningAndLimits(t *testing.T) {
 		t.Fatal("still open after too many bad commands")
 	}
 }
+
+// UIDL answers the unique id a message was seeded with (mailtap replay
+// seeds the captured server's), in the listing and for one message; a
+// seeded id RFC 1939 7 does not allow (a space, a control character, over
+// 70 characters) is ignored for UIDVALIDITY.UID, as is a missing one.
+func TestSeededUIDL(t *testing.T) {
+	addr, st := testServer(t)
+	raw := []byte("Subject: s\r\n\r\nx\r\n")
+	err := st.SeedMailbox("alice", mailstore.Inbox, "", 7, 0, []mailstore.SeedMessage{
+		{UID: 1, Raw: raw, UIDL: "000000014f2d8e1a"},
+		{UID: 2, Raw: raw, UIDL: "has space"},
+		{UID: 3, Raw: raw, UIDL: strings.Repeat("u", 71)},
+		{UID: 4, Raw: raw},
+		{UID: 5, Raw: raw, UIDL: strings.Repeat("~", 70)},
+		{UID: 6, Raw: raw, UIDL: "tab\there"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := login(t, addr)
+	c.cmd("UIDL", "+OK")
+	want := "1 000000014f2d8e1a,2 7.2,3 7.3,4 7.4,5 " + strings.Repeat("~", 70) + ",6 7.6"
+	if got := strings.Join(c.multi(), ","); got != want {
+		t.Fatalf("UIDL:\n got %q\nwant %q", got, want)
+	}
+	c.cmd("UIDL 1", "+OK 1 000000014f2d8e1a")
+	c.cmd("UIDL 2", "+OK 2 7.2")
+	c.cmd("DELE 1", "+OK")
+	c.cmd("UIDL 1", "-ERR")
+	c.cmd("UIDL", "+OK")
+	if got := c.multi(); len(got) != 5 || got[0] != "2 7.2" {
+		t.Fatalf("UIDL after DELE 1: %q", got)
+	}
+}
