@@ -467,3 +467,60 @@ func TestSeedIMAPUnseen(t *testing.T) {
 		}
 	}
 }
+
+// The POP3 maildrop is seeded with the unique ids the captured server
+// gave (UIDL listing and UIDL n), so that even with --no-default-ignores
+// (UIDL values compared as they are, not as pairs) no UIDL diverges;
+// seeded without them, the built-in server's own ids do.
+func TestSeedPOP3UIDL(t *testing.T) {
+	for _, tc := range []struct {
+		pcap  string
+		uidls []string
+	}{
+		{"gen-pop3-capa-uidl.pcap", []string{"0000000167c5f0b1", "0000000267c5f0b1", "0000000367c5f0b1"}},
+		{"real-dovecot-pop3-fetchmail.pcap", []string{"000000016b0771f9", "000000026b0771f9", "000000036b0771f9"}},
+	} {
+		t.Run(tc.pcap, func(t *testing.T) {
+			cc, err := NewCompareConfig(CompareFull, nil, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			uidlDivs := func(drop bool) int {
+				n := 0
+				rs := replayAllWith(t, tc.pcap, func(sd *Seed) {
+					var got []string
+					for _, boxes := range sd.Boxes {
+						for _, m := range boxes["INBOX"].Msgs {
+							got = append(got, m.UIDL)
+							if drop {
+								m.UIDL = ""
+							}
+						}
+					}
+					if !slices.Equal(got, tc.uidls) {
+						t.Errorf("seeded UIDLs %q, want %q", got, tc.uidls)
+					}
+				}, Options{Compare: cc})
+				for _, r := range rs {
+					if r.Error != "" || r.Skipped != "" {
+						t.Fatalf("session %d: %+v", r.Session, r)
+					}
+					for _, d := range r.Diverged {
+						if d.Verb == "UIDL" {
+							n++
+						} else if d.Field != "CAPA" {
+							t.Errorf("session %d: divergence %+v", r.Session, d)
+						}
+					}
+				}
+				return n
+			}
+			if n := uidlDivs(false); n != 0 {
+				t.Errorf("%d UIDL divergences with the captured UIDLs seeded", n)
+			}
+			if n := uidlDivs(true); n < len(tc.uidls) {
+				t.Errorf("%d UIDL divergences with the server's own UIDLs, want at least %d", n, len(tc.uidls))
+			}
+		})
+	}
+}

@@ -62,6 +62,9 @@ type SeedMsg struct {
 	// Recent: among the last RECENT n messages of the first SELECT,
 	// \Recent for the first session that selects the mailbox.
 	Recent bool
+	// UIDL is the POP3 unique id the captured server gave the message
+	// (empty: not shown; the built-in server makes one).
+	UIDL string
 
 	// unseen is set for the message SELECT's [UNSEEN n] named: it was
 	// not \Seen then, whatever a later non-PEEK FETCH shows.
@@ -86,8 +89,8 @@ const PlaceholderMark = "mailtap-placeholder"
 // LSUB, SELECT, EXAMINE, STATUS, COPY/MOVE and APPEND targets) unless its
 // first mention created it, with the UIDVALIDITY, UIDNEXT and messages
 // (UIDs, flags, sizes, internal dates, bodies) shown while it was
-// unchanged since selected; for POP3 the maildrop (count, sizes,
-// retrieved messages) when IMAP did not show that INBOX.
+// unchanged since selected; for POP3 the maildrop (count, sizes, unique
+// ids, retrieved messages) when IMAP did not show that INBOX.
 func (r *Recorder) Seed(sessions []*Session) *Seed {
 	sd := &Seed{Users: map[string]string{}, Boxes: map[string]map[string]*SeedBox{}, Listed: map[string]bool{}}
 	for _, s := range sessions {
@@ -543,6 +546,27 @@ func (r *Recorder) seedPOP3(sd *Seed, user string, s *Session, obs []Obs) {
 					}
 				}
 			}
+		case "UIDL":
+			// Like LIST sizes: the first session gives every unique id
+			// it saw; a later one only those still unknown, and none
+			// once deletions renumbered the maildrop.
+			for _, f := range fieldsByKey(o, "UIDL") {
+				n, err := strconv.Atoi(strings.TrimPrefix(f.Name, "UIDL "))
+				if err != nil || n < 1 {
+					continue // "UIDL count"
+				}
+				if !first {
+					if same && n <= len(b.Msgs) && b.Msgs[n-1].UIDL == "" {
+						b.Msgs[n-1].UIDL = f.Value
+					}
+					continue
+				}
+				b.Seen = true
+				grow(n)
+				if n <= len(b.Msgs) {
+					b.Msgs[n-1].UIDL = f.Value
+				}
+			}
 		case "RETR":
 			n, err := strconv.Atoi(strings.Join(args, ""))
 			if err != nil || n < 1 || n > len(b.Msgs) {
@@ -680,7 +704,7 @@ func (sd *Seed) apply(st *mailstore.Store) error {
 				if date.IsZero() {
 					date = server.DeterministicTime
 				}
-				msgs = append(msgs, mailstore.SeedMessage{UID: uid, Raw: raw, Flags: m.Flags, Date: date, Recent: m.Recent})
+				msgs = append(msgs, mailstore.SeedMessage{UID: uid, Raw: raw, Flags: m.Flags, Date: date, Recent: m.Recent, UIDL: m.UIDL})
 			}
 			if err := st.SeedMailbox(u, name, b.Use, b.UIDValidity, b.UIDNext, msgs); err != nil {
 				return fmt.Errorf("seeding %s's %s: %w", u, name, err)
