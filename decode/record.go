@@ -283,4 +283,14 @@ type Message struct {
 	// (Zeek's missing_bytes); Truncated is then true.
 	MissingBytes int64  `json:"missing_bytes,omitempty"`
 	File         string `json:"file,omitempty"`
+	// What Zeek's smtp.log takes from the top-level header (see
+	// zeekFields in decode/message): Reply-To as written, the first
+	// address of X-Originating-IP, the Received fields of the message's
+	// first two hops, and one address per Received field, latest hop
+	// first (at most 32).
+	ReplyTo        string   `json:"reply_to,omitempty"`
+	XOriginatingIP string   `json:"x_originating_ip,omitempty"`
+	FirstReceived  string   `json:"first_received,omitempty"`
+	SecondReceived string   `json:"second_received,omitempty"`
+	ReceivedIPs    []string `json:"received_ips,omitempty"`
 }

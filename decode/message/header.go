@@ -131,7 +131,7 @@ func (p *impl) summarise(fs []field) {
 	for i := range fs {
 		switch fs[i].name {
 		case "from", "to", "cc", "subject", "date", "message-id", "in-reply-to",
-			"user-agent", "x-mailer", "content-type":
+			"user-agent", "x-mailer", "content-type", "reply-to", "received", "x-originating-ip":
 			fs[i].value = p.fixUTF8(fs[i].value)
 		}
 	}
@@ -148,6 +148,33 @@ func (p *impl) summarise(fs []field) {
 		m.UserAgent = p.decodeWords(fieldValue(fs, "x-mailer"))
 	}
 	m.ContentType = fieldValue(fs, "content-type")
+	p.zeekFields(fs)
+}
+
+// zeekFields keeps what Zeek's smtp.log takes from the header, with
+// Zeek's rules (base/protocols/smtp/main.zeek): the last Reply-To value;
+// the first address in the last X-Originating-IP that has one; the
+// Received fields, whose last in the message (the first hop the message
+// took) is first_received and the one above it second_received; and per
+// Received field the address of receivedIP, top (latest hop) first.
+func (p *impl) zeekFields(fs []field) {
+	m := &p.msg
+	for _, f := range fs {
+		switch f.name {
+		case "reply-to":
+			m.ReplyTo = capValue(f.value)
+		case "x-originating-ip":
+			if ips := ipAddresses(f.value, false); len(ips) > 0 {
+				m.XOriginatingIP = ips[0].String()
+			}
+		case "received":
+			m.SecondReceived = m.FirstReceived
+			m.FirstReceived = capValue(f.value)
+			if ip := receivedIP(f.value); ip != "" && len(m.ReceivedIPs) < maxReceivedIPs {
+				m.ReceivedIPs = append(m.ReceivedIPs, ip)
+			}
+		}
+	}
 }
 
 // fixUTF8 returns s as UTF-8: raw 8-bit header text that is not UTF-8 is

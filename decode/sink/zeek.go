@@ -238,18 +238,33 @@ func (z *Zeek) smtpMail(r *decode.SMTPMail, depth int) {
 		zeekOpt(m.From),
 		zeekSet(m.To),
 		zeekSet(m.Cc),
-		unset, // reply_to: not in mailtap's message summary
+		zeekOpt(m.ReplyTo),
 		zeekOpt(m.MessageID),
 		zeekOpt(m.InReplyTo),
 		zeekOpt(m.Subject),
-		unset, unset, unset, // x_originating_ip, first_received, second_received: not kept
+		zeekOpt(m.XOriginatingIP),
+		zeekOpt(m.FirstReceived),
+		zeekOpt(m.SecondReceived),
 		lastReply,
-		r.ServerIP+","+r.ClientIP, // path: Zeek adds the Received hops, mailtap does not keep them
+		zeekPath(&r.Header, m.ReceivedIPs),
 		zeekOpt(m.UserAgent),
 		"F",
 		zeekFUIDs(&r.Header, r.Seq, r.Message),
 	)
 	z.row(&zeekSMTP, cols)
+}
+
+// zeekPath is smtp.log's path: the server, the client, then the address
+// of each Received field, latest hop first, one not added when it equals
+// the address before it (as Zeek does).
+func zeekPath(h *decode.Header, hops []string) string {
+	path := []string{h.ServerIP, h.ClientIP}
+	for _, ip := range hops {
+		if ip != path[len(path)-1] {
+			path = append(path, ip)
+		}
+	}
+	return strings.Join(path, ",")
 }
 
 // smtpStartTLS is the row Zeek logs for a connection that went to TLS.

@@ -1,0 +1,105 @@
+package message
+
+import (
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Limits on what the summary keeps of the Received, Reply-To and
+// X-Originating-IP fields (the header block is bounded already; these keep
+// the record small).
+const (
+	maxReceivedIPs = 32   // received_ips entries
+	maxKeptValue   = 4096 // bytes of reply_to, first_received, second_received
+)
+
+// ipInText matches IPv4 and IPv6 address text the way Zeek's
+// base/utils/addrs.zeek ip_addr_regex does (the same alternatives, so
+// the same matches, leftmost-longest), so that the addresses taken from
+// Received and X-Originating-IP fields are those Zeek's smtp.log shows.
+var ipInText = func() *regexp.Regexp {
+	const (
+		dec = `(?:[0-9]{1}|[0-9]{2}|0[0-9]{2}|1[0-9]{2}|2[0-4][0-9]|25[0-5])`
+		v4  = dec + `\.` + dec + `\.` + dec + `\.` + dec
+		hx  = `[0-9A-Fa-f]{1,4}`
+	)
+	rep := func(lo, hi int) string { return `{` + strconv.Itoa(lo) + `,` + strconv.Itoa(hi) + `}` }
+	alts := []string{
+		v4,
+		`(?:` + hx + `:){7}` + hx,
+		`(?:` + hx + `:){6}` + v4,
+		`::(?:` + hx + `(?::` + hx + `)` + rep(0, 6) + `)?`,
+		hx + `(?::` + hx + `){6}::`,
+		`::(?:` + hx + `(?::` + hx + `)` + rep(0, 4) + `)?` + v4,
+		hx + `(?::` + hx + `){4}::` + v4,
+	}
+	for k := 1; k <= 6; k++ {
+		alts = append(alts, hx+`(?::`+hx+`)`+rep(k-1, k-1)+`::(?:`+hx+`(?::`+hx+`)`+rep(0, 6-k)+`)?`)
+	}
+	for k := 1; k <= 4; k++ {
+		alts = append(alts, hx+`(?::`+hx+`)`+rep(k-1, k-1)+`::(?:`+hx+`(?::`+hx+`)`+rep(0, 4-k)+`)?`+v4)
+	}
+	re := regexp.MustCompile(`(?:` + strings.Join(alts, `|`) + `)`)
+	re.Longest()
+	return re
+}()
+
+// ipAddresses returns the valid IP addresses in s, in order, as Zeek's
+// extract_ip_addresses does. wrapped keeps only those between matching
+// spaces, brackets, braces or parentheses (or alone in s).
+func ipAddresses(s string, wrapped bool) []netip.Addr {
+	locs := ipInText.FindAllStringIndex(s, -1)
+	var out []netip.Addr
+	for i, l := range locs {
+		a, err := netip.ParseAddr(s[l[0]:l[1]])
+		if err != nil {
+			continue
+		}
+		if wrapped {
+			prevEnd, nextStart := 0, len(s)
+			if i > 0 {
+				prevEnd = locs[i-1][1]
+			}
+			if i+1 < len(locs) {
+				nextStart = locs[i+1][0]
+			}
+			before, after := s[prevEnd:l[0]], s[l[1]:nextStart]
+			ok := before == "" && after == ""
+			if before != "" && after != "" {
+				switch before[len(before)-1:] + after[:1] {
+				case "[]", "()", "{}", "  ":
+					ok = true
+				}
+			}
+			if !ok {
+				continue
+			}
+		}
+		out = append(out, a.Unmap())
+	}
+	return out
+}
+
+// receivedIP is the address Zeek's smtp.log path takes from a Received
+// field: of the wrapped addresses in it, the second when there are
+// several, else the first; "" when there is none.
+func receivedIP(v string) string {
+	ips := ipAddresses(v, true)
+	switch {
+	case len(ips) > 1:
+		return ips[1].String()
+	case len(ips) == 1:
+		return ips[0].String()
+	}
+	return ""
+}
+
+// capValue cuts s to maxKeptValue bytes, on a character boundary.
+func capValue(s string) string {
+	if len(s) <= maxKeptValue {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxKeptValue], "")
+}
