@@ -83,7 +83,11 @@ func TestKill9Durability(t *testing.T) {
 		}
 		have := map[string]int{}
 		for _, m := range snap.Messages {
-			raw := string(m.Raw)
+			b, err := m.Body()
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			raw := string(b)
 			i := strings.Index(raw, "Message-ID: <")
 			j := strings.IndexByte(raw[i:], '>')
 			have[raw[i+13:i+j]]++

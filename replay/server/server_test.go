@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"net/smtp"
 	"strings"
@@ -171,6 +172,10 @@ func TestPersistence(t *testing.T) {
 	im.send("f LOGOUT")
 	im.until("f OK")
 	before, _ := s.Store().Snapshot("alice", "INBOX")
+	beforeRaw, err := before.Messages[0].Body()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +188,11 @@ func TestPersistence(t *testing.T) {
 	if fmt.Sprint(before.UIDValidity, before.UIDNext, len(after.Messages)) != fmt.Sprint(after.UIDValidity, after.UIDNext, 1) {
 		t.Fatalf("INBOX changed across restart: %+v vs %+v", before, after)
 	}
-	if string(after.Messages[0].Raw) != string(before.Messages[0].Raw) || !after.Messages[0].InternalDate.Equal(before.Messages[0].InternalDate) {
+	afterRaw, err := after.Messages[0].Body()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(afterRaw) == 0 || !bytes.Equal(afterRaw, beforeRaw) || !after.Messages[0].InternalDate.Equal(before.Messages[0].InternalDate) {
 		t.Fatal("message bytes or date changed")
 	}
 	if got := strings.Join(after.Messages[0].Flags, " "); got != `$Work \Answered` {

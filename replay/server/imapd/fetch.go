@@ -2,7 +2,9 @@ package imapd
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 
@@ -86,6 +88,13 @@ func (c *conn) handleFetch(uid bool, p *parser) error {
 			setSeen = !c.sel.readOnly
 		}
 	}
+	needBody := slices.ContainsFunc(items, func(it fetchItem) bool {
+		switch it.name {
+		case "UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE":
+			return false
+		}
+		return true
+	})
 	byUID, err := c.messagesByUID()
 	if err != nil {
 		return err
@@ -94,6 +103,18 @@ func (c *conn) handleFetch(uid bool, p *parser) error {
 		m, ok := byUID[u]
 		if !ok {
 			continue // expunged by another session, not yet announced
+		}
+		if needBody && m.Raw == nil {
+			// A disk store reads the message's file, for this one
+			// response only.
+			raw, err := m.Body()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // expunged by another session since the snapshot
+			}
+			if err != nil {
+				return storeErr(err)
+			}
+			m.Raw = raw
 		}
 		flagsChanged := false
 		if setSeen && !slices.Contains(m.Flags, mailstore.FlagSeen) {
@@ -105,6 +126,7 @@ func (c *conn) handleFetch(uid bool, p *parser) error {
 			}
 		}
 		c.writeFetch(c.sel.seqOf(u), m, items, flagsChanged)
+		m.Raw = nil
 	}
 	c.poll(false)
 	return nil

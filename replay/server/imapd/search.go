@@ -19,15 +19,29 @@ type searchMsg struct {
 	max  uint32 // highest UID
 	m    *mailstore.Message
 	root *part
+	raw  []byte // the message's bytes, read when a key needs them
 	// recent: \Recent in this session.
 	recent bool
 }
 
 func (s *searchMsg) part() *part {
 	if s.root == nil {
-		s.root = parsePart(s.m.Raw, 0, "text/plain")
+		s.root = parsePart(s.body(), 0, "text/plain")
 	}
 	return s.root
+}
+
+// body returns the message's bytes, read from a disk store's file the
+// first time a key asks; a message that cannot be read (expunged by
+// another session since the snapshot) is empty.
+func (s *searchMsg) body() []byte {
+	if s.raw == nil {
+		s.raw, _ = s.m.Body()
+		if s.raw == nil {
+			s.raw = []byte{}
+		}
+	}
+	return s.raw
 }
 
 type matcher func(*searchMsg) bool
@@ -192,7 +206,7 @@ func (p *parser) searchKey(depth int) (matcher, bool) {
 		return func(s *searchMsg) bool { return containsFold(s.part().body, v) }, ok
 	case "TEXT":
 		v, ok := str()
-		return func(s *searchMsg) bool { return containsFold(s.m.Raw, v) }, ok
+		return func(s *searchMsg) bool { return containsFold(s.body(), v) }, ok
 	case "LARGER", "SMALLER":
 		n, ok := num()
 		larger := strings.ToUpper(name) == "LARGER"

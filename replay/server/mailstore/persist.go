@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -152,8 +153,17 @@ func (d *disk) userDir(name string) string {
 	return filepath.Join(d.dir, hex.EncodeToString([]byte(name)))
 }
 
+func (d *disk) msgDir(u *user) string {
+	return filepath.Join(d.userDir(u.Name), "msg")
+}
+
 func (d *disk) msgPath(u *user, file uint64) string {
-	return filepath.Join(d.userDir(u.Name), "msg", strconv.FormatUint(file, 10)+".eml")
+	return msgFile(d.msgDir(u), file)
+}
+
+// msgFile is the path of message file number file in a user's msg dir.
+func msgFile(msgDir string, file uint64) string {
+	return filepath.Join(msgDir, strconv.FormatUint(file, 10)+".eml")
 }
 
 func (d *disk) load() ([]*user, uint32, error) {
@@ -182,13 +192,15 @@ func (d *disk) load() ([]*user, uint32, error) {
 				UIDValidity: sm.UIDValidity, UIDNext: sm.UIDNext}
 			validity = max(validity, sm.UIDValidity)
 			for _, m := range sm.Messages {
+				// The bytes stay in the file: only check it is there
+				// and take its size.
 				p := d.msgPath(u, m.File)
-				raw, err := os.ReadFile(p)
+				fi, err := os.Stat(p)
 				if err != nil {
 					return nil, 0, fmt.Errorf("mailstore: %s %s uid %d: %w", st.Name, sm.Name, m.UID, err)
 				}
 				refs[filepath.Base(p)] = true
-				mb.Messages = append(mb.Messages, &message{UID: m.UID, Flags: m.Flags, Date: m.Date, File: m.File, Size: int64(len(raw)), UIDL: m.UIDL, raw: raw})
+				mb.Messages = append(mb.Messages, &message{UID: m.UID, Flags: m.Flags, Date: m.Date, File: m.File, Size: fi.Size(), UIDL: m.UIDL})
 			}
 			u.Mailboxes = append(u.Mailboxes, mb)
 		}
@@ -255,12 +267,23 @@ func (d *disk) writeState(u *user, validity uint32) (int64, error) {
 	return int64(len(b)), writeAtomic(dir, "state.json", b)
 }
 
-func (d *disk) writeMessage(u *user, m *message) error {
+// writeMessage writes message file number file from r.
+func (d *disk) writeMessage(u *user, file uint64, r io.Reader) error {
 	dir := filepath.Join(d.userDir(u.Name), "msg")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return writeAtomic(dir, strconv.FormatUint(m.File, 10)+".eml", m.raw)
+	return writeAtomicFrom(dir, strconv.FormatUint(file, 10)+".eml", r)
+}
+
+// copyMessage writes message file number to as a copy of number from.
+func (d *disk) copyMessage(u *user, from, to uint64) error {
+	f, err := os.Open(d.msgPath(u, from))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return d.writeMessage(u, to, f)
 }
 
 func (d *disk) removeMessage(u *user, m *message) {
@@ -270,12 +293,17 @@ func (d *disk) removeMessage(u *user, m *message) {
 // writeAtomic replaces dir/name with b: temporary file, fsync, rename, and
 // fsync of the directory so the rename itself is durable.
 func writeAtomic(dir, name string, b []byte) error {
+	return writeAtomicFrom(dir, name, bytes.NewReader(b))
+}
+
+// writeAtomicFrom is writeAtomic with the content read from r.
+func writeAtomicFrom(dir, name string, r io.Reader) error {
 	f, err := os.CreateTemp(dir, "."+name+".tmp*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(b)
+	_, err = io.Copy(f, r)
 	if err == nil {
 		err = f.Sync()
 	}

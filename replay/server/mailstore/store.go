@@ -12,8 +12,10 @@
 package mailstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -125,7 +127,9 @@ type message struct {
 	// UIDL is the POP3 unique-id listing value a seed gave the message;
 	// empty means the server makes its own.
 	UIDL string
-	raw  []byte
+	// raw is the message of a memory-only store; a disk store keeps it
+	// in its file only (File) and leaves raw nil.
+	raw []byte
 }
 
 // ClaimRecent returns the UIDs of the mailbox's \Recent messages no
@@ -168,17 +172,38 @@ func (s *Store) PeekRecent(userName, name string) ([]uint32, error) {
 	return out, nil
 }
 
-// Message describes one message in a Snapshot. Raw is shared with the
-// store and must not be modified.
+// Message describes one message in a Snapshot. Read its bytes with Body.
 type Message struct {
 	UID          uint32
 	Flags        []string
 	InternalDate time.Time
 	Size         int64
-	Raw          []byte
+	// Raw is the message of a memory-only store, shared with the store
+	// (it must not be modified). A disk store keeps messages in their
+	// files only and leaves Raw nil: Body reads the file.
+	Raw []byte
 	// UIDL is the POP3 unique id the message was seeded with (empty:
 	// none; the POP3 server then derives one from UIDVALIDITY and UID).
 	UIDL string
+	// msgDir and file name the message's file in a disk store (msgDir
+	// is "" in a memory store).
+	msgDir string
+	file   uint64
+}
+
+// Body returns the message's bytes: Raw, or in a disk store the content
+// of its file, read now (each call reads it again; nothing is cached).
+// A message removed since the snapshot was taken gives an error that
+// matches fs.ErrNotExist.
+func (m *Message) Body() ([]byte, error) {
+	if m.Raw != nil || m.msgDir == "" {
+		return m.Raw, nil
+	}
+	b, err := os.ReadFile(msgFile(m.msgDir, m.file))
+	if err != nil {
+		return nil, fmt.Errorf("mailstore: message %d: %w", m.UID, err)
+	}
+	return b, nil
 }
 
 // Snapshot is a consistent copy of a mailbox at one moment.
@@ -506,14 +531,19 @@ func (s *Store) SetSubscribed(userName, name string, sub bool) error {
 func (s *Store) Snapshot(userName, name string) (*Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, mb, err := s.mailboxLocked(userName, name)
+	u, mb, err := s.mailboxLocked(userName, name)
 	if err != nil {
 		return nil, err
 	}
 	snap := &Snapshot{Name: mb.Name, UIDValidity: mb.UIDValidity, UIDNext: mb.UIDNext,
 		Messages: make([]Message, len(mb.Messages))}
+	var msgDir string
+	if s.disk != nil {
+		msgDir = s.disk.msgDir(u)
+	}
 	for i, m := range mb.Messages {
-		snap.Messages[i] = Message{UID: m.UID, Flags: slices.Clone(m.Flags), InternalDate: m.Date, Size: m.Size, Raw: m.raw, UIDL: m.UIDL}
+		snap.Messages[i] = Message{UID: m.UID, Flags: slices.Clone(m.Flags), InternalDate: m.Date, Size: m.Size, Raw: m.raw, UIDL: m.UIDL,
+			msgDir: msgDir, file: m.File}
 	}
 	return snap, nil
 }
@@ -530,7 +560,9 @@ func (s *Store) Append(userName, name string, raw []byte, flags []string, date t
 	if date.IsZero() {
 		date = s.clock()
 	}
-	raw = slices.Clone(raw)
+	if s.disk == nil {
+		raw = slices.Clone(raw) // kept; a disk store writes it and drops it
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u, mb, err := s.mailboxLocked(userName, name)
@@ -698,7 +730,7 @@ func (s *Store) copyMove(userName, src, dst string, uids []uint32, move bool) (*
 	var added []*message
 	for _, m := range from.select_(uids) {
 		c := &message{UID: to.UIDNext, Flags: slices.Clone(m.Flags), Date: m.Date, Size: m.Size, raw: m.raw}
-		if err := s.writeMessageLocked(u, c); err != nil {
+		if err := s.copyMessageLocked(u, m, c); err != nil {
 			s.removeFilesLocked(u, added)
 			return nil, err
 		}
@@ -859,13 +891,28 @@ func (s *Store) saveLocked(u *user) error {
 	return nil
 }
 
+// writeMessageLocked gives m a file and writes m.raw to it (disk store);
+// the bytes then live in the file only.
 func (s *Store) writeMessageLocked(u *user, m *message) error {
 	if s.disk == nil {
 		return nil
 	}
 	u.NextFile++
 	m.File = u.NextFile
-	return s.disk.writeMessage(u, m)
+	err := s.disk.writeMessage(u, m.File, bytes.NewReader(m.raw))
+	m.raw = nil
+	return err
+}
+
+// copyMessageLocked gives c, a copy of m, its own file (disk store),
+// copied from m's file without holding the message in memory.
+func (s *Store) copyMessageLocked(u *user, m, c *message) error {
+	if s.disk == nil {
+		return nil
+	}
+	u.NextFile++
+	c.File = u.NextFile
+	return s.disk.copyMessage(u, m.File, c.File)
 }
 
 func (s *Store) removeFilesLocked(u *user, ms []*message) {

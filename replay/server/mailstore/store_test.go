@@ -140,7 +140,7 @@ func TestPersistence(t *testing.T) {
 		t.Fatal(err)
 	}
 	in, _ := r.Snapshot("alice", "INBOX")
-	if len(in.Messages) != 1 || in.Messages[0].UID != 2 || in.UIDNext != 3 || string(in.Messages[0].Raw) != "Subject: b\r\n\r\n2\r\n" ||
+	if len(in.Messages) != 1 || in.Messages[0].UID != 2 || in.UIDNext != 3 || body(in.Messages[0]) != "Subject: b\r\n\r\n2\r\n" ||
 		!in.Messages[0].InternalDate.Equal(fixed) || strings.Join(in.Messages[0].Flags, "") != FlagFlagged {
 		t.Fatalf("INBOX after reload: %+v", in)
 	}
@@ -213,7 +213,7 @@ func TestJournal(t *testing.T) {
 	b7, _ := r.Snapshot("alice", "box0007")
 	in, _ := r.Snapshot("alice", "INBOX")
 	if len(boxes) != 1000+6 || len(in.Messages) != 0 || len(b7.Messages) != 1 ||
-		strings.Join(b7.Messages[0].Flags, " ") != FlagSeen || string(b7.Messages[0].Raw) != "Subject: j\r\n\r\nbody\r\n" {
+		strings.Join(b7.Messages[0].Flags, " ") != FlagSeen || body(b7.Messages[0]) != "Subject: j\r\n\r\nbody\r\n" {
 		t.Fatalf("after replay: %d mailboxes, INBOX %+v, box0007 %+v", len(boxes), in, b7)
 	}
 	if size("journal.jsonl") != 0 {
@@ -257,4 +257,13 @@ func TestQuota(t *testing.T) {
 	if _, _, err := s.Append("alice", "Drafts", msg, nil, time.Time{}); err != nil {
 		t.Fatalf("after removing a message: %v", err)
 	}
+}
+
+// body reads a snapshot message's bytes ("" when it cannot).
+func body(m Message) string {
+	b, err := m.Body()
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }

@@ -598,8 +598,13 @@ func (c *conn) handleRetr(args []string) error {
 		return nil
 	}
 	m := c.msgs[i]
+	raw, err := m.Body()
+	if err != nil {
+		c.reply(false, "", "message cannot be read")
+		return nil
+	}
 	c.reply(true, "", fmt.Sprintf("%d octets", m.Size))
-	writeDotStuffed(c.bw, m.Raw, -1)
+	writeDotStuffed(c.bw, raw, -1)
 	c.retrieved++
 	c.srv.opts.Store.StoreFlags(c.user, mailstore.Inbox, []uint32{m.UID}, mailstore.FlagsAdd, []string{mailstore.FlagSeen})
 	return nil
@@ -617,8 +622,13 @@ func (c *conn) handleTop(args []string) error {
 	if !ok {
 		return nil
 	}
+	raw, err := c.msgs[i].Body()
+	if err != nil {
+		c.reply(false, "", "message cannot be read")
+		return nil
+	}
 	c.reply(true, "", "")
-	writeDotStuffed(c.bw, c.msgs[i].Raw, n)
+	writeDotStuffed(c.bw, raw, n)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strconv"
@@ -23,10 +24,10 @@ import (
 // lived on, so a client dripping a byte at a time without a line end held
 // the connection for ever. Here a read timeout while a command line is
 // unfinished closes the connection instead, and marks it dead so that no
-// Session method acts on the fragment go-smtp still dispatches. Before
-// STARTTLS the conn sees the plaintext and knows exactly whether a line is
-// unfinished; under TLS it sees records, and treats any bytes read since
-// the server's last reply as an unfinished command.
+// Session method acts on the fragment go-smtp still dispatches. The conn
+// sees the plaintext, before STARTTLS and after it (it terminates the
+// client's TLS session; tlsterm.go), and knows exactly whether a line is
+// unfinished.
 type conn struct {
 	*netsrv.Conn
 	srv    *Server
@@ -35,7 +36,6 @@ type conn struct {
 
 	mu         sync.Mutex
 	pending    bool // an unfinished command line has been read
-	tls        bool // STARTTLS began: reads are TLS records
 	dead       bool // timed out mid-line: closed, nothing more may run
 	closeAfter bool // close once the next reply is written
 	started    bool // "session start" has been logged
@@ -44,7 +44,14 @@ type conn struct {
 	authFails  int
 	closed     bool
 
-	// Following the plaintext stream (before STARTTLS).
+	// STARTTLS (tlsterm.go).
+	tlsState int
+	tlsErr   error
+	outer    *tls.Conn // the client's session, terminated here
+	inner    *tls.Conn // the client end of go-smtp's in-memory session
+	pipe     *pipe
+
+	// Following the plaintext stream.
 	rbuf      []byte
 	out       []byte // ready for go-smtp
 	held      []byte // a MAIL or BDAT line not yet complete
@@ -78,23 +85,75 @@ const (
 // passed on as it is (go-smtp rejects it).
 const maxHeld = 4096
 
-// Read gives go-smtp the client's bytes. Before STARTTLS it follows the
-// stream (commands, DATA, BDAT chunks) and holds back a MAIL or BDAT
-// command line until it is complete, to correct what go-smtp v0.25.1 gets
-// wrong: it parses SIZE= and the BDAT size as 32-bit numbers and answers a
-// larger one with 501 (RFC 1870 and 3030 want 552), and after a BDAT it
-// could not parse it takes the chunk for commands. A SIZE beyond 32 bits is
-// passed on as 4294967295, which go-smtp then refuses with 552; a BDAT
-// beyond 32 bits is passed on as "BDAT 4294967295", go-smtp answers 552,
-// and the connection closes after that reply (the chunk cannot be framed).
+// Read gives go-smtp the client's bytes. It follows the plaintext stream
+// (commands, DATA, BDAT chunks), before STARTTLS and after it (see
+// tlsterm.go), and holds back a MAIL or BDAT command line until it is
+// complete, to correct what go-smtp v0.25.1 gets wrong: it parses SIZE=
+// and the BDAT size as 32-bit numbers and answers a larger one with 501
+// (RFC 1870 and 3030 want 552), and after a BDAT it could not parse it
+// takes the chunk for commands. A SIZE beyond 32 bits is passed on as
+// 4294967295, which go-smtp then refuses with 552; a BDAT beyond 32 bits is
+// passed on as "BDAT 4294967295", go-smtp answers 552, and the connection
+// closes after that reply (the chunk cannot be framed).
 func (c *conn) Read(b []byte) (int, error) {
 	for {
 		c.mu.Lock()
-		if len(c.out) > 0 {
-			n := copy(b, c.out)
-			c.out = c.out[n:]
+		state := c.tlsState
+		switch state {
+		case tlsStarting:
 			c.mu.Unlock()
-			return n, nil
+			if err := c.startTLS(); err != nil {
+				c.mu.Lock()
+				c.tlsState, c.tlsErr = tlsFailed, err
+				c.mu.Unlock()
+				c.Conn.Close()
+				return 0, err
+			}
+			continue
+		case tlsHandshake:
+			p := c.pipe
+			c.mu.Unlock()
+			n, done, err := p.serverRead(b)
+			if done || err != nil {
+				c.mu.Lock()
+				if done {
+					c.tlsState = tlsUp
+				} else {
+					c.tlsState, c.tlsErr = tlsFailed, err
+				}
+				c.mu.Unlock()
+				if done {
+					continue
+				}
+			}
+			return n, err
+		case tlsFailed:
+			err := c.tlsErr
+			c.mu.Unlock()
+			return 0, err
+		case tlsUp:
+			// go-smtp reads inner records: the corrected plaintext,
+			// encrypted.
+			if n, _, _ := c.pipe.serverRead(b); n > 0 {
+				c.mu.Unlock()
+				return n, nil
+			}
+			if len(c.out) > 0 {
+				out := c.out
+				c.out = nil
+				c.mu.Unlock()
+				if err := c.encrypt(out); err != nil {
+					return 0, err
+				}
+				continue
+			}
+		default:
+			if len(c.out) > 0 {
+				n := copy(b, c.out)
+				c.out = c.out[n:]
+				c.mu.Unlock()
+				return n, nil
+			}
 		}
 		if c.rerr != nil {
 			err := c.rerr
@@ -102,15 +161,15 @@ func (c *conn) Read(b []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, err
 		}
-		tls := c.tls
 		c.mu.Unlock()
-		if tls {
-			return c.readTLS(b)
-		}
 		if c.rbuf == nil {
 			c.rbuf = make([]byte, 4096)
 		}
-		n, err := c.Conn.Read(c.rbuf)
+		var src net.Conn = c.Conn
+		if state == tlsUp {
+			src = c.outer
+		}
+		n, err := src.Read(c.rbuf)
 		c.mu.Lock()
 		c.feed(c.rbuf[:n])
 		if err != nil {
@@ -126,25 +185,6 @@ func (c *conn) Read(b []byte) (int, error) {
 			c.dripped()
 		}
 	}
-}
-
-// readTLS reads TLS records after STARTTLS: any bytes since the last reply
-// mean a command is under way.
-func (c *conn) readTLS(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.mu.Lock()
-	if n > 0 {
-		c.pending = true
-	}
-	drip := err != nil && isTimeout(err) && c.pending && !c.dead
-	if drip {
-		c.dead = true
-	}
-	c.mu.Unlock()
-	if drip {
-		c.dripped()
-	}
-	return n, err
 }
 
 func (c *conn) dripped() {
@@ -330,15 +370,51 @@ func over32(v []byte) bool {
 
 func (c *conn) Write(b []byte) (int, error) {
 	c.mu.Lock()
-	if c.tls {
-		c.pending = false
-	}
-	switch {
-	case !c.tls && bytes.HasPrefix(b, startTLSReply):
-		c.tls = true
-	case !c.tls:
-		c.countReplies(b)
-		b = enhanceCodes(b)
+	switch c.tlsState {
+	case tlsNone:
+		if bytes.HasPrefix(b, startTLSReply) {
+			c.tlsState = tlsStarting
+			c.discard()
+		} else {
+			c.countReplies(b)
+			b = enhanceCodes(b)
+		}
+	case tlsStarting, tlsFailed:
+		// go-smtp's "550 Handshake error" after a failed handshake: the
+		// client is in TLS, the connection is over.
+		err := c.tlsErr
+		c.mu.Unlock()
+		if err == nil {
+			err = net.ErrClosed
+		}
+		return 0, err
+	case tlsHandshake:
+		p := c.pipe
+		c.mu.Unlock()
+		p.serverWrite(b)
+		return len(b), nil
+	case tlsUp:
+		c.mu.Unlock()
+		plain, err := c.decrypt(b)
+		if err != nil {
+			return 0, err
+		}
+		if len(plain) == 0 {
+			return len(b), nil
+		}
+		c.mu.Lock()
+		c.countReplies(plain)
+		plain = enhanceCodes(plain)
+		after := c.closeAfter
+		c.mu.Unlock()
+		_, err = c.outer.Write(plain)
+		if after {
+			c.Conn.Close()
+		}
+		if err != nil {
+			return 0, err
+		}
+		return len(b), nil
 	}
 	after := c.closeAfter
 	c.mu.Unlock()
@@ -347,6 +423,18 @@ func (c *conn) Write(b []byte) (int, error) {
 		c.Conn.Close()
 	}
 	return n, err
+}
+
+// discard drops what the client sent behind STARTTLS and go-smtp has not
+// read, and starts following the stream afresh; c.mu is held.
+func (c *conn) discard() {
+	c.out, c.held, c.waiting, c.rerr = nil, nil, nil, nil
+	c.passing, c.pending = false, false
+	c.mode = modeCommand
+	c.head, c.dataLine = c.head[:0], c.dataLine[:0]
+	// go-smtp answers each command after the upgrade with one reply, as
+	// before it; the counts start again.
+	c.sent, c.replied, c.dataAt = 0, 0, 0
 }
 
 // enhancedCodes are go-smtp v0.25.1's fixed success replies, which it
@@ -433,9 +521,16 @@ func (c *conn) Close() error {
 	log := c.started && !c.closed
 	c.closed = true
 	user, delivered := c.user, c.delivered
+	outer, p := c.outer, c.pipe
 	c.mu.Unlock()
 	if log {
 		c.srv.opts.Logger.Printf("smtp[%d] %s: session end user=%q delivered=%d", c.id, c.remote, user, delivered)
+	}
+	if p != nil {
+		p.Close()
+	}
+	if outer != nil {
+		outer.Close() // close_notify to the client, then the socket
 	}
 	return c.Conn.Close()
 }

@@ -107,7 +107,9 @@ func New(o *Options) *Server {
 	s.tracker.Logger = s.opts.Logger
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = s.opts.Hostname
-	srv.TLSConfig = s.opts.TLSConfig
+	// go-smtp's TLS session is an in-memory one with our conn; the
+	// client's is terminated in the conn (tlsterm.go).
+	srv.TLSConfig = innerConfig(s.opts.TLSConfig)
 	srv.AllowInsecureAuth = !s.opts.RequireTLSForAuth
 	srv.MaxMessageBytes = s.opts.MaxMessageBytes
 	srv.MaxRecipients = s.opts.MaxRecipients

@@ -492,3 +492,144 @@ func TestEarlyData(t *testing.T) {
 	c.expect("552 5.3.4 ")
 	c.cmd("NOOP", "250 ")
 }
+
+// startTLS upgrades c after EHLO and checks go-smtp's rules for the new
+// session: EHLO needed again, STARTTLS no longer offered.
+func (c *client) startTLS() {
+	c.t.Helper()
+	c.cmd("STARTTLS", "220 2.0.0 ")
+	c.c, c.br = srvtest.StartTLS(c.t, c.c)
+	c.cmd("MAIL FROM:<a@b>", "502 5.5.1 Please introduce")
+	if ehlo := c.cmd("EHLO client.test", "250"); strings.Contains(ehlo, "STARTTLS") || !strings.Contains(ehlo, "CHUNKING") {
+		c.t.Fatalf("EHLO after STARTTLS:\n%s", ehlo)
+	}
+}
+
+// TestStartTLSFixes: after STARTTLS the conn still sees the plaintext, so
+// what it corrects before STARTTLS it corrects after it: SIZE= and BDAT
+// sizes beyond 32 bits get 552 (go-smtp alone answered 501 and took the
+// BDAT chunk for commands), MAIL, RCPT and AUTH get 2.1.0, 2.1.5 and
+// 2.7.0, and the connection closes after an unframeable BDAT.
+func TestStartTLSFixes(t *testing.T) {
+	addr, st := testServer(t)
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.startTLS()
+	c.cmd("STARTTLS", "502 5.5.1 ") // go-smtp: already under TLS
+	c.cmd("MAIL FROM:<a@b> SIZE=99999999999", "552 5.3.4 ")
+	c.cmd("MAIL FROM:<a@b> SIZE=12x", "501 ")
+	c.c.Write([]byte("MAIL FROM:<a@b> SI"))
+	time.Sleep(20 * time.Millisecond)
+	c.cmd("ZE=4294967296", "552 5.3.4 ")
+	c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", "235 2.7.0 ")
+	c.cmd("MAIL FROM:<a@b> SIZE=100", "250 2.1.0 ")
+	c.cmd("RCPT TO:<alice@x>", "250 2.1.5 ")
+	c.c.Write([]byte("BDAT 5\r\nMAIL "))
+	c.expect("250 ")
+	c.c.Write([]byte("BDAT 2 LAST\r\n\r\n"))
+	c.expect("250 ")
+	snap, _ := st.Snapshot("alice", "INBOX")
+	if len(snap.Messages) != 1 || !strings.HasSuffix(string(snap.Messages[0].Raw), "MAIL \r\n") ||
+		!strings.Contains(string(snap.Messages[0].Raw), "with ESMTPSA") {
+		t.Fatalf("BDAT under TLS: %+v", snap)
+	}
+	c.cmd("MAIL FROM:<a@b>", "250 2.1.0 ")
+	c.cmd("RCPT TO:<alice@x>", "250 2.1.5 ")
+	c.cmd("BDAT 99999999999", "552 5.3.4 ")
+	if l, err := c.br.ReadString('\n'); err == nil {
+		t.Fatalf("connection open after the unframeable BDAT: %q", l)
+	}
+	// DATA under TLS is passed through untouched.
+	c = dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.startTLS()
+	c.cmd("MAIL FROM:<a@b>", "250 2.1.0 ")
+	c.cmd("RCPT TO:<alice@x>", "250 ")
+	c.cmd("DATA", "354 ")
+	c.cmd("MAIL FROM:<x> SIZE=99999999999\r\n.", "250 ")
+	c.cmd("MAIL FROM:<a@b> SIZE=99999999999", "552 5.3.4 ")
+	c.cmd("QUIT", "221 ")
+	if snap, _ := st.Snapshot("alice", "INBOX"); len(snap.Messages) != 2 || !strings.HasSuffix(string(snap.Messages[1].Raw), "\r\nMAIL FROM:<x> SIZE=99999999999\r\n") {
+		t.Fatalf("DATA under TLS: %+v", snap)
+	}
+}
+
+// TestStartTLSInjection: commands pipelined in plaintext behind STARTTLS
+// are discarded, never run in the TLS session (RFC 3207 5; the STARTTLS
+// command injection of CVE-2011-0411).
+func TestStartTLSInjection(t *testing.T) {
+	addr, st := testServer(t)
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.c.Write([]byte("STARTTLS\r\nEHLO evil.test\r\nMAIL FROM:<evil@x>\r\nRCPT TO:<alice@x>\r\n"))
+	c.expect("220 ")
+	c.c, c.br = srvtest.StartTLS(t, c.c)
+	c.cmd("MAIL FROM:<a@b>", "502 5.5.1 Please introduce") // the injected EHLO did not run
+	c.cmd("EHLO client.test", "250")
+	c.cmd("RCPT TO:<alice@x>", "502 5.5.1 Missing MAIL") // nor the injected MAIL
+	c.cmd("DATA", "502 ")
+	if snap, _ := st.Snapshot("alice", "INBOX"); len(snap.Messages) != 0 {
+		t.Fatal("delivered")
+	}
+}
+
+// TestStartTLSDripTimeout: under TLS too a command line left unfinished at
+// the read timeout closes the connection without running, and an idle
+// client gets go-smtp's 421.
+func TestStartTLSDripTimeout(t *testing.T) {
+	var logBuf syncLog
+	addr, _ := testServer(t, func(o *Options) {
+		o.ReadTimeout = 300 * time.Millisecond
+		o.Logger = log.New(&logBuf, "", 0)
+	})
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.startTLS()
+	c.c.Write([]byte("QUIT"))
+	if l, err := c.br.ReadString('\n'); err == nil {
+		t.Fatalf("fragment QUIT answered: %q", l)
+	}
+	if !strings.Contains(logBuf.String(), "read timeout in the middle of a command line") {
+		t.Fatalf("log:\n%s", logBuf.String())
+	}
+	c = dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.startTLS()
+	if r, err := c.br.ReadString('\n'); !strings.HasPrefix(r, "421 ") {
+		t.Fatalf("idle client: %q %v\n%s", r, err, logBuf.String())
+	}
+}
+
+// TestStartTLSBadHandshake: a client that answers the 220 with something
+// other than a TLS handshake loses the connection (the conn terminates the
+// handshake; nothing more can be read in plaintext or in TLS).
+func TestStartTLSBadHandshake(t *testing.T) {
+	addr, _ := testServer(t)
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("STARTTLS", "220 ")
+	c.c.Write([]byte("MAIL FROM:<a@b>\r\n"))
+	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if l, err := c.br.ReadString('\n'); err == nil {
+		t.Fatalf("answered after a failed handshake: %q", l)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("connection left open after a failed handshake")
+	}
+}
+
+// TestStartTLSClose: Close ends a session under TLS as one in plaintext:
+// the client, blocked in a read, gets "421 4.4.2" over TLS at once.
+func TestStartTLSClose(t *testing.T) {
+	st, _ := mailstore.New(mailstore.Options{})
+	s := New(&Options{Store: st, Hostname: "mx.test", TLSConfig: srvtest.TLS(t, "mx.test")})
+	addr := srvtest.Serve(t, s)
+	c := dial(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.startTLS()
+	start := time.Now()
+	go s.Close()
+	c.expect("421 4.4.2 ")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}
