@@ -148,14 +148,7 @@ func (w *msgWriter) Close() (string, error) {
 // and passes them on to f's decoder.
 func (r *Recorder) Wrap(f capture.Factory) capture.Factory {
 	return capture.FactoryFunc(func(c decode.ConnInfo) decode.Decoder {
-		inner := f.NewConn(c)
-		s := r.session(c.ID)
-		s.Conn = c
-		s.recording = true
-		d := &recConn{inner: inner, s: s}
-		d.swapper, _ = inner.(decode.RoleSwapper)
-		d.RolesSwapped()
-		return d
+		return r.record(c, f.NewConn(c))
 	})
 }
 
@@ -165,15 +158,19 @@ func (r *Recorder) Wrap(f capture.Factory) capture.Factory {
 // decodes: the plaintext of a decrypted session.
 func (r *Recorder) WrapNew(f dispatch.NewFunc) dispatch.NewFunc {
 	return func(c decode.ConnInfo, o decode.Options, sink decode.Sink) decode.Decoder {
-		inner := f(c, o, sink)
-		s := r.session(c.ID)
-		s.Conn = c
-		s.recording = true
-		d := &recConn{inner: inner, s: s}
-		d.swapper, _ = inner.(decode.RoleSwapper)
-		d.RolesSwapped()
-		return d
+		return r.record(c, f(c, o, sink))
 	}
+}
+
+// record starts recording connection c in front of its decoder inner.
+func (r *Recorder) record(c decode.ConnInfo, inner decode.Decoder) *recConn {
+	s := r.session(c.ID)
+	s.Conn = c
+	s.recording = true
+	d := &recConn{inner: inner, s: s}
+	d.swapper, _ = inner.(decode.RoleSwapper)
+	d.RolesSwapped()
+	return d
 }
 
 type recConn struct {

@@ -118,6 +118,18 @@ type mailbox struct {
 	recentFrom uint32
 }
 
+// unclaimedRecent lists the UIDs of the \Recent messages no session has
+// claimed yet.
+func (mb *mailbox) unclaimedRecent() []uint32 {
+	var out []uint32
+	for _, m := range mb.Messages {
+		if m.UID >= mb.recentFrom {
+			out = append(out, m.UID)
+		}
+	}
+	return out
+}
+
 type message struct {
 	UID   uint32
 	Flags []string
@@ -143,12 +155,7 @@ func (s *Store) ClaimRecent(userName, name string) ([]uint32, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []uint32
-	for _, m := range mb.Messages {
-		if m.UID >= mb.recentFrom {
-			out = append(out, m.UID)
-		}
-	}
+	out := mb.unclaimedRecent()
 	mb.recentFrom = mb.UIDNext
 	return out, nil
 }
@@ -163,13 +170,7 @@ func (s *Store) PeekRecent(userName, name string) ([]uint32, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []uint32
-	for _, m := range mb.Messages {
-		if m.UID >= mb.recentFrom {
-			out = append(out, m.UID)
-		}
-	}
-	return out, nil
+	return mb.unclaimedRecent(), nil
 }
 
 // Message describes one message in a Snapshot. Read its bytes with Body.
