@@ -123,3 +123,26 @@ capture_stop() {
 	((size < 300000)) || die "$CAPTURE_FILE is larger than 300 KB"
 	((size > 24)) || die "$CAPTURE_FILE is empty"
 }
+
+# dovecot_files puts Dovecot's password file under $RUN and makes sure its
+# mail store exists, owned by the mail user.
+dovecot_files() {
+	cp "$HERE/conf/users.passwd" "$RUN/users.passwd"
+	chown root:dovecot "$RUN/users.passwd"
+	chmod 640 "$RUN/users.passwd"
+	mkdir -p "$RUN/mail"
+	chown mail:mail "$RUN/mail"
+}
+
+# postfix_main puts Postfix's recipient map under $RUN and applies every
+# setting of conf/postfix-main.cf (@RUN@ replaced by $RUN); no chroot,
+# since nothing copies files into Postfix's spool here.
+postfix_main() {
+	cp "$HERE/conf/postfix-recipients" "$RUN/postfix-recipients"
+	local line
+	while IFS= read -r line; do
+		[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+		postconf -e "$line"
+	done < <(sed "s|@RUN@|$RUN|g" "$HERE/conf/postfix-main.cf")
+	postconf -F '*/*/chroot = n'
+}

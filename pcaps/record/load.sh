@@ -88,20 +88,11 @@ setup_servers() {
 			-keyout "$RUN/tls/key.pem" -out "$RUN/tls/cert.pem" 2>/dev/null
 	fi
 	sed "s|@RUN@|$RUN|g" "$HERE/conf/dovecot.conf" >"$RUN/dovecot.conf"
-	cp "$HERE/conf/users.passwd" "$RUN/users.passwd"
-	chown root:dovecot "$RUN/users.passwd"
-	chmod 640 "$RUN/users.passwd"
 	rm -rf "$RUN/mail"
-	mkdir -p "$RUN/mail"
-	chown mail:mail "$RUN/mail"
-	cp "$HERE/conf/postfix-recipients" "$RUN/postfix-recipients"
-	while IFS= read -r line; do
-		[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-		postconf -e "$line"
-	done < <(sed "s|@RUN@|$RUN|g" "$HERE/conf/postfix-main.cf")
-	# Room for the largest messages of the load; no chroot (no init script copies files).
+	dovecot_files
+	postfix_main
+	# Room for the largest messages of the load.
 	postconf -e message_size_limit=20000000
-	postconf -F '*/*/chroot = n'
 	if postfix status >/dev/null 2>&1; then postfix stop >/dev/null 2>&1 || true; fi
 	doveadm -c "$RUN/dovecot.conf" stop 2>/dev/null || true
 	rm -f /var/spool/postfix/private/dovecot-lmtp /var/spool/postfix/private/auth

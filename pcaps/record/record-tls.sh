@@ -46,24 +46,15 @@ fi
 subst "$HERE/conf/dovecot.conf" | awk '
 	/inet_listener imaps/ { l = "993" } /inet_listener pop3s/ { l = "995" }
 	/port = 0/ && l != "" { sub(/port = 0/, "port = " l); l = "" } { print }' >"$RUN/dovecot.conf"
-cp "$HERE/conf/users.passwd" "$RUN/users.passwd"
-chown root:dovecot "$RUN/users.passwd"
-chmod 640 "$RUN/users.passwd"
 rm -rf "$RUN/mail"
-mkdir -p "$RUN/mail"
-chown mail:mail "$RUN/mail"
+dovecot_files
 dovecot -c "$RUN/dovecot.conf" -n >/dev/null || die "dovecot rejects $RUN/dovecot.conf"
 
 # Postfix: the recording configuration plus submission (587) and smtps (465).
-cp "$HERE/conf/postfix-recipients" "$RUN/postfix-recipients"
-while IFS= read -r line; do
-	[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-	postconf -e "$line"
-done < <(subst "$HERE/conf/postfix-main.cf")
+postfix_main
 postconf -M submission/inet="submission inet n - n - - smtpd"
 postconf -M smtps/inet="smtps inet n - n - - smtpd"
 postconf -P "smtps/inet/smtpd_tls_wrappermode=yes"
-postconf -F '*/*/chroot = n'
 postfix check
 
 stop_servers() {

@@ -81,23 +81,12 @@ subst() { sed "s|@RUN@|$RUN|g" "$1"; }
 
 configure_dovecot() {
 	subst "$HERE/conf/dovecot.conf" >"$RUN/dovecot.conf"
-	cp "$HERE/conf/users.passwd" "$RUN/users.passwd"
-	chown root:dovecot "$RUN/users.passwd"
-	chmod 640 "$RUN/users.passwd"
-	mkdir -p "$RUN/mail"
-	chown mail:mail "$RUN/mail"
+	dovecot_files
 	dovecot -c "$RUN/dovecot.conf" -n >/dev/null || die "dovecot rejects $RUN/dovecot.conf"
 }
 
 configure_postfix() {
-	cp "$HERE/conf/postfix-recipients" "$RUN/postfix-recipients"
-	local line
-	while IFS= read -r line; do
-		[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-		postconf -e "$line"
-	done < <(subst "$HERE/conf/postfix-main.cf")
-	# No chroot: nothing needs to be copied into /var/spool/postfix (no init script here).
-	postconf -F '*/*/chroot = n'
+	postfix_main
 	postfix check
 }
 

@@ -80,18 +80,9 @@ if [[ ! -s $RUN/tls/cert.pem ]]; then
 	chmod 600 "$RUN/tls/key.pem"
 fi
 subst "$HERE/conf/dovecot.conf" | sed 's/instance_name = mailtap-record/instance_name = mailtap-replay-check/' >"$RUN/dovecot.conf"
-cp "$HERE/conf/users.passwd" "$RUN/users.passwd"
-chown root:dovecot "$RUN/users.passwd"
-chmod 640 "$RUN/users.passwd"
 rm -rf "$RUN/mail"
-mkdir -p "$RUN/mail"
-chown mail:mail "$RUN/mail"
-cp "$HERE/conf/postfix-recipients" "$RUN/postfix-recipients"
-while IFS= read -r line; do
-	[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-	postconf -e "$line"
-done < <(subst "$HERE/conf/postfix-main.cf")
-postconf -F '*/*/chroot = n'
+dovecot_files
+postfix_main
 postfix check
 
 doveadm -c "$RUN/dovecot.conf" stop 2>/dev/null || true
