@@ -81,7 +81,6 @@ trap 'exit 130' INT TERM
 
 # The same server setup as record.sh (conf/), started here without systemd.
 setup_servers() {
-	local line
 	mkdir -p "$RUN/tls"
 	if [[ ! -s $RUN/tls/key.pem ]]; then
 		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=mail.example.test" \
