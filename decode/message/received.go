@@ -46,11 +46,51 @@ var ipInText = func() *regexp.Regexp {
 	return re
 }()
 
+// ipMatches returns what ipInText.FindAllStringIndex(s, -1) returns,
+// without running the regexp over all of s: every match is made only of
+// hex digits, '.' and ':', and needs a ':' or a '.' next to a digit, so
+// the regexp runs only on the maximal runs of those bytes that could hold
+// one. The regexp has no anchors or look-around, so its leftmost-longest
+// matches in a run are those it finds in s (TestIPMatchesSameAsRegexp,
+// FuzzIPMatches). Received fields are mostly words, and running the
+// regexp over all of them cost a fifth of the read path's CPU time.
+func ipMatches(s string) [][]int {
+	var locs [][]int
+	for i := 0; i < len(s); {
+		if !isIPByte(s[i]) {
+			i++
+			continue
+		}
+		j, colon, dotDigit := i, false, false
+		for ; j < len(s) && isIPByte(s[j]); j++ {
+			switch c := s[j]; {
+			case c == ':':
+				colon = true
+			case c == '.' && j > i && isDigit(s[j-1]):
+				dotDigit = true
+			}
+		}
+		if colon || dotDigit {
+			for _, l := range ipInText.FindAllStringIndex(s[i:j], -1) {
+				locs = append(locs, []int{i + l[0], i + l[1]})
+			}
+		}
+		i = j
+	}
+	return locs
+}
+
+func isIPByte(c byte) bool {
+	return isDigit(c) || c == '.' || c == ':' || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
 // ipAddresses returns the valid IP addresses in s, in order, as Zeek's
 // extract_ip_addresses does. wrapped keeps only those between matching
 // spaces, brackets, braces or parentheses (or alone in s).
 func ipAddresses(s string, wrapped bool) []netip.Addr {
-	locs := ipInText.FindAllStringIndex(s, -1)
+	locs := ipMatches(s)
 	var out []netip.Addr
 	for i, l := range locs {
 		a, err := netip.ParseAddr(s[l[0]:l[1]])

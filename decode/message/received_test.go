@@ -1,6 +1,7 @@
 package message
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -84,4 +85,46 @@ func TestReceivedBounded(t *testing.T) {
 	if len(m.ReplyTo) > maxKeptValue || !strings.HasPrefix(m.ReplyTo, "éé") || len(m.ReplyTo) < maxKeptValue-1 {
 		t.Errorf("reply_to of %d bytes", len(m.ReplyTo))
 	}
+}
+
+// TestIPMatchesSameAsRegexp: the prefiltered scan finds exactly what the
+// regexp finds over the whole string, on random text made of the bytes
+// that matter (hex digits, '.', ':', brackets, spaces, other letters).
+func TestIPMatchesSameAsRegexp(t *testing.T) {
+	const alphabet = "0123456789019.:.:abcdefABCDEFxyz []()::..1255"
+	rng := rand.New(rand.NewPCG(1, 2))
+	seeds := []string{
+		"from a (a [192.0.2.1]) by b (b [192.0.2.2]) with ESMTP",
+		"from laptop (IPv6:2001:db8::1]) by c ([2001:DB8::2])",
+		"1234.5.6.7 999.1.1.1 256.1.1.1 ::ffff:192.0.2.5 fe80::1 a:b:c:d:e:f:1:2:3",
+		"by mx.example.org (Postfix) with ESMTPS id 4Q2x7f0Fz; Mon, 1 Jan 2024 00:00:00 +0000",
+	}
+	for range 20000 {
+		b := make([]byte, rng.IntN(80))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		seeds = append(seeds, string(b))
+	}
+	for _, s := range seeds {
+		checkIPMatches(t, s)
+	}
+}
+
+func checkIPMatches(t *testing.T, s string) {
+	t.Helper()
+	want := ipInText.FindAllStringIndex(s, -1)
+	got := ipMatches(s)
+	if len(want) == 0 && len(got) == 0 {
+		return
+	}
+	if !slices.EqualFunc(got, want, slices.Equal[[]int]) {
+		t.Fatalf("ipMatches(%q) = %v, regexp finds %v", s, got, want)
+	}
+}
+
+func FuzzIPMatches(f *testing.F) {
+	f.Add("from a (a [192.0.2.1]) by b (b [2001:DB8::2])")
+	f.Add("::ffff:192.0.2.5 1234.5.6.7")
+	f.Fuzz(func(t *testing.T, s string) { checkIPMatches(t, s) })
 }
