@@ -309,6 +309,7 @@ func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 	if n == 0 {
 		n = d.workerCount(-1) // size unknown here: readFile sets d.workers from it
 	}
+	tuneGC(n)
 	return capture.NewParallel(cfg, n, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
 }
 
