@@ -2,8 +2,8 @@ package main
 
 import (
 	"os"
-	"runtime/debug"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
