@@ -48,9 +48,9 @@ var ipInText = func() *regexp.Regexp {
 
 // ipMatches returns what ipInText.FindAllStringIndex(s, -1) returns,
 // without running the regexp over all of s: every match is made only of
-// hex digits, '.' and ':', and needs a ':' or a '.' next to a digit, so
-// the regexp runs only on the maximal runs of those bytes that could hold
-// one. The regexp has no anchors or look-around, so its leftmost-longest
+// hex digits, '.' and ':', and needs three dots after digits (IPv4),
+// "::" or six colons (IPv6), so the regexp runs only on the maximal runs
+// of those bytes that could hold one. The regexp has no anchors or look-around, so its leftmost-longest
 // matches in a run are those it finds in s (TestIPMatchesSameAsRegexp,
 // FuzzIPMatches). Received fields are mostly words, and running the
 // regexp over all of them cost a fifth of the read path's CPU time.
@@ -61,16 +61,20 @@ func ipMatches(s string) [][]int {
 			i++
 			continue
 		}
-		j, colon, dotDigit := i, false, false
+		j, colons, dotDigits, double := i, 0, 0, false
 		for ; j < len(s) && isIPByte(s[j]); j++ {
 			switch c := s[j]; {
 			case c == ':':
-				colon = true
+				colons++
+				double = double || j > i && s[j-1] == ':'
 			case c == '.' && j > i && isDigit(s[j-1]):
-				dotDigit = true
+				dotDigits++
 			}
 		}
-		if colon || dotDigit {
+		// An IPv4 address has three dots after digits; an IPv6 one
+		// has "::" or at least six colons (times such as 12:30:45,
+		// common in Received fields, have neither).
+		if dotDigits >= 3 || double || colons >= 6 {
 			for _, l := range ipInText.FindAllStringIndex(s[i:j], -1) {
 				locs = append(locs, []int{i + l[0], i + l[1]})
 			}
