@@ -234,6 +234,7 @@ type worker struct {
 
 	kept   int                      // bytes kept to compare overlaps (overlap.go)
 	bufs   [][]byte                 // recycled buffers for them
+	pooled int                      // bytes of capacity in bufs
 	pieces [][2]reassembly.Sequence // scratch for assemble
 
 	deferring bool

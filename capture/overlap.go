@@ -33,10 +33,10 @@ const (
 	keepPerHalf = 64 << 10
 	// Buffers of kept bytes are recycled by each worker (most are
 	// released when the peer acknowledges, a packet later): at least
-	// minBuf bytes, at most maxPooled buffers of up to maxPooledBuf.
-	minBuf       = 2 << 10
-	maxPooledBuf = 16 << 10
-	maxPooled    = 256
+	// minBuf bytes, at most maxPooledBuf each and maxPooledBytes in all.
+	minBuf         = 2 << 10
+	maxPooledBuf   = 2 * keepPerHalf
+	maxPooledBytes = 1 << 20
 )
 
 // span is a range of sequence numbers handed to gopacket.
@@ -190,6 +190,20 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 			if l.b == nil {
 				l.b = w.getBuf(len(p))
 			}
+			if len(h.spans) == 1 {
+				// In order: drop now what keepPerHalf would drop
+				// after the append, so that the buffer need not
+				// grow (64 KiB loopback segments would otherwise
+				// reallocate it at every segment).
+				if over := len(l.b) + len(p) - keepPerHalf; over >= len(l.b) {
+					w.addKept(h, -len(l.b))
+					p = p[over-len(l.b):]
+					l.b = l.b[:0]
+				} else if over > 0 {
+					l.b = cutFront(l.b, over)
+					w.addKept(h, -over)
+				}
+			}
 			l.b = append(l.b, p...)
 			w.addKept(h, len(p))
 		} else {
@@ -328,19 +342,26 @@ func cutFront(b []byte, n int) []byte {
 // getBuf returns an empty buffer for at least n bytes, recycled when it
 // can be.
 func (w *worker) getBuf(n int) []byte {
-	if k := len(w.bufs); k > 0 && n <= maxPooledBuf {
-		b := w.bufs[k-1]
-		w.bufs[k-1] = nil
-		w.bufs = w.bufs[:k-1]
-		return b
+	n = min(n, keepPerHalf)
+	// one of the last few recycled that is large enough
+	for k := len(w.bufs) - 1; k >= 0 && k >= len(w.bufs)-4; k-- {
+		if b := w.bufs[k]; cap(b) >= n {
+			last := len(w.bufs) - 1
+			w.bufs[k] = w.bufs[last]
+			w.bufs[last] = nil
+			w.bufs = w.bufs[:last]
+			w.pooled -= cap(b)
+			return b
+		}
 	}
 	return make([]byte, 0, max(n, minBuf))
 }
 
 // putBuf recycles b, which its owner no longer uses.
 func (w *worker) putBuf(b []byte) {
-	if c := cap(b); c >= minBuf && c <= maxPooledBuf && len(w.bufs) < maxPooled {
+	if c := cap(b); c >= minBuf && c <= maxPooledBuf && w.pooled+c <= maxPooledBytes {
 		w.bufs = append(w.bufs, b[:0])
+		w.pooled += c
 	}
 }
 

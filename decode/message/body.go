@@ -70,6 +70,18 @@ func (l *leaf) emitByte(c byte) {
 	}
 }
 
+// emitRun adds b to the decoded bytes, as emitByte does for each.
+func (l *leaf) emitRun(b []byte) {
+	for len(b) > 0 {
+		k := copy(l.out[l.on:], b)
+		l.on += k
+		b = b[k:]
+		if l.on == len(l.out) {
+			l.flushOut()
+		}
+	}
+}
+
 func (l *leaf) flushOut() {
 	l.emit(l.out[:l.on])
 	l.on = 0
@@ -167,21 +179,28 @@ func (l *leaf) decode(p *impl, b []byte) {
 		l.out = new([4096]byte)
 	}
 	bad := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c == '=' {
-			if i+2 < len(b) {
-				if h, ok := unhex(b[i+1]); ok {
-					if lo, ok := unhex(b[i+2]); ok {
-						l.emitByte(h<<4 | lo)
-						i += 2
-						continue
-					}
+	for len(b) > 0 {
+		// the run up to the next '=' goes out as it is
+		i := bytes.IndexByte(b, '=')
+		if i < 0 {
+			i = len(b)
+		}
+		l.emitRun(b[:i])
+		if b = b[i:]; len(b) == 0 {
+			break
+		}
+		if len(b) > 2 {
+			if h, ok := unhex(b[1]); ok {
+				if lo, ok := unhex(b[2]); ok {
+					l.emitByte(h<<4 | lo)
+					b = b[3:]
+					continue
 				}
 			}
-			bad = true
 		}
-		l.emitByte(c)
+		bad = true
+		l.emitByte('=')
+		b = b[1:]
 	}
 	l.flushOut()
 	if bad {
