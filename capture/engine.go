@@ -224,6 +224,7 @@ type worker struct {
 	now     time.Time
 	closing decode.CloseReason // reason used for connections closed by a flush
 	current *conn              // the connection being assembled (for streamFactory)
+	last    *conn              // the connection of the previous packet, if still tracked
 	streams int                // connections in gopacket's pool (streams not complete)
 
 	// lru lists the tracked connections by last activity, least recent
@@ -484,7 +485,12 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 		w.now = ts
 	}
 	k := keyOf(seg.src, seg.dst)
-	c := w.conns[k]
+	c := w.last
+	if c == nil || c.key != k {
+		// (packets come in runs of one connection: its data, then the
+		// peer's acknowledgement)
+		c = w.conns[k]
+	}
 	if c != nil && t.SYN && !t.ACK && c.reusedBy(seg) {
 		w.stats.PortReuse.Add(1)
 		w.finish(c, decode.CloseReused)
@@ -503,6 +509,7 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 		c = w.newConn(k, seg)
 	}
 	c.lastSeen = ts
+	w.last = c
 	w.touch(c)
 	if c.ignored {
 		w.stats.Ignored.Add(1)
@@ -698,6 +705,9 @@ func (w *worker) finish(c *conn, reason decode.CloseReason) {
 	}
 	if w.conns[c.key] == c {
 		delete(w.conns, c.key)
+	}
+	if w.last == c {
+		w.last = nil
 	}
 	w.untrack(c)
 	w.forget(c)
