@@ -550,12 +550,7 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	// gopacket keeps the context of a segment it queues (out of order) and
 	// asks it for the timestamp later, so each packet needs its own; they
 	// come from small slabs, not one allocation per packet.
-	if len(w.ctxs) == 0 {
-		w.ctxs = make([]assemblerCtx, 32)
-	}
-	ctx := &w.ctxs[0]
-	w.ctxs = w.ctxs[1:]
-	ctx.ci = ci
+	ctx := w.newCtx(ci.Timestamp)
 	if t.ACK {
 		w.acked(&c.halves[peer], reassembly.Sequence(t.Ack))
 	}
@@ -743,12 +738,7 @@ func (w *worker) release(c *conn) {
 		if t.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback) != nil {
 			return
 		}
-		if len(w.ctxs) == 0 {
-			w.ctxs = make([]assemblerCtx, 32)
-		}
-		ctx := &w.ctxs[0]
-		w.ctxs = w.ctxs[1:]
-		ctx.ci = gopacket.CaptureInfo{Timestamp: c.lastSeen}
+		ctx := w.newCtx(c.lastSeen)
 		w.current = c
 		w.asm.AssembleWithContext(c.flow(side == decode.ClientToServer), &t, ctx)
 		w.current = nil
@@ -819,6 +809,37 @@ func (w *worker) closeSorted(phase uint8, cs []*conn, reason decode.CloseReason)
 	}
 }
 
-type assemblerCtx struct{ ci gopacket.CaptureInfo }
+// assemblerCtx is what gopacket keeps of a packet: its timestamp, which
+// is all it and the stream ask for. It holds no pointer (a time.Time
+// holds its Location), so the slabs cost the collector nothing to scan.
+type assemblerCtx struct {
+	sec  int64
+	nsec int32
+	utc  bool // the timestamp was in UTC (else in Local, as pcapgo's)
+}
 
-func (a *assemblerCtx) GetCaptureInfo() gopacket.CaptureInfo { return a.ci }
+func (a *assemblerCtx) set(ts time.Time) {
+	a.sec, a.nsec, a.utc = ts.Unix(), int32(ts.Nanosecond()), ts.Location() == time.UTC
+}
+
+func (a *assemblerCtx) GetCaptureInfo() gopacket.CaptureInfo {
+	ts := time.Unix(a.sec, int64(a.nsec))
+	if a.utc {
+		ts = ts.UTC()
+	}
+	return gopacket.CaptureInfo{Timestamp: ts}
+}
+
+// ctxSlab is the number of contexts allocated at once.
+const ctxSlab = 64
+
+// newCtx returns an unused context for a packet at ts.
+func (w *worker) newCtx(ts time.Time) *assemblerCtx {
+	if len(w.ctxs) == 0 {
+		w.ctxs = make([]assemblerCtx, ctxSlab)
+	}
+	ctx := &w.ctxs[0]
+	w.ctxs = w.ctxs[1:]
+	ctx.set(ts)
+	return ctx
+}

@@ -167,3 +167,27 @@ func BenchmarkReadSmallMessages(b *testing.B) {
 	runtime.ReadMemStats(&ms2)
 	b.ReportMetric(float64(ms2.Mallocs-ms1.Mallocs)/float64(b.N)/(float64(size)/1e6), "allocs/MB")
 }
+
+// BenchmarkReadFile: the read path (one worker, JSON to io.Discard) on
+// the capture named by MAILTAP_BENCH_FILE, e.g. a real-traffic capture
+// recorded by pcaps/record/load.sh; skipped without it. With -benchmem
+// and -memprofile it shows where a real capture's allocations come from.
+func BenchmarkReadFile(b *testing.B) {
+	path := os.Getenv("MAILTAP_BENCH_FILE")
+	if path == "" {
+		b.Skip("MAILTAP_BENCH_FILE not set")
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Size())
+	b.ReportAllocs()
+	var ms1, ms2 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	for b.Loop() {
+		readOnce(b, path)
+	}
+	runtime.ReadMemStats(&ms2)
+	b.ReportMetric(float64(ms2.Mallocs-ms1.Mallocs)/float64(b.N)/(float64(st.Size())/1e6), "allocs/MB")
+}
