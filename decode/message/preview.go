@@ -134,6 +134,8 @@ func foldClip[T string | []byte](s T, n int, decode func(T) (rune, int)) (out T,
 				end++ // a single ASCII space in s: the output is still a slice of s
 			} else {
 				if b == nil {
+					// room for the rest: at most 4 bytes a character
+					b = make([]byte, 0, end-start+1+utf8.UTFMax*(n-runes))
 					b = append(b, s[start:end]...)
 				}
 				b = append(b, ' ')

@@ -168,11 +168,14 @@ func Check(s string) string {
 // Invalid UTF-8 is written as \ufffd, as encoding/json would.
 func AppendJSON(dst, src []byte) []byte {
 	for i := 0; i < len(src); {
-		c := src[i]
-		if c < utf8.RuneSelf && c != 0x7f {
-			dst = append(dst, c)
-			i++
-			continue
+		// ASCII below DEL, the common case, is copied by runs
+		j := i
+		for j < len(src) && src[j] < 0x7f {
+			j++
+		}
+		dst = append(dst, src[i:j]...)
+		if i = j; i == len(src) {
+			break
 		}
 		r, n := utf8.DecodeRune(src[i:])
 		switch {

@@ -1,11 +1,13 @@
 package textsafe
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log"
 	"strings"
 	"testing"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -117,4 +119,42 @@ func TestJSONWriter(t *testing.T) {
 	if want := `{"got_text":"ok\u202e\u007f"}` + "\n"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
+}
+
+// appendJSONByByte is AppendJSON as first written, one byte at a time:
+// the reference FuzzAppendJSON holds the run-copying one to.
+func appendJSONByByte(dst, src []byte) []byte {
+	for i := 0; i < len(src); {
+		c := src[i]
+		if c < utf8.RuneSelf && c != 0x7f {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(src[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			dst = append(dst, `\ufffd`...)
+		case !Unsafe(r):
+			dst = append(dst, src[i:i+n]...)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			dst = appendU(appendU(dst, r1), r2)
+		default:
+			dst = appendU(dst, r)
+		}
+		i += n
+	}
+	return dst
+}
+
+func FuzzAppendJSON(f *testing.F) {
+	for _, s := range []string{`{"a":"b"}`, "x\x7fy", "\u202e\u200b\xff\xfe", "é\U0001F600\U000E0001", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := AppendJSON(nil, b), appendJSONByByte(nil, b); !bytes.Equal(got, want) {
+			t.Fatalf("AppendJSON(%q) = %q, want %q", b, got, want)
+		}
+	})
 }
