@@ -47,14 +47,18 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 		}
 	}
 	type rawField struct {
-		name  string
-		value []byte
+		name   string
+		value  []byte
+		folded bool // value was unfolded: a copy, not a slice of b
+		off    int  // else where value starts in b
 	}
-	var fs []rawField
+	fs := make([]rawField, 0, 32)
+	whole := b
 	skipping := false
 	first := true
 	for len(b) > 0 {
 		var line []byte
+		lineOff := len(whole) - len(b)
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
 			line, b = b[:i], b[i+1:]
 		} else {
@@ -73,6 +77,7 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 				p.anomaly(decode.AnomalyHeaderWithoutColon)
 			default:
 				fs[len(fs)-1].value = append(fs[len(fs)-1].value, line...)
+				fs[len(fs)-1].folded = true
 			}
 			continue
 		}
@@ -89,11 +94,25 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 		}
 		skipping = false
 		// The value aliases b (capped: unfolding appends copy it).
-		fs = append(fs, rawField{fieldName(name), line[i+1 : len(line) : len(line)]})
+		fs = append(fs, rawField{name: fieldName(name), value: line[i+1 : len(line) : len(line)], off: lineOff + i + 1})
 	}
+	// One string for the block: values that were not unfolded are
+	// slices of it, not an allocation each.
+	hs := string(whole)
 	out := make([]field, len(fs))
 	for i, f := range fs {
-		out[i] = field{f.name, string(bytes.TrimSpace(f.value))}
+		v := bytes.TrimSpace(f.value)
+		switch {
+		case len(v) == 0:
+		case f.folded:
+			out[i].value = string(v)
+		default:
+			// value's capacity ends with it: the difference is what
+			// TrimSpace cut from its front
+			off := f.off + cap(f.value) - cap(v)
+			out[i].value = hs[off : off+len(v)]
+		}
+		out[i].name = f.name
 	}
 	return out
 }

@@ -280,6 +280,14 @@ func (p *impl) headerLine(e *entity, line []byte, complete bool) {
 	if e.hdrOver {
 		return
 	}
+	if e.hdr == nil {
+		// one allocation for most header blocks, not one per doubling
+		n := 512
+		if e.top {
+			n = 2048
+		}
+		e.hdr = make([]byte, 0, min(e.hdrCap, n))
+	}
 	if room := e.hdrCap - len(e.hdr); len(line) > room {
 		e.hdr = append(e.hdr, line[:room]...)
 		e.hdrOver = true
