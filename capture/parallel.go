@@ -22,14 +22,18 @@ func newWorkerSet(cfg Config, n int, newFactory func(decode.Sink) Factory, out d
 		p.ws = []*pworker{{w: newWorker(cfg, newFactory(out))}}
 		return p
 	}
+	p.enc, _ = out.(encodingSink)
 	// MaxConns bounds the whole set: each worker tracks its share (the
 	// flow hash spreads connections evenly).
 	cfg.MaxConns = max(1, cfg.MaxConns/n)
 	for i := 0; i < n; i++ {
 		col := &collector{}
+		if p.enc != nil {
+			col.encode = p.enc.RecordEncoder()
+		}
 		w := newWorker(cfg, newFactory(col))
 		w.mark = col.mark
-		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan *batch, 4), free: make(chan *batch, 8)})
+		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan *batch, 4), free: make(chan *batch, 8), spare: make(chan result, 4)})
 	}
 	p.results = make(chan result, 4*n)
 	return p
@@ -53,12 +57,14 @@ const (
 )
 
 // item is one unit of work for a worker, with its own copy of the bytes.
+// The TCP layer is decoded again by the worker, from raw: a copied
+// layers.TCP would still point at the reader's buffer for its ports
+// (TransportFlow) and options.
 type item struct {
 	kind  itemKind
 	frame uint64
-	seg   segment
-	raw   []byte // TCP header and payload, copied
-	tcp   layers.TCP
+	seg   segment // seg.tcp is nil
+	raw   []byte  // TCP header and payload, copied
 	ci    gopacket.CaptureInfo
 	now   time.Time
 }
@@ -84,20 +90,43 @@ func (a key) less(b key) bool {
 	return a.n < b.n
 }
 
+// keyed is a record with its key: the record itself, or when the output
+// sink encodes ahead (encodingSink) its bytes, buf[off:end] of its result,
+// or the error encoding it.
 type keyed struct {
-	k key
-	r decode.Record
+	k        key
+	r        decode.Record
+	off, end int
+	err      error
 }
 
-// collector is a worker's sink: it keys each record.
+// encodingSink is sink.Encoder, said again here so that capture does not
+// depend on the sinks: an output whose records can be encoded by the
+// workers, leaving the merger only to write bytes in order.
+type encodingSink interface {
+	RecordEncoder() func(dst []byte, r decode.Record) ([]byte, error)
+	EmitEncoded(b []byte, err error)
+}
+
+// collector is a worker's sink: it keys each record, and encodes it when
+// the output can take encoded records.
 type collector struct {
-	cur  key
-	recs []keyed
+	cur    key
+	recs   []keyed
+	encode func(dst []byte, r decode.Record) ([]byte, error) // or nil
+	buf    []byte                                            // what encode made for recs
 }
 
 func (c *collector) Emit(r decode.Record) {
 	c.cur.n++
-	c.recs = append(c.recs, keyed{c.cur, r})
+	if c.encode == nil {
+		c.recs = append(c.recs, keyed{k: c.cur, r: r})
+		return
+	}
+	off := len(c.buf)
+	var err error
+	c.buf, err = c.encode(c.buf, r)
+	c.recs = append(c.recs, keyed{k: c.cur, off: off, end: len(c.buf), err: err})
 }
 
 func (c *collector) mark(phase uint8, session uint64) {
@@ -108,22 +137,36 @@ func (c *collector) at(frame uint64, phase uint8) {
 	c.cur = key{frame: frame, phase: phase}
 }
 
-// result is what a worker reports after a batch: its records, and that it
-// will never emit a record keyed below done.
+// result is what a worker reports after a batch: its records (and the
+// bytes of those encoded), and that it will never emit a record keyed
+// below done.
 type result struct {
 	w    int
 	recs []keyed
+	buf  []byte
 	done key
 }
 
+// spareCap is the largest record buffer (encoded bytes) kept for reuse; the
+// last batches of a run, closing every connection, can make larger ones.
+const spareCap = 4 << 20
+
 type pworker struct {
-	w     *worker
-	col   *collector
-	in    chan *batch
-	cur   *batch // being filled by the reader
-	free  chan *batch
-	queue []keyed // merged side: records not yet written
-	done  key     // merged side: watermark
+	w    *worker
+	col  *collector
+	tcp  layers.TCP // the worker's: decoded from each item's bytes
+	in   chan *batch
+	cur  *batch // being filled by the reader
+	free chan *batch
+	// spare takes results back from the merger once written, for their
+	// slices to be reused.
+	spare chan result
+	// Merger side: results with records not yet written, oldest first,
+	// nextRec the index of the first of them in pending[0], and the
+	// watermark.
+	pending []result
+	nextRec int
+	done    key
 }
 
 // workerSet is the engine's workers: one, run inline on the reader's
@@ -134,6 +177,7 @@ type workerSet struct {
 	ws      []*pworker
 	inline  bool
 	out     decode.Sink
+	enc     encodingSink // out, when it takes encoded records
 	seed    maphash.Seed
 	results chan result
 	wg      sync.WaitGroup
@@ -157,37 +201,41 @@ func (p *workerSet) start() {
 // run is a worker's loop.
 func (p *workerSet) run(i int, pw *pworker) {
 	defer p.wg.Done()
+	col := pw.col
 	for b := range pw.in {
+		select {
+		case r := <-pw.spare:
+			col.recs, col.buf = r.recs[:0], r.buf[:0]
+		default:
+		}
 		var last key
 		for j := range b.items {
 			it := &b.items[j]
 			switch it.kind {
 			case itemSegment:
-				pw.col.at(it.frame, phasePacket)
-				// Decode the TCP header again from our own copy: a
-				// copied layers.TCP still points at the reader's
-				// buffer for its ports (TransportFlow).
-				if err := it.tcp.DecodeFromBytes(it.raw, gopacket.NilDecodeFeedback); err != nil {
+				col.at(it.frame, phasePacket)
+				// The assembler copies what it keeps: one layers.TCP
+				// serves every segment.
+				if err := pw.tcp.DecodeFromBytes(it.raw, gopacket.NilDecodeFeedback); err != nil {
 					continue
 				}
-				it.seg.tcp = &it.tcp
+				it.seg.tcp = &pw.tcp
 				pw.w.segment(it.seg, it.ci)
 				last = key{frame: it.frame, phase: phasePacket + 1}
 			case itemFlush:
-				pw.col.at(it.frame, phaseFlush)
+				col.at(it.frame, phaseFlush)
 				pw.w.flush(it.now)
 				last = key{frame: it.frame + 1}
 			case itemLoss:
 				pw.w.loss()
 			case itemFinish:
-				pw.col.at(^uint64(0), phaseEOFFlush)
+				col.at(^uint64(0), phaseEOFFlush)
 				pw.w.finishAll()
 				last = key{frame: ^uint64(0), phase: 255}
 			}
 		}
-		recs := pw.col.recs
-		pw.col.recs = nil
-		p.results <- result{w: i, recs: recs, done: last}
+		p.results <- result{w: i, recs: col.recs, buf: col.buf, done: last}
+		col.recs, col.buf = nil, nil
 		// Nothing keeps the batch's bytes (gopacket copies what it
 		// queues, decoders copy what they keep): hand it back.
 		clear(b.items)
@@ -203,24 +251,28 @@ func (p *workerSet) merge() {
 	defer close(p.merged)
 	for r := range p.results {
 		pw := p.ws[r.w]
-		pw.queue = append(pw.queue, r.recs...)
 		pw.done = r.done
+		if len(r.recs) > 0 {
+			pw.pending = append(pw.pending, r)
+		} else {
+			p.recycle(pw, r)
+		}
 		for {
 			// The smallest head among workers; it may go out when every
 			// other worker's watermark (or own head) is past it.
-			best := -1
-			for i, w := range p.ws {
-				if len(w.queue) > 0 && (best < 0 || w.queue[0].k.less(p.ws[best].queue[0].k)) {
-					best = i
+			var best *pworker
+			for _, w := range p.ws {
+				if len(w.pending) > 0 && (best == nil || w.head().k.less(best.head().k)) {
+					best = w
 				}
 			}
-			if best < 0 {
+			if best == nil {
 				break
 			}
-			k := p.ws[best].queue[0].k
+			k := best.head().k
 			ok := true
-			for i, w := range p.ws {
-				if i != best && len(w.queue) == 0 && w.done.less(k) {
+			for _, w := range p.ws {
+				if w != best && len(w.pending) == 0 && w.done.less(k) {
 					ok = false
 					break
 				}
@@ -228,10 +280,41 @@ func (p *workerSet) merge() {
 			if !ok {
 				break
 			}
-			p.out.Emit(p.ws[best].queue[0].r)
-			p.ws[best].queue[0] = keyed{}
-			p.ws[best].queue = p.ws[best].queue[1:]
+			p.emitHead(best)
 		}
+	}
+}
+
+// head is the first record pw's merger has not written.
+func (pw *pworker) head() *keyed { return &pw.pending[0].recs[pw.nextRec] }
+
+// emitHead writes pw's head record.
+func (p *workerSet) emitHead(pw *pworker) {
+	r := &pw.pending[0]
+	h := &r.recs[pw.nextRec]
+	if p.enc != nil {
+		p.enc.EmitEncoded(r.buf[h.off:h.end], h.err)
+	} else {
+		p.out.Emit(h.r)
+	}
+	pw.nextRec++
+	if pw.nextRec == len(r.recs) {
+		p.recycle(pw, *r)
+		pw.pending[0] = result{}
+		pw.pending = pw.pending[1:]
+		pw.nextRec = 0
+	}
+}
+
+// recycle hands a written result's slices back to its worker.
+func (p *workerSet) recycle(pw *pworker, r result) {
+	if cap(r.buf) > spareCap {
+		r.buf = nil
+	}
+	clear(r.recs) // the records are written: let them go
+	select {
+	case pw.spare <- r:
+	default:
 	}
 }
 
