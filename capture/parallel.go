@@ -1,7 +1,8 @@
 package capture
 
 import (
-	"hash/maphash"
+	"encoding/binary"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // Several each run on their own goroutine, their records keyed and merged
 // into out.
 func newWorkerSet(cfg Config, n int, newFactory func(decode.Sink) Factory, out decode.Sink) *workerSet {
-	p := &workerSet{out: out, seed: maphash.MakeSeed(), inline: n == 1}
+	p := &workerSet{out: out, inline: n == 1}
 	if p.inline {
 		p.ws = []*pworker{{w: newWorker(cfg, newFactory(out))}}
 		return p
@@ -33,7 +34,7 @@ func newWorkerSet(cfg Config, n int, newFactory func(decode.Sink) Factory, out d
 		}
 		w := newWorker(cfg, newFactory(col))
 		w.mark = col.mark
-		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan *batch, 4), free: make(chan *batch, 8), spare: make(chan result, 4)})
+		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan *batch, batchesPerWorker), free: make(chan *batch, batchesPerWorker), spare: make(chan result, 4)})
 	}
 	p.results = make(chan result, 4*n)
 	return p
@@ -41,10 +42,16 @@ func newWorkerSet(cfg Config, n int, newFactory func(decode.Sink) Factory, out d
 
 // A batch handed to a worker holds at most batchSize items or batchBytes
 // of payload (64 KiB loopback segments would otherwise make batches of
-// 32 MiB, four of them queued per worker).
+// 32 MiB).
+//
+// Each worker has batchesPerWorker batches, no more: one the reader
+// fills, one queued, one being decoded. The reader waits for one to come
+// back when all are out, so what is queued stays bounded (3 MiB per
+// worker) whatever the speeds.
 const (
-	batchSize  = 512
-	batchBytes = 1 << 20
+	batchSize        = 512
+	batchBytes       = 1 << 20
+	batchesPerWorker = 3
 )
 
 type itemKind uint8
@@ -56,17 +63,17 @@ const (
 	itemLoss
 )
 
-// item is one unit of work for a worker, with its own copy of the bytes.
-// The TCP layer is decoded again by the worker, from raw: a copied
-// layers.TCP would still point at the reader's buffer for its ports
-// (TransportFlow) and options.
+// item is one unit of work for a worker. A segment's bytes, its TCP
+// header and payload, are copied to slab[off:end] of its batch, and the
+// worker decodes its layers.TCP again from them: a copied layers.TCP would
+// still point at the reader's buffer for its ports (TransportFlow) and
+// options. A flush, loss or finish says in seg.frame which packet it
+// follows, and a flush in seg.ts its time. Items are small (128 bytes):
+// the reader writes one per packet.
 type item struct {
-	kind  itemKind
-	frame uint64
-	seg   segment // seg.tcp is nil
-	raw   []byte  // TCP header and payload, copied
-	ci    gopacket.CaptureInfo
-	now   time.Time
+	kind     itemKind
+	off, end uint32
+	seg      segment // seg.tcp is nil
 }
 
 // key orders records: by the packet that caused them, then by flush phase
@@ -157,6 +164,7 @@ type pworker struct {
 	tcp  layers.TCP // the worker's: decoded from each item's bytes
 	in   chan *batch
 	cur  *batch // being filled by the reader
+	made int    // batches made, at most batchesPerWorker
 	free chan *batch
 	// spare takes results back from the merger once written, for their
 	// slices to be reused.
@@ -178,7 +186,6 @@ type workerSet struct {
 	inline  bool
 	out     decode.Sink
 	enc     encodingSink // out, when it takes encoded records
-	seed    maphash.Seed
 	results chan result
 	wg      sync.WaitGroup
 	merged  chan struct{}
@@ -213,19 +220,21 @@ func (p *workerSet) run(i int, pw *pworker) {
 			it := &b.items[j]
 			switch it.kind {
 			case itemSegment:
-				col.at(it.frame, phasePacket)
+				col.at(it.seg.frame, phasePacket)
 				// The assembler copies what it keeps: one layers.TCP
 				// serves every segment.
-				if err := pw.tcp.DecodeFromBytes(it.raw, gopacket.NilDecodeFeedback); err != nil {
+				if err := pw.tcp.DecodeFromBytes(b.slab[it.off:it.end], gopacket.NilDecodeFeedback); err != nil {
 					continue
 				}
 				it.seg.tcp = &pw.tcp
-				pw.w.segment(it.seg, it.ci)
-				last = key{frame: it.frame, phase: phasePacket + 1}
+				// Of the capture info, the assembler and our streams
+				// use the timestamp alone.
+				pw.w.segment(it.seg, gopacket.CaptureInfo{Timestamp: it.seg.ts})
+				last = key{frame: it.seg.frame, phase: phasePacket + 1}
 			case itemFlush:
-				col.at(it.frame, phaseFlush)
-				pw.w.flush(it.now)
-				last = key{frame: it.frame + 1}
+				col.at(it.seg.frame, phaseFlush)
+				pw.w.flush(it.seg.ts)
+				last = key{frame: it.seg.frame + 1}
 			case itemLoss:
 				pw.w.loss()
 			case itemFinish:
@@ -237,12 +246,10 @@ func (p *workerSet) run(i int, pw *pworker) {
 		p.results <- result{w: i, recs: col.recs, buf: col.buf, done: last}
 		col.recs, col.buf = nil, nil
 		// Nothing keeps the batch's bytes (gopacket copies what it
-		// queues, decoders copy what they keep): hand it back.
-		clear(b.items)
-		select {
-		case pw.free <- b:
-		default:
-		}
+		// queues, decoders copy what they keep): hand it back. Its
+		// items point at nothing but global data (time zones, address
+		// handles), so they need no clearing.
+		pw.free <- b
 	}
 }
 
@@ -250,38 +257,44 @@ func (p *workerSet) run(i int, pw *pworker) {
 func (p *workerSet) merge() {
 	defer close(p.merged)
 	for r := range p.results {
-		pw := p.ws[r.w]
-		pw.done = r.done
-		if len(r.recs) > 0 {
-			pw.pending = append(pw.pending, r)
-		} else {
-			p.recycle(pw, r)
-		}
-		for {
-			// The smallest head among workers; it may go out when every
-			// other worker's watermark (or own head) is past it.
-			var best *pworker
-			for _, w := range p.ws {
-				if len(w.pending) > 0 && (best == nil || w.head().k.less(best.head().k)) {
-					best = w
-				}
+		p.take(r)
+	}
+}
+
+// take merges a worker's result: it writes the records that every worker
+// has now passed.
+func (p *workerSet) take(r result) {
+	pw := p.ws[r.w]
+	pw.done = r.done
+	if len(r.recs) > 0 {
+		pw.pending = append(pw.pending, r)
+	} else {
+		p.recycle(pw, r)
+	}
+	for {
+		// The smallest head among workers; it may go out when every
+		// other worker's watermark (or own head) is past it.
+		var best *pworker
+		for _, w := range p.ws {
+			if len(w.pending) > 0 && (best == nil || w.head().k.less(best.head().k)) {
+				best = w
 			}
-			if best == nil {
+		}
+		if best == nil {
+			break
+		}
+		k := best.head().k
+		ok := true
+		for _, w := range p.ws {
+			if w != best && len(w.pending) == 0 && w.done.less(k) {
+				ok = false
 				break
 			}
-			k := best.head().k
-			ok := true
-			for _, w := range p.ws {
-				if w != best && len(w.pending) == 0 && w.done.less(k) {
-					ok = false
-					break
-				}
-			}
-			if !ok {
-				break
-			}
-			p.emitHead(best)
 		}
+		if !ok {
+			break
+		}
+		p.emitHead(best)
 	}
 }
 
@@ -318,22 +331,32 @@ func (p *workerSet) recycle(pw *pworker, r result) {
 	}
 }
 
+// pick returns the worker that owns seg's connection: a hash of its two
+// endpoints that does not depend on their order (a sum), so that both
+// directions meet.
 func (p *workerSet) pick(seg segment) *pworker {
 	if len(p.ws) == 1 {
 		return p.ws[0]
 	}
-	// Symmetric: hash the two endpoints in canonical order.
-	k := keyOf(seg.src, seg.dst)
-	var h maphash.Hash
-	h.SetSeed(p.seed)
-	a, b := k.a.Addr().As16(), k.b.Addr().As16()
-	h.Write(a[:])
-	h.Write(b[:])
-	h.WriteByte(byte(k.a.Port()))
-	h.WriteByte(byte(k.a.Port() >> 8))
-	h.WriteByte(byte(k.b.Port()))
-	h.WriteByte(byte(k.b.Port() >> 8))
-	return p.ws[h.Sum64()%uint64(len(p.ws))]
+	h := mix64(endpointHash(seg.src) + endpointHash(seg.dst))
+	return p.ws[h%uint64(len(p.ws))]
+}
+
+// endpointHash mixes an address and port into 64 bits.
+func endpointHash(e netip.AddrPort) uint64 {
+	a := e.Addr().As16()
+	return mix64(binary.LittleEndian.Uint64(a[:8]) ^ mix64(binary.LittleEndian.Uint64(a[8:])^uint64(e.Port())))
+}
+
+// mix64 is splitmix64's finalizer: every input bit changes about half of
+// the output bits.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 // batch is a unit of work for a worker: items, and one slab holding the
@@ -343,15 +366,22 @@ type batch struct {
 	slab  []byte
 }
 
-// next returns an empty batch, recycled when one is free.
+// next returns an empty batch: a new one while the worker has fewer than
+// batchesPerWorker, else the next its worker hands back (waiting for it).
 func (pw *pworker) next() *batch {
-	select {
-	case b := <-pw.free:
-		b.items, b.slab = b.items[:0], b.slab[:0]
-		return b
-	default:
-		return &batch{items: make([]item, 0, batchSize), slab: make([]byte, 0, batchBytes+64<<10)}
+	var b *batch
+	if pw.made < batchesPerWorker {
+		select {
+		case b = <-pw.free:
+		default:
+			pw.made++
+			return &batch{items: make([]item, 0, batchSize), slab: make([]byte, 0, batchBytes+64<<10)}
+		}
+	} else {
+		b = <-pw.free
 	}
+	b.items, b.slab = b.items[:0], b.slab[:0]
+	return b
 }
 
 // segment hands a parsed segment to the worker owning its connection:
@@ -379,14 +409,11 @@ func (p *workerSet) segment(seg segment, ci gopacket.CaptureInfo) {
 			b.slab = make([]byte, 0, n)
 		}
 	}
-	it := item{kind: itemSegment, frame: seg.frame, seg: seg, ci: ci}
 	off := len(b.slab)
 	b.slab = append(b.slab, seg.tcp.Contents...)
 	b.slab = append(b.slab, seg.tcp.Payload...)
-	it.raw = b.slab[off : off+n : off+n]
-	it.ci.AncillaryData = nil
-	it.seg.tcp = nil
-	b.items = append(b.items, it)
+	seg.tcp = nil
+	b.items = append(b.items, item{kind: itemSegment, off: uint32(off), end: uint32(len(b.slab)), seg: seg})
 	if len(b.items) >= batchSize || len(b.slab) >= batchBytes {
 		p.send(pw)
 	}
@@ -416,7 +443,7 @@ func (p *workerSet) flush(frame uint64, now time.Time) {
 	}
 	p.start()
 	for _, pw := range p.ws {
-		p.mark(pw, item{kind: itemFlush, frame: frame, now: now})
+		p.mark(pw, item{kind: itemFlush, seg: segment{frame: frame, ts: now}})
 		p.send(pw)
 	}
 }
@@ -430,7 +457,7 @@ func (p *workerSet) loss(frame uint64) {
 	}
 	p.start()
 	for _, pw := range p.ws {
-		p.mark(pw, item{kind: itemLoss, frame: frame})
+		p.mark(pw, item{kind: itemLoss, seg: segment{frame: frame}})
 		p.send(pw)
 	}
 }
