@@ -34,9 +34,10 @@ func newWorkerSet(cfg Config, n int, newFactory func(decode.Sink) Factory, out d
 		}
 		w := newWorker(cfg, newFactory(col))
 		w.mark = col.mark
-		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan *batch, batchesPerWorker), free: make(chan *batch, batchesPerWorker), spare: make(chan result, 4)})
+		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan *batch, n*batchesPerWorker), spare: make(chan result, 4)})
 	}
 	p.results = make(chan result, 4*n)
+	p.free = make(chan *batch, n*batchesPerWorker)
 	return p
 }
 
@@ -44,10 +45,13 @@ func newWorkerSet(cfg Config, n int, newFactory func(decode.Sink) Factory, out d
 // of payload (64 KiB loopback segments would otherwise make batches of
 // 32 MiB).
 //
-// Each worker has batchesPerWorker batches, no more: one the reader
-// fills, one queued, one being decoded. The reader waits for one to come
-// back when all are out, so what is queued stays bounded (3 MiB per
-// worker) whatever the speeds.
+// The workers share batchesPerWorker batches each, no more: for each
+// worker one the reader fills, one queued, one being decoded, give or
+// take (a slower worker may have more queued). The reader waits for one
+// to come back when all are out, so what is queued stays bounded (3 MiB
+// per worker) whatever the speeds. A pool shared by all workers, rather
+// than one per worker, leaves the reader waiting less often while another
+// worker has nothing to do.
 const (
 	batchSize        = 512
 	batchBytes       = 1 << 20
@@ -159,13 +163,11 @@ type result struct {
 const spareCap = 4 << 20
 
 type pworker struct {
-	w    *worker
-	col  *collector
-	tcp  layers.TCP // the worker's: decoded from each item's bytes
-	in   chan *batch
-	cur  *batch // being filled by the reader
-	made int    // batches made, at most batchesPerWorker
-	free chan *batch
+	w   *worker
+	col *collector
+	tcp layers.TCP // the worker's: decoded from each item's bytes
+	in  chan *batch
+	cur *batch // being filled by the reader
 	// spare takes results back from the merger once written, for their
 	// slices to be reused.
 	spare chan result
@@ -189,6 +191,9 @@ type workerSet struct {
 	results chan result
 	wg      sync.WaitGroup
 	merged  chan struct{}
+	// The batches: made so far, and those handed back by the workers.
+	made    int
+	free    chan *batch
 	started bool
 }
 
@@ -249,7 +254,7 @@ func (p *workerSet) run(i int, pw *pworker) {
 		// queues, decoders copy what they keep): hand it back. Its
 		// items point at nothing but global data (time zones, address
 		// handles), so they need no clearing.
-		pw.free <- b
+		p.free <- b
 	}
 }
 
@@ -360,25 +365,26 @@ func mix64(x uint64) uint64 {
 }
 
 // batch is a unit of work for a worker: items, and one slab holding the
-// bytes of all their segments. Batches are recycled through pworker.free.
+// bytes of all their segments. Batches are recycled through workerSet.free.
 type batch struct {
 	items []item
 	slab  []byte
 }
 
-// next returns an empty batch: a new one while the worker has fewer than
-// batchesPerWorker, else the next its worker hands back (waiting for it).
-func (pw *pworker) next() *batch {
+// next returns an empty batch: a new one while there are fewer than
+// batchesPerWorker per worker, else the next a worker hands back (waiting
+// for it).
+func (p *workerSet) next() *batch {
 	var b *batch
-	if pw.made < batchesPerWorker {
+	if p.made < len(p.ws)*batchesPerWorker {
 		select {
-		case b = <-pw.free:
+		case b = <-p.free:
 		default:
-			pw.made++
+			p.made++
 			return &batch{items: make([]item, 0, batchSize), slab: make([]byte, 0, batchBytes+64<<10)}
 		}
 	} else {
-		b = <-pw.free
+		b = <-p.free
 	}
 	b.items, b.slab = b.items[:0], b.slab[:0]
 	return b
@@ -395,14 +401,14 @@ func (p *workerSet) segment(seg segment, ci gopacket.CaptureInfo) {
 	}
 	p.start()
 	if pw.cur == nil {
-		pw.cur = pw.next()
+		pw.cur = p.next()
 	}
 	n := len(seg.tcp.Contents) + len(seg.tcp.Payload)
 	b := pw.cur
 	if cap(b.slab)-len(b.slab) < n {
 		if len(b.items) > 0 {
 			p.send(pw)
-			b = pw.next()
+			b = p.next()
 			pw.cur = b
 		}
 		if cap(b.slab) < n {
@@ -429,7 +435,7 @@ func (p *workerSet) send(pw *pworker) {
 
 func (p *workerSet) mark(pw *pworker, it item) {
 	if pw.cur == nil {
-		pw.cur = pw.next()
+		pw.cur = p.next()
 	}
 	pw.cur.items = append(pw.cur.items, it)
 }
