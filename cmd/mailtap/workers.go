@@ -67,15 +67,27 @@ func (d *decodeFlags) workerCount(size int64) int {
 // gopacket's global decoder tables), so at the default of 100 a read ran
 // a cycle every 20 ms and spent a seventh of its CPU time collecting.
 // At 300 it runs a third as many for about 12 MB more peak RSS (measured
-// in docs/performance.md). Several workers keep their default of 100:
-// their queued packet batches (1 MiB each) already make the heap goal
-// large, and a higher GOGC there doubled peak RSS for little CPU.
+// in docs/performance.md).
 const singleWorkerGCPercent = 300
+
+// multiWorkerGCPercent is GOGC for several workers. Their live heap is
+// larger (18-20 MB with two: the batches of copied packets, 3 MiB per
+// worker, and one assembler each), and with no idle core the collector's
+// work takes time from the decoders. At 200, two workers cost 5 % less
+// CPU time than at 100, for a peak RSS of 80-93 MB on the load captures
+// and 91-105 MB on 4 GB of the same traffic (docs/performance.md); 300
+// took it to 110-120 MB.
+const multiWorkerGCPercent = 200
 
 // tuneGC sets the collector for a read with n workers, unless the user
 // set GOGC.
 func tuneGC(n int) {
-	if n == 1 && os.Getenv("GOGC") == "" {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	if n == 1 {
 		debug.SetGCPercent(singleWorkerGCPercent)
+	} else {
+		debug.SetGCPercent(multiWorkerGCPercent)
 	}
 }
