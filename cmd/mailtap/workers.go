@@ -18,21 +18,29 @@ const smallCapture = 64 << 20
 
 // autoWorkers is the worker count --workers 0 stands for: one for a
 // capture under smallCapture bytes (size < 0: unknown, as for standard
-// input, counts as large), one when the machine is busy (the 1-minute load
-// average is at least the CPU count: there is no idle core for a second
-// worker, which then only adds its overhead; measured slower than one),
-// else one per CPU.
+// input, counts as large), one when the machine is very busy (the 1-minute
+// load average is at least busyLoad per CPU), else one per CPU.
 func autoWorkers(size int64, cpus int, load float64) int {
 	switch {
 	case cpus <= 1:
 		return 1
 	case size >= 0 && size < smallCapture:
 		return 1
-	case load >= float64(cpus):
+	case load >= busyLoad*float64(cpus):
 		return 1
 	}
 	return cpus
 }
+
+// busyLoad is the load average per CPU from which --workers 0 takes one
+// worker. On a busy machine a second worker only gets what the scheduler
+// gives its thread, and costs 5-10 % more CPU time in all. Measured on 2
+// CPUs (docs/performance.md): two workers were still faster than one at
+// load averages of 3 to 14, under CPU hogs or two looping compilations
+// (1.1-1.7x by wall time), and slower once at a load of 21 (0.8-0.9x,
+// before the parallel path was made cheaper). One per CPU was too
+// cautious: it gave up that speed as soon as the load reached 2.
+const busyLoad = 4
 
 // loadAverage is the 1-minute load average (Linux /proc/loadavg), 0 where
 // it cannot be read.
