@@ -47,9 +47,9 @@ type Encoder interface {
 var (
 	_ Encoder = (*JSONL)(nil)
 	_ Sink    = (*JSONL)(nil)
-	_ Sink = (*Text)(nil)
-	_ Sink = (*Credentials)(nil)
-	_ Sink = (*CredentialsJSON)(nil)
+	_ Sink    = (*Text)(nil)
+	_ Sink    = (*Credentials)(nil)
+	_ Sink    = (*CredentialsJSON)(nil)
 )
 
 // Tee sends every record to each sink in turn; Flush flushes them all and
