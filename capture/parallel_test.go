@@ -11,7 +11,11 @@ import (
 
 	"github.com/mailtap/mailtap/capture/synth"
 	"github.com/mailtap/mailtap/decode"
+	"github.com/mailtap/mailtap/decode/sink"
 )
+
+// The JSON-lines output takes records encoded by the workers.
+var _ encodingSink = (*sink.JSONL)(nil)
 
 // echo emits a record for every Data, Gap and Close it sees.
 type echo struct {
