@@ -34,7 +34,7 @@ func autoWorkers(size int64, cpus int, load float64) int {
 
 // busyLoad is the load average per CPU from which --workers 0 takes one
 // worker. On a busy machine a second worker only gets what the scheduler
-// gives its thread, and costs 5-10 % more CPU time in all. Measured on 2
+// gives its thread, and costs 5-12 % more CPU time in all. Measured on 2
 // CPUs (docs/performance.md): two workers were still faster than one at
 // load averages of 3 to 14, under CPU hogs or two looping compilations
 // (1.1-1.7x by wall time), and slower once at a load of 21 (0.8-0.9x,
@@ -81,10 +81,10 @@ const singleWorkerGCPercent = 300
 // multiWorkerGCPercent is GOGC for several workers. Their live heap is
 // larger (18-20 MB with two: the batches of copied packets, 3 MiB per
 // worker, and one assembler each), and with no idle core the collector's
-// work takes time from the decoders. At 200, two workers cost 5 % less
-// CPU time than at 100, for a peak RSS of 80-93 MB on the load captures
-// and 91-105 MB on 4 GB of the same traffic (docs/performance.md); 300
-// took it to 110-120 MB.
+// work takes time from the decoders. At 200, two workers cost 5-6 % less
+// CPU time than at 100, for a peak RSS of 79-102 MB on the load captures
+// and 86-105 MB on 4 GB of the same traffic (docs/performance.md); 300
+// took the load captures to 102-120 MB.
 const multiWorkerGCPercent = 200
 
 // tuneGC sets the collector for a read with n workers, unless the user
