@@ -37,7 +37,7 @@ func autoWorkers(size int64, cpus int, load float64) int {
 // gives its thread, and costs 5-12 % more CPU time in all. Measured on 2
 // CPUs (docs/performance.md): two workers were still faster than one at
 // load averages of 3 to 14, under CPU hogs or two looping compilations
-// (1.1-1.7x by wall time), and slower once at a load of 21 (0.8-0.9x,
+// (1.2-1.7x by wall time), and slower once at a load of 21 (0.8-0.9x,
 // before the parallel path was made cheaper). One per CPU was too
 // cautious: it gave up that speed as soon as the load reached 2.
 const busyLoad = 4
