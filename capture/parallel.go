@@ -1,7 +1,8 @@
 package capture
 
 import (
-	"hash/maphash"
+	"encoding/binary"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -17,30 +18,44 @@ import (
 // Several each run on their own goroutine, their records keyed and merged
 // into out.
 func newWorkerSet(cfg Config, n int, newFactory func(decode.Sink) Factory, out decode.Sink) *workerSet {
-	p := &workerSet{out: out, seed: maphash.MakeSeed(), inline: n == 1}
+	p := &workerSet{out: out, inline: n == 1}
 	if p.inline {
 		p.ws = []*pworker{{w: newWorker(cfg, newFactory(out))}}
 		return p
 	}
+	p.enc, _ = out.(encodingSink)
 	// MaxConns bounds the whole set: each worker tracks its share (the
 	// flow hash spreads connections evenly).
 	cfg.MaxConns = max(1, cfg.MaxConns/n)
 	for i := 0; i < n; i++ {
 		col := &collector{}
+		if p.enc != nil {
+			col.encode = p.enc.RecordEncoder()
+		}
 		w := newWorker(cfg, newFactory(col))
 		w.mark = col.mark
-		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan *batch, 4), free: make(chan *batch, 8)})
+		p.ws = append(p.ws, &pworker{w: w, col: col, in: make(chan *batch, n*batchesPerWorker), spare: make(chan result, 4)})
 	}
 	p.results = make(chan result, 4*n)
+	p.free = make(chan *batch, n*batchesPerWorker)
 	return p
 }
 
 // A batch handed to a worker holds at most batchSize items or batchBytes
 // of payload (64 KiB loopback segments would otherwise make batches of
-// 32 MiB, four of them queued per worker).
+// 32 MiB).
+//
+// The workers share batchesPerWorker batches each, no more: for each
+// worker one the reader fills, one queued, one being decoded, give or
+// take (a slower worker may have more queued). The reader waits for one
+// to come back when all are out, so what is queued stays bounded (3 MiB
+// per worker) whatever the speeds. A pool shared by all workers, rather
+// than one per worker, leaves the reader waiting less often while another
+// worker has nothing to do.
 const (
-	batchSize  = 512
-	batchBytes = 1 << 20
+	batchSize        = 512
+	batchBytes       = 1 << 20
+	batchesPerWorker = 3
 )
 
 type itemKind uint8
@@ -52,15 +67,17 @@ const (
 	itemLoss
 )
 
-// item is one unit of work for a worker, with its own copy of the bytes.
+// item is one unit of work for a worker. A segment's bytes, its TCP
+// header and payload, are copied to slab[off:end] of its batch, and the
+// worker decodes its layers.TCP again from them: a copied layers.TCP would
+// still point at the reader's buffer for its ports (TransportFlow) and
+// options. A flush, loss or finish says in seg.frame which packet it
+// follows, and a flush in seg.ts its time. Items are small (128 bytes):
+// the reader writes one per packet.
 type item struct {
-	kind  itemKind
-	frame uint64
-	seg   segment
-	raw   []byte // TCP header and payload, copied
-	tcp   layers.TCP
-	ci    gopacket.CaptureInfo
-	now   time.Time
+	kind     itemKind
+	off, end uint32
+	seg      segment // seg.tcp is nil
 }
 
 // key orders records: by the packet that caused them, then by flush phase
@@ -84,20 +101,43 @@ func (a key) less(b key) bool {
 	return a.n < b.n
 }
 
+// keyed is a record with its key: the record itself, or when the output
+// sink encodes ahead (encodingSink) its bytes, buf[off:end] of its result,
+// or the error encoding it.
 type keyed struct {
-	k key
-	r decode.Record
+	k        key
+	r        decode.Record
+	off, end int
+	err      error
 }
 
-// collector is a worker's sink: it keys each record.
+// encodingSink is sink.Encoder, said again here so that capture does not
+// depend on the sinks: an output whose records can be encoded by the
+// workers, leaving the merger only to write bytes in order.
+type encodingSink interface {
+	RecordEncoder() func(dst []byte, r decode.Record) ([]byte, error)
+	EmitEncoded(b []byte, err error)
+}
+
+// collector is a worker's sink: it keys each record, and encodes it when
+// the output can take encoded records.
 type collector struct {
-	cur  key
-	recs []keyed
+	cur    key
+	recs   []keyed
+	encode func(dst []byte, r decode.Record) ([]byte, error) // or nil
+	buf    []byte                                            // what encode made for recs
 }
 
 func (c *collector) Emit(r decode.Record) {
 	c.cur.n++
-	c.recs = append(c.recs, keyed{c.cur, r})
+	if c.encode == nil {
+		c.recs = append(c.recs, keyed{k: c.cur, r: r})
+		return
+	}
+	off := len(c.buf)
+	var err error
+	c.buf, err = c.encode(c.buf, r)
+	c.recs = append(c.recs, keyed{k: c.cur, off: off, end: len(c.buf), err: err})
 }
 
 func (c *collector) mark(phase uint8, session uint64) {
@@ -108,22 +148,35 @@ func (c *collector) at(frame uint64, phase uint8) {
 	c.cur = key{frame: frame, phase: phase}
 }
 
-// result is what a worker reports after a batch: its records, and that it
-// will never emit a record keyed below done.
+// result is what a worker reports after a batch: its records (and the
+// bytes of those encoded), and that it will never emit a record keyed
+// below done.
 type result struct {
 	w    int
 	recs []keyed
+	buf  []byte
 	done key
 }
 
+// spareCap is the largest record buffer (encoded bytes) kept for reuse; the
+// last batches of a run, closing every connection, can make larger ones.
+const spareCap = 4 << 20
+
 type pworker struct {
-	w     *worker
-	col   *collector
-	in    chan *batch
-	cur   *batch // being filled by the reader
-	free  chan *batch
-	queue []keyed // merged side: records not yet written
-	done  key     // merged side: watermark
+	w   *worker
+	col *collector
+	tcp layers.TCP // the worker's: decoded from each item's bytes
+	in  chan *batch
+	cur *batch // being filled by the reader
+	// spare takes results back from the merger once written, for their
+	// slices to be reused.
+	spare chan result
+	// Merger side: results with records not yet written, oldest first,
+	// nextRec the index of the first of them in pending[0], and the
+	// watermark.
+	pending []result
+	nextRec int
+	done    key
 }
 
 // workerSet is the engine's workers: one, run inline on the reader's
@@ -134,10 +187,13 @@ type workerSet struct {
 	ws      []*pworker
 	inline  bool
 	out     decode.Sink
-	seed    maphash.Seed
+	enc     encodingSink // out, when it takes encoded records
 	results chan result
 	wg      sync.WaitGroup
 	merged  chan struct{}
+	// The batches: made so far, and those handed back by the workers.
+	made    int
+	free    chan *batch
 	started bool
 }
 
@@ -157,44 +213,48 @@ func (p *workerSet) start() {
 // run is a worker's loop.
 func (p *workerSet) run(i int, pw *pworker) {
 	defer p.wg.Done()
+	col := pw.col
 	for b := range pw.in {
+		select {
+		case r := <-pw.spare:
+			col.recs, col.buf = r.recs[:0], r.buf[:0]
+		default:
+		}
 		var last key
 		for j := range b.items {
 			it := &b.items[j]
 			switch it.kind {
 			case itemSegment:
-				pw.col.at(it.frame, phasePacket)
-				// Decode the TCP header again from our own copy: a
-				// copied layers.TCP still points at the reader's
-				// buffer for its ports (TransportFlow).
-				if err := it.tcp.DecodeFromBytes(it.raw, gopacket.NilDecodeFeedback); err != nil {
+				col.at(it.seg.frame, phasePacket)
+				// The assembler copies what it keeps: one layers.TCP
+				// serves every segment.
+				if err := pw.tcp.DecodeFromBytes(b.slab[it.off:it.end], gopacket.NilDecodeFeedback); err != nil {
 					continue
 				}
-				it.seg.tcp = &it.tcp
-				pw.w.segment(it.seg, it.ci)
-				last = key{frame: it.frame, phase: phasePacket + 1}
+				it.seg.tcp = &pw.tcp
+				// Of the capture info, the assembler and our streams
+				// use the timestamp alone.
+				pw.w.segment(it.seg, gopacket.CaptureInfo{Timestamp: it.seg.ts})
+				last = key{frame: it.seg.frame, phase: phasePacket + 1}
 			case itemFlush:
-				pw.col.at(it.frame, phaseFlush)
-				pw.w.flush(it.now)
-				last = key{frame: it.frame + 1}
+				col.at(it.seg.frame, phaseFlush)
+				pw.w.flush(it.seg.ts)
+				last = key{frame: it.seg.frame + 1}
 			case itemLoss:
 				pw.w.loss()
 			case itemFinish:
-				pw.col.at(^uint64(0), phaseEOFFlush)
+				col.at(^uint64(0), phaseEOFFlush)
 				pw.w.finishAll()
 				last = key{frame: ^uint64(0), phase: 255}
 			}
 		}
-		recs := pw.col.recs
-		pw.col.recs = nil
-		p.results <- result{w: i, recs: recs, done: last}
+		p.results <- result{w: i, recs: col.recs, buf: col.buf, done: last}
+		col.recs, col.buf = nil, nil
 		// Nothing keeps the batch's bytes (gopacket copies what it
-		// queues, decoders copy what they keep): hand it back.
-		clear(b.items)
-		select {
-		case pw.free <- b:
-		default:
-		}
+		// queues, decoders copy what they keep): hand it back. Its
+		// items point at nothing but global data (time zones, address
+		// handles), so they need no clearing.
+		p.free <- b
 	}
 }
 
@@ -202,73 +262,132 @@ func (p *workerSet) run(i int, pw *pworker) {
 func (p *workerSet) merge() {
 	defer close(p.merged)
 	for r := range p.results {
-		pw := p.ws[r.w]
-		pw.queue = append(pw.queue, r.recs...)
-		pw.done = r.done
-		for {
-			// The smallest head among workers; it may go out when every
-			// other worker's watermark (or own head) is past it.
-			best := -1
-			for i, w := range p.ws {
-				if len(w.queue) > 0 && (best < 0 || w.queue[0].k.less(p.ws[best].queue[0].k)) {
-					best = i
-				}
-			}
-			if best < 0 {
-				break
-			}
-			k := p.ws[best].queue[0].k
-			ok := true
-			for i, w := range p.ws {
-				if i != best && len(w.queue) == 0 && w.done.less(k) {
-					ok = false
-					break
-				}
-			}
-			if !ok {
-				break
-			}
-			p.out.Emit(p.ws[best].queue[0].r)
-			p.ws[best].queue[0] = keyed{}
-			p.ws[best].queue = p.ws[best].queue[1:]
-		}
+		p.take(r)
 	}
 }
 
+// take merges a worker's result: it writes the records that every worker
+// has now passed.
+func (p *workerSet) take(r result) {
+	pw := p.ws[r.w]
+	pw.done = r.done
+	if len(r.recs) > 0 {
+		pw.pending = append(pw.pending, r)
+	} else {
+		p.recycle(pw, r)
+	}
+	for {
+		// The smallest head among workers; it may go out when every
+		// other worker's watermark (or own head) is past it.
+		var best *pworker
+		for _, w := range p.ws {
+			if len(w.pending) > 0 && (best == nil || w.head().k.less(best.head().k)) {
+				best = w
+			}
+		}
+		if best == nil {
+			break
+		}
+		k := best.head().k
+		ok := true
+		for _, w := range p.ws {
+			if w != best && len(w.pending) == 0 && w.done.less(k) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			break
+		}
+		p.emitHead(best)
+	}
+}
+
+// head is the first record pw's merger has not written.
+func (pw *pworker) head() *keyed { return &pw.pending[0].recs[pw.nextRec] }
+
+// emitHead writes pw's head record.
+func (p *workerSet) emitHead(pw *pworker) {
+	r := &pw.pending[0]
+	h := &r.recs[pw.nextRec]
+	if p.enc != nil {
+		p.enc.EmitEncoded(r.buf[h.off:h.end], h.err)
+	} else {
+		p.out.Emit(h.r)
+	}
+	pw.nextRec++
+	if pw.nextRec == len(r.recs) {
+		p.recycle(pw, *r)
+		pw.pending[0] = result{}
+		pw.pending = pw.pending[1:]
+		pw.nextRec = 0
+	}
+}
+
+// recycle hands a written result's slices back to its worker.
+func (p *workerSet) recycle(pw *pworker, r result) {
+	if cap(r.buf) > spareCap {
+		r.buf = nil
+	}
+	clear(r.recs) // the records are written: let them go
+	select {
+	case pw.spare <- r:
+	default:
+	}
+}
+
+// pick returns the worker that owns seg's connection: a hash of its two
+// endpoints that does not depend on their order (a sum), so that both
+// directions meet.
 func (p *workerSet) pick(seg segment) *pworker {
 	if len(p.ws) == 1 {
 		return p.ws[0]
 	}
-	// Symmetric: hash the two endpoints in canonical order.
-	k := keyOf(seg.src, seg.dst)
-	var h maphash.Hash
-	h.SetSeed(p.seed)
-	a, b := k.a.Addr().As16(), k.b.Addr().As16()
-	h.Write(a[:])
-	h.Write(b[:])
-	h.WriteByte(byte(k.a.Port()))
-	h.WriteByte(byte(k.a.Port() >> 8))
-	h.WriteByte(byte(k.b.Port()))
-	h.WriteByte(byte(k.b.Port() >> 8))
-	return p.ws[h.Sum64()%uint64(len(p.ws))]
+	h := mix64(endpointHash(seg.src) + endpointHash(seg.dst))
+	return p.ws[h%uint64(len(p.ws))]
+}
+
+// endpointHash mixes an address and port into 64 bits.
+func endpointHash(e netip.AddrPort) uint64 {
+	a := e.Addr().As16()
+	return mix64(binary.LittleEndian.Uint64(a[:8]) ^ mix64(binary.LittleEndian.Uint64(a[8:])^uint64(e.Port())))
+}
+
+// mix64 is splitmix64's finalizer: every input bit changes about half of
+// the output bits.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 // batch is a unit of work for a worker: items, and one slab holding the
-// bytes of all their segments. Batches are recycled through pworker.free.
+// bytes of all their segments. Batches are recycled through workerSet.free.
 type batch struct {
 	items []item
 	slab  []byte
 }
 
-// next returns an empty batch, recycled when one is free.
-func (pw *pworker) next() *batch {
-	select {
-	case b := <-pw.free:
-		b.items, b.slab = b.items[:0], b.slab[:0]
-		return b
-	default:
-		return &batch{items: make([]item, 0, batchSize), slab: make([]byte, 0, batchBytes+64<<10)}
+// next returns an empty batch: a new one while there are fewer than
+// batchesPerWorker per worker, else the next a worker hands back (waiting
+// for it).
+func (p *workerSet) next() *batch {
+	var b *batch
+	if p.made < len(p.ws)*batchesPerWorker {
+		select {
+		case b = <-p.free:
+		default:
+			p.made++
+			return &batch{items: make([]item, 0, batchSize), slab: make([]byte, 0, batchBytes+64<<10)}
+		}
+	} else {
+		b = <-p.free
 	}
+	b.items, b.slab = b.items[:0], b.slab[:0]
+	return b
 }
 
 // segment hands a parsed segment to the worker owning its connection:
@@ -282,28 +401,25 @@ func (p *workerSet) segment(seg segment, ci gopacket.CaptureInfo) {
 	}
 	p.start()
 	if pw.cur == nil {
-		pw.cur = pw.next()
+		pw.cur = p.next()
 	}
 	n := len(seg.tcp.Contents) + len(seg.tcp.Payload)
 	b := pw.cur
 	if cap(b.slab)-len(b.slab) < n {
 		if len(b.items) > 0 {
 			p.send(pw)
-			b = pw.next()
+			b = p.next()
 			pw.cur = b
 		}
 		if cap(b.slab) < n {
 			b.slab = make([]byte, 0, n)
 		}
 	}
-	it := item{kind: itemSegment, frame: seg.frame, seg: seg, ci: ci}
 	off := len(b.slab)
 	b.slab = append(b.slab, seg.tcp.Contents...)
 	b.slab = append(b.slab, seg.tcp.Payload...)
-	it.raw = b.slab[off : off+n : off+n]
-	it.ci.AncillaryData = nil
-	it.seg.tcp = nil
-	b.items = append(b.items, it)
+	seg.tcp = nil
+	b.items = append(b.items, item{kind: itemSegment, off: uint32(off), end: uint32(len(b.slab)), seg: seg})
 	if len(b.items) >= batchSize || len(b.slab) >= batchBytes {
 		p.send(pw)
 	}
@@ -319,7 +435,7 @@ func (p *workerSet) send(pw *pworker) {
 
 func (p *workerSet) mark(pw *pworker, it item) {
 	if pw.cur == nil {
-		pw.cur = pw.next()
+		pw.cur = p.next()
 	}
 	pw.cur.items = append(pw.cur.items, it)
 }
@@ -333,7 +449,7 @@ func (p *workerSet) flush(frame uint64, now time.Time) {
 	}
 	p.start()
 	for _, pw := range p.ws {
-		p.mark(pw, item{kind: itemFlush, frame: frame, now: now})
+		p.mark(pw, item{kind: itemFlush, seg: segment{frame: frame, ts: now}})
 		p.send(pw)
 	}
 }
@@ -347,7 +463,7 @@ func (p *workerSet) loss(frame uint64) {
 	}
 	p.start()
 	for _, pw := range p.ws {
-		p.mark(pw, item{kind: itemLoss, frame: frame})
+		p.mark(pw, item{kind: itemLoss, seg: segment{frame: frame}})
 		p.send(pw)
 	}
 }

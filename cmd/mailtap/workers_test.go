@@ -11,7 +11,9 @@ func TestAutoWorkers(t *testing.T) {
 	}{
 		{size: 1 << 30, cpus: 2, load: 0.3, want: 2},
 		{size: 1 << 30, cpus: 8, load: 7.9, want: 8},
-		{size: 1 << 30, cpus: 2, load: 2.0, want: 1}, // busy: no idle core
+		{size: 1 << 30, cpus: 2, load: 2.0, want: 2}, // busy, still faster with two
+		{size: 1 << 30, cpus: 2, load: 7.9, want: 2},
+		{size: 1 << 30, cpus: 2, load: 8.0, want: 1}, // very busy
 		{size: 1 << 30, cpus: 1, load: 0, want: 1},
 		{size: smallCapture - 1, cpus: 4, load: 0, want: 1},
 		{size: smallCapture, cpus: 4, load: 0, want: 4},

@@ -16,19 +16,15 @@ import (
 // failed write nothing more is written and Err reports it.
 type JSONL struct {
 	w   *bufio.Writer
-	buf bytes.Buffer // one encoded record
-	out []byte       // the same, made terminal-safe
-	enc *json.Encoder
+	enc *jsonEncoder
+	out []byte // one encoded record
 	err error
 	n   int
 }
 
 // NewJSONL returns a JSON-lines sink on w. Call Flush at the end.
 func NewJSONL(w io.Writer) *JSONL {
-	j := &JSONL{w: bufio.NewWriterSize(w, 64<<10)}
-	j.enc = json.NewEncoder(&j.buf)
-	j.enc.SetEscapeHTML(false)
-	return j
+	return &JSONL{w: bufio.NewWriterSize(w, 64<<10), enc: newJSONEncoder()}
 }
 
 // Emit implements decode.Sink.
@@ -36,14 +32,27 @@ func (j *JSONL) Emit(r decode.Record) {
 	if j.err != nil {
 		return
 	}
-	j.buf.Reset()
-	if j.err = j.enc.Encode(r); j.err != nil {
+	var err error
+	j.out, err = j.enc.appendRecord(j.out[:0], r)
+	j.EmitEncoded(j.out, err)
+}
+
+// RecordEncoder implements Encoder: a JSON line depends on its record
+// alone.
+func (j *JSONL) RecordEncoder() func(dst []byte, r decode.Record) ([]byte, error) {
+	return newJSONEncoder().appendRecord
+}
+
+// EmitEncoded implements Encoder.
+func (j *JSONL) EmitEncoded(b []byte, err error) {
+	if j.err != nil {
 		return
 	}
-	// encoding/json leaves DEL, C1 controls, bidi and zero-width
-	// characters raw; people read JSON lines on terminals too.
-	j.out = textsafe.AppendJSON(j.out[:0], j.buf.Bytes())
-	_, j.err = j.w.Write(j.out)
+	if err != nil {
+		j.err = err
+		return
+	}
+	_, j.err = j.w.Write(b)
 	j.n++
 }
 
@@ -57,3 +66,28 @@ func (j *JSONL) Flush() error {
 
 // Count returns the records written.
 func (j *JSONL) Count() int { return j.n }
+
+// jsonEncoder makes JSON lines, for one goroutine.
+type jsonEncoder struct {
+	buf bytes.Buffer // one record as encoding/json writes it
+	enc *json.Encoder
+}
+
+func newJSONEncoder() *jsonEncoder {
+	e := &jsonEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}
+
+// appendRecord appends r's line to dst; on error dst is returned as it
+// was.
+func (e *jsonEncoder) appendRecord(dst []byte, r decode.Record) ([]byte, error) {
+	e.buf.Reset()
+	if err := e.enc.Encode(r); err != nil {
+		return dst, err
+	}
+	// encoding/json leaves DEL, C1 controls, bidi and zero-width
+	// characters raw; people read JSON lines on terminals too.
+	return textsafe.AppendJSON(dst, e.buf.Bytes()), nil
+}

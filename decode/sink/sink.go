@@ -21,11 +21,35 @@ type Sink interface {
 	Flush() error
 }
 
+// Encoder is a Sink whose output for a record depends on that record
+// alone, so that records can be encoded ahead, on other goroutines, and
+// written later in order. capture's parallel engine encodes records in its
+// workers this way, and leaves only the writing to the goroutine that
+// merges them.
+//
+// For every record r, with f from RecordEncoder,
+//
+//	b, err := f(nil, r)
+//	s.EmitEncoded(b, err)
+//
+// does what s.Emit(r) does.
+type Encoder interface {
+	Sink
+	// RecordEncoder returns an encoding function for one goroutine. It
+	// appends r's bytes to dst, or returns dst unchanged and the error
+	// that Emit would have kept.
+	RecordEncoder() func(dst []byte, r decode.Record) ([]byte, error)
+	// EmitEncoded writes what a RecordEncoder function returned for one
+	// record. Like Emit, it is called from one goroutine, in order.
+	EmitEncoded(b []byte, err error)
+}
+
 var (
-	_ Sink = (*JSONL)(nil)
-	_ Sink = (*Text)(nil)
-	_ Sink = (*Credentials)(nil)
-	_ Sink = (*CredentialsJSON)(nil)
+	_ Encoder = (*JSONL)(nil)
+	_ Sink    = (*JSONL)(nil)
+	_ Sink    = (*Text)(nil)
+	_ Sink    = (*Credentials)(nil)
+	_ Sink    = (*CredentialsJSON)(nil)
 )
 
 // Tee sends every record to each sink in turn; Flush flushes them all and
