@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -34,21 +36,39 @@ import (
 // Names from the wire are never trusted: no path separators, no "..", no
 // control characters, bounded length, and a collision gets a numeric
 // suffix. Nothing is written outside DIR.
+//
+// Files are cheap to create only if few system calls go to each: a
+// message's first chunkSize bytes wait in memory, so that a small message
+// is one open (O_EXCL, which also settles a name collision), one write and
+// one close; an attachment is held in memory (up to attBudget bytes for
+// all of them at once) until its hash names it, so that it is written
+// once under its final name, and not at all when a file of that name was
+// already written: the same attachment retrieved again (SMTP, then POP3 or
+// IMAP) costs no system call. Only a larger one goes through a temporary
+// file.
 type Extractor struct {
-	dir  string
-	next decode.Sink
-	keep bool // keep .eml files (false: only for --mbox)
+	dir    string
+	prefix string // dir cleaned, with a trailing separator: prefix+rel is filepath.Join(dir, rel)
+	next   decode.Sink
+	keep   bool // keep .eml files (false: only for --mbox)
 
 	mu    sync.Mutex
 	tmpN  int // temporary attachment files created
-	taken map[string]bool
+	pid   int
+	taken map[string]bool // names (relative to dir) claimed by this run
 	err   error
+
+	attChunks atomic.Int64 // chunks held by attachment writers
+	attMax    int64        // at most this many (attBudget)
 
 	// index.json is written as messages come, so its size costs no
 	// memory: the opening, one entry per message, the closing at Close.
 	index  *bufio.Writer
 	indexF *os.File
 	nindex int
+	ibuf   bytes.Buffer // one entry, as encoding/json wrote it
+	ienc   *json.Encoder
+	iout   []byte // the entry made safe for a terminal
 	mbox   *bufio.Writer
 	mboxF  io.Closer // nil when the mbox writer is not ours to close
 
@@ -58,6 +78,21 @@ type Extractor struct {
 	written map[string]bool
 	named   map[string]bool
 }
+
+// chunkSize is the unit of the memory message and attachment bytes wait
+// in before they are written.
+const chunkSize = 32 << 10
+
+// attBudget bounds the attachment bytes held in memory at once by all the
+// writers of an Extractor; an attachment that finds it spent goes to a
+// temporary file.
+const attBudget = 16 << 20
+
+var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+
+func getChunk() []byte { return chunkPool.Get().(*[chunkSize]byte)[:0] }
+
+func putChunk(b []byte) { chunkPool.Put((*[chunkSize]byte)(b[:chunkSize])) }
 
 // IndexEntry is one message in index.json.
 type IndexEntry struct {
@@ -96,7 +131,11 @@ func NewExtractor(dir string, next decode.Sink, keepEML bool) (*Extractor, error
 	if err := os.MkdirAll(filepath.Join(dir, "attachments"), 0o755); err != nil {
 		return nil, err
 	}
-	x := &Extractor{dir: dir, next: next, keep: keepEML, taken: map[string]bool{}, written: map[string]bool{}, named: map[string]bool{}}
+	prefix := filepath.Clean(dir)
+	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
+		prefix += string(filepath.Separator)
+	}
+	x := &Extractor{dir: dir, prefix: prefix, next: next, keep: keepEML, pid: os.Getpid(), attMax: attBudget / chunkSize, taken: map[string]bool{}, written: map[string]bool{}, named: map[string]bool{}}
 	if keepEML {
 		f, err := os.Create(filepath.Join(dir, "index.json"))
 		if err != nil {
@@ -104,6 +143,9 @@ func NewExtractor(dir string, next decode.Sink, keepEML bool) (*Extractor, error
 		}
 		x.indexF, x.index = f, bufio.NewWriter(f)
 		fmt.Fprintf(x.index, "{\n  \"v\": %d,\n  \"messages\": [", decode.SchemaVersion)
+		x.ienc = json.NewEncoder(&x.ibuf)
+		x.ienc.SetEscapeHTML(false)
+		x.ienc.SetIndent("    ", "  ")
 	}
 	return x, nil
 }
@@ -124,6 +166,9 @@ func (x *Extractor) SetMboxWriter(w io.Writer) {
 	x.mboxF, x.mbox = nil, bufio.NewWriterSize(w, 64<<10)
 }
 
+// path is filepath.Join(x.dir, rel) for a clean rel.
+func (x *Extractor) path(rel string) string { return x.prefix + rel }
+
 // wrote notes a file this run created.
 func (x *Extractor) wrote(path string) {
 	x.mu.Lock()
@@ -131,7 +176,10 @@ func (x *Extractor) wrote(path string) {
 	x.mu.Unlock()
 }
 
-// claim reserves a unique path for name inside sub (relative to dir).
+// claim reserves a unique path for name inside sub (relative to dir):
+// name, or name-2, name-3, ... (before the extension) when taken. It
+// knows only the names this run claimed: open the file with O_EXCL and
+// claim again when one of the same name was already there.
 func (x *Extractor) claim(sub, name string) string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -144,13 +192,32 @@ func (x *Extractor) claim(sub, name string) string {
 		if n > 1 {
 			cand = base + "-" + strconv.Itoa(n) + ext
 		}
-		rel := filepath.Join(sub, cand)
-		if !x.taken[rel] {
-			if _, err := os.Lstat(filepath.Join(x.dir, rel)); errors.Is(err, os.ErrNotExist) {
-				x.taken[rel] = true
-				return rel
-			}
+		rel := cand
+		if sub != "" {
+			rel = sub + string(filepath.Separator) + cand
 		}
+		if !x.taken[rel] {
+			x.taken[rel] = true
+			return rel
+		}
+	}
+}
+
+// create creates the file claimed as *rel (name in sub) exclusively; when
+// a file of that name is there already (not from this run), it claims the
+// next name and tries again, setting *rel.
+func (x *Extractor) create(sub, name string, rel *string) (*os.File, error) {
+	for {
+		path := x.path(*rel)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			*rel = x.claim(sub, name)
+			continue
+		}
+		if err == nil {
+			x.wrote(path)
+		}
+		return f, err
 	}
 }
 
@@ -162,16 +229,11 @@ func (x *Extractor) fail(err error) {
 	x.mu.Unlock()
 }
 
-// Create implements decode.MessageStore.
+// Create implements decode.MessageStore. The name is claimed now; the
+// file is created when its first chunk is full, or at Close.
 func (x *Extractor) Create(c decode.ConnInfo, proto decode.Proto, n int) decode.MessageWriter {
-	rel := x.claim("", fmt.Sprintf("%d-%d.eml", c.ID, n))
-	f, err := os.OpenFile(filepath.Join(x.dir, rel), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		x.fail(err)
-		return &fileWriter{x: x}
-	}
-	x.wrote(filepath.Join(x.dir, rel))
-	fw := &fileWriter{x: x, f: f, w: bufio.NewWriterSize(f, 32<<10), rel: rel}
+	name := strconv.FormatUint(c.ID, 10) + "-" + strconv.Itoa(n) + ".eml"
+	fw := &fileWriter{x: x, name: name, rel: x.claim("", name), buf: getChunk()}
 	if !x.keep {
 		return emlOnly{fw} // mbox only: no attachments
 	}
@@ -186,30 +248,71 @@ func (e emlOnly) Close() (string, error)      { return e.w.Close() }
 
 // fileWriter is one message file; it also hands out attachment writers.
 type fileWriter struct {
-	x   *Extractor
-	f   *os.File
-	w   *bufio.Writer
-	rel string
+	x      *Extractor
+	name   string // <session>-<n>.eml
+	rel    string // the name claimed
+	buf    []byte // bytes not written yet (a pooled chunk); nil once closed
+	f      *os.File
+	failed bool // a write failed: the rest is dropped
 }
 
 func (w *fileWriter) Write(p []byte) (int, error) {
-	if w.w == nil {
+	if w.buf == nil || w.failed {
 		return len(p), nil
 	}
-	if _, err := w.w.Write(p); err != nil {
+	if len(w.buf)+len(p) <= cap(w.buf) {
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	if err := w.spill(p); err != nil {
 		w.x.fail(err)
-		w.w = nil
+		w.failed = true
 	}
 	return len(p), nil
 }
 
-func (w *fileWriter) Close() (string, error) {
+// spill writes the chunk and p: the chunk is full.
+func (w *fileWriter) spill(p []byte) error {
 	if w.f == nil {
+		f, err := w.x.create("", w.name, &w.rel)
+		if err != nil {
+			return err
+		}
+		w.f = f
+	}
+	if _, err := w.f.Write(w.buf); err != nil {
+		return err
+	}
+	w.buf = w.buf[:0]
+	if len(p) >= cap(w.buf) {
+		_, err := w.f.Write(p)
+		return err
+	}
+	w.buf = append(w.buf, p...)
+	return nil
+}
+
+func (w *fileWriter) Close() (string, error) {
+	if w.buf == nil {
 		return "", nil
 	}
+	buf := w.buf
+	w.buf = nil
+	defer putChunk(buf)
+	if w.f == nil {
+		if w.failed {
+			return "", nil
+		}
+		f, err := w.x.create("", w.name, &w.rel)
+		if err != nil {
+			w.x.fail(err)
+			return "", nil
+		}
+		w.f = f
+	}
 	var err error
-	if w.w != nil {
-		err = w.w.Flush()
+	if !w.failed && len(buf) > 0 {
+		_, err = w.f.Write(buf)
 	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
@@ -219,17 +322,12 @@ func (w *fileWriter) Close() (string, error) {
 		w.x.fail(err)
 		return "", err
 	}
-	return filepath.Join(w.x.dir, w.rel), nil
+	return w.x.path(w.rel), nil
 }
 
 // Attachment implements decode.AttachmentStore.
 func (w *fileWriter) Attachment(a decode.Attachment) decode.MessageWriter {
-	f, err := w.x.createTemp()
-	if err != nil {
-		w.x.fail(err)
-		return &attWriter{}
-	}
-	return &attWriter{x: w.x, f: f, w: bufio.NewWriterSize(f, 32<<10), h: sha256.New(), name: SafeName(a.Filename, a.ContentType)}
+	return &attWriter{x: w.x, h: sha256.New(), name: SafeName(a.Filename, a.ContentType)}
 }
 
 // createTemp creates a temporary attachment file with the same mode as
@@ -238,7 +336,7 @@ func (x *Extractor) createTemp() (*os.File, error) {
 	for {
 		x.mu.Lock()
 		x.tmpN++
-		name := fmt.Sprintf(".part-%d-%d", os.Getpid(), x.tmpN)
+		name := ".part-" + strconv.Itoa(x.pid) + "-" + strconv.Itoa(x.tmpN)
 		x.mu.Unlock()
 		f, err := os.OpenFile(filepath.Join(x.dir, "attachments", name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if errors.Is(err, os.ErrExist) {
@@ -248,15 +346,17 @@ func (x *Extractor) createTemp() (*os.File, error) {
 	}
 }
 
-// attWriter writes an attachment to a temporary file and renames it to
-// its content-addressed name when done.
+// attWriter holds an attachment in memory, or, past the Extractor's
+// budget, in a temporary file, until Close names it by its hash.
 type attWriter struct {
 	x       *Extractor
-	f       *os.File
-	w       *bufio.Writer
 	h       hash.Hash
 	name    string
 	partial bool
+	chunks  [][]byte // the content, while in memory
+	f       *os.File // the temporary file, once spilled
+	w       *bufio.Writer
+	done    bool // closed, or a write failed
 }
 
 // Partial implements decode.PartialWriter: the file is named
@@ -264,18 +364,71 @@ type attWriter struct {
 func (w *attWriter) Partial() { w.partial = true }
 
 func (w *attWriter) Write(p []byte) (int, error) {
-	if w.f == nil {
+	if w.done {
 		return len(p), nil
 	}
+	n := len(p)
 	w.h.Write(p)
-	if _, err := w.w.Write(p); err != nil {
-		w.x.fail(err)
-		w.abort()
+	if w.f != nil {
+		if _, err := w.w.Write(p); err != nil {
+			w.x.fail(err)
+			w.abort()
+		}
+		return n, nil
 	}
-	return len(p), nil
+	for len(p) > 0 {
+		last := len(w.chunks) - 1
+		if last < 0 || len(w.chunks[last]) == chunkSize {
+			if w.x.attChunks.Add(1) > w.x.attMax {
+				w.x.attChunks.Add(-1)
+				if err := w.spill(p); err != nil {
+					w.x.fail(err)
+					w.abort()
+				}
+				return n, nil
+			}
+			w.chunks = append(w.chunks, getChunk())
+			last++
+		}
+		c := w.chunks[last]
+		k := min(len(p), chunkSize-len(c))
+		w.chunks[last] = append(c, p[:k]...)
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// release gives the chunks back.
+func (w *attWriter) release() {
+	for _, c := range w.chunks {
+		putChunk(c)
+	}
+	w.x.attChunks.Add(-int64(len(w.chunks)))
+	w.chunks = nil
+}
+
+// spill moves the content to a temporary file and writes p there.
+func (w *attWriter) spill(p []byte) error {
+	f, err := w.x.createTemp()
+	if err != nil {
+		w.release()
+		return err
+	}
+	w.f, w.w = f, bufio.NewWriterSize(f, chunkSize)
+	for _, c := range w.chunks {
+		if _, err := w.w.Write(c); err != nil {
+			w.release()
+			return err
+		}
+	}
+	w.release()
+	_, err = w.w.Write(p)
+	return err
 }
 
 func (w *attWriter) abort() {
+	w.done = true
+	w.release()
 	if w.f != nil {
 		w.f.Close()
 		os.Remove(w.f.Name())
@@ -284,9 +437,56 @@ func (w *attWriter) abort() {
 }
 
 func (w *attWriter) Close() (string, error) {
-	if w.f == nil {
+	if w.done {
 		return "", nil
 	}
+	w.done = true
+	defer w.release()
+	var sum [sha256.Size]byte
+	name := hex.EncodeToString(w.h.Sum(sum[:0])[:8]) + "-" + w.name
+	if w.partial {
+		name += ".partial"
+	}
+	rel := "attachments" + string(filepath.Separator) + name
+	final := w.x.path(rel)
+	if w.f != nil {
+		return w.closeTemp(rel, final)
+	}
+	w.x.mu.Lock()
+	there := w.x.taken[rel]
+	w.x.taken[rel] = true
+	w.x.mu.Unlock()
+	if there {
+		// Same content under the same name: already written.
+		return final, nil
+	}
+	f, err := os.OpenFile(final, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return final, nil // there before this run, the same content
+	}
+	if err != nil {
+		w.x.fail(err)
+		return "", err
+	}
+	w.x.wrote(final)
+	for _, c := range w.chunks {
+		if _, err = f.Write(c); err != nil {
+			break
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		w.x.fail(err)
+		return "", err
+	}
+	return final, nil
+}
+
+// closeTemp finishes a spilled attachment: its temporary file is renamed
+// to final, or removed when final is there already.
+func (w *attWriter) closeTemp(rel, final string) (string, error) {
 	tmp := w.f.Name()
 	err := w.w.Flush()
 	if cerr := w.f.Close(); err == nil {
@@ -298,28 +498,25 @@ func (w *attWriter) Close() (string, error) {
 		w.x.fail(err)
 		return "", err
 	}
-	sum := hex.EncodeToString(w.h.Sum(nil))
-	name := sum[:16] + "-" + w.name
-	if w.partial {
-		name += ".partial"
-	}
-	final := filepath.Join(w.x.dir, "attachments", name)
 	w.x.mu.Lock()
-	_, statErr := os.Lstat(final)
-	w.x.mu.Unlock()
-	if statErr == nil {
-		// Same content under the same name: already there.
+	defer w.x.mu.Unlock()
+	if w.x.taken[rel] {
 		os.Remove(tmp)
 		return final, nil
 	}
-	rel := w.x.claim("attachments", name)
-	final = filepath.Join(w.x.dir, rel)
+	if _, err := os.Lstat(final); err == nil {
+		os.Remove(tmp)
+		return final, nil // there before this run, the same content
+	}
+	w.x.taken[rel] = true
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
-		w.x.fail(err)
+		if w.x.err == nil {
+			w.x.err = err
+		}
 		return "", err
 	}
-	w.x.wrote(final)
+	w.x.written[final] = true
 	return final, nil
 }
 
@@ -396,7 +593,7 @@ func (x *Extractor) record(h *decode.Header, m *decode.Message, mailFrom string)
 		x.named[a.File] = true
 	}
 	x.mu.Unlock()
-	rel, _ := filepath.Rel(x.dir, m.File)
+	rel := x.rel(m.File)
 	e := IndexEntry{
 		Session: h.Session, Proto: h.Proto, Type: h.Type, TS: h.TS, Client: h.Client, Server: h.Server,
 		File: rel, Size: m.Size, SHA256: m.SHA256, MessageID: m.MessageID, Subject: m.Subject, From: m.From, MailFrom: mailFrom,
@@ -406,8 +603,7 @@ func (x *Extractor) record(h *decode.Header, m *decode.Message, mailFrom string)
 		if a.File == "" {
 			continue
 		}
-		arel, _ := filepath.Rel(x.dir, a.File)
-		e.Attachments = append(e.Attachments, IndexAttachent{File: arel, Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, SHA256: a.SHA256, Truncated: a.Truncated})
+		e.Attachments = append(e.Attachments, IndexAttachent{File: x.rel(a.File), Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, SHA256: a.SHA256, Truncated: a.Truncated})
 	}
 	if x.mbox != nil {
 		if err := x.appendMbox(m.File, mailFrom, h.TS); err != nil {
@@ -421,13 +617,20 @@ func (x *Extractor) record(h *decode.Header, m *decode.Message, mailFrom string)
 	}
 }
 
+// rel is path relative to the directory (filepath.Rel, cheaper for the
+// paths this Extractor made).
+func (x *Extractor) rel(path string) string {
+	if r, ok := strings.CutPrefix(path, x.prefix); ok {
+		return r
+	}
+	r, _ := filepath.Rel(x.dir, path)
+	return r
+}
+
 // indexEntry appends one message to index.json.
 func (x *Extractor) indexEntry(e IndexEntry) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("    ", "  ")
-	if err := enc.Encode(e); err != nil {
+	x.ibuf.Reset()
+	if err := x.ienc.Encode(e); err != nil {
 		x.fail(err)
 		return
 	}
@@ -435,7 +638,8 @@ func (x *Extractor) indexEntry(e IndexEntry) {
 		x.index.WriteString(",")
 	}
 	x.index.WriteString("\n    ")
-	x.index.Write(textsafe.AppendJSON(nil, bytes.TrimRight(b.Bytes(), "\n")))
+	x.iout = textsafe.AppendJSON(x.iout[:0], bytes.TrimRight(x.ibuf.Bytes(), "\n"))
+	x.index.Write(x.iout)
 	x.nindex++
 }
 

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"encoding/json"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -188,5 +189,120 @@ func TestExtractTruncatedAttachment(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExtractWritePaths drives the Extractor's writers directly through
+// the cases its buffering has to get right: messages smaller and larger
+// than a chunk, written a byte at a time or in one piece; the same
+// attachment many times (one file); attachments past the memory budget
+// (through a temporary file, none left behind); a file of the claimed
+// name already in DIR (the next name is taken, the file kept); and a
+// message never closed (no file).
+func TestExtractWritePaths(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	x, err := NewExtractor(dir, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.attMax = 4 // chunks: a 100 KB attachment fits, the second at once does not
+	if err := os.WriteFile(filepath.Join(dir, "9-1.eml"), []byte("not ours"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('a' + i*7%26)
+		}
+		return b
+	}
+	write := func(w decode.MessageWriter, b []byte, step int) {
+		for len(b) > 0 {
+			k := min(step, len(b))
+			if n, err := w.Write(b[:k]); n != k || err != nil {
+				t.Fatalf("Write: %d, %v", n, err)
+			}
+			b = b[k:]
+		}
+	}
+	c := decode.ConnInfo{ID: 9}
+	type want struct {
+		path string
+		body []byte
+	}
+	var wants []want
+	var records []decode.Record
+	sizes := []struct{ n, step int }{{0, 1}, {10, 1}, {chunkSize, chunkSize}, {chunkSize + 1, 1000}, {5*chunkSize + 3, 1}, {3 * chunkSize, 3 * chunkSize}, {100, 7}}
+	for i, sz := range sizes {
+		w := x.Create(c, decode.ProtoSMTP, i+1)
+		b := body(sz.n)
+		write(w, b, sz.step)
+		m := &decode.Message{}
+		as := w.(decode.AttachmentStore)
+		// Two big attachments open at once: the second finds the
+		// budget spent and spills; it is closed first (renamed into
+		// place), then the first finds its name taken.
+		att := body(100_000 + i%2)
+		a1, a2 := as.Attachment(decode.Attachment{Filename: "big.bin"}), as.Attachment(decode.Attachment{Filename: "big.bin"})
+		write(a1, att, 4096)
+		write(a2, att, 4096)
+		for _, aw := range []decode.MessageWriter{a2, a1} {
+			p, err := aw.Close()
+			if err != nil || p == "" {
+				t.Fatalf("attachment Close: %q %v", p, err)
+			}
+			m.Attachments = append(m.Attachments, decode.Attachment{File: p})
+			wants = append(wants, want{p, att})
+		}
+		p, err := w.Close()
+		if err != nil || p == "" {
+			t.Fatalf("Close: %q %v", p, err)
+		}
+		if again, err := w.Close(); again != "" || err != nil {
+			t.Errorf("second Close: %q %v", again, err)
+		}
+		m.File = p
+		wants = append(wants, want{p, b})
+		records = append(records, &decode.SMTPMail{Header: decode.NewHeader(decode.TypeSMTPMail, decode.ProtoSMTP, c, c.Start), Message: m})
+	}
+	lost := x.Create(c, decode.ProtoSMTP, 99) // abandoned: never closed
+	write(lost, body(2*chunkSize), chunkSize)
+	for _, r := range records {
+		x.Emit(r)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if x.attChunks.Load() != 0 {
+		t.Errorf("%d attachment chunks not given back", x.attChunks.Load())
+	}
+	if wants[2].path != filepath.Join(dir, "9-1-2.eml") {
+		t.Errorf("first message at %s; 9-1.eml was there already", wants[2].path)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "9-1.eml")); string(b) != "not ours" {
+		t.Errorf("9-1.eml overwritten: %q", b)
+	}
+	for _, w := range wants {
+		if b, err := os.ReadFile(w.path); err != nil || string(b) != string(w.body) {
+			t.Errorf("%s: %d bytes, want %d (%v)", w.path, len(b), len(w.body), err)
+		}
+	}
+	var files []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, strings.TrimPrefix(p, dir+string(filepath.Separator)))
+		}
+		return nil
+	})
+	// 7 messages, 2 attachment contents (sizes alternate), the file that
+	// was there, index.json: no temporary file, nothing of message 99.
+	if len(files) != 7+2+1+1 {
+		t.Errorf("files in DIR: %v", files)
+	}
+	var idx struct{ Messages []IndexEntry }
+	b, _ := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err := json.Unmarshal(b, &idx); err != nil || len(idx.Messages) != len(sizes) || idx.Messages[0].File != "9-1-2.eml" ||
+		len(idx.Messages[0].Attachments) != 2 || !strings.HasPrefix(idx.Messages[0].Attachments[0].File, "attachments"+string(filepath.Separator)) {
+		t.Errorf("index.json: %v %s", err, b)
 	}
 }
