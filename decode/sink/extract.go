@@ -8,11 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,7 +45,8 @@ import (
 // once under its final name, and not at all when a file of that name was
 // already written: the same attachment retrieved again (SMTP, then POP3 or
 // IMAP) costs no system call. Only a larger one goes through a temporary
-// file.
+// file. The hash is the one the decoder computed for the record (see
+// attWriter), so an attachment's bytes are hashed once.
 type Extractor struct {
 	dir    string
 	prefix string // dir cleaned, with a trailing separator: prefix+rel is filepath.Join(dir, rel)
@@ -58,8 +59,10 @@ type Extractor struct {
 	taken map[string]bool // names (relative to dir) claimed by this run
 	err   error
 
-	attChunks atomic.Int64 // chunks held by attachment writers
+	attChunks atomic.Int64 // chunks held by attachment writers and pending
 	attMax    int64        // at most this many (attBudget)
+	pending   map[string]*attContent
+	pendN     int
 
 	// index.json is written as messages come, so its size costs no
 	// memory: the opening, one entry per message, the closing at Close.
@@ -135,7 +138,7 @@ func NewExtractor(dir string, next decode.Sink, keepEML bool) (*Extractor, error
 	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
 		prefix += string(filepath.Separator)
 	}
-	x := &Extractor{dir: dir, prefix: prefix, next: next, keep: keepEML, pid: os.Getpid(), attMax: attBudget / chunkSize, taken: map[string]bool{}, written: map[string]bool{}, named: map[string]bool{}}
+	x := &Extractor{dir: dir, prefix: prefix, next: next, keep: keepEML, pid: os.Getpid(), attMax: attBudget / chunkSize, pending: map[string]*attContent{}, taken: map[string]bool{}, written: map[string]bool{}, named: map[string]bool{}}
 	if keepEML {
 		f, err := os.Create(filepath.Join(dir, "index.json"))
 		if err != nil {
@@ -327,7 +330,7 @@ func (w *fileWriter) Close() (string, error) {
 
 // Attachment implements decode.AttachmentStore.
 func (w *fileWriter) Attachment(a decode.Attachment) decode.MessageWriter {
-	return &attWriter{x: w.x, h: sha256.New(), name: SafeName(a.Filename, a.ContentType)}
+	return &attWriter{x: w.x, c: attContent{name: SafeName(a.Filename, a.ContentType)}}
 }
 
 // createTemp creates a temporary attachment file with the same mode as
@@ -346,16 +349,60 @@ func (x *Extractor) createTemp() (*os.File, error) {
 	}
 }
 
-// attWriter holds an attachment in memory, or, past the Extractor's
-// budget, in a temporary file, until Close names it by its hash.
+// attContent is an attachment's bytes: in pooled chunks while they fit
+// the Extractor's budget, else in a temporary file.
+type attContent struct {
+	name   string // safe name
+	chunks [][]byte
+	tmp    string // the temporary file, once spilled
+}
+
+// drop gives the chunks back and removes the temporary file.
+func (c *attContent) drop(x *Extractor) {
+	for _, b := range c.chunks {
+		putChunk(b)
+	}
+	x.attChunks.Add(-int64(len(c.chunks)))
+	c.chunks = nil
+	if c.tmp != "" {
+		os.Remove(c.tmp)
+		c.tmp = ""
+	}
+}
+
+// sum is the SHA-256 of the content, in hex.
+func (c *attContent) sum() (string, error) {
+	h := sha256.New()
+	if c.tmp != "" {
+		f, err := os.Open(c.tmp)
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", err
+		}
+	}
+	for _, b := range c.chunks {
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// attWriter collects one attachment. Its file is named after the SHA-256
+// of its content, which the decoder computes for the record: so that the
+// bytes are not hashed twice, Close of a whole attachment returns a
+// provisional path and leaves the content pending; Emit, given the
+// record, names the file after the record's sha256, writes it and sets
+// the path before passing the record on. A partial attachment has no
+// hash in its record: it is hashed and written at Close.
 type attWriter struct {
 	x       *Extractor
-	h       hash.Hash
-	name    string
-	partial bool
-	chunks  [][]byte // the content, while in memory
+	c       attContent
 	f       *os.File // the temporary file, once spilled
 	w       *bufio.Writer
+	partial bool
 	done    bool // closed, or a write failed
 }
 
@@ -364,76 +411,65 @@ type attWriter struct {
 func (w *attWriter) Partial() { w.partial = true }
 
 func (w *attWriter) Write(p []byte) (int, error) {
-	if w.done {
-		return len(p), nil
-	}
 	n := len(p)
-	w.h.Write(p)
+	if w.done {
+		return n, nil
+	}
 	if w.f != nil {
 		if _, err := w.w.Write(p); err != nil {
-			w.x.fail(err)
-			w.abort()
+			w.abort(err)
 		}
 		return n, nil
 	}
 	for len(p) > 0 {
-		last := len(w.chunks) - 1
-		if last < 0 || len(w.chunks[last]) == chunkSize {
+		last := len(w.c.chunks) - 1
+		if last < 0 || len(w.c.chunks[last]) == chunkSize {
 			if w.x.attChunks.Add(1) > w.x.attMax {
 				w.x.attChunks.Add(-1)
 				if err := w.spill(p); err != nil {
-					w.x.fail(err)
-					w.abort()
+					w.abort(err)
 				}
 				return n, nil
 			}
-			w.chunks = append(w.chunks, getChunk())
+			w.c.chunks = append(w.c.chunks, getChunk())
 			last++
 		}
-		c := w.chunks[last]
-		k := min(len(p), chunkSize-len(c))
-		w.chunks[last] = append(c, p[:k]...)
+		b := w.c.chunks[last]
+		k := min(len(p), chunkSize-len(b))
+		w.c.chunks[last] = append(b, p[:k]...)
 		p = p[k:]
 	}
 	return n, nil
-}
-
-// release gives the chunks back.
-func (w *attWriter) release() {
-	for _, c := range w.chunks {
-		putChunk(c)
-	}
-	w.x.attChunks.Add(-int64(len(w.chunks)))
-	w.chunks = nil
 }
 
 // spill moves the content to a temporary file and writes p there.
 func (w *attWriter) spill(p []byte) error {
 	f, err := w.x.createTemp()
 	if err != nil {
-		w.release()
 		return err
 	}
-	w.f, w.w = f, bufio.NewWriterSize(f, chunkSize)
-	for _, c := range w.chunks {
-		if _, err := w.w.Write(c); err != nil {
-			w.release()
+	w.f, w.w, w.c.tmp = f, bufio.NewWriterSize(f, chunkSize), f.Name()
+	for _, b := range w.c.chunks {
+		if _, err := w.w.Write(b); err != nil {
 			return err
 		}
+		putChunk(b)
 	}
-	w.release()
+	w.x.attChunks.Add(-int64(len(w.c.chunks)))
+	w.c.chunks = nil
 	_, err = w.w.Write(p)
 	return err
 }
 
-func (w *attWriter) abort() {
+// abort drops the attachment after a failure.
+func (w *attWriter) abort(err error) {
+	w.x.fail(err)
 	w.done = true
-	w.release()
 	if w.f != nil {
 		w.f.Close()
-		os.Remove(w.f.Name())
 		w.f = nil
 	}
+	w.c.drop(w.x)
 }
 
 func (w *attWriter) Close() (string, error) {
@@ -441,36 +477,78 @@ func (w *attWriter) Close() (string, error) {
 		return "", nil
 	}
 	w.done = true
-	defer w.release()
-	var sum [sha256.Size]byte
-	name := hex.EncodeToString(w.h.Sum(sum[:0])[:8]) + "-" + w.name
-	if w.partial {
-		name += ".partial"
-	}
-	rel := "attachments" + string(filepath.Separator) + name
-	final := w.x.path(rel)
 	if w.f != nil {
-		return w.closeTemp(rel, final)
+		err := w.w.Flush()
+		if cerr := w.f.Close(); err == nil {
+			err = cerr
+		}
+		w.f = nil
+		if err != nil {
+			w.c.drop(w.x)
+			w.x.fail(err)
+			return "", err
+		}
 	}
-	w.x.mu.Lock()
-	there := w.x.taken[rel]
-	w.x.taken[rel] = true
-	w.x.mu.Unlock()
+	if !w.partial {
+		return w.x.pend(w.c), nil
+	}
+	sum, err := w.c.sum()
+	if err != nil {
+		w.c.drop(w.x)
+		w.x.fail(err)
+		return "", err
+	}
+	return w.x.place(&w.c, sum[:16]+"-"+w.c.name+".partial")
+}
+
+// pend keeps a whole attachment's content until Emit names it; the
+// provisional path it returns is the key.
+func (x *Extractor) pend(c attContent) string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.pendN++
+	p := x.path("attachments" + string(filepath.Separator) + ".pending-" + strconv.Itoa(x.pendN))
+	x.pending[p] = &c
+	return p
+}
+
+// place writes c to DIR/attachments/name, unless this run wrote that
+// name already, or a file of that name was there before it (the name
+// says the content is the same); it gives c's memory back.
+func (x *Extractor) place(c *attContent, name string) (string, error) {
+	defer c.drop(x)
+	rel := "attachments" + string(filepath.Separator) + name
+	final := x.path(rel)
+	x.mu.Lock()
+	there := x.taken[rel]
+	x.taken[rel] = true
+	x.mu.Unlock()
 	if there {
-		// Same content under the same name: already written.
+		return final, nil
+	}
+	if c.tmp != "" {
+		if _, err := os.Lstat(final); err == nil {
+			return final, nil
+		}
+		if err := os.Rename(c.tmp, final); err != nil {
+			x.fail(err)
+			return "", err
+		}
+		c.tmp = ""
+		x.wrote(final)
 		return final, nil
 	}
 	f, err := os.OpenFile(final, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if errors.Is(err, fs.ErrExist) {
-		return final, nil // there before this run, the same content
+		return final, nil
 	}
 	if err != nil {
-		w.x.fail(err)
+		x.fail(err)
 		return "", err
 	}
-	w.x.wrote(final)
-	for _, c := range w.chunks {
-		if _, err = f.Write(c); err != nil {
+	x.wrote(final)
+	for _, b := range c.chunks {
+		if _, err = f.Write(b); err != nil {
 			break
 		}
 	}
@@ -478,46 +556,53 @@ func (w *attWriter) Close() (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		w.x.fail(err)
+		x.fail(err)
 		return "", err
 	}
 	return final, nil
 }
 
-// closeTemp finishes a spilled attachment: its temporary file is renamed
-// to final, or removed when final is there already.
-func (w *attWriter) closeTemp(rel, final string) (string, error) {
-	tmp := w.f.Name()
-	err := w.w.Flush()
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	w.f = nil
-	if err != nil {
-		os.Remove(tmp)
-		w.x.fail(err)
-		return "", err
-	}
-	w.x.mu.Lock()
-	defer w.x.mu.Unlock()
-	if w.x.taken[rel] {
-		os.Remove(tmp)
-		return final, nil
-	}
-	if _, err := os.Lstat(final); err == nil {
-		os.Remove(tmp)
-		return final, nil // there before this run, the same content
-	}
-	w.x.taken[rel] = true
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		if w.x.err == nil {
-			w.x.err = err
+// resolve writes the pending attachments of m, named after the sha256 of
+// the record, and sets their paths.
+func (x *Extractor) resolve(m *decode.Message) {
+	for i := range m.Attachments {
+		a := &m.Attachments[i]
+		x.mu.Lock()
+		c, ok := x.pending[a.File]
+		delete(x.pending, a.File)
+		x.mu.Unlock()
+		if !ok {
+			continue
 		}
-		return "", err
+		sum := a.SHA256
+		if !isSHA256Hex(sum) {
+			// Not the decoder's: hash the content here.
+			var err error
+			if sum, err = c.sum(); err != nil {
+				c.drop(x)
+				x.fail(err)
+				a.File = ""
+				continue
+			}
+		}
+		f, err := x.place(c, sum[:16]+"-"+c.name)
+		if err != nil && !slices.Contains(m.Anomalies, string(decode.AnomalyExtractCloseFailed)) {
+			m.Anomalies = append(m.Anomalies, string(decode.AnomalyExtractCloseFailed))
+		}
+		a.File = f
 	}
-	w.x.written[final] = true
-	return final, nil
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // maxName bounds a file name from the wire, in bytes.
@@ -577,6 +662,9 @@ func (x *Extractor) Emit(r decode.Record) {
 		m = r.Message
 	case *decode.IMAPMessage:
 		m = r.Message
+	}
+	if m != nil && len(m.Attachments) > 0 {
+		x.resolve(m)
 	}
 	if m != nil && m.File != "" {
 		x.record(r.Head(), m, mailFrom)
@@ -707,6 +795,13 @@ func (x *Extractor) Close() error {
 				x.fail(err)
 			}
 		}
+	}
+	x.mu.Lock()
+	pending := x.pending
+	x.pending = map[string]*attContent{}
+	x.mu.Unlock()
+	for _, c := range pending {
+		c.drop(x) // its record never came
 	}
 	if x.keep {
 		for path := range x.written {
