@@ -53,16 +53,22 @@ type Extractor struct {
 	next   decode.Sink
 	keep   bool // keep .eml files (false: only for --mbox)
 
-	mu    sync.Mutex
-	tmpN  int // temporary attachment files created
-	pid   int
-	taken map[string]bool // names (relative to dir) claimed by this run
-	err   error
+	mu  sync.Mutex
+	err error
+	// The names (relative to dir) this run claimed, and whether it
+	// wrote the file and a record named it: at Close the files written
+	// and not named (a message a decoder abandoned, its attachments) are
+	// removed, so every file in DIR is in index.json.
+	files map[string]fileState
+	// Whole attachments waiting for their record (see attWriter), by
+	// the provisional path their Close returned.
+	pending map[string]*attContent
+	pendN   int
+	tmpN    int // temporary attachment files created
+	pid     int
 
 	attChunks atomic.Int64 // chunks held by attachment writers and pending
 	attMax    int64        // at most this many (attBudget)
-	pending   map[string]*attContent
-	pendN     int
 
 	// index.json is written as messages come, so its size costs no
 	// memory: the opening, one entry per message, the closing at Close.
@@ -74,13 +80,15 @@ type Extractor struct {
 	iout   []byte // the entry made safe for a terminal
 	mbox   *bufio.Writer
 	mboxF  io.Closer // nil when the mbox writer is not ours to close
-
-	// Files this run wrote, and those a record named: at Close the
-	// others (a message a decoder abandoned, its attachments) are
-	// removed, so every file in DIR is in index.json.
-	written map[string]bool
-	named   map[string]bool
 }
+
+// fileState says what became of a name claimed.
+type fileState uint8
+
+const (
+	fileWritten fileState = 1 << iota // this run created the file
+	fileNamed                         // a record names it
+)
 
 // chunkSize is the unit of the memory message and attachment bytes wait
 // in before they are written.
@@ -138,7 +146,7 @@ func NewExtractor(dir string, next decode.Sink, keepEML bool) (*Extractor, error
 	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
 		prefix += string(filepath.Separator)
 	}
-	x := &Extractor{dir: dir, prefix: prefix, next: next, keep: keepEML, pid: os.Getpid(), attMax: attBudget / chunkSize, pending: map[string]*attContent{}, taken: map[string]bool{}, written: map[string]bool{}, named: map[string]bool{}}
+	x := &Extractor{dir: dir, prefix: prefix, next: next, keep: keepEML, pid: os.Getpid(), attMax: attBudget / chunkSize, pending: map[string]*attContent{}, files: map[string]fileState{}}
 	if keepEML {
 		f, err := os.Create(filepath.Join(dir, "index.json"))
 		if err != nil {
@@ -173,9 +181,9 @@ func (x *Extractor) SetMboxWriter(w io.Writer) {
 func (x *Extractor) path(rel string) string { return x.prefix + rel }
 
 // wrote notes a file this run created.
-func (x *Extractor) wrote(path string) {
+func (x *Extractor) wrote(rel string) {
 	x.mu.Lock()
-	x.written[path] = true
+	x.files[rel] |= fileWritten
 	x.mu.Unlock()
 }
 
@@ -199,8 +207,8 @@ func (x *Extractor) claim(sub, name string) string {
 		if sub != "" {
 			rel = sub + string(filepath.Separator) + cand
 		}
-		if !x.taken[rel] {
-			x.taken[rel] = true
+		if _, taken := x.files[rel]; !taken {
+			x.files[rel] = 0
 			return rel
 		}
 	}
@@ -218,7 +226,7 @@ func (x *Extractor) create(sub, name string, rel *string) (*os.File, error) {
 			continue
 		}
 		if err == nil {
-			x.wrote(path)
+			x.wrote(*rel)
 		}
 		return f, err
 	}
@@ -520,8 +528,10 @@ func (x *Extractor) place(c *attContent, name string) (string, error) {
 	rel := "attachments" + string(filepath.Separator) + name
 	final := x.path(rel)
 	x.mu.Lock()
-	there := x.taken[rel]
-	x.taken[rel] = true
+	_, there := x.files[rel]
+	if !there {
+		x.files[rel] = 0
+	}
 	x.mu.Unlock()
 	if there {
 		return final, nil
@@ -535,7 +545,7 @@ func (x *Extractor) place(c *attContent, name string) (string, error) {
 			return "", err
 		}
 		c.tmp = ""
-		x.wrote(final)
+		x.wrote(rel)
 		return final, nil
 	}
 	f, err := os.OpenFile(final, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
@@ -546,7 +556,7 @@ func (x *Extractor) place(c *attContent, name string) (string, error) {
 		x.fail(err)
 		return "", err
 	}
-	x.wrote(final)
+	x.wrote(rel)
 	for _, b := range c.chunks {
 		if _, err = f.Write(b); err != nil {
 			break
@@ -675,13 +685,15 @@ func (x *Extractor) Emit(r decode.Record) {
 }
 
 func (x *Extractor) record(h *decode.Header, m *decode.Message, mailFrom string) {
+	rel := x.rel(m.File)
 	x.mu.Lock()
-	x.named[m.File] = true
+	x.name(rel)
 	for _, a := range m.Attachments {
-		x.named[a.File] = true
+		if a.File != "" {
+			x.name(x.rel(a.File))
+		}
 	}
 	x.mu.Unlock()
-	rel := x.rel(m.File)
 	e := IndexEntry{
 		Session: h.Session, Proto: h.Proto, Type: h.Type, TS: h.TS, Client: h.Client, Server: h.Server,
 		File: rel, Size: m.Size, SHA256: m.SHA256, MessageID: m.MessageID, Subject: m.Subject, From: m.From, MailFrom: mailFrom,
@@ -702,6 +714,13 @@ func (x *Extractor) record(h *decode.Header, m *decode.Message, mailFrom string)
 		x.indexEntry(e)
 	} else {
 		os.Remove(m.File)
+	}
+}
+
+// name notes that a record names rel; x.mu is held.
+func (x *Extractor) name(rel string) {
+	if st, ok := x.files[rel]; ok {
+		x.files[rel] = st | fileNamed
 	}
 }
 
@@ -804,9 +823,9 @@ func (x *Extractor) Close() error {
 		c.drop(x) // its record never came
 	}
 	if x.keep {
-		for path := range x.written {
-			if !x.named[path] {
-				os.Remove(path) // abandoned: no record names it
+		for rel, st := range x.files {
+			if st&fileWritten != 0 && st&fileNamed == 0 {
+				os.Remove(x.path(rel)) // abandoned: no record names it
 			}
 		}
 	}
