@@ -152,7 +152,7 @@ func NewExtractor(dir string, next decode.Sink, keepEML bool) (*Extractor, error
 		if err != nil {
 			return nil, err
 		}
-		x.indexF, x.index = f, bufio.NewWriter(f)
+		x.indexF, x.index = f, bufio.NewWriterSize(f, 64<<10)
 		fmt.Fprintf(x.index, "{\n  \"v\": %d,\n  \"messages\": [", decode.SchemaVersion)
 		x.ienc = json.NewEncoder(&x.ibuf)
 		x.ienc.SetEscapeHTML(false)
@@ -745,9 +745,24 @@ func (x *Extractor) indexEntry(e IndexEntry) {
 		x.index.WriteString(",")
 	}
 	x.index.WriteString("\n    ")
-	x.iout = textsafe.AppendJSON(x.iout[:0], bytes.TrimRight(x.ibuf.Bytes(), "\n"))
-	x.index.Write(x.iout)
+	b := bytes.TrimRight(x.ibuf.Bytes(), "\n")
+	if !plainASCII(b) {
+		x.iout = textsafe.AppendJSON(x.iout[:0], b)
+		b = x.iout
+	}
+	x.index.Write(b)
 	x.nindex++
+}
+
+// plainASCII reports whether b has no byte textsafe.AppendJSON would
+// change (it passes ASCII but DEL through as it is).
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // appendMbox copies one message in mboxrd format: a "From " separator
