@@ -220,7 +220,7 @@ func (x *Extractor) claim(sub, name string) string {
 func (x *Extractor) create(sub, name string, rel *string) (*os.File, error) {
 	for {
 		path := x.path(*rel)
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		f, err := createExcl(path)
 		if errors.Is(err, fs.ErrExist) {
 			*rel = x.claim(sub, name)
 			continue
@@ -349,7 +349,7 @@ func (x *Extractor) createTemp() (*os.File, error) {
 		x.tmpN++
 		name := ".part-" + strconv.Itoa(x.pid) + "-" + strconv.Itoa(x.tmpN)
 		x.mu.Unlock()
-		f, err := os.OpenFile(filepath.Join(x.dir, "attachments", name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		f, err := createExcl(filepath.Join(x.dir, "attachments", name))
 		if errors.Is(err, os.ErrExist) {
 			continue // left by an earlier run
 		}
@@ -548,7 +548,7 @@ func (x *Extractor) place(c *attContent, name string) (string, error) {
 		x.wrote(rel)
 		return final, nil
 	}
-	f, err := os.OpenFile(final, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := createExcl(final)
 	if errors.Is(err, fs.ErrExist) {
 		return final, nil
 	}
