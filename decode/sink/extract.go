@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,9 +64,11 @@ type Extractor struct {
 	// Whole attachments waiting for their record (see attWriter), by
 	// the provisional path their Close returned.
 	pending map[string]*attContent
+	pendQ   []string // pending's keys, oldest first (some resolved already)
 	pendN   int
-	tmpN    int // temporary attachment files created
 	pid     int
+
+	tmpN atomic.Int64 // temporary attachment files created
 
 	attChunks atomic.Int64 // chunks held by attachment writers and pending
 	attMax    int64        // at most this many (attBudget)
@@ -338,17 +341,19 @@ func (w *fileWriter) Close() (string, error) {
 
 // Attachment implements decode.AttachmentStore.
 func (w *fileWriter) Attachment(a decode.Attachment) decode.MessageWriter {
-	return &attWriter{x: w.x, c: attContent{name: SafeName(a.Filename, a.ContentType)}}
+	x := w.x
+	aw := &attWriter{x: x, c: &attContent{name: SafeName(a.Filename, a.ContentType)}}
+	// A writer the decoder drops without Close gives its memory (and
+	// its share of the budget) back when it is collected.
+	aw.cleanup = runtime.AddCleanup(aw, func(c *attContent) { c.drop(x) }, aw.c)
+	return aw
 }
 
 // createTemp creates a temporary attachment file with the same mode as
 // the .eml files (0644 before the umask; os.CreateTemp would give 0600).
 func (x *Extractor) createTemp() (*os.File, error) {
 	for {
-		x.mu.Lock()
-		x.tmpN++
-		name := ".part-" + strconv.Itoa(x.pid) + "-" + strconv.Itoa(x.tmpN)
-		x.mu.Unlock()
+		name := ".part-" + strconv.Itoa(x.pid) + "-" + strconv.FormatInt(x.tmpN.Add(1), 10)
 		f, err := createExcl(filepath.Join(x.dir, "attachments", name))
 		if errors.Is(err, os.ErrExist) {
 			continue // left by an earlier run
@@ -365,13 +370,18 @@ type attContent struct {
 	tmp    string // the temporary file, once spilled
 }
 
-// drop gives the chunks back and removes the temporary file.
-func (c *attContent) drop(x *Extractor) {
+// release gives the chunks back.
+func (c *attContent) release(x *Extractor) {
 	for _, b := range c.chunks {
 		putChunk(b)
 	}
 	x.attChunks.Add(-int64(len(c.chunks)))
 	c.chunks = nil
+}
+
+// drop gives the chunks back and removes the temporary file.
+func (c *attContent) drop(x *Extractor) {
+	c.release(x)
 	if c.tmp != "" {
 		os.Remove(c.tmp)
 		c.tmp = ""
@@ -407,11 +417,12 @@ func (c *attContent) sum() (string, error) {
 // hash in its record: it is hashed and written at Close.
 type attWriter struct {
 	x       *Extractor
-	c       attContent
+	c       *attContent
 	f       *os.File // the temporary file, once spilled
 	w       *bufio.Writer
 	partial bool
 	done    bool // closed, or a write failed
+	cleanup runtime.Cleanup
 }
 
 // Partial implements decode.PartialWriter: the file is named
@@ -434,6 +445,9 @@ func (w *attWriter) Write(p []byte) (int, error) {
 		if last < 0 || len(w.c.chunks[last]) == chunkSize {
 			if w.x.attChunks.Add(1) > w.x.attMax {
 				w.x.attChunks.Add(-1)
+				if w.x.evict() {
+					continue // an attachment waiting for its record gave memory back
+				}
 				if err := w.spill(p); err != nil {
 					w.abort(err)
 				}
@@ -461,10 +475,8 @@ func (w *attWriter) spill(p []byte) error {
 		if _, err := w.w.Write(b); err != nil {
 			return err
 		}
-		putChunk(b)
 	}
-	w.x.attChunks.Add(-int64(len(w.c.chunks)))
-	w.c.chunks = nil
+	w.c.release(w.x)
 	_, err = w.w.Write(p)
 	return err
 }
@@ -473,6 +485,7 @@ func (w *attWriter) spill(p []byte) error {
 func (w *attWriter) abort(err error) {
 	w.x.fail(err)
 	w.done = true
+	w.cleanup.Stop()
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil
@@ -485,6 +498,7 @@ func (w *attWriter) Close() (string, error) {
 		return "", nil
 	}
 	w.done = true
+	w.cleanup.Stop()
 	if w.f != nil {
 		err := w.w.Flush()
 		if cerr := w.f.Close(); err == nil {
@@ -506,18 +520,69 @@ func (w *attWriter) Close() (string, error) {
 		w.x.fail(err)
 		return "", err
 	}
-	return w.x.place(&w.c, sum[:16]+"-"+w.c.name+".partial")
+	return w.x.place(w.c, sum[:16]+"-"+w.c.name+".partial")
 }
 
 // pend keeps a whole attachment's content until Emit names it; the
 // provisional path it returns is the key.
-func (x *Extractor) pend(c attContent) string {
+func (x *Extractor) pend(c *attContent) string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.pendN++
 	p := x.path("attachments" + string(filepath.Separator) + ".pending-" + strconv.Itoa(x.pendN))
-	x.pending[p] = &c
+	x.pending[p] = c
+	if len(x.pendQ) > 2*len(x.pending)+64 {
+		q := x.pendQ[:0]
+		for _, k := range x.pendQ {
+			if x.pending[k] != nil {
+				q = append(q, k)
+			}
+		}
+		clear(x.pendQ[len(q):])
+		x.pendQ = q
+	}
+	x.pendQ = append(x.pendQ, p)
 	return p
+}
+
+// evict moves the oldest pending attachment held in memory to a
+// temporary file, so that attachments whose record never comes (a
+// decoder dropped it) do not keep the budget. It reports whether memory
+// was given back.
+func (x *Extractor) evict() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for len(x.pendQ) > 0 {
+		k := x.pendQ[0]
+		x.pendQ[0] = ""
+		x.pendQ = x.pendQ[1:]
+		c := x.pending[k]
+		if c == nil || len(c.chunks) == 0 {
+			continue
+		}
+		f, err := x.createTemp()
+		if err != nil {
+			x.pendQ = append([]string{k}, x.pendQ...)
+			return false
+		}
+		for _, b := range c.chunks {
+			if _, err = f.Write(b); err != nil {
+				break
+			}
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(f.Name())
+			x.pendQ = append([]string{k}, x.pendQ...)
+			return false
+		}
+		c.tmp = f.Name()
+		c.release(x)
+		return true
+	}
+	return false
 }
 
 // place writes c to DIR/attachments/name, unless this run wrote that

@@ -8,8 +8,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mailtap/mailtap/decode"
@@ -369,5 +371,73 @@ func BenchmarkExtract(b *testing.B) {
 	}
 	if err := x.Close(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestExtractBudget: attachments held in memory stay within the budget
+// when their records are slow to come (the oldest waiting one moves to a
+// temporary file and is still named and written when its record comes),
+// and a writer dropped without Close gives its share back once collected.
+func TestExtractBudget(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	x, err := NewExtractor(dir, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.attMax = 4 // chunks: one 100 KB attachment
+	c := decode.ConnInfo{ID: 5}
+	w := x.Create(c, decode.ProtoSMTP, 1)
+	w.Write([]byte("message\r\n"))
+	m := &decode.Message{}
+	var bodies [][]byte
+	for i := range 3 {
+		b := []byte(strings.Repeat(string(rune('a'+i)), 100_000))
+		aw := w.(decode.AttachmentStore).Attachment(decode.Attachment{Filename: "f.bin"})
+		aw.Write(b)
+		p, err := aw.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		m.Attachments = append(m.Attachments, decode.Attachment{File: p, SHA256: hex.EncodeToString(sum[:])})
+		bodies = append(bodies, b)
+		if n := x.attChunks.Load(); n > x.attMax {
+			t.Errorf("%d chunks held, budget %d", n, x.attMax)
+		}
+	}
+	// The oldest waiting ones went to temporary files, the newest is
+	// still in memory.
+	if first, last := x.pending[m.Attachments[0].File], x.pending[m.Attachments[2].File]; first == nil || first.tmp == "" || last == nil || len(last.chunks) == 0 {
+		t.Errorf("pending: first %+v, last %+v", first, last)
+	}
+	func() {
+		// Dropped without Close: no file, and the budget comes back.
+		aw := w.(decode.AttachmentStore).Attachment(decode.Attachment{Filename: "lost.bin"})
+		aw.Write(make([]byte, 100_000))
+	}()
+	m.File, _ = w.Close()
+	x.Emit(&decode.SMTPMail{Header: decode.NewHeader(decode.TypeSMTPMail, decode.ProtoSMTP, c, c.Start), Message: m})
+	for i, a := range m.Attachments {
+		b, err := os.ReadFile(a.File)
+		if err != nil || string(b) != string(bodies[i]) {
+			t.Errorf("%s: %d bytes (%v)", a.File, len(b), err)
+		}
+		if want := a.SHA256[:16] + "-f.bin"; filepath.Base(a.File) != want {
+			t.Errorf("attachment %d at %s, want %s", i, a.File, want)
+		}
+	}
+	for i := 0; x.attChunks.Load() != 0 && i < 200; i++ {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := x.attChunks.Load(); n != 0 {
+		t.Errorf("%d chunks still counted after the dropped writer was collected", n)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "attachments"))
+	if len(entries) != 3 {
+		t.Errorf("attachments/: %v", entries)
 	}
 }
