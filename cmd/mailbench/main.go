@@ -266,6 +266,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 					cmd: func() *exec.Cmd {
 						nrun++
 						dir = filepath.Join(o.dir, "extract-out", fmt.Sprintf("%s-%d", filepath.Base(cf.path), nrun))
+						os.MkdirAll(filepath.Dir(dir), 0o755) // (an error shows in the run)
 						return exec.Command(mailtap, append(args[:len(args)-1:len(args)-1], "--extract", dir, cf.path)...)
 					},
 					post: func(r *result) {
