@@ -74,7 +74,12 @@ func ipMatches(s string) [][]int {
 		// An IPv4 address has three dots after digits; an IPv6 one
 		// has "::" or at least six colons (times such as 12:30:45,
 		// common in Received fields, have neither).
-		if dotDigits >= 3 || double || colons >= 6 {
+		switch {
+		case colons == 0 && isDottedQuad(s[i:j]):
+			// the common case, a plain IPv4 address: the regexp
+			// would match the whole run
+			locs = append(locs, []int{i, j})
+		case dotDigits >= 3 || double || colons >= 6:
 			for _, l := range ipInText.FindAllStringIndex(s[i:j], -1) {
 				locs = append(locs, []int{i + l[0], i + l[1]})
 			}
@@ -82,6 +87,30 @@ func ipMatches(s string) [][]int {
 		i = j
 	}
 	return locs
+}
+
+// isDottedQuad reports whether s is four decimal numbers of one to three
+// digits, each at most 255, joined by dots: what ipInText's IPv4
+// alternative matches whole.
+func isDottedQuad(s string) bool {
+	for part := 0; part < 4; part++ {
+		n, v := 0, 0
+		for n < len(s) && n < 4 && isDigit(s[n]) {
+			v = v*10 + int(s[n]-'0')
+			n++
+		}
+		if n == 0 || n > 3 || v > 255 {
+			return false
+		}
+		s = s[n:]
+		if part < 3 {
+			if len(s) == 0 || s[0] != '.' {
+				return false
+			}
+			s = s[1:]
+		}
+	}
+	return s == ""
 }
 
 func isIPByte(c byte) bool {

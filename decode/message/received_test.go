@@ -98,6 +98,7 @@ func TestIPMatchesSameAsRegexp(t *testing.T) {
 		"from laptop (IPv6:2001:db8::1]) by c ([2001:DB8::2])",
 		"1234.5.6.7 999.1.1.1 256.1.1.1 ::ffff:192.0.2.5 fe80::1 a:b:c:d:e:f:1:2:3",
 		"by mx.example.org (Postfix) with ESMTPS id 4Q2x7f0Fz; Mon, 1 Jan 2024 00:00:00 +0000",
+		"[10.0.0.1] 255.255.255.255 256.1.1.1 1.2.3.4.5 01.002.0003.4 000.1.2.3 1.2.3. .1.2.3.4 1..2.3.4 a1.2.3.4f",
 	}
 	for range 20000 {
 		b := make([]byte, rng.IntN(80))
