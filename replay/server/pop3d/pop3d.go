@@ -5,8 +5,10 @@
 // AUTH-RESP-CODE), RFC 2595 (STLS) and RFC 5034 (AUTH PLAIN, LOGIN,
 // CRAM-MD5 with initial responses). Only the INBOX is visible. Deletions
 // are committed only by QUIT; a dropped connection deletes nothing. A
-// maildrop is locked by one POP3 session at a time ([IN-USE]). RETR marks
-// the message \Seen, so IMAP sees what POP3 read.
+// maildrop is locked by one POP3 session at a time ([IN-USE]; a login
+// waits up to lockWait for the lock, so that a client that dropped its
+// previous session and logs in at once does not race the server reading
+// that drop). RETR marks the message \Seen, so IMAP sees what POP3 read.
 package pop3d
 
 import (
@@ -71,12 +73,18 @@ type Server struct {
 	seq     atomic.Uint64
 
 	mu     sync.Mutex
-	locked map[string]bool // maildrops in use
+	locked map[string]chan struct{} // maildrops in use; closed at unlock
 }
+
+// lockWait is how long a login waits for a maildrop another session holds
+// before it is refused [IN-USE]. A session ends as soon as the server has
+// read its client's close; replay opens the next session right after
+// closing the previous one, and must not race that read.
+const lockWait = 500 * time.Millisecond
 
 // New returns a server; call Serve with a listener.
 func New(o *Options) *Server {
-	s := &Server{opts: *o, locked: make(map[string]bool)}
+	s := &Server{opts: *o, locked: make(map[string]chan struct{})}
 	netsrv.Defaults(&s.opts.Hostname, &s.opts.Clock, &s.opts.Logger)
 	netsrv.Default(&s.opts.MaxLineLength, DefaultMaxLineLength)
 	netsrv.Default(&s.opts.MaxBadCommands, DefaultMaxBadCommands)
@@ -99,19 +107,38 @@ func (s *Server) Serve(l net.Listener) error { return s.tracker.Serve(l, s.handl
 // for them.
 func (s *Server) Close() error { return s.tracker.Close() }
 
+// lock takes user's maildrop, waiting up to lockWait for the session that
+// holds it to end.
 func (s *Server) lock(user string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.locked[user] {
-		return false
+	var timeout <-chan time.Time
+	for {
+		s.mu.Lock()
+		held, ok := s.locked[user]
+		if !ok {
+			s.locked[user] = make(chan struct{})
+			s.mu.Unlock()
+			return true
+		}
+		s.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(lockWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-held:
+		case <-timeout:
+			return false
+		}
 	}
-	s.locked[user] = true
-	return true
 }
 
 func (s *Server) unlock(user string) {
 	s.mu.Lock()
-	delete(s.locked, user)
+	if held, ok := s.locked[user]; ok {
+		close(held)
+		delete(s.locked, user)
+	}
 	s.mu.Unlock()
 }
 

@@ -161,6 +161,23 @@ func TestDropDeletesNothingAndLock(t *testing.T) {
 	d.cmd("PASS secret", "+OK") // the lock went with the session
 }
 
+// TestLoginWaitsForDrop: a login while another session holds the
+// maildrop waits for that session to end (up to lockWait) instead of
+// failing at once: replay opens a session right after dropping the
+// previous one, before the server has read the drop.
+func TestLoginWaitsForDrop(t *testing.T) {
+	addr, _ := testServer(t)
+	c := login(t, addr)
+	d := dial(t, addr)
+	d.cmd("USER alice", "+OK")
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		c.c.Close()
+	}()
+	d.cmd("PASS secret", "+OK")
+	d.cmd("QUIT", "+OK")
+}
+
 func TestAPOPAndSASL(t *testing.T) {
 	addr, _ := testServer(t)
 	c := dial(t, addr)
