@@ -156,4 +156,14 @@ func TestOutputPaths(t *testing.T) {
 	if _, err := os.Stat("-"); err == nil {
 		t.Errorf("--mbox - created ./-")
 	}
+	// The records of an mbox-only run name no file: "file" is the
+	// extracted copy, and there is none (the message went to the mbox
+	// from memory or from a temporary file since removed).
+	recs, err := os.ReadFile(filepath.Join(tmp, "recs.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(recs), `"type":"smtp.mail"`) || strings.Contains(string(recs), `"file"`) {
+		t.Errorf("--mbox alone: records should carry no file field:\n%.400s", recs)
+	}
 }

@@ -70,6 +70,12 @@ type Extractor struct {
 
 	tmpN atomic.Int64 // temporary attachment files created
 
+	// mbox only (no --extract): messages that fit in one chunk wait here
+	// for their record, by the path their Close returned, instead of
+	// going through a file written, read back and deleted (at most
+	// mboxMemMax of them; the others do).
+	mboxMem map[string][]byte
+
 	attChunks atomic.Int64 // chunks held by attachment writers and pending
 	attMax    int64        // at most this many (attBudget)
 
@@ -96,6 +102,10 @@ const (
 // chunkSize is the unit of the memory message and attachment bytes wait
 // in before they are written.
 const chunkSize = 32 << 10
+
+// mboxMemMax bounds the messages held in memory for an mbox-only run
+// (mboxMemMax*chunkSize bytes).
+const mboxMemMax = 256
 
 // attBudget bounds the attachment bytes held in memory at once by all the
 // writers of an Extractor; an attachment that finds it spent goes to a
@@ -149,7 +159,7 @@ func NewExtractor(dir string, next decode.Sink, keepEML bool) (*Extractor, error
 	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
 		prefix += string(filepath.Separator)
 	}
-	x := &Extractor{dir: dir, prefix: prefix, next: next, keep: keepEML, pid: os.Getpid(), attMax: attBudget / chunkSize, pending: map[string]*attContent{}, files: map[string]fileState{}}
+	x := &Extractor{dir: dir, prefix: prefix, next: next, keep: keepEML, pid: os.Getpid(), attMax: attBudget / chunkSize, pending: map[string]*attContent{}, files: map[string]fileState{}, mboxMem: map[string][]byte{}}
 	if keepEML {
 		f, err := os.Create(filepath.Join(dir, "index.json"))
 		if err != nil {
@@ -312,6 +322,9 @@ func (w *fileWriter) Close() (string, error) {
 	}
 	buf := w.buf
 	w.buf = nil
+	if w.f == nil && !w.failed && !w.x.keep && w.x.holdForMbox(w.rel, buf) {
+		return w.x.path(w.rel), nil
+	}
 	defer putChunk(buf)
 	if w.f == nil {
 		if w.failed {
@@ -770,16 +783,45 @@ func (x *Extractor) record(h *decode.Header, m *decode.Message, mailFrom string)
 		}
 		e.Attachments = append(e.Attachments, IndexAttachent{File: x.rel(a.File), Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, SHA256: a.SHA256, Truncated: a.Truncated})
 	}
-	if x.mbox != nil {
-		if err := x.appendMbox(m.File, mailFrom, h.TS); err != nil {
-			x.fail(err)
-		}
-	}
 	if x.keep {
+		if x.mbox != nil {
+			if err := x.appendMboxFile(m.File, mailFrom, h.TS); err != nil {
+				x.fail(err)
+			}
+		}
 		x.indexEntry(e)
+		return
+	}
+	// mbox only: the message is in memory or in a temporary file, which
+	// the record does not name (its file field is for --extract).
+	x.mu.Lock()
+	b, inMem := x.mboxMem[m.File]
+	delete(x.mboxMem, m.File)
+	x.mu.Unlock()
+	var err error
+	if inMem {
+		err = x.appendMbox(bytes.NewReader(b), mailFrom, h.TS)
+		putChunk(b)
 	} else {
+		err = x.appendMboxFile(m.File, mailFrom, h.TS)
 		os.Remove(m.File)
 	}
+	if err != nil {
+		x.fail(err)
+	}
+	m.File = ""
+}
+
+// holdForMbox keeps b, a whole message, in memory under rel's path until
+// its record comes, when there is room (mbox only).
+func (x *Extractor) holdForMbox(rel string, b []byte) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.mbox == nil || len(x.mboxMem) >= mboxMemMax {
+		return false
+	}
+	x.mboxMem[x.path(rel)] = b
+	return true
 }
 
 // name notes that a record names rel; x.mu is held.
@@ -830,15 +872,20 @@ func plainASCII(b []byte) bool {
 	return true
 }
 
-// appendMbox copies one message in mboxrd format: a "From " separator
-// line, line ends as LF, and every line matching ^>*From  quoted with one
-// more ">".
-func (x *Extractor) appendMbox(path, sender string, ts time.Time) error {
+// appendMboxFile copies the message in the file at path to the mbox in
+// mboxrd format: a "From " separator line, line ends as LF, and every line
+// matching ^>*From  quoted with one more ">".
+func (x *Extractor) appendMboxFile(path, sender string, ts time.Time) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	return x.appendMbox(f, sender, ts)
+}
+
+// appendMbox copies the message read from r (see appendMboxFile).
+func (x *Extractor) appendMbox(r io.Reader, sender string, ts time.Time) error {
 	if sender == "" {
 		sender = "MAILER-DAEMON"
 	}
@@ -848,7 +895,7 @@ func (x *Extractor) appendMbox(path, sender string, ts time.Time) error {
 		}
 		return r
 	}, sender), ts.UTC().Format("Mon Jan _2 15:04:05 2006"))
-	br := bufio.NewReaderSize(f, 64<<10)
+	br := bufio.NewReaderSize(r, 64<<10)
 	last := byte('\n')
 	for {
 		line, err := br.ReadSlice('\n')
@@ -878,7 +925,7 @@ func (x *Extractor) appendMbox(path, sender string, ts time.Time) error {
 	if last != '\n' {
 		x.mbox.WriteByte('\n')
 	}
-	_, err = x.mbox.WriteString("\n")
+	_, err := x.mbox.WriteString("\n")
 	return err
 }
 
@@ -902,6 +949,12 @@ func (x *Extractor) Close() error {
 	for _, c := range pending {
 		c.drop(x) // its record never came
 	}
+	x.mu.Lock()
+	for k, b := range x.mboxMem {
+		putChunk(b) // its record never came
+		delete(x.mboxMem, k)
+	}
+	x.mu.Unlock()
 	if x.keep {
 		for rel, st := range x.files {
 			if st&fileWritten != 0 && st&fileNamed == 0 {
