@@ -578,15 +578,7 @@ func (x *Extractor) evict() bool {
 			x.pendQ = append([]string{k}, x.pendQ...)
 			return false
 		}
-		for _, b := range c.chunks {
-			if _, err = f.Write(b); err != nil {
-				break
-			}
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := writeChunks(f, c.chunks); err != nil {
 			os.Remove(f.Name())
 			x.pendQ = append([]string{k}, x.pendQ...)
 			return false
@@ -635,7 +627,17 @@ func (x *Extractor) place(c *attContent, name string) (string, error) {
 		return "", err
 	}
 	x.wrote(rel)
-	for _, b := range c.chunks {
+	if err := writeChunks(f, c.chunks); err != nil {
+		x.fail(err)
+		return "", err
+	}
+	return final, nil
+}
+
+// writeChunks writes chunks to f and closes it, returning the first error.
+func writeChunks(f *os.File, chunks [][]byte) error {
+	var err error
+	for _, b := range chunks {
 		if _, err = f.Write(b); err != nil {
 			break
 		}
@@ -643,11 +645,7 @@ func (x *Extractor) place(c *attContent, name string) (string, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		x.fail(err)
-		return "", err
-	}
-	return final, nil
+	return err
 }
 
 // resolve writes the pending attachments of m, named after the sha256 of
