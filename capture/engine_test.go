@@ -56,11 +56,7 @@ func corpus(t testing.TB, rel string) string {
 
 func runFile(t testing.TB, path string, cfg Config) (*recFactory, Stats) {
 	t.Helper()
-	src, err := OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := openCapture(t, path)
 	f := &recFactory{}
 	e := New(cfg, f)
 	if err := e.Run(src, nil); err != nil {

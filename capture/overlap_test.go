@@ -2,7 +2,6 @@ package capture
 
 import (
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -134,15 +133,8 @@ func TestStreamAnomaliesOnSession(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(t.TempDir(), "s.pcap")
-	if err := capt.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	src, err := OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	path := writeCapture(t, capt, "s.pcap")
+	src := openCapture(t, path)
 	var recs []decode.Record
 	sink := decode.SinkFunc(func(r decode.Record) { recs = append(recs, r) })
 	d := dispatch.New(dispatch.Config{Protocols: dispatch.Protocols(), Sink: sink})

@@ -3,7 +3,6 @@ package capture
 import (
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -113,10 +112,7 @@ func interleavedCapture(t *testing.T) string {
 		case 3: // left open
 		}
 	}
-	path := filepath.Join(t.TempDir(), "many.pcap")
-	if err := capt.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
+	path := writeCapture(t, capt, "many.pcap")
 	return path
 }
 
@@ -139,10 +135,7 @@ func TestStatsWhileRunning(t *testing.T) {
 		capt.Conn(cli, srv, synth.Options{Start: synth.DefaultStart.Add(time.Duration(i) * time.Millisecond)}).
 			Server("220 hi\r\n").Client(strings.Repeat("x", 5000)).Server("250 ok\r\n").Close(synth.ClientSide)
 	}
-	path := filepath.Join(t.TempDir(), "stats.pcap")
-	if err := capt.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
+	path := writeCapture(t, capt, "stats.pcap")
 	var want Stats
 	for _, n := range []int{1, 3} {
 		src, err := OpenFile(path)
@@ -276,15 +269,8 @@ func TestParallelBatchesBounded(t *testing.T) {
 		capt.Conn(cli, srv, synth.Options{Start: synth.DefaultStart.Add(time.Duration(i) * time.Millisecond)}).
 			Server("220 hi\r\n").Client(strings.Repeat("x", 700<<10)).Server("250 ok\r\n").Close(synth.ClientSide)
 	}
-	path := filepath.Join(t.TempDir(), "big.pcap")
-	if err := capt.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	src, err := OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	path := writeCapture(t, capt, "big.pcap")
+	src := openCapture(t, path)
 	slow := func(s decode.Sink) Factory {
 		return FactoryFunc(func(c decode.ConnInfo) decode.Decoder { return &slowEcho{echo{c: c, s: s}} })
 	}

@@ -26,11 +26,7 @@ var (
 // engine over it with recording decoders.
 func decodeCapture(t *testing.T, c *synth.Capture, name string) (*recFactory, Stats) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := c.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	return runFile(t, path, Config{ServerPort: func(p uint16) bool { return p == 25 }})
+	return runFile(t, writeCapture(t, c, name), Config{ServerPort: func(p uint16) bool { return p == 25 }})
 }
 
 var body = strings.Repeat("The quick brown fox jumps over the lazy dog.\r\n", 200)
@@ -274,4 +270,26 @@ func TestIPv6ExtensionHeaders(t *testing.T) {
 	if len(f.conns) != 1 || f.conns[0].bytes[decode.ClientToServer].String() != "EHLO v6\r\n" || st.BadChecksum != 0 {
 		t.Fatalf("conns %d, stats %+v", len(f.conns), st)
 	}
+}
+
+// writeCapture writes c to a file name in a test directory and returns
+// its path.
+func writeCapture(t testing.TB, c *synth.Capture, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := c.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// openCapture opens the capture at path, closed at the test's end.
+func openCapture(t testing.TB, path string) *FileSource {
+	t.Helper()
+	src, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
 }

@@ -23,10 +23,7 @@ func manyConns(t *testing.T, n int) string {
 		capt.Conn(cli, srv, synth.Options{Start: synth.DefaultStart.Add(time.Duration(i) * time.Millisecond)}).
 			Server("220 hi\r\n").Client("EHLO x\r\n").Server("250 ok\r\n").Close(synth.ClientSide)
 	}
-	path := filepath.Join(t.TempDir(), "many.pcap")
-	if err := capt.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
+	path := writeCapture(t, capt, "many.pcap")
 	return path
 }
 

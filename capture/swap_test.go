@@ -3,7 +3,6 @@ package capture
 import (
 	"bytes"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,10 +51,7 @@ func TestRoleSwap(t *testing.T) {
 		Wait(time.Minute).
 		Server("221 bye\r\n").
 		Close(synth.ServerSide)
-	path := filepath.Join(t.TempDir(), "swap.pcap")
-	if err := capt.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
+	path := writeCapture(t, capt, "swap.pcap")
 	for _, workers := range []int{1, 2} {
 		src, err := OpenFile(path)
 		if err != nil {
