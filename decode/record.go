@@ -47,23 +47,43 @@ func (h *Header) Head() *Header { return h }
 
 // NewHeader fills a header for conn c.
 func NewHeader(typ string, p Proto, c ConnInfo, ts time.Time) Header {
-	return newHeader(typ, p, c, ts, CommunityID(c.Client, c.Server))
+	return newHeaderEnds(c).header(typ, p, c.ID, ts)
 }
 
-func newHeader(typ string, p Proto, c ConnInfo, ts time.Time, cid string) Header {
+// headerEnds holds the endpoint fields of a connection's record headers:
+// formatted once per connection rather than once per record (five strings
+// each time).
+type headerEnds struct {
+	client, server, clientIP, serverIP, cid string
+	clientPort, serverPort                  uint16
+}
+
+func newHeaderEnds(c ConnInfo) *headerEnds {
+	return &headerEnds{
+		client:     c.Client.String(),
+		server:     c.Server.String(),
+		clientIP:   c.Client.Addr().String(),
+		serverIP:   c.Server.Addr().String(),
+		cid:        CommunityID(c.Client, c.Server),
+		clientPort: c.Client.Port(),
+		serverPort: c.Server.Port(),
+	}
+}
+
+func (e *headerEnds) header(typ string, p Proto, session uint64, ts time.Time) Header {
 	return Header{
 		V:           SchemaVersion,
 		Type:        typ,
 		Proto:       p,
-		Session:     c.ID,
+		Session:     session,
 		TS:          ts.UTC(),
-		Client:      c.Client.String(),
-		Server:      c.Server.String(),
-		ClientIP:    c.Client.Addr().String(),
-		ClientPort:  c.Client.Port(),
-		ServerIP:    c.Server.Addr().String(),
-		ServerPort:  c.Server.Port(),
-		CommunityID: cid,
+		Client:      e.client,
+		Server:      e.server,
+		ClientIP:    e.clientIP,
+		ClientPort:  e.clientPort,
+		ServerIP:    e.serverIP,
+		ServerPort:  e.serverPort,
+		CommunityID: e.cid,
 	}
 }
 

@@ -35,7 +35,7 @@ type Base struct {
 
 	anomalies map[Anomaly]bool
 	order     []string
-	cid       string // Community ID, computed once
+	ends      *headerEnds // the connection's fields of every header, computed once
 
 	hello    [2]tlsHello // TLS handshake readers: client, server
 	helloCut [2]bool     // a gap hit that direction's handshake
@@ -122,10 +122,10 @@ func (b *Base) LostBytes(n int) {
 
 // Header builds a record header of type typ at ts.
 func (b *Base) Header(typ string, ts time.Time) Header {
-	if b.cid == "" {
-		b.cid = CommunityID(b.Conn.Client, b.Conn.Server)
+	if b.ends == nil {
+		b.ends = newHeaderEnds(b.Conn)
 	}
-	return newHeader(typ, b.Proto, b.Conn, ts, b.cid)
+	return b.ends.header(typ, b.Proto, b.Conn.ID, ts)
 }
 
 // Emit sends r to the sink.
