@@ -43,6 +43,45 @@ const (
 type span struct {
 	s, e reassembly.Sequence
 	b    []byte // the last len(b) bytes of [s, e), kept for comparison
+	// base is b's whole buffer (length 0): b slides forward in it as
+	// bytes are dropped, and moves back to its start when an append
+	// would outgrow it, instead of growing a new buffer.
+	base []byte
+}
+
+// keep appends p to sp's kept bytes. When b's buffer has no room left at
+// its end but has at its start, b moves to the start: at most as many
+// bytes as were dropped since b last moved, so every byte is moved at
+// most once on average.
+func (w *worker) keep(sp *span, p []byte) {
+	if len(sp.b)+len(p) > cap(sp.b) {
+		if len(sp.b)+len(p) <= cap(sp.base) {
+			sp.b = append(sp.base[:0], sp.b...)
+		} else {
+			nb := append(w.getBuf(2*(len(sp.b)+len(p))), sp.b...)
+			w.putBuf(sp.base)
+			sp.b, sp.base = nb, nb[:0]
+		}
+	}
+	sp.b = append(sp.b, p...)
+}
+
+// releaseSpan gives sp's buffer back to the worker's pool.
+func (w *worker) releaseSpan(sp *span) {
+	w.putBuf(sp.base)
+	sp.b, sp.base = nil, nil
+}
+
+// cut drops sp's first n kept bytes. A short rest moves to the start of
+// the buffer; a long one is sliced (moving it at every acknowledgement
+// would copy a window per packet): keep moves it when room runs out.
+func (sp *span) cut(n int) {
+	rest := len(sp.b) - n
+	if rest <= n || rest <= minBuf {
+		sp.b = append(sp.base[:0], sp.b[n:]...)
+		return
+	}
+	sp.b = sp.b[n:]
 }
 
 // seenHalf is what one half of a connection has handed to gopacket.
@@ -187,8 +226,9 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 		// The common case: right after the previous bytes.
 		l := &h.spans[i]
 		if keep {
-			if l.b == nil {
+			if l.base == nil {
 				l.b = w.getBuf(len(p))
+				l.base = l.b
 			}
 			if len(h.spans) == 1 {
 				// In order: drop now what keepPerHalf would drop
@@ -198,18 +238,17 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 				if over := len(l.b) + len(p) - keepPerHalf; over >= len(l.b) {
 					w.addKept(h, -len(l.b))
 					p = p[over-len(l.b):]
-					l.b = l.b[:0]
+					l.b = l.base
 				} else if over > 0 {
-					l.b = cutFront(l.b, over)
+					l.cut(over)
 					w.addKept(h, -over)
 				}
 			}
-			l.b = append(l.b, p...)
+			w.keep(l, p)
 			w.addKept(h, len(p))
 		} else {
 			w.addKept(h, -len(l.b))
-			w.putBuf(l.b)
-			l.b = nil
+			w.releaseSpan(l)
 		}
 		l.e = e
 		if i+1 < len(h.spans) && h.spans[i+1].s == e {
@@ -221,7 +260,7 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 				return // not tracked (see maxSpans)
 			}
 			w.addKept(h, -len(h.spans[0].b))
-			w.putBuf(h.spans[0].b)
+			w.releaseSpan(&h.spans[0])
 			h.spans = append(h.spans[:0], h.spans[1:]...)
 			if i > 0 {
 				i--
@@ -229,7 +268,8 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 		}
 		n := span{s: s, e: e}
 		if keep {
-			n.b = append(w.getBuf(len(p)), p...)
+			n.base = w.getBuf(len(p))
+			n.b = append(n.base, p...)
 			w.addKept(h, len(p))
 		}
 		h.spans = append(h.spans, span{})
@@ -249,12 +289,12 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 func (w *worker) join(h *seenHalf, i int) {
 	l, r := &h.spans[i], h.spans[i+1]
 	if len(r.b) == r.s.Difference(r.e) && l.b != nil {
-		l.b = append(l.b, r.b...)
-		w.putBuf(r.b)
+		w.keep(l, r.b)
+		w.releaseSpan(&r)
 	} else {
 		w.addKept(h, -len(l.b))
-		w.putBuf(l.b)
-		l.b = r.b
+		w.releaseSpan(l)
+		l.b, l.base = r.b, r.base
 	}
 	l.e = r.e
 	h.spans = append(h.spans[:i+1], h.spans[i+2:]...)
@@ -270,11 +310,10 @@ func (w *worker) dropFront(h *seenHalf, n int) {
 			continue
 		}
 		k := min(n, len(sp.b))
-		sp.b = cutFront(sp.b, k)
+		sp.cut(k)
 		w.addKept(h, -k)
 		if len(sp.b) == 0 {
-			w.putBuf(sp.b)
-			sp.b = nil
+			w.releaseSpan(sp)
 			if h.next != invalidSequence && !before(h.next, sp.e) {
 				h.spans = append(h.spans[:i], h.spans[i+1:]...)
 			}
@@ -294,7 +333,7 @@ func (w *worker) acked(h *seenHalf, ack reassembly.Sequence) {
 	drop := 0
 	for drop < len(h.spans) && !before(lim, h.spans[drop].e) {
 		w.addKept(h, -len(h.spans[drop].b))
-		w.putBuf(h.spans[drop].b)
+		w.releaseSpan(&h.spans[drop])
 		drop++
 	}
 	if drop > 0 {
@@ -304,7 +343,7 @@ func (w *worker) acked(h *seenHalf, ack reassembly.Sequence) {
 		sp := &h.spans[0]
 		sp.s = lim
 		if n := len(sp.b) - lim.Difference(sp.e); n > 0 {
-			sp.b = cutFront(sp.b, n)
+			sp.cut(n)
 			w.addKept(h, -n)
 		}
 	}
@@ -320,23 +359,12 @@ func (w *worker) forget(c *conn) {
 	for i := range c.halves {
 		if h := &c.halves[i]; h.used {
 			w.kept -= h.kept
-			for _, sp := range h.spans {
-				w.putBuf(sp.b)
+			for k := range h.spans {
+				w.releaseSpan(&h.spans[k])
 			}
 			c.halves[i] = seenHalf{}
 		}
 	}
-}
-
-// cutFront drops b's first n bytes. A short rest moves to the front of
-// the buffer, which so stays whole for appends; a long one is sliced
-// (moving it at every acknowledgement would copy a window per packet).
-func cutFront(b []byte, n int) []byte {
-	rest := len(b) - n
-	if rest <= n || rest <= minBuf {
-		return b[:copy(b, b[n:])]
-	}
-	return b[n:]
 }
 
 // getBuf returns an empty buffer for at least n bytes, recycled when it
