@@ -81,6 +81,15 @@ func TestGenerate(t *testing.T) {
 	if got := int64(cc.bytes[decode.ClientToServer] + cc.bytes[decode.ServerToClient]); got < res.Payload {
 		t.Errorf("reassembled %d bytes, less than the %d bytes of messages", got, res.Payload)
 	}
+	// The required-work loop reassembles the same bytes as the engine
+	// and hashes both halves of every session.
+	rc, err := required(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(cc.bytes[decode.ClientToServer] + cc.bytes[decode.ServerToClient]); rc.Reassembled != want || rc.HashedStreams != int64(2*sessions) || rc.Packets != res.Packets {
+		t.Errorf("required-work loop: %+v; engine reassembled %d bytes of %d sessions", rc, want, sessions)
+	}
 	if m := (&genResult{Sessions: res.Sessions, Messages: res.Messages}).check(recordCounts{}); !strings.Contains(m, "MISMATCH") {
 		t.Errorf("check of empty counts: %q", m)
 	}
