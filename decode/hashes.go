@@ -82,12 +82,19 @@ func (m *MultiHash) Write(b []byte) (int, error) {
 
 // Sums returns the hex digests; md5 and sha1 are "" when not selected.
 func (m *MultiHash) Sums() (sha256, md5, sha1 string) {
-	sha256 = hex.EncodeToString(m.sha256.Sum(nil))
+	sha256 = hexSum(m.sha256)
 	if m.md5 != nil {
-		md5 = hex.EncodeToString(m.md5.Sum(nil))
+		md5 = hexSum(m.md5)
 	}
 	if m.sha1 != nil {
-		sha1 = hex.EncodeToString(m.sha1.Sum(nil))
+		sha1 = hexSum(m.sha1)
 	}
 	return sha256, md5, sha1
+}
+
+// hexSum is h's digest in hex, encoded on the stack (one allocation, the
+// string's, besides Sum's).
+func hexSum(h hash.Hash) string {
+	var out [2 * sha256.Size]byte
+	return string(hex.AppendEncode(out[:0], h.Sum(nil)))
 }
