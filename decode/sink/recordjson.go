@@ -537,6 +537,15 @@ func appendFloat(b []byte, f float64) ([]byte, bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// plainByte[c]: the byte c stands for itself in a string, being ASCII and
+// neither a control, DEL, a quote nor a backslash.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string the way encoding/json does with
 // HTML escaping off (quote, backslash and controls escaped, \b \f \n \r
 // \t short, invalid UTF-8 as \ufffd), then textsafe.AppendJSON (DEL and
@@ -548,11 +557,11 @@ func appendString(b []byte, s string) []byte {
 	start := 0 // s[start:i] is still to copy
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plainByte[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':

@@ -126,7 +126,7 @@ func captureFile(path string) bool {
 // decodeCapture decodes the capture at path as `mailtap read` does, with
 // every option that adds fields (secrets, extra hashes, the TLS keys of a
 // key log beside it or inside it), emitting to sink.
-func decodeCapture(t *testing.T, path string, level decode.Level, sink decode.Sink) {
+func decodeCapture(t testing.TB, path string, level decode.Level, sink decode.Sink) {
 	t.Helper()
 	keys := tlsdec.NewKeyLog()
 	withKeys := false
@@ -470,4 +470,35 @@ func (s *fuzzSource) time() time.Time {
 		return t.In(time.FixedZone("", int(int16(s.uint64()))*60))
 	}
 	return time.Unix(int64(s.uint64()), int64(s.uint64())).In(time.FixedZone("", int(int32(s.uint64()))))
+}
+
+// BenchmarkRecordJSON: the records of the real captures in pcaps/ as
+// JSON lines, by appendRecord and by encoding/json (appendReflect).
+func BenchmarkRecordJSON(b *testing.B) {
+	paths, _ := filepath.Glob("../../pcaps/real-*.pcap")
+	var recs []decode.Record
+	for _, path := range paths {
+		decodeCapture(b, path, decode.LevelCommands, decode.SinkFunc(func(r decode.Record) { recs = append(recs, r) }))
+	}
+	if len(recs) == 0 {
+		b.Skip("no records")
+	}
+	for _, bc := range []struct {
+		name string
+		f    func(dst []byte, r decode.Record) ([]byte, error)
+	}{
+		{"append", newJSONEncoder().appendRecord},
+		{"encoding-json", newJSONEncoder().appendReflect},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				for _, r := range recs {
+					buf, _ = bc.f(buf[:0], r)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
+		})
+	}
 }
