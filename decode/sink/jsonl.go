@@ -81,8 +81,17 @@ func newJSONEncoder() *jsonEncoder {
 }
 
 // appendRecord appends r's line to dst; on error dst is returned as it
-// was.
+// was. mailtap's record types are written by appendRecordJSON, the same
+// bytes without reflection (recordjson.go); others by encoding/json.
 func (e *jsonEncoder) appendRecord(dst []byte, r decode.Record) ([]byte, error) {
+	if b, ok := appendRecordJSON(dst, r); ok {
+		return b, nil
+	}
+	return e.appendReflect(dst, r)
+}
+
+// appendReflect is appendRecord by encoding/json, for every record type.
+func (e *jsonEncoder) appendReflect(dst []byte, r decode.Record) ([]byte, error) {
 	e.buf.Reset()
 	if err := e.enc.Encode(r); err != nil {
 		return dst, err
