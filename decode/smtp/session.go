@@ -64,7 +64,7 @@ type command struct {
 	ts         time.Time
 	pipelined  bool
 	tx         *txn
-	rcpt       int // index in tx.rcpts, or -1
+	rcpt       int   // index in tx.rcpts, or -1
 	ninter     int   // intermediate replies (354, 334) seen
 	inter      []int // their codes, kept for command records only
 	replied    bool
