@@ -102,9 +102,11 @@ type Session struct {
 	qbuf  []*command
 	qarr  [8]*command
 
-	// Retired commands kept for reuse (see recycle).
+	// Retired commands kept for reuse (see recycle), and the storage
+	// of the first ones.
 	free    []*command
 	freeArr [4]*command
+	cmdArr  [2]command
 
 	// Reply being accumulated, in storage reused from reply to reply.
 	rl    replyLines
@@ -151,7 +153,7 @@ func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	d.bodyOut = d.bodyWrite
 	d.qbuf = d.qarr[:0]
 	d.queue = d.qbuf
-	d.free = d.freeArr[:0]
+	d.free = append(d.freeArr[:0], &d.cmdArr[0], &d.cmdArr[1])
 	d.rl = replyLines{buf: d.rbArr[:0], ends: d.reArr[:0]}
 	d.open = d.openArr[:0]
 	if c.Midstream {
@@ -888,7 +890,7 @@ func (r *replyIn) lastText() string {
 // A transaction's reply keeps the last line of a multi-line reply: that
 // is where servers put the queue id (Exim's "250- 4404 byte chunk" /
 // "250 OK id=...") and what Zeek logs as last_reply.
-func (r *replyIn) record() *decode.Reply { return newReply(r.code, r.lastText()) }
+func (r *replyIn) record(t *txn) *decode.Reply { return t.keepReply(r.code, r.lastText()) }
 
 // reply pairs one complete reply with the oldest waiting command and
 // hands it to the handler of that command's kind.
@@ -982,7 +984,7 @@ func (s *Session) handleData(c *command, r *replyIn, ts time.Time) bool {
 	}
 	s.dequeue()
 	first := c.ninter == 0
-	c.tx.dataReply = r.record()
+	c.tx.dataReply = r.record(c.tx)
 	if s.holdCmd == c {
 		s.releaseHold(false, ts)
 	} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first || s.dot.BareLFDot) {
@@ -1010,10 +1012,10 @@ func (s *Session) handleBdat(c *command, r *replyIn) {
 	case c.tx == nil: // an invalid BDAT outside a transaction
 	case c.tx.bdatRejected:
 	case !is2xx(r.code):
-		c.tx.dataReply = r.record()
+		c.tx.dataReply = r.record(c.tx)
 		c.tx.bdatRejected = true
 	case c.last:
-		c.tx.dataReply = r.record()
+		c.tx.dataReply = r.record(c.tx)
 	}
 }
 
@@ -1046,7 +1048,7 @@ func (s *Session) handleAuth(c *command, r *replyIn) bool {
 func (s *Session) handleMail(c *command, in *replyIn) {
 	s.dequeue()
 	t, prev := c.tx, c.reset
-	r := in.record()
+	r := in.record(t)
 	t.mailReply = r
 	if is2xx(r.Code) {
 		if prev != nil {
@@ -1115,7 +1117,7 @@ func (s *Session) handleRcpt(c *command, r *replyIn) {
 		rc.Accepted = is2xx(r.code)
 	}
 	if t := c.tx; !t.hasMail && !is2xx(r.code) && t.rcptReply == nil {
-		t.rcptReply = r.record()
+		t.rcptReply = r.record(t)
 	}
 }
 
@@ -1150,11 +1152,6 @@ func (s *Session) handleStartTLS(c *command, r *replyIn) bool {
 }
 
 func is2xx(code int) bool { return code >= 200 && code < 300 }
-
-func newReply(code int, text string) *decode.Reply {
-	enh, rest := ParseEnhanced(code, text)
-	return &decode.Reply{Code: code, Enhanced: enh, Text: bound(rest, maxArgs)}
-}
 
 // capabilities turns EHLO reply lines after the first into keywords,
 // substrings of one string holding them all.
