@@ -111,6 +111,7 @@ type Session struct {
 	// Reply being accumulated, in storage reused from reply to reply.
 	rl    replyLines
 	rcode int
+	seen  [kStartTLS + 1]string // see replyIn.str
 	rbArr [256]byte
 	reArr [16]int
 
@@ -824,6 +825,9 @@ func (s *Session) endReply(ts time.Time) {
 	}
 }
 
+// maxSeen bounds a reply line kept for reuse (see replyIn.str).
+const maxSeen = 128
+
 // What a session keeps of its reply storage between replies.
 const (
 	maxReplyKeep      = 4 << 10
@@ -867,12 +871,13 @@ type replyIn struct {
 	lines  replyLines // a view: not a pointer, see below
 	first  string
 	hasFst bool
+	seen   *string // the last line converted for this kind of command
 }
 
 // text returns the first line as a string.
 func (r *replyIn) text() string {
 	if !r.hasFst {
-		r.first, r.hasFst = string(r.lines.line(0)), true
+		r.first, r.hasFst = r.str(r.lines.line(0)), true
 	}
 	return r.first
 }
@@ -880,9 +885,22 @@ func (r *replyIn) text() string {
 // lastText returns the last line as a string.
 func (r *replyIn) lastText() string {
 	if n := r.lines.n(); n > 1 {
-		return string(r.lines.line(n - 1))
+		return r.str(r.lines.line(n - 1))
 	}
 	return r.text()
+}
+
+// str converts b, reusing the string converted last for a reply to the
+// same kind of command when it is the same ("2.1.0 Ok" to every MAIL).
+// Only short lines are kept for that.
+func (r *replyIn) str(b []byte) string {
+	if r.seen == nil || len(b) > maxSeen {
+		return string(b)
+	}
+	if string(b) != *r.seen { // (the comparison does not allocate)
+		*r.seen = string(b)
+	}
+	return *r.seen
 }
 
 // record returns the reply as a transaction keeps it.
@@ -915,6 +933,7 @@ func (s *Session) reply(code int, lines replyLines, ts time.Time) {
 		c.replied = true
 		c.replyTS = ts
 	}
+	r.seen = &s.seen[c.kind]
 	final := true
 	switch c.kind {
 	case kData:
