@@ -117,7 +117,8 @@
 // after DATA, 17 KiB per TLS hello record. Storage reused from one reply
 // or command to the next (to spare allocations) is bounded too: once idle,
 // a session keeps at most 4 KiB of reply text (64 lines), 64 queue slots,
-// 4 spare commands and one short line (128 bytes) per kind of command.
+// 4 spare commands, one short reply line (128 bytes) per kind of command
+// and the last short MAIL and RCPT arguments.
 // Only what a record keeps becomes a string.
 //
 // # Anomalies

@@ -111,9 +111,13 @@ type Session struct {
 	// Reply being accumulated, in storage reused from reply to reply.
 	rl    replyLines
 	rcode int
-	seen  [kStartTLS + 1]string // see replyIn.str
 	rbArr [256]byte
 	reArr [16]int
+
+	// Strings kept for reuse (see reuseString): the last reply line
+	// per kind of command, the last MAIL and RCPT arguments.
+	seen     [kStartTLS + 1]string
+	seenArgs [2]string
 
 	wantGreeting bool
 	sawServer    bool
@@ -393,7 +397,7 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	if err != nil {
 		verb, args = "", bound(strings.TrimSpace(string(text)), maxArgs)
 	} else {
-		args = string(argb[:min(len(argb), maxArgs)])
+		args = s.argString(verb, argb[:min(len(argb), maxArgs)])
 	}
 	if !known {
 		s.Anomaly(decode.AnomalyUnknownCommand)
@@ -481,6 +485,19 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 		s.holdCmd = c
 		s.hold = s.hold[:0]
 	}
+}
+
+// argString returns the arguments of a command as a string, for MAIL and
+// RCPT the one of the previous such command when they are the same (a
+// session with several transactions often repeats its envelope).
+func (s *Session) argString(verb string, b []byte) string {
+	switch verb {
+	case "MAIL":
+		return reuseString(&s.seenArgs[0], b)
+	case "RCPT":
+		return reuseString(&s.seenArgs[1], b)
+	}
+	return string(b)
 }
 
 // resyncTo354 handles a 354 that does not answer the oldest command: only
@@ -825,7 +842,7 @@ func (s *Session) endReply(ts time.Time) {
 	}
 }
 
-// maxSeen bounds a reply line kept for reuse (see replyIn.str).
+// maxSeen bounds a string kept for reuse (see reuseString).
 const maxSeen = 128
 
 // What a session keeps of its reply storage between replies.
@@ -892,15 +909,24 @@ func (r *replyIn) lastText() string {
 
 // str converts b, reusing the string converted last for a reply to the
 // same kind of command when it is the same ("2.1.0 Ok" to every MAIL).
-// Only short lines are kept for that.
 func (r *replyIn) str(b []byte) string {
-	if r.seen == nil || len(b) > maxSeen {
+	if r.seen == nil {
 		return string(b)
 	}
-	if string(b) != *r.seen { // (the comparison does not allocate)
-		*r.seen = string(b)
+	return reuseString(r.seen, b)
+}
+
+// reuseString returns b as a string: *seen if that is the same, else a new
+// one, kept in *seen when it is short.
+func reuseString(seen *string, b []byte) string {
+	if string(b) == *seen { // (the comparison does not allocate)
+		return *seen
 	}
-	return *r.seen
+	v := string(b)
+	if len(v) <= maxSeen {
+		*seen = v
+	}
+	return v
 }
 
 // record returns the reply as a transaction keeps it.
