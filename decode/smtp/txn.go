@@ -40,6 +40,8 @@ type txn struct {
 	replyArr [2]decode.Reply
 	nreply   int
 	rcptArr  [1]decode.Rcpt
+
+	rec decode.SMTPMail // the record, written once by finish
 }
 
 // newTx opens a transaction and makes it current.
@@ -106,7 +108,8 @@ func (s *Session) finish(t *txn) {
 		t.truncated = true // content never reached its end
 		s.finishMessage(t)
 	}
-	rec := &decode.SMTPMail{
+	rec := &t.rec
+	*rec = decode.SMTPMail{
 		Header:     s.Header(decode.TypeSMTPMail, t.ts),
 		Seq:        t.seq,
 		Helo:       t.helo,
