@@ -34,9 +34,22 @@ func ParseCommand(line []byte) (verb, args string, err error) {
 // line, and known tells whether verb is one of knownVerbs (then verb is the
 // interned constant and nothing was allocated).
 func parseCommand(line []byte) (verb string, args []byte, known bool, err error) {
+	v, args, err := splitCommand(line)
+	if err != nil {
+		return "", nil, false, err
+	}
+	if verb, known = knownVerb(v); !known {
+		verb = upperVerb(v)
+	}
+	return verb, args, known, nil
+}
+
+// splitCommand splits a command line into its verb and its arguments,
+// both slices of line.
+func splitCommand(line []byte) (verb, args []byte, err error) {
 	b := trimLeftSpTab(trimRightSpace(line))
 	if len(b) == 0 {
-		return "", nil, false, ErrEmptyCommand
+		return nil, nil, ErrEmptyCommand
 	}
 	v, rest := b, []byte(nil)
 	for i, c := range b {
@@ -46,10 +59,9 @@ func parseCommand(line []byte) (verb string, args []byte, known bool, err error)
 		}
 	}
 	if len(v) > maxVerb || !isVerb(v) {
-		return "", nil, false, ErrBadVerb
+		return nil, nil, ErrBadVerb
 	}
-	verb, known = upperVerb(v)
-	return verb, trimLeftSpTab(rest), known, nil
+	return v, trimLeftSpTab(rest), nil
 }
 
 // trimRightSpace drops trailing ' ', '\t', '\r' and '\n'.
@@ -73,21 +85,28 @@ func trimLeftSpTab(b []byte) []byte {
 	return b
 }
 
-// upperVerb returns v upper-cased: a known verb as the constant, with
-// known set.
-func upperVerb(v []byte) (verb string, known bool) {
+// knownVerb returns v (at most maxVerb bytes) upper-cased as the constant
+// when it is a known verb, without allocating.
+func knownVerb(v []byte) (verb string, known bool) {
 	var u [maxVerb]byte
-	for i, c := range v {
+	k, ok := verbNames[string(upperASCII(u[:0], v))] // no allocation: map lookup
+	return k, ok
+}
+
+// upperVerb returns v (at most maxVerb bytes) upper-cased.
+func upperVerb(v []byte) string {
+	var u [maxVerb]byte
+	return string(upperASCII(u[:0], v))
+}
+
+func upperASCII(dst, v []byte) []byte {
+	for _, c := range v {
 		if 'a' <= c && c <= 'z' {
-			u[i] = c - ('a' - 'A')
-		} else {
-			u[i] = c
+			c -= 'a' - 'A'
 		}
+		dst = append(dst, c)
 	}
-	if k, ok := verbNames[string(u[:len(v)])]; ok { // no allocation: map lookup
-		return k, true
-	}
-	return string(u[:len(v)]), false
+	return dst
 }
 
 func isVerb(v []byte) bool {
@@ -127,8 +146,12 @@ var verbNames = func() map[string]string {
 
 // isKnownCommand reports whether line parses as a command with a known verb.
 func isKnownCommand(line []byte) bool {
-	_, _, known, err := parseCommand(line)
-	return err == nil && known
+	v, _, err := splitCommand(line)
+	if err != nil {
+		return false
+	}
+	_, known := knownVerb(v)
+	return known
 }
 
 // ParseReplyLine parses one reply line (without its line terminator):
