@@ -1,8 +1,6 @@
 package smtp
 
 import (
-	"strings"
-
 	"github.com/mailtap/mailtap/decode"
 	"github.com/mailtap/mailtap/decode/internal/sasl"
 )
@@ -18,15 +16,15 @@ type authAttempt struct {
 }
 
 func newAuth(args string, s *Session) *authAttempt {
-	f := strings.Fields(args)
-	if len(f) == 0 {
+	mech, rest := nextField(args)
+	if mech == "" {
 		s.Anomaly(decode.AnomalyAuthInvalid)
 		return &authAttempt{ex: sasl.New("")}
 	}
-	a := &authAttempt{ex: sasl.New(f[0])}
-	if len(f) > 1 {
-		a.initial = f[1]
-		a.blob(f[1], true, s)
+	a := &authAttempt{ex: sasl.New(mech)}
+	if ir, _ := nextField(rest); ir != "" {
+		a.initial = ir
+		a.blob(ir, true, s)
 	}
 	return a
 }

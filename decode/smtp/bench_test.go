@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +61,65 @@ func BenchmarkSession(b *testing.B) {
 		if n != 1 {
 			b.Fatalf("%d transactions", n)
 		}
+	}
+}
+
+// BenchmarkTransactions decodes one session carrying 100 small pipelined
+// transactions (the per-command and per-reply share of the decoder, which
+// BenchmarkSession's single large message hides), at both output levels.
+// allocs/op divided by 100 is the allocations per transaction.
+func BenchmarkTransactions(b *testing.B) {
+	const n = 100
+	type seg struct {
+		dir  decode.Direction
+		data []byte
+	}
+	segs := []seg{
+		{decode.ServerToClient, []byte("220 mx.example.net ESMTP Postfix\r\n")},
+		{decode.ClientToServer, []byte("EHLO client.example.org\r\n")},
+		{decode.ServerToClient, []byte("250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n" +
+			"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250 CHUNKING\r\n")},
+	}
+	for i := range n {
+		segs = append(segs,
+			seg{decode.ClientToServer, []byte("MAIL FROM:<a@example.org> SIZE=120\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")},
+			seg{decode.ServerToClient, []byte("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n")},
+			seg{decode.ClientToServer, []byte("From: a@example.org\r\nTo: b@example.net\r\nSubject: t\r\n\r\nbody\r\n.\r\n")},
+			seg{decode.ServerToClient, []byte("250 2.0.0 Ok: queued as " + strconv.Itoa(1000+i) + "\r\n")})
+	}
+	segs = append(segs,
+		seg{decode.ClientToServer, []byte("QUIT\r\n")},
+		seg{decode.ServerToClient, []byte("221 2.0.0 Bye\r\n")})
+	total := 0
+	for _, sg := range segs {
+		total += len(sg.data)
+	}
+	for _, level := range []decode.Level{decode.LevelTransactions, decode.LevelCommands} {
+		name := "transactions"
+		if level == decode.LevelCommands {
+			name = "commands"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(total))
+			b.ReportAllocs()
+			c := decode.ConnInfo{ID: 1, Start: t0}
+			for b.Loop() {
+				txs := 0
+				s := New(c, decode.Options{Level: level}, decode.SinkFunc(func(r decode.Record) {
+					if _, ok := r.(*decode.SMTPMail); ok {
+						txs++
+					}
+				}))
+				ts := t0
+				for _, sg := range segs {
+					s.Data(sg.dir, sg.data, ts)
+					ts = ts.Add(time.Millisecond)
+				}
+				s.Close(decode.CloseFIN, ts)
+				if txs != n {
+					b.Fatalf("%d transactions", txs)
+				}
+			}
+		})
 	}
 }

@@ -114,7 +114,12 @@
 // too_many_pending), 10000 recipients per transaction (too_many_rcpt),
 // 512 lines or 64 KiB per multi-line reply (reply_too_long), 1 KiB per
 // address (path_too_long), 4 KiB of command arguments kept, 64 KiB held
-// after DATA, 17 KiB per TLS hello record.
+// after DATA, 17 KiB per TLS hello record. Storage reused from one reply
+// or command to the next (to spare allocations) is bounded too: once idle,
+// a session keeps at most 4 KiB of reply text (64 lines), 64 queue slots,
+// 4 spare commands, one short reply line (128 bytes) per kind of command
+// and the last short MAIL and RCPT arguments.
+// Only what a record keeps becomes a string.
 //
 // # Anomalies
 //

@@ -70,8 +70,8 @@ func checkBounds(t *testing.T, s *Session) {
 	if len(s.hold) > maxHold {
 		t.Fatalf("hold %d bytes", len(s.hold))
 	}
-	if len(s.rlines) > maxReplyLines || s.rbytes > maxReplyBytes {
-		t.Fatalf("reply %d lines %d bytes", len(s.rlines), s.rbytes)
+	if s.rl.n() > maxReplyLines || len(s.rl.buf) > maxReplyBytes {
+		t.Fatalf("reply %d lines %d bytes", s.rl.n(), len(s.rl.buf))
 	}
 	if s.cl.Pending() > s.Opts.MaxLine+1 || s.sv.Pending() > s.Opts.MaxLine+1 { // +1: a CR kept with the line
 		t.Fatalf("line buffers %d %d", s.cl.Pending(), s.sv.Pending())

@@ -1,9 +1,9 @@
 package smtp
 
 import (
-	"bytes"
 	"errors"
 	"strings"
+	"unicode"
 )
 
 // Errors returned by the pure parsers.
@@ -23,35 +23,90 @@ const maxVerb = 32
 // verb, several spaces after it and trailing white space are tolerated. A
 // verb must be a letter followed by letters, digits or '-'.
 func ParseCommand(line []byte) (verb, args string, err error) {
-	// On the bytes in place: one allocation (args) for a known verb.
-	b := bytes.TrimLeft(bytes.TrimRight(line, " \t\r\n"), " \t")
-	if len(b) == 0 {
-		return "", "", ErrEmptyCommand
+	v, rest, _, err := parseCommand(line)
+	if err != nil {
+		return "", "", err
 	}
-	v, rest := b, []byte(nil)
-	if i := bytes.IndexAny(b, " \t"); i >= 0 {
-		v, rest = b[:i], b[i+1:]
-	}
-	if len(v) > maxVerb || !isVerb(v) {
-		return "", "", ErrBadVerb
-	}
-	return upperVerb(v), string(bytes.TrimLeft(rest, " \t")), nil
+	return v, string(rest), nil
 }
 
-// upperVerb returns v upper-cased: a known verb as the constant.
-func upperVerb(v []byte) string {
-	var u [maxVerb]byte
-	for i, c := range v {
-		if 'a' <= c && c <= 'z' {
-			u[i] = c - ('a' - 'A')
-		} else {
-			u[i] = c
+// parseCommand is ParseCommand on the bytes in place: args is a slice of
+// line, and known tells whether verb is one of knownVerbs (then verb is the
+// interned constant and nothing was allocated).
+func parseCommand(line []byte) (verb string, args []byte, known bool, err error) {
+	v, args, err := splitCommand(line)
+	if err != nil {
+		return "", nil, false, err
+	}
+	if verb, known = knownVerb(v); !known {
+		verb = upperVerb(v)
+	}
+	return verb, args, known, nil
+}
+
+// splitCommand splits a command line into its verb and its arguments,
+// both slices of line.
+func splitCommand(line []byte) (verb, args []byte, err error) {
+	b := trimLeftSpTab(trimRightSpace(line))
+	if len(b) == 0 {
+		return nil, nil, ErrEmptyCommand
+	}
+	v, rest := b, []byte(nil)
+	for i, c := range b {
+		if c == ' ' || c == '\t' {
+			v, rest = b[:i], b[i+1:]
+			break
 		}
 	}
-	if k, ok := verbNames[string(u[:len(v)])]; ok { // no allocation: map lookup
-		return k
+	if len(v) > maxVerb || !isVerb(v) {
+		return nil, nil, ErrBadVerb
 	}
-	return string(u[:len(v)])
+	return v, trimLeftSpTab(rest), nil
+}
+
+// trimRightSpace drops trailing ' ', '\t', '\r' and '\n'.
+func trimRightSpace(b []byte) []byte {
+	for len(b) > 0 {
+		switch b[len(b)-1] {
+		case ' ', '\t', '\r', '\n':
+			b = b[:len(b)-1]
+			continue
+		}
+		break
+	}
+	return b
+}
+
+// trimLeftSpTab drops leading ' ' and '\t'.
+func trimLeftSpTab(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return b
+}
+
+// knownVerb returns v (at most maxVerb bytes) upper-cased as the constant
+// when it is a known verb, without allocating.
+func knownVerb(v []byte) (verb string, known bool) {
+	var u [maxVerb]byte
+	k, ok := verbNames[string(upperASCII(u[:0], v))] // no allocation: map lookup
+	return k, ok
+}
+
+// upperVerb returns v (at most maxVerb bytes) upper-cased.
+func upperVerb(v []byte) string {
+	var u [maxVerb]byte
+	return string(upperASCII(u[:0], v))
+}
+
+func upperASCII(dst, v []byte) []byte {
+	for _, c := range v {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 func isVerb(v []byte) bool {
@@ -91,8 +146,12 @@ var verbNames = func() map[string]string {
 
 // isKnownCommand reports whether line parses as a command with a known verb.
 func isKnownCommand(line []byte) bool {
-	v, _, err := ParseCommand(line)
-	return err == nil && knownVerbs[v]
+	v, _, err := splitCommand(line)
+	if err != nil {
+		return false
+	}
+	_, known := knownVerb(v)
+	return known
 }
 
 // ParseReplyLine parses one reply line (without its line terminator):
@@ -100,24 +159,30 @@ func isKnownCommand(line []byte) bool {
 // (more lines follow) or the end of the line (treated as ' '). text is
 // what follows the separator.
 func ParseReplyLine(line []byte) (code int, sep byte, text string, ok bool) {
+	code, sep, b, ok := parseReplyLine(line)
+	return code, sep, string(b), ok
+}
+
+// parseReplyLine is ParseReplyLine with text a slice of line.
+func parseReplyLine(line []byte) (code int, sep byte, text []byte, ok bool) {
 	if len(line) > 0 && line[len(line)-1] == '\r' {
 		line = line[:len(line)-1]
 	}
 	if len(line) < 3 {
-		return 0, 0, "", false
+		return 0, 0, nil, false
 	}
 	if line[0] < '1' || line[0] > '5' || !isDigit(line[1]) || !isDigit(line[2]) {
-		return 0, 0, "", false
+		return 0, 0, nil, false
 	}
 	code = int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
 	if len(line) == 3 {
-		return code, ' ', "", true
+		return code, ' ', nil, true
 	}
 	switch line[3] {
 	case ' ', '-':
-		return code, line[3], string(line[4:]), true
+		return code, line[3], line[4:], true
 	}
-	return 0, 0, "", false
+	return 0, 0, nil, false
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
@@ -228,18 +293,30 @@ func hasPrefixFold(s, prefix string) bool {
 
 // parseBDAT parses "n [LAST]" into the chunk size and the LAST flag.
 func parseBDAT(args string) (n int64, last, ok bool) {
-	f := strings.Fields(args)
-	if len(f) == 0 || len(f) > 2 || len(f[0]) > 18 || !digits(f[0], 18) {
+	size, rest := nextField(args)
+	flag, rest := nextField(rest)
+	if extra, _ := nextField(rest); size == "" || extra != "" || len(size) > 18 || !digits(size, 18) {
 		return 0, false, false
 	}
-	for i := 0; i < len(f[0]); i++ {
-		n = n*10 + int64(f[0][i]-'0')
+	for i := 0; i < len(size); i++ {
+		n = n*10 + int64(size[i]-'0')
 	}
-	if len(f) == 2 {
-		if !strings.EqualFold(f[1], "LAST") {
+	if flag != "" {
+		if !strings.EqualFold(flag, "LAST") {
 			return 0, false, false
 		}
 		last = true
 	}
 	return n, last, true
+}
+
+// nextField returns the first field of s, split as strings.Fields does
+// (around runs of Unicode white space), and what follows it; field is ""
+// when s has none. It allocates nothing.
+func nextField(s string) (field, rest string) {
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	if i := strings.IndexFunc(s, unicode.IsSpace); i >= 0 {
+		return s[:i], s[i:]
+	}
+	return s, ""
 }

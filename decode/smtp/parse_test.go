@@ -1,6 +1,10 @@
 package smtp
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+)
 
 func TestParseCommand(t *testing.T) {
 	tests := []struct {
@@ -155,6 +159,47 @@ func TestParseBDAT(t *testing.T) {
 		n, last, ok := parseBDAT(tt.in)
 		if n != tt.n || last != tt.last || ok != tt.ok {
 			t.Errorf("parseBDAT(%q) = %d, %v, %v; want %d, %v, %v", tt.in, n, last, ok, tt.n, tt.last, tt.ok)
+		}
+	}
+}
+
+// TestParseAllocs pins the parsing the session does on every line to no
+// allocation: verbs are looked up on the bytes (a known one is a
+// constant), reply text and arguments stay slices of the line.
+func TestParseAllocs(t *testing.T) {
+	cmds := [][]byte{[]byte("mail FROM:<a@b> SIZE=10"), []byte("Hello world"), []byte("Subject: x"), []byte("")}
+	replies := [][]byte{[]byte("250-mx.example.net"), []byte("354 go ahead\r"), []byte("x")}
+	n := testing.AllocsPerRun(100, func() {
+		for _, l := range cmds {
+			isKnownCommand(l)
+		}
+		if _, _, known, err := parseCommand(cmds[0]); !known || err != nil {
+			t.Fatal("MAIL not known")
+		}
+		for _, l := range replies {
+			parseReplyLine(l)
+		}
+		if _, _, ok := parseBDAT("100 LAST"); !ok {
+			t.Fatal("BDAT 100 LAST")
+		}
+		if f, _ := nextField(" a.example\tb"); f != "a.example" {
+			t.Fatalf("nextField: %q", f)
+		}
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per run, want 0", n)
+	}
+}
+
+// TestNextField: nextField splits as strings.Fields does.
+func TestNextField(t *testing.T) {
+	for _, in := range []string{"", "  ", "a", " a b  c ", "a\tb\r\nc", "x\u00a0y\u2003z", "\xffa b", "\u0085a"} {
+		var got []string
+		for f, rest := nextField(in); f != ""; f, rest = nextField(rest) {
+			got = append(got, f)
+		}
+		if want := strings.Fields(in); !slices.Equal(got, want) {
+			t.Errorf("nextField over %q = %q, strings.Fields = %q", in, got, want)
 		}
 	}
 }

@@ -64,8 +64,9 @@ type command struct {
 	ts         time.Time
 	pipelined  bool
 	tx         *txn
-	rcpt       int // index in tx.rcpts, or -1
-	inter      []int
+	rcpt       int   // index in tx.rcpts, or -1
+	ninter     int   // intermediate replies (354, 334) seen
+	inter      []int // their codes, kept for command records only
 	replied    bool
 	replyTS    time.Time
 	last       bool // BDAT ... LAST
@@ -95,12 +96,28 @@ type Session struct {
 	chunkCmd *command
 	left     int64
 
+	// Commands waiting for a reply, oldest first: a window on qbuf,
+	// whose storage is reused once the queue empties (see enqueue).
 	queue []*command
+	qbuf  []*command
+	qarr  [8]*command
 
-	// Reply being accumulated.
-	rlines []string
-	rbytes int
-	rcode  int
+	// Retired commands kept for reuse (see recycle), and the storage
+	// of the first ones.
+	free    []*command
+	freeArr [4]*command
+	cmdArr  [2]command
+
+	// Reply being accumulated, in storage reused from reply to reply.
+	rl    replyLines
+	rcode int
+	rbArr [256]byte
+	reArr [16]int
+
+	// Strings kept for reuse (see reuseString): the last reply line
+	// per kind of command, the last MAIL and RCPT arguments.
+	seen     [kStartTLS + 1]string
+	seenArgs [2]string
 
 	wantGreeting bool
 	sawServer    bool
@@ -115,15 +132,16 @@ type Session struct {
 	orphans    []orphan
 	orphanLive bool
 
-	cur  *txn   // transaction taking commands
-	open []*txn // not yet emitted, in creation order
-	seq  int
+	cur     *txn   // transaction taking commands
+	open    []*txn // not yet emitted, in creation order
+	openArr [2]*txn
+	seq     int
 }
 
 // orphan is a reply that came before its command (see Session.orphans).
 type orphan struct {
 	code  int
-	lines []string
+	lines replyLines
 	ts    time.Time
 }
 
@@ -138,6 +156,11 @@ func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 	d.cl.Max = d.Opts.MaxLine
 	d.sv.Max = d.Opts.MaxLine
 	d.bodyOut = d.bodyWrite
+	d.qbuf = d.qarr[:0]
+	d.queue = d.qbuf
+	d.free = append(d.freeArr[:0], &d.cmdArr[0], &d.cmdArr[1])
+	d.rl = replyLines{buf: d.rbArr[:0], ends: d.reArr[:0]}
+	d.open = d.openArr[:0]
 	if c.Midstream {
 		d.cResync, d.sResync = true, true
 	}
@@ -185,7 +208,7 @@ func (s *Session) Gap(dir decode.Direction, n int, ts time.Time) {
 	case decode.ServerToClient:
 		if s.smode == smReply {
 			s.sv.Reset()
-			s.rlines, s.rbytes = s.rlines[:0], 0
+			s.rl.reset()
 			s.sResync = true
 		}
 	}
@@ -254,7 +277,7 @@ func (s *Session) Close(reason decode.CloseReason, ts time.Time) {
 	s.cur = nil
 	for len(s.queue) > 0 {
 		c := s.queue[0]
-		s.queue = s.queue[1:]
+		s.dequeue()
 		s.unanswered(c)
 	}
 	for len(s.open) > 0 {
@@ -322,7 +345,7 @@ func (s *Session) client(p []byte, ts time.Time) {
 // Session.orphans) with the commands now waiting.
 func (s *Session) drainOrphans() {
 	for s.orphanLive && len(s.orphans) > 0 && len(s.queue) > 0 {
-		if f := s.queue[0]; f.kind == kData && len(f.inter) == 0 {
+		if f := s.queue[0]; f.kind == kData && f.ninter == 0 {
 			// Only a 354 starts DATA content: skip what cannot be ours.
 			if i := slices.IndexFunc(s.orphans, func(o orphan) bool { return o.code == 354 }); i > 0 {
 				s.orphans = s.orphans[i:]
@@ -363,33 +386,32 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 			s.serverLine(line, ts)
 		}
 	}
-	if len(s.rlines) > 0 && s.mustWait() {
+	if s.rl.n() > 0 && s.mustWait() {
 		// The client goes on while a multi-line reply it had to wait
 		// for is unfinished: the server never sent its last line.
 		s.Anomaly(decode.AnomalyMalformedReply)
-		lines := s.rlines
-		s.rlines, s.rbytes = s.rlines[:0:0], 0
-		s.reply(s.rcode, lines, ts)
+		s.endReply(ts)
 	}
-	verb, args, err := ParseCommand(text)
+	verb, argb, known, err := parseCommand(text)
+	var args string
 	if err != nil {
-		verb, args = "", strings.TrimSpace(string(text))
+		verb, args = "", bound(strings.TrimSpace(string(text)), maxArgs)
+	} else {
+		args = s.argString(verb, argb[:min(len(argb), maxArgs)])
 	}
-	if err != nil || !knownVerbs[verb] {
+	if !known {
 		s.Anomaly(decode.AnomalyUnknownCommand)
 	}
-	if len(args) > maxArgs {
-		args = args[:maxArgs]
-	}
-	c := &command{verb: verb, args: args, ts: ts, rcpt: -1}
+	c := s.newCommand()
+	c.verb, c.args, c.ts, c.rcpt = verb, args, ts, -1
 	switch verb {
 	case "HELO", "EHLO", "LHLO":
 		c.kind = kHelo
 		if verb != "HELO" {
 			c.kind = kEhlo
 		}
-		if f := strings.Fields(args); len(f) > 0 {
-			s.helo = bound(f[0], maxPath)
+		if f, _ := nextField(args); f != "" {
+			s.helo = bound(f, maxPath)
 		}
 		// A HELO/EHLO resets the transaction only when the server
 		// accepts it (a rejected EHLO keeps the envelope).
@@ -465,17 +487,31 @@ func (s *Session) clientLine(line framing.Line, ts time.Time) {
 	}
 }
 
+// argString returns the arguments of a command as a string, for MAIL and
+// RCPT the one of the previous such command when they are the same (a
+// session with several transactions often repeats its envelope).
+func (s *Session) argString(verb string, b []byte) string {
+	switch verb {
+	case "MAIL":
+		return reuseString(&s.seenArgs[0], b)
+	case "RCPT":
+		return reuseString(&s.seenArgs[1], b)
+	}
+	return string(b)
+}
+
 // resyncTo354 handles a 354 that does not answer the oldest command: only
 // a DATA takes a 354, so when one is waiting further on, the replies of the
 // commands before it were lost (a gap on the server side): retire them
 // unanswered so that the DATA content is framed.
 func (s *Session) resyncTo354() {
-	i := slices.IndexFunc(s.queue, func(c *command) bool { return c.kind == kData && len(c.inter) == 0 })
+	i := slices.IndexFunc(s.queue, func(c *command) bool { return c.kind == kData && c.ninter == 0 })
 	if i <= 0 {
 		return
 	}
 	s.Anomaly(decode.AnomalyReplyResync)
-	lost := s.queue[:i:i]
+	lost := slices.Clone(s.queue[:i])
+	clear(s.queue[:i])
 	s.queue = s.queue[i:]
 	for _, c := range lost {
 		s.unanswered(c)
@@ -495,7 +531,7 @@ func (s *Session) mustWait() bool {
 	case kHelo, kEhlo, kAuth, kStartTLS:
 		return true
 	case kData:
-		return len(c.inter) == 0
+		return c.ninter == 0
 	}
 	return false
 }
@@ -526,10 +562,67 @@ func (s *Session) enqueue(c *command) {
 	if len(s.queue) >= maxPending {
 		s.Anomaly(decode.AnomalyTooManyPending)
 		old := s.queue[0]
-		s.queue = s.queue[1:]
+		s.dequeue()
 		s.unanswered(old)
 	}
+	if len(s.queue) == cap(s.queue) && len(s.queue) < cap(s.qbuf) {
+		// Full up to the end of qbuf but not from its start: slide
+		// the window down instead of growing.
+		n := copy(s.qbuf[:cap(s.qbuf)], s.queue)
+		clear(s.qbuf[n:cap(s.qbuf)])
+		s.queue = s.qbuf[:n]
+	}
 	s.queue = append(s.queue, c)
+	if cap(s.queue) > cap(s.qbuf) { // grown: new storage
+		s.qbuf = s.queue[:0]
+	}
+}
+
+// dequeue retires the oldest waiting command from the queue. Once the
+// queue is empty its storage is reused from the start, or dropped when
+// a pipelining burst made it large.
+func (s *Session) dequeue() {
+	s.queue[0] = nil
+	s.queue = s.queue[1:]
+	if len(s.queue) == 0 {
+		if cap(s.qbuf) > maxQueueKeep {
+			s.qbuf = s.qarr[:0]
+		}
+		s.queue = s.qbuf[:0]
+	}
+}
+
+// maxQueueKeep bounds the queue storage a session keeps once idle.
+const maxQueueKeep = 64
+
+// newCommand returns a zeroed command, reusing a retired one if any.
+func (s *Session) newCommand() *command {
+	if n := len(s.free); n > 0 {
+		c := s.free[n-1]
+		s.free = s.free[:n-1]
+		return c
+	}
+	return new(command)
+}
+
+// recycle keeps c, answered, emitted and out of the queue, for reuse
+// unless the session still points at it. What c's record took (its
+// intermediate codes) is not reused: c is cleared, not its slices.
+func (s *Session) recycle(c *command) {
+	if len(s.free) == cap(s.free) || c == s.holdCmd || c == s.bodyCmd || c == s.chunkCmd ||
+		c == s.authCmd || c == s.starttls {
+		return
+	}
+	*c = command{}
+	s.free = append(s.free, c)
+}
+
+// addInter notes an intermediate reply (354, 334) to c.
+func (s *Session) addInter(c *command, code int) {
+	c.ninter++
+	if s.Opts.Level >= decode.LevelCommands {
+		c.inter = append(c.inter, code)
+	}
 }
 
 // unanswered retires c without a reply.
@@ -548,7 +641,7 @@ func (s *Session) unanswered(c *command) {
 	if c.auth != nil {
 		s.Auths = append(s.Auths, c.auth.record(nil, s))
 	}
-	s.emitCommand(c, nil, "")
+	s.emitCommand(c, nil)
 	if c.tx != nil {
 		c.tx.unanswered = true
 		c.tx.pending--
@@ -707,7 +800,7 @@ func (s *Session) serverLine(line framing.Line, ts time.Time) {
 	if line.Overflow {
 		s.Anomaly(decode.AnomalyLineTooLong)
 	}
-	code, sep, text, ok := ParseReplyLine(line.Text)
+	code, sep, text, ok := parseReplyLine(line.Text)
 	if !ok {
 		if !s.sResync {
 			s.Anomaly(decode.AnomalyMalformedReply)
@@ -715,33 +808,143 @@ func (s *Session) serverLine(line framing.Line, ts time.Time) {
 		return
 	}
 	s.sResync = false
-	if len(s.rlines) == 0 {
+	if s.rl.n() == 0 {
 		s.rcode = code
 	} else if code != s.rcode {
 		s.Anomaly(decode.AnomalyMalformedReply)
 	}
-	if len(s.rlines) < maxReplyLines && s.rbytes+len(text) <= maxReplyBytes {
-		s.rlines = append(s.rlines, text)
-		s.rbytes += len(text)
+	if s.rl.n() < maxReplyLines && len(s.rl.buf)+len(text) <= maxReplyBytes {
+		s.rl.add(text)
 	} else {
 		s.Anomaly(decode.AnomalyReplyTooLong)
 	}
 	if sep == '-' {
 		return
 	}
-	lines := s.rlines
-	s.rlines, s.rbytes = s.rlines[:0:0], 0
-	if len(lines) == 0 {
+	s.endReply(ts)
+}
+
+// endReply hands the reply accumulated in s.rl to reply. The lines are
+// taken out of s.rl while the reply is handled (handling it may decode
+// client bytes held back, and with them an unfinished reply), and their
+// storage comes back to s.rl afterwards, unless it has grown large.
+func (s *Session) endReply(ts time.Time) {
+	lines := s.rl
+	s.rl = replyLines{}
+	if lines.n() == 0 {
 		// Only possible when the first line was over the byte limit.
-		lines = []string{""}
+		lines.add(nil)
 	}
 	s.reply(s.rcode, lines, ts)
+	if s.rl.n() == 0 && cap(lines.buf) <= maxReplyKeep && cap(lines.ends) <= maxReplyKeepLines {
+		lines.reset()
+		s.rl = lines
+	}
 }
+
+// maxSeen bounds a string kept for reuse (see reuseString).
+const maxSeen = 128
+
+// What a session keeps of its reply storage between replies.
+const (
+	maxReplyKeep      = 4 << 10
+	maxReplyKeepLines = 64
+)
+
+// replyLines holds the lines of one reply (their text after the code and
+// separator) end to end in buf: line i ends at ends[i].
+type replyLines struct {
+	buf  []byte
+	ends []int
+}
+
+func (r *replyLines) n() int { return len(r.ends) }
+
+func (r *replyLines) line(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = r.ends[i-1]
+	}
+	return r.buf[start:r.ends[i]]
+}
+
+func (r *replyLines) add(text []byte) {
+	r.buf = append(r.buf, text...)
+	r.ends = append(r.ends, len(r.buf))
+}
+
+func (r *replyLines) reset() { r.buf, r.ends = r.buf[:0], r.ends[:0] }
+
+// clone returns a copy that owns its storage.
+func (r *replyLines) clone() replyLines {
+	return replyLines{buf: slices.Clone(r.buf), ends: slices.Clone(r.ends)}
+}
+
+// replyIn is one complete reply being handled. Its lines may be the
+// session's reused storage: what outlives the reply is converted to
+// strings, the first line only once.
+type replyIn struct {
+	code   int
+	lines  replyLines // a view: not a pointer, see below
+	first  string
+	hasFst bool
+	seen   *string // the last line converted for this kind of command
+}
+
+// text returns the first line as a string.
+func (r *replyIn) text() string {
+	if !r.hasFst {
+		r.first, r.hasFst = r.str(r.lines.line(0)), true
+	}
+	return r.first
+}
+
+// lastText returns the last line as a string.
+func (r *replyIn) lastText() string {
+	if n := r.lines.n(); n > 1 {
+		return r.str(r.lines.line(n - 1))
+	}
+	return r.text()
+}
+
+// str converts b, reusing the string converted last for a reply to the
+// same kind of command when it is the same ("2.1.0 Ok" to every MAIL).
+func (r *replyIn) str(b []byte) string {
+	if r.seen == nil {
+		return string(b)
+	}
+	return reuseString(r.seen, b)
+}
+
+// reuseString returns b as a string: *seen if that is the same, else a new
+// one, kept in *seen when it is short.
+func reuseString(seen *string, b []byte) string {
+	if string(b) == *seen { // (the comparison does not allocate)
+		return *seen
+	}
+	v := string(b)
+	if len(v) <= maxSeen {
+		*seen = v
+	}
+	return v
+}
+
+// record returns the reply as a transaction keeps it.
+//
+// A transaction's reply keeps the last line of a multi-line reply: that
+// is where servers put the queue id (Exim's "250- 4404 byte chunk" /
+// "250 OK id=...") and what Zeek logs as last_reply.
+func (r *replyIn) record(t *txn) *decode.Reply { return t.keepReply(r.code, r.lastText()) }
 
 // reply pairs one complete reply with the oldest waiting command and
 // hands it to the handler of that command's kind.
-func (s *Session) reply(code int, lines []string, ts time.Time) {
-	if s.greetingReply(code, lines) {
+//
+// (lines is passed by value, in replyIn too: escape analysis does not tell
+// the fields of a replyIn apart, and its strings are kept, so a pointer
+// in it would move the caller's lines to the heap on every reply.)
+func (s *Session) reply(code int, lines replyLines, ts time.Time) {
+	r := &replyIn{code: code, lines: lines}
+	if s.greetingReply(r) {
 		return
 	}
 	if len(s.queue) == 0 {
@@ -756,26 +959,23 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 		c.replied = true
 		c.replyTS = ts
 	}
-	// A transaction's reply keeps the last line of a multi-line reply:
-	// that is where servers put the queue id (Exim's "250- 4404 byte
-	// chunk" / "250 OK id=...") and what Zeek logs as last_reply.
-	r := newReply(code, lines[len(lines)-1])
+	r.seen = &s.seen[c.kind]
 	final := true
 	switch c.kind {
 	case kData:
-		final = s.handleData(c, code, r, ts)
+		final = s.handleData(c, r, ts)
 	case kBdat:
-		s.handleBdat(c, code, r)
+		s.handleBdat(c, r)
 	case kAuth:
-		final = s.handleAuth(c, code, lines)
+		final = s.handleAuth(c, r)
 	case kMail:
 		s.handleMail(c, r)
 	case kRcpt:
 		s.handleRcpt(c, r)
 	case kHelo, kEhlo:
-		s.handleHelo(c, code, lines)
+		s.handleHelo(c, r)
 	case kStartTLS:
-		if s.handleStartTLS(c, code, lines) {
+		if s.handleStartTLS(c, r) {
 			return
 		}
 	default:
@@ -784,21 +984,22 @@ func (s *Session) reply(code int, lines []string, ts time.Time) {
 	if !final {
 		return
 	}
-	s.emitCommand(c, &code, lines[0])
+	s.emitCommand(c, r)
 	if c.tx != nil {
 		c.tx.pending--
 		s.maybeFinish(c.tx)
 	}
+	s.recycle(c)
 }
 
 // greetingReply takes the server's greeting (220, or a 421/554 refusal
 // before any command); it reports whether the reply was the greeting.
-func (s *Session) greetingReply(code int, lines []string) bool {
+func (s *Session) greetingReply(r *replyIn) bool {
 	greet := s.wantGreeting
 	s.wantGreeting = false
-	if greet && (code == 220 || (len(s.queue) == 0 && (code == 421 || code == 554))) &&
+	if code := r.code; greet && (code == 220 || (len(s.queue) == 0 && (code == 421 || code == 554))) &&
 		(len(s.queue) == 0 || s.queue[0].kind != kStartTLS) {
-		s.Greeting = bound(lines[0], maxArgs)
+		s.Greeting = bound(r.text(), maxArgs)
 		return true
 	}
 	return false
@@ -806,32 +1007,29 @@ func (s *Session) greetingReply(code int, lines []string) bool {
 
 // orphanReply keeps a reply that came with no command waiting (see
 // Session.orphans).
-func (s *Session) orphanReply(code int, lines []string, ts time.Time) {
+func (s *Session) orphanReply(code int, lines replyLines, ts time.Time) {
 	if code != 421 {
 		s.Anomaly(decode.AnomalyUnexpectedReply)
 	}
 	if len(s.orphans) >= maxOrphans {
 		s.orphans = s.orphans[1:]
 	}
-	s.orphans = append(s.orphans, orphan{code, lines, ts})
+	s.orphans = append(s.orphans, orphan{code, lines.clone(), ts})
 }
-
-// dequeue retires the oldest waiting command: its reply is final.
-func (s *Session) dequeue() { s.queue = s.queue[1:] }
 
 // handleData takes a reply to DATA: the 354 go-ahead (not final) or the
 // decision on the content. It reports whether the reply is final.
-func (s *Session) handleData(c *command, code int, r *decode.Reply, ts time.Time) bool {
-	if code == 354 && len(c.inter) == 0 {
-		c.inter = append(c.inter, code)
+func (s *Session) handleData(c *command, r *replyIn, ts time.Time) bool {
+	if r.code == 354 && c.ninter == 0 {
+		s.addInter(c, r.code)
 		if s.holdCmd == c {
 			s.releaseHold(true, ts)
 		}
 		return false
 	}
 	s.dequeue()
-	first := len(c.inter) == 0
-	c.tx.dataReply = r
+	first := c.ninter == 0
+	c.tx.dataReply = r.record(c.tx)
 	if s.holdCmd == c {
 		s.releaseHold(false, ts)
 	} else if s.cmode == cmBody && s.bodyCmd == c && (s.bodyGap || first || s.dot.BareLFDot) {
@@ -853,25 +1051,26 @@ func (s *Session) handleData(c *command, code int, r *decode.Reply, ts time.Time
 
 // handleBdat takes a reply to one BDAT chunk: the first rejected chunk,
 // or else the LAST chunk's reply, decides the transaction.
-func (s *Session) handleBdat(c *command, code int, r *decode.Reply) {
+func (s *Session) handleBdat(c *command, r *replyIn) {
 	s.dequeue()
 	switch {
 	case c.tx == nil: // an invalid BDAT outside a transaction
 	case c.tx.bdatRejected:
-	case !is2xx(code):
-		c.tx.dataReply = r
+	case !is2xx(r.code):
+		c.tx.dataReply = r.record(c.tx)
 		c.tx.bdatRejected = true
 	case c.last:
-		c.tx.dataReply = r
+		c.tx.dataReply = r.record(c.tx)
 	}
 }
 
 // handleAuth takes a reply to AUTH: a 334 challenge (not final) or the
 // outcome of the attempt. It reports whether the reply is final.
-func (s *Session) handleAuth(c *command, code int, lines []string) bool {
+func (s *Session) handleAuth(c *command, r *replyIn) bool {
+	code := r.code
 	if code == 334 {
-		c.inter = append(c.inter, code)
-		c.auth.onChallenge(lines[0], s)
+		s.addInter(c, code)
+		c.auth.onChallenge(r.text(), s)
 		return false
 	}
 	s.dequeue()
@@ -891,9 +1090,10 @@ func (s *Session) handleAuth(c *command, code int, lines []string) bool {
 // MAIL was accepted ("503 sender already given", "nested MAIL command") —
 // or else to none: they move to a transaction without MAIL, as if sent
 // after the refusal (see txFor).
-func (s *Session) handleMail(c *command, r *decode.Reply) {
+func (s *Session) handleMail(c *command, in *replyIn) {
 	s.dequeue()
 	t, prev := c.tx, c.reset
+	r := in.record(t)
 	t.mailReply = r
 	if is2xx(r.Code) {
 		if prev != nil {
@@ -954,27 +1154,27 @@ func (s *Session) handleMail(c *command, r *decode.Reply) {
 
 // handleRcpt takes the reply to RCPT: the recipient's code. In a
 // transaction without MAIL the first refusal is kept as its reply.
-func (s *Session) handleRcpt(c *command, r *decode.Reply) {
+func (s *Session) handleRcpt(c *command, r *replyIn) {
 	s.dequeue()
 	if c.rcpt >= 0 {
 		rc := &c.tx.rcpts[c.rcpt]
-		rc.Code = r.Code
-		rc.Accepted = is2xx(r.Code)
+		rc.Code = r.code
+		rc.Accepted = is2xx(r.code)
 	}
-	if t := c.tx; !t.hasMail && !is2xx(r.Code) && t.rcptReply == nil {
-		t.rcptReply = r
+	if t := c.tx; !t.hasMail && !is2xx(r.code) && t.rcptReply == nil {
+		t.rcptReply = r.record(t)
 	}
 }
 
 // handleHelo takes the reply to HELO or EHLO: once accepted, EHLO's
 // capabilities are known and the transaction it resets ends.
-func (s *Session) handleHelo(c *command, code int, lines []string) {
+func (s *Session) handleHelo(c *command, r *replyIn) {
 	s.dequeue()
-	if !is2xx(code) {
+	if !is2xx(r.code) {
 		return
 	}
 	if c.kind == kEhlo {
-		s.Caps = capabilities(lines[1:])
+		s.Caps = capabilities(&r.lines)
 	}
 	if c.reset != nil {
 		s.endTx(c.reset)
@@ -983,30 +1183,33 @@ func (s *Session) handleHelo(c *command, code int, lines []string) {
 
 // handleStartTLS takes the reply to STARTTLS. On 220 it emits the
 // command itself and the TLS handshake begins; it then reports true.
-func (s *Session) handleStartTLS(c *command, code int, lines []string) bool {
+func (s *Session) handleStartTLS(c *command, r *replyIn) bool {
 	s.dequeue()
 	if s.starttls == c {
 		s.starttls = nil
 	}
-	if code != 220 {
+	if r.code != 220 {
 		return false
 	}
-	s.emitCommand(c, &code, lines[0])
+	s.emitCommand(c, r)
 	s.beginTLS()
 	return true
 }
 
 func is2xx(code int) bool { return code >= 200 && code < 300 }
 
-func newReply(code int, text string) *decode.Reply {
-	enh, rest := ParseEnhanced(code, text)
-	return &decode.Reply{Code: code, Enhanced: enh, Text: bound(rest, maxArgs)}
-}
-
-// capabilities turns EHLO reply lines after the first into keywords.
-func capabilities(lines []string) []string {
-	caps := make([]string, 0, len(lines))
-	for _, l := range lines {
+// capabilities turns EHLO reply lines after the first into keywords,
+// substrings of one string holding them all.
+func capabilities(lines *replyLines) []string {
+	n := lines.n() - 1
+	caps := make([]string, 0, n)
+	if n == 0 {
+		return caps
+	}
+	start := lines.ends[0]
+	all := string(lines.buf[start:])
+	for i := 1; i <= n; i++ {
+		l := all[lines.ends[i-1]-start : lines.ends[i]-start]
 		if l = strings.TrimSpace(l); l != "" {
 			caps = append(caps, l)
 		}
@@ -1014,8 +1217,9 @@ func capabilities(lines []string) []string {
 	return caps
 }
 
-// emitCommand emits a command record (LevelCommands only).
-func (s *Session) emitCommand(c *command, status *int, text string) {
+// emitCommand emits a command record (LevelCommands only) with its final
+// reply r, nil if it had none.
+func (s *Session) emitCommand(c *command, reply *replyIn) {
 	if s.Opts.Level < decode.LevelCommands {
 		return
 	}
@@ -1023,13 +1227,13 @@ func (s *Session) emitCommand(c *command, status *int, text string) {
 		Header:       s.Header(decode.TypeCommand, c.ts),
 		Verb:         c.verb,
 		Args:         c.args,
-		Text:         text,
 		Intermediate: c.inter,
 		Pipelined:    c.pipelined,
 	}
-	if status != nil {
-		r.Status = *status
-		r.Code, _ = ParseEnhanced(*status, text)
+	if reply != nil {
+		r.Status = reply.code
+		r.Text = reply.text()
+		r.Code, _ = ParseEnhanced(reply.code, r.Text)
 	}
 	if d := c.replyTS.Sub(c.ts); c.replied && d >= 0 {
 		// (A reply that came before its command, see orphans, has none.)

@@ -305,3 +305,39 @@ func TestSplitInvariance(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordsFixedAtEmit requires every record to stay as it was when it
+// was emitted (a sink may encode it later): the session reuses its
+// commands, its reply storage and slots in its transactions, and none of
+// that may show through a record. The bytes passed to Data are overwritten
+// after each call, so a record must not keep them either.
+func TestRecordsFixedAtEmit(t *testing.T) {
+	for _, path := range transcripts(t) {
+		tr := loadTranscript(t, path)
+		for _, level := range []decode.Level{decode.LevelTransactions, decode.LevelCommands} {
+			opts := tr.opts
+			opts.Level = level
+			var atEmit strings.Builder
+			var recs []decode.Record
+			s := New(tr.conn, opts, decode.SinkFunc(func(r decode.Record) {
+				atEmit.WriteString(jsonLines(t, []decode.Record{r}))
+				recs = append(recs, r)
+			}))
+			for _, st := range tr.steps {
+				if st.gap {
+					s.Gap(st.dir, st.n, st.ts)
+					continue
+				}
+				p := bytes.Clone(st.data)
+				s.Data(st.dir, p, st.ts)
+				for i := range p {
+					p[i] = '#'
+				}
+			}
+			s.Close(tr.close, tr.end())
+			if got, want := jsonLines(t, recs), atEmit.String(); got != want {
+				t.Errorf("%s, level %d: records changed after they were emitted:\n now:\n%s\nat emit:\n%s", tr.name, level, got, want)
+			}
+		}
+	}
+}

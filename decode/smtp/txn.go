@@ -33,12 +33,22 @@ type txn struct {
 	unanswered bool // a command was retired without a reply
 	over       bool // closed with nothing pending: to be emitted
 	done       bool
+
+	// Storage for the replies above and the first recipient, to spare
+	// allocations: a reply slot is written once, then only pointed at
+	// (by this transaction's record, or a transaction copying the MAIL).
+	replyArr [2]decode.Reply
+	nreply   int
+	rcptArr  [1]decode.Rcpt
+
+	rec decode.SMTPMail // the record, written once by finish
 }
 
 // newTx opens a transaction and makes it current.
 func (s *Session) newTx(ts time.Time) *txn {
 	s.seq++
 	t := &txn{seq: s.seq, ts: ts, helo: s.helo}
+	t.rcpts = t.rcptArr[:0]
 	s.cur = t
 	s.open = append(s.open, t)
 	return t
@@ -98,7 +108,8 @@ func (s *Session) finish(t *txn) {
 		t.truncated = true // content never reached its end
 		s.finishMessage(t)
 	}
-	rec := &decode.SMTPMail{
+	rec := &t.rec
+	*rec = decode.SMTPMail{
 		Header:     s.Header(decode.TypeSMTPMail, t.ts),
 		Seq:        t.seq,
 		Helo:       t.helo,
@@ -132,6 +143,18 @@ func (s *Session) finish(t *txn) {
 	}
 	s.Transactions++
 	s.Emit(rec)
+}
+
+// keepReply returns reply code with text (its last line) as t keeps it.
+func (t *txn) keepReply(code int, text string) *decode.Reply {
+	enh, rest := ParseEnhanced(code, text)
+	if t.nreply == len(t.replyArr) {
+		return &decode.Reply{Code: code, Enhanced: enh, Text: bound(rest, maxArgs)}
+	}
+	r := &t.replyArr[t.nreply]
+	t.nreply++
+	*r = decode.Reply{Code: code, Enhanced: enh, Text: bound(rest, maxArgs)}
+	return r
 }
 
 // newMessage starts the message parser for t.
