@@ -108,18 +108,19 @@ func readOnce(t testing.TB, path string) uint64 {
 
 // Allocation budgets of the whole read path per MB of capture, on traffic
 // of small messages (smallMailCapture: per MB about 75 sessions, 185
-// messages, 2,200 packets and 9,000 lines). Measured: 20,000 allocations
-// and 3.5 MB allocated per MB, down from 32,800 and 10.1 MB before the
+// messages, 2,200 packets and 9,000 lines). Measured: 14,150 allocations
+// and 3.3 MB allocated per MB, down from 32,800 and 10.1 MB before the
 // preview stopped keeping up to 64 KiB per message, body parts stopped
 // allocating 11 KB of decoder buffers, header fields, packets and
 // segments stopped allocating, header values came to share one string
-// per header block, and records stopped going through encoding/json
-// (400 fewer). What is left is per message, per command and per
-// record (net/mail's address parsing alone is about 2,000). One more
-// allocation per packet or segment would add 2,200 per MB and break the
-// budget; one per line, far more.
+// per header block, records stopped going through encoding/json and
+// formatting their endpoints each time, and the SMTP decoder came to
+// reuse its reply lines and commands. What is left is per message, per
+// command and per record (net/mail's address parsing alone is about
+// 2,000). One more allocation per packet or segment would add 2,200 per
+// MB and break the budget; one per line, far more.
 const (
-	allocBudgetPerMB      = 22000
+	allocBudgetPerMB      = 15500
 	allocBytesBudgetPerMB = 4 << 20
 )
 
