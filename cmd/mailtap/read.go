@@ -104,7 +104,7 @@ func (d *decodeFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&d.idle, "idle-timeout", 5*time.Minute, "close connections idle this long (capture time)")
 	fs.BoolVar(&d.verifySums, "verify-checksums", false, "drop TCP segments with a bad checksum (captures from a tap; leave off for captures made on the sending host)")
 	fs.BoolVar(&d.stats, "stats", false, "print capture statistics on stderr at the end (this also checks every TCP checksum, to count the bad ones)")
-	fs.IntVar(&d.workers, "workers", 0, "decoding workers; 0: one for captures under 64 MB or when the load average is at least 4 per CPU, else one per CPU (connections are spread by flow hash; output order does not depend on it)")
+	fs.IntVar(&d.workers, "workers", 0, "decoding workers; 0: one for captures under 64 MB or when other work keeps the CPUs busy, else one per free CPU (connections are spread by flow hash; output order does not depend on it)")
 	d.tls.register(fs)
 }
 

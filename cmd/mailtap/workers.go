@@ -1,11 +1,13 @@
 package main
 
 import (
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // smallCapture is the capture size under which --workers 0 (the default)
@@ -18,46 +20,98 @@ const smallCapture = 64 << 20
 
 // autoWorkers is the worker count --workers 0 stands for: one for a
 // capture under smallCapture bytes (size < 0: unknown, as for standard
-// input, counts as large), one when the machine is very busy (the 1-minute
-// load average is at least busyLoad per CPU), else one per CPU.
-func autoWorkers(size int64, cpus int, load float64) int {
+// input, counts as large), one when the machine is busy (busy), else one
+// per CPU that other work leaves free, and one if that is fewer than two.
+func autoWorkers(size int64, cpus int, m machineLoad) int {
 	switch {
 	case cpus <= 1:
 		return 1
 	case size >= 0 && size < smallCapture:
 		return 1
-	case load >= busyLoad*float64(cpus):
+	case m.busy(cpus):
 		return 1
 	}
-	return cpus
+	free := cpus - int(math.Ceil(m.others))
+	if free < 2 {
+		return 1
+	}
+	return free
 }
 
-// busyLoad is the load average per CPU from which --workers 0 takes one
-// worker. On a busy machine a second worker only gets what the scheduler
-// gives its thread, and costs 5-12 % more CPU time in all. Measured on 2
-// CPUs (docs/performance.md): two workers were still faster than one at
-// load averages of 3 to 14, under CPU hogs or two looping compilations
-// (1.2-1.7x by wall time), and slower once at a load of 21 (0.8-0.9x,
-// before the parallel path was made cheaper). One per CPU was too
-// cautious: it gave up that speed as soon as the load reached 2.
-const busyLoad = 4
+// machineLoad is what the machine is doing as a read starts.
+type machineLoad struct {
+	load1    float64 // 1-minute load average
+	others   float64 // tasks running or runnable besides this one, the fewest of a few looks
+	pressure float64 // CPU pressure ("some", 10-second average), in %; < 0 unknown
+}
 
-// loadAverage is the 1-minute load average (Linux /proc/loadavg), 0 where
-// it cannot be read.
-func loadAverage() float64 {
+// Thresholds of machineLoad.busy. A second worker pays off only with a
+// core to itself: measured on 2 CPUs (docs/performance.md, "Workers"),
+// with one to three CPU hogs or other programs running beside it, two
+// workers were as often slower than one as faster (0.83-1.17x by wall
+// time), while on an idle machine they are 1.4-1.6x faster. So other
+// work that takes a CPU (others), tasks queueing for CPUs (pressure), or
+// a load average of busyLoad per CPU, each mean one worker.
+const (
+	busyLoad     = 4
+	busyPressure = 25
+)
+
+// busy reports whether a second worker would have no CPU to itself.
+func (m machineLoad) busy(cpus int) bool {
+	return m.load1 >= busyLoad*float64(cpus) || m.pressure >= busyPressure
+}
+
+// currentLoad reads the machine's load (Linux: /proc/loadavg and
+// /proc/pressure/cpu); what cannot be read counts as idle. The count of
+// runnable tasks is looked at three times, 2 ms apart, and the fewest
+// kept: a short burst of other work does not count, work that keeps a
+// CPU does.
+func currentLoad() machineLoad {
+	m := machineLoad{pressure: -1, others: math.Inf(1)}
+	for i := 0; i < 3; i++ {
+		if i > 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		l, others, ok := readLoadavg()
+		if !ok {
+			m.others = 0
+			break
+		}
+		m.load1, m.others = l, min(m.others, others)
+	}
+	if b, err := os.ReadFile("/proc/pressure/cpu"); err == nil {
+		// "some avg10=1.23 avg60=..."
+		for _, f := range strings.Fields(string(b)) {
+			if v, ok := strings.CutPrefix(f, "avg10="); ok {
+				if p, err := strconv.ParseFloat(v, 64); err == nil {
+					m.pressure = p
+				}
+				break
+			}
+		}
+	}
+	return m
+}
+
+// readLoadavg reads /proc/loadavg, "0.52 0.58 0.59 3/157 12345": the
+// 1-minute load average, and the tasks running or runnable but this one.
+func readLoadavg() (load1, others float64, ok bool) {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
-		return 0
+		return 0, 0, false
 	}
 	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
+	if len(f) < 4 {
+		return 0, 0, false
 	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	if err != nil {
-		return 0
+	run, _, _ := strings.Cut(f[3], "/")
+	n, err1 := strconv.Atoi(run)
+	load1, err2 := strconv.ParseFloat(f[0], 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
 	}
-	return v
+	return load1, float64(max(n-1, 0)), true
 }
 
 // workerCount is the number of workers to decode a capture of size bytes
@@ -66,7 +120,10 @@ func (d *decodeFlags) workerCount(size int64) int {
 	if d.workers > 0 {
 		return d.workers
 	}
-	return autoWorkers(size, runtime.NumCPU(), loadAverage())
+	if size >= 0 && size < smallCapture {
+		return 1 // without looking at the machine
+	}
+	return autoWorkers(size, runtime.NumCPU(), currentLoad())
 }
 
 // singleWorkerGCPercent is the garbage collector's GOGC for reading with
