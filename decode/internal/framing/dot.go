@@ -13,6 +13,27 @@ import "bytes"
 type Dot struct {
 	state     dotState
 	BareLFDot bool // a "." line with a bare LF was seen (smuggling attempt)
+	bytewise  bool // tests: no fast path, every byte through the state machine
+}
+
+// dataTail is the state after p[lo:k] entered in state dotData (inside a
+// line, after a byte that is neither CR nor LF) when p[lo:k] holds no
+// ".": only the last two bytes can tell a line end from the inside of a
+// line.
+func dataTail(p []byte, lo, k int) dotState {
+	if k == lo {
+		return dotData
+	}
+	switch p[k-1] {
+	case '\n':
+		if k-2 >= lo && p[k-2] == '\r' {
+			return dotBeginLine
+		}
+		return dotBareLF
+	case '\r':
+		return dotCR
+	}
+	return dotData
 }
 
 type dotState uint8
@@ -37,23 +58,24 @@ func (d *Dot) Feed(p []byte, out func([]byte)) (n int, done bool) {
 		}
 	}
 	for i := 0; i < len(p); i++ {
-		if d.state == dotData {
-			// Fast path: inside a line only its end matters; find the
-			// next LF with the vectorised search.
-			j := bytes.IndexByte(p[i:], '\n')
+		if d.state == dotData && !d.bytewise {
+			// Fast path: inside a line, only a "." at the start of a
+			// line matters, so find the next "." with the vectorised
+			// search (base64 has none; text far fewer than line ends).
+			// The state at it, or at the end of p, follows from the
+			// two bytes before.
+			j := bytes.IndexByte(p[i:], '.')
 			if j < 0 {
-				if p[len(p)-1] == '\r' {
-					d.state = dotCR
-				}
+				d.state = dataTail(p, i, len(p))
 				break
 			}
 			k := i + j
-			if j > 0 && p[k-1] == '\r' {
-				d.state = dotBeginLine
-			} else {
-				d.state = dotBareLF
+			if st := dataTail(p, i, k); st != dotData {
+				d.state = st
+				i = k - 1 // the switch below takes the "."
+				continue
 			}
-			i = k
+			i = k // a "." inside a line is content
 			continue
 		}
 		c := p[i]

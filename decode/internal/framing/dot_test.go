@@ -6,7 +6,10 @@ import (
 )
 
 func unstuff(in string, cuts ...int) (body string, rest string, done, bare bool) {
-	var d Dot
+	return unstuffWith(Dot{}, in, cuts...)
+}
+
+func unstuffWith(d Dot, in string, cuts ...int) (body string, rest string, done, bare bool) {
 	var sb strings.Builder
 	prev := 0
 	pieces := []string{}
@@ -43,21 +46,29 @@ func TestDot(t *testing.T) {
 	}
 	for _, c := range cases {
 		for cut := 0; cut <= len(c.in); cut++ {
-			body, rest, done, bare := unstuff(c.in, cut)
-			if body != c.body || rest != c.rest || done != c.done || bare != c.bare {
-				t.Errorf("%q cut %d: body %q rest %q done %v bare %v; want %q %q %v %v", c.in, cut, body, rest, done, bare, c.body, c.rest, c.done, c.bare)
-				break
+			for _, d := range []Dot{{}, {bytewise: true}} {
+				body, rest, done, bare := unstuffWith(d, c.in, cut)
+				if body != c.body || rest != c.rest || done != c.done || bare != c.bare {
+					t.Errorf("%q cut %d bytewise %v: body %q rest %q done %v bare %v; want %q %q %v %v", c.in, cut, d.bytewise, body, rest, done, bare, c.body, c.rest, c.done, c.bare)
+				}
 			}
 		}
 	}
 }
 
 func BenchmarkDot(b *testing.B) {
-	body := []byte(strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n", 1<<14))
-	b.SetBytes(int64(len(body)))
-	for i := 0; i < b.N; i++ {
-		var d Dot
-		d.Feed(body, func([]byte) {})
+	for _, c := range []struct{ name, line string }{
+		{"base64", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n"},
+		{"text", "Lorem ipsum dolor sit amet. Consectetur adipiscing elit, sed do eiusmod.\r\n"},
+	} {
+		body := []byte(strings.Repeat(c.line, 1<<14))
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				var d Dot
+				d.Feed(body, func([]byte) {})
+			}
+		})
 	}
 }
 
@@ -76,6 +87,12 @@ func FuzzDot(f *testing.F) {
 		b3, r3, d3, x3 := unstuff(s, every...)
 		if b1 != b2 || r1 != r2 || d1 != d2 || x1 != x2 || b1 != b3 || r1 != r3 || d1 != d3 || x1 != x3 {
 			t.Fatalf("%q: whole %q %q %v %v; cut %d: %q %q %v %v; bytes: %q %q %v %v", s, b1, r1, d1, x1, cut, b2, r2, d2, x2, b3, r3, d3, x3)
+		}
+		// The fast path (search for "." inside lines) against every
+		// byte through the state machine.
+		b4, r4, d4, x4 := unstuffWith(Dot{bytewise: true}, s, cut)
+		if b1 != b4 || r1 != r4 || d1 != d4 || x1 != x4 {
+			t.Fatalf("%q: fast %q %q %v %v; bytewise %q %q %v %v", s, b1, r1, d1, x1, b4, r4, d4, x4)
 		}
 	})
 }
