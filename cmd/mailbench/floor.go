@@ -25,14 +25,25 @@ type floorCounts struct {
 // others are measured against.
 func floor(path string) (floorCounts, error) {
 	var c floorCounts
+	err := eachPacket(path, &c, nil)
+	return c, err
+}
+
+// eachPacket is the bare read loop over path, counting into c; it hands
+// every TCP segment, with its network flow and capture info, to tcpSeg when
+// that is not nil.
+func eachPacket(path string, c *floorCounts, tcpSeg func(gopacket.Flow, *layers.TCP, gopacket.CaptureInfo)) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return c, err
+		return err
 	}
 	defer f.Close()
 	r, err := pcapgo.NewReader(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
-		return c, fmt.Errorf("%s: %w (the floor reads pcap files only)", path, err)
+		return fmt.Errorf("%s: %w (the floor reads pcap files only)", path, err)
+	}
+	if r.LinkType() != layers.LinkTypeEthernet {
+		return fmt.Errorf("%s: link type %v (the floor reads Ethernet only)", path, r.LinkType())
 	}
 	var (
 		eth  layers.Ethernet
@@ -42,26 +53,31 @@ func floor(path string) (floorCounts, error) {
 		pay  gopacket.Payload
 		seen []gopacket.LayerType
 	)
-	first := layers.LayerTypeEthernet
-	if r.LinkType() != layers.LinkTypeEthernet {
-		return c, fmt.Errorf("%s: link type %v (the floor reads Ethernet only)", path, r.LinkType())
-	}
-	p := gopacket.NewDecodingLayerParser(first, &eth, &ip4, &ip6, &tcp, &pay)
+	p := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip4, &ip6, &tcp, &pay)
 	p.IgnoreUnsupported = true
 	for {
-		data, _, err := r.ZeroCopyReadPacketData()
+		data, ci, err := r.ZeroCopyReadPacketData()
 		if err == io.EOF {
-			return c, nil
+			return nil
 		}
 		if err != nil {
-			return c, err
+			return err
 		}
 		c.Packets++
 		p.DecodeLayers(data, &seen)
+		var flow gopacket.Flow
 		for _, t := range seen {
-			if t == layers.LayerTypeTCP {
+			switch t {
+			case layers.LayerTypeIPv4:
+				flow = ip4.NetworkFlow()
+			case layers.LayerTypeIPv6:
+				flow = ip6.NetworkFlow()
+			case layers.LayerTypeTCP:
 				c.TCP++
 				c.PayloadBytes += int64(len(tcp.Payload))
+				if tcpSeg != nil {
+					tcpSeg(flow, &tcp, ci)
+				}
 			}
 		}
 	}
@@ -84,59 +100,14 @@ type requiredCounts struct {
 // time is left to the part that is its own: protocol, MIME and JSON.
 func required(path string, hash bool) (requiredCounts, error) {
 	var c requiredCounts
-	f, err := os.Open(path)
-	if err != nil {
-		return c, err
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(bufio.NewReaderSize(f, 1<<20))
-	if err != nil {
-		return c, fmt.Errorf("%s: %w (this loop reads pcap files only)", path, err)
-	}
-	if r.LinkType() != layers.LinkTypeEthernet {
-		return c, fmt.Errorf("%s: link type %v (this loop reads Ethernet only)", path, r.LinkType())
-	}
-	var (
-		eth  layers.Ethernet
-		ip4  layers.IPv4
-		ip6  layers.IPv6
-		tcp  layers.TCP
-		pay  gopacket.Payload
-		seen []gopacket.LayerType
-	)
-	p := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip4, &ip6, &tcp, &pay)
-	p.IgnoreUnsupported = true
 	asm := reassembly.NewAssembler(reassembly.NewStreamPool(&hashFactory{c: &c, hash: hash}))
 	var ctx captureCtx
-	for {
-		data, ci, err := r.ZeroCopyReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return c, err
-		}
-		c.Packets++
-		p.DecodeLayers(data, &seen)
-		var flow gopacket.Flow
-		isTCP := false
-		for _, t := range seen {
-			switch t {
-			case layers.LayerTypeIPv4:
-				flow = ip4.NetworkFlow()
-			case layers.LayerTypeIPv6:
-				flow = ip6.NetworkFlow()
-			case layers.LayerTypeTCP:
-				isTCP = true
-			}
-		}
-		if !isTCP {
-			continue
-		}
-		c.TCP++
-		c.PayloadBytes += int64(len(tcp.Payload))
+	err := eachPacket(path, &c.floorCounts, func(flow gopacket.Flow, tcp *layers.TCP, ci gopacket.CaptureInfo) {
 		ctx.ci = ci
-		asm.AssembleWithContext(flow, &tcp, &ctx)
+		asm.AssembleWithContext(flow, tcp, &ctx)
+	})
+	if err != nil {
+		return c, err
 	}
 	asm.FlushAll()
 	return c, nil
