@@ -40,6 +40,13 @@ func (j *JSONL) Emit(r decode.Record) {
 // RecordEncoder implements Encoder: a JSON line depends on its record
 // alone.
 func (j *JSONL) RecordEncoder() func(dst []byte, r decode.Record) ([]byte, error) {
+	return NewLineEncoder()
+}
+
+// NewLineEncoder returns a function that appends a record's JSON line, as
+// the JSON-lines output writes it (newline included), to dst; on error dst
+// is returned as it was. Each function is for one goroutine at a time.
+func NewLineEncoder() func(dst []byte, r decode.Record) ([]byte, error) {
 	return newJSONEncoder().appendRecord
 }
 

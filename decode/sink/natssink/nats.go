@@ -14,11 +14,9 @@
 package natssink
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -31,7 +29,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mailtap/mailtap/decode"
-	"github.com/mailtap/mailtap/decode/textsafe"
+	"github.com/mailtap/mailtap/decode/sink"
 )
 
 // Config configures a Sink.
@@ -88,9 +86,8 @@ type Sink struct {
 	id     string // message id prefix, unique per run
 	seq    atomic.Uint64
 	closed atomic.Bool
-	mu     sync.Mutex // serialises Emit's encoding
-	buf    bytes.Buffer
-	enc    *json.Encoder
+	mu     sync.Mutex                                        // serialises Emit's encoding
+	encode func(dst []byte, r decode.Record) ([]byte, error) // the JSON-lines output's
 
 	queued, acked, dropped, retries atomic.Uint64
 
@@ -127,8 +124,7 @@ func New(cfg Config) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, q: make(chan msg, cfg.Buffer), id: hex.EncodeToString(rnd[:]), stop: make(chan struct{}), done: make(chan struct{})}
-	s.enc = json.NewEncoder(&s.buf)
-	s.enc.SetEscapeHTML(false)
+	s.encode = sink.NewLineEncoder()
 	nc, err := nats.Connect(cfg.URL,
 		nats.Name("mailtap"),
 		nats.RetryOnFailedConnect(true),
@@ -171,17 +167,13 @@ func (s *Sink) Emit(r decode.Record) {
 		return
 	}
 	s.mu.Lock()
-	s.buf.Reset()
-	err := s.enc.Encode(r)
-	var data []byte
-	if err == nil {
-		data = textsafe.AppendJSON(nil, bytes.TrimSuffix(s.buf.Bytes(), []byte("\n")))
-	}
+	data, err := s.encode(nil, r)
 	s.mu.Unlock()
-	if err != nil {
+	if err != nil || len(data) == 0 {
 		s.dropped.Add(1)
 		return
 	}
+	data = data[:len(data)-1] // the JSON line without its newline
 	m := msg{subj: s.cfg.Subject + "." + r.Head().Type, data: data, id: s.id + "-" + fmt.Sprint(s.seq.Add(1))}
 	select {
 	case s.q <- m:
