@@ -296,7 +296,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 					},
 					post: func(r *result) {
 						n, sz := dirSize(dir)
-						r.note = r.records.String() + fmt.Sprintf("; %d files, %.0f MB written", n, float64(sz)/1e6)
+						r.note = r.records.String() + fmt.Sprintf("; %d files, %.0f MB written on %s", n, float64(sz)/1e6, fsType(dir))
 					}, keep: &extract})
 			}
 		}
