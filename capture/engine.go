@@ -823,11 +823,16 @@ func (a *assemblerCtx) set(ts time.Time) {
 }
 
 func (a *assemblerCtx) GetCaptureInfo() gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: a.time()}
+}
+
+// time is the packet's capture time.
+func (a *assemblerCtx) time() time.Time {
 	ts := time.Unix(a.sec, int64(a.nsec))
 	if a.utc {
 		ts = ts.UTC()
 	}
-	return gopacket.CaptureInfo{Timestamp: ts}
+	return ts
 }
 
 // ctxSlab is the number of contexts allocated at once.

@@ -78,7 +78,7 @@ func (s *stream) Accept(t *layers.TCP, _ gopacket.CaptureInfo, d reassembly.TCPF
 	return true
 }
 
-func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
+func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
 	c := s.c
 	if c == nil || c.done {
 		return
@@ -86,7 +86,14 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembl
 	d, _, _, skip := sg.Info()
 	side := s.side(d)
 	length, _ := sg.Lengths()
-	ts := sg.CaptureInfo(0).Timestamp
+	var ts time.Time
+	if a, ok := ac.(*assemblerCtx); ok && sg.Stats().Packets == 1 && sg.Stats().Chunks == 1 {
+		// The bytes are all the packet being assembled, whose context
+		// ac is: its time without going through sg (most segments).
+		ts = a.time()
+	} else {
+		ts = sg.CaptureInfo(0).Timestamp
+	}
 	if skip > 0 {
 		s.w.stats.Gaps.Add(1)
 		s.w.stats.GapBytes.Add(uint64(skip))
