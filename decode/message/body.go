@@ -258,23 +258,59 @@ var b64valid = func() (t [256]bool) {
 }()
 
 func (d *b64dec) write(b []byte, l *leaf) (bad bool) {
-	if bytes.IndexByte(b, '=') < 0 {
-		// Fast path: copy the line as it is and let flush validate it
-		// with the decoder itself (the common case has nothing to skip).
-		for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-			b = b[:len(b)-1]
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '=')
+		if i < 0 {
+			i = len(b)
 		}
-		for len(b) > 0 {
-			k := copy(d.buf[d.n:], b)
+		d.lines(b[:i], l)
+		if b = b[i:]; len(b) == 0 {
+			break
+		}
+		// the rest of the line with the '=', character by character
+		i = bytes.IndexByte(b, '\n') + 1
+		if i == 0 {
+			i = len(b)
+		}
+		if d.scan(b[:i], l) {
+			bad = true
+		}
+		b = b[i:]
+	}
+	bad = bad || d.bad
+	d.bad = false
+	return bad
+}
+
+// lines is the fast path of write, for bytes without '=': it copies the
+// lines as they are, without their breaks, and lets flush validate them
+// with the decoder itself (the common case has nothing to skip).
+func (d *b64dec) lines(b []byte, l *leaf) {
+	for len(b) > 0 {
+		line := b
+		if j := bytes.IndexByte(b, '\n'); j >= 0 {
+			line, b = b[:j], b[j+1:]
+		} else {
+			b = nil
+		}
+		for len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		for len(line) > 0 {
+			k := copy(d.buf[d.n:], line)
 			d.n += k
-			b = b[k:]
+			line = line[k:]
 			if d.n == len(d.buf) {
 				d.flush(l)
 			}
 		}
-		bad, d.bad = d.bad, false
-		return bad
 	}
+}
+
+// scan is the slow path of write: alphabet characters are collected,
+// '=' decodes what is collected, white space is skipped and other bytes
+// are skipped and reported.
+func (d *b64dec) scan(b []byte, l *leaf) (bad bool) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch {
@@ -298,8 +334,6 @@ func (d *b64dec) write(b []byte, l *leaf) (bad bool) {
 			bad = true
 		}
 	}
-	bad = bad || d.bad
-	d.bad = false
 	return bad
 }
 

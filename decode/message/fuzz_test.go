@@ -2,6 +2,8 @@ package message
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,7 +13,10 @@ import (
 )
 
 // FuzzMessage: any input parses without panic, yields valid UTF-8 text,
-// and the same summary whatever the chunking of Write.
+// and the same summary whatever the chunking of Write: whole (runs of body
+// lines are then decoded in one piece), in pieces of a fixed size, one
+// byte at a time (line by line) and in pieces of random sizes; chunk also
+// picks a MaxParse limit, cutting the input somewhere or not at all.
 func FuzzMessage(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.eml"))
 	for _, name := range files {
@@ -20,16 +25,29 @@ func FuzzMessage(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(b, uint8(3))
+		f.Add(b, uint8(12))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, chunk uint8) {
-		whole := parseAll(b, Options{MaxDepth: 6})
-		p := New(Options{MaxDepth: 6})
-		for c := range slicesChunk(b, int(chunk)+1) {
-			p.Write(c)
-		}
-		pieces := p.Finish(false)
-		if g, w := summary(t, pieces), summary(t, whole); !bytes.Equal(g, w) {
-			t.Fatalf("chunk %d changes the summary:\n%s\nvs whole:\n%s", int(chunk)+1, g, w)
+		o := Options{MaxDepth: 6, MaxParse: int64(len(b)) * int64(chunk%8) / 8}
+		whole := parseAll(b, o)
+		r := rand.New(rand.NewPCG(uint64(chunk), uint64(len(b))))
+		for _, c := range []struct {
+			name string
+			size func() int
+		}{
+			{fmt.Sprintf("chunk %d", int(chunk)+1), func() int { return int(chunk) + 1 }},
+			{"1 byte", func() int { return 1 }},
+			{"random chunks", func() int { return 1 + r.IntN(1+r.IntN(2*len(b)+1)) }},
+		} {
+			p := New(o)
+			for rest := b; len(rest) > 0; {
+				k := min(c.size(), len(rest))
+				p.Write(rest[:k])
+				rest = rest[k:]
+			}
+			if g, w := summary(t, p.Finish(false)), summary(t, whole); !bytes.Equal(g, w) {
+				t.Fatalf("%s changes the summary:\n%s\nvs whole:\n%s", c.name, g, w)
+			}
 		}
 		checkUTF8(t, whole)
 	})

@@ -156,6 +156,12 @@ func (p *impl) write(b []byte) (int, error) {
 // pieces (complete=false, then the tail with complete=true and p.cont).
 func (p *impl) feed(b []byte) {
 	for len(b) > 0 {
+		if len(p.line) == 0 && !p.cont {
+			if n := p.block(b); n > 0 {
+				b = b[n:]
+				continue
+			}
+		}
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			if len(p.line)+len(b) <= maxLine {
@@ -180,6 +186,79 @@ func (p *impl) feed(b []byte) {
 		p.dispatch(seg, true)
 		p.cont = false
 		p.line = p.line[:0]
+	}
+}
+
+// block dispatches, at the start of a line, the run of whole lines at the
+// start of b that dispatch would send one by one to the same entity, and
+// returns its length (0: dispatch line by line). That is when the innermost
+// entity takes body lines that are decoded alike in one piece (skipped, or
+// a leaf not in quoted-printable) and no line of the run but the first can
+// be a boundary: none starts with "--", or no multipart is open.
+//
+// Such a leaf decodes the run as it would its lines: its line breaks are
+// content but the last, which is held back as a line's would be, and
+// base64 skips them. Lines longer than maxLine, dispatched in pieces
+// otherwise, are never boundaries and decode alike whole.
+func (p *impl) block(b []byte) int {
+	e := p.stack[len(p.stack)-1]
+	switch e.state {
+	case stLeaf:
+		if e.leaf.enc == encQP {
+			return 0
+		}
+	case stSkip, stEpilogue, stPreamble:
+	default:
+		return 0
+	}
+	if b[0] == '-' && (len(b) == 1 || b[1] == '-') {
+		return 0 // the first line may be a boundary
+	}
+	end := len(b)
+	if p.bounded() {
+		if j := dashLine(b); j >= 0 {
+			end = j
+		}
+	}
+	n := bytes.LastIndexByte(b[:end], '\n') + 1
+	if n == 0 {
+		return 0
+	}
+	p.dispatch(b[:n], true)
+	return n
+}
+
+// bounded reports whether a multipart is open, whose boundary may come.
+func (p *impl) bounded() bool {
+	for _, e := range p.stack {
+		if e.boundary != "" && e.state != stEpilogue {
+			return true
+		}
+	}
+	return false
+}
+
+// dashLine returns the index of the first "--" in b that starts a line
+// after the first, or -1.
+func dashLine(b []byte) int {
+	for i, fails := 0, 0; ; fails++ {
+		if fails == 8 {
+			// many dashes inside lines: look for the line starts alone
+			j := bytes.Index(b[i:], []byte("\n--"))
+			if j < 0 {
+				return -1
+			}
+			return i + j + 1
+		}
+		j := bytes.IndexByte(b[i:], '-')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i > 0 && b[i-1] == '\n' && i+1 < len(b) && b[i+1] == '-' {
+			return i
+		}
+		i++
 	}
 }
 

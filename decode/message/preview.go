@@ -26,25 +26,32 @@ type preview struct {
 // UTF-8 for a UTF-8 part; only ASCII bytes for an ASCII or undeclared one,
 // whose charset is decided on all kept bytes). Then it stops keeping.
 func (k *preview) add(b []byte) {
-	if k.done || len(k.data) >= previewKeep {
-		return
-	}
-	if k.data == nil {
-		// one allocation for what settles most previews, not one per doubling
-		k.data = make([]byte, 0, 1024)
-	}
-	k.data = append(k.data, b[:min(len(b), previewKeep-len(k.data))]...)
-	if k.html || len(k.data) < max(k.next, 512) || len(k.data) >= previewKeep {
-		return // first look at 512 bytes: 200 characters take at least 200
-	}
-	k.next = 2 * len(k.data)
-	utf8Part := isUTF8Name(k.charset)
-	if !utf8Part && !isASCIIName(k.charset) {
-		return
-	}
-	out, n, ascii, valid := foldClip(k.data, previewChars, utf8.DecodeRune)
-	if n == previewChars && (ascii || utf8Part && valid) {
-		k.done, k.text, k.data = true, string(out), nil
+	for !k.done && len(b) > 0 && len(k.data) < previewKeep {
+		if k.data == nil {
+			// one allocation for what settles most previews, not one per doubling
+			k.data = make([]byte, 0, 1024)
+		}
+		// keep no more than the next look needs: most previews settle at
+		// the first, and a big b is then not copied
+		look := max(k.next, 512) // first look at 512 bytes: 200 characters take at least 200
+		n := min(len(b), previewKeep-len(k.data))
+		if !k.html && len(k.data) < look {
+			n = min(n, look-len(k.data))
+		}
+		k.data = append(k.data, b[:n]...)
+		b = b[n:]
+		if k.html || len(k.data) < look || len(k.data) >= previewKeep {
+			continue
+		}
+		k.next = 2 * len(k.data)
+		utf8Part := isUTF8Name(k.charset)
+		if !utf8Part && !isASCIIName(k.charset) {
+			continue
+		}
+		out, runes, ascii, valid := foldClip(k.data, previewChars, utf8.DecodeRune)
+		if runes == previewChars && (ascii || utf8Part && valid) {
+			k.done, k.text, k.data = true, string(out), nil
+		}
 	}
 }
 
