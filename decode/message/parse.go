@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mailtap/mailtap/decode"
 )
@@ -49,6 +50,7 @@ type entity struct {
 	top      bool
 	defType  string // media type when Content-Type is absent
 	hdr      []byte
+	hdrBuf   *[2048]byte // from hdrPool: hdr's first buffer
 	hdrCap   int
 	hdrOver  bool
 	state    int
@@ -82,9 +84,17 @@ type impl struct {
 	raws  int // entities in stack with raw != nil
 	parts int
 
+	// what most messages need, without an allocation each
+	top      entity
+	stackBuf [4]*entity
+	lineBuf  [128]byte
+
 	plain, html *preview
 	ap          mail.AddressParser
 }
+
+// hdrPool holds buffers for header blocks.
+var hdrPool = sync.Pool{New: func() any { return new([2048]byte) }}
 
 // wordDecoder is shared: a mime.WordDecoder holds no state but its hook.
 var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
@@ -111,7 +121,9 @@ func newParser(o Options) *Parser {
 	if o.MaxMemory/2 < hcap {
 		hcap = max(o.MaxMemory/2, 1024)
 	}
-	p.stack = []*entity{{top: true, defType: "text/plain", hdrCap: int(hcap), att: -1}}
+	p.top = entity{top: true, defType: "text/plain", hdrCap: int(hcap), att: -1}
+	p.stack = append(p.stackBuf[:0], &p.top)
+	p.line = p.lineBuf[:0]
 	return p
 }
 
@@ -360,12 +372,10 @@ func (p *impl) headerLine(e *entity, line []byte, complete bool) {
 		return
 	}
 	if e.hdr == nil {
-		// one allocation for most header blocks, not one per doubling
-		n := 512
-		if e.top {
-			n = 2048
-		}
-		e.hdr = make([]byte, 0, min(e.hdrCap, n))
+		// a buffer that holds most header blocks, reused (hdrCap, not
+		// its capacity, bounds the block)
+		e.hdrBuf = hdrPool.Get().(*[2048]byte)
+		e.hdr = e.hdrBuf[:0]
 	}
 	if room := e.hdrCap - len(e.hdr); len(line) > room {
 		e.hdr = append(e.hdr, line[:room]...)
@@ -380,8 +390,12 @@ func (p *impl) headerLine(e *entity, line []byte, complete bool) {
 // follows (the blank line was seen): an embedded message then gets its
 // own entity.
 func (p *impl) endHeader(e *entity, push bool) {
-	fields := p.parseHeader(e.hdr, e.hdrOver)
+	fields := p.parseHeader(e.hdr, e.hdrOver) // refers to e.hdr no more
 	e.hdr = nil
+	if e.hdrBuf != nil {
+		hdrPool.Put(e.hdrBuf)
+		e.hdrBuf = nil
+	}
 	if e.top {
 		p.summarise(fields)
 	}

@@ -26,6 +26,9 @@ type preview struct {
 // UTF-8 for a UTF-8 part; only ASCII bytes for an ASCII or undeclared one,
 // whose charset is decided on all kept bytes). Then it stops keeping.
 func (k *preview) add(b []byte) {
+	if !k.done && k.data == nil && k.next == 0 && len(b) >= 512 && k.look(b[:512]) {
+		return // settled by the first look, on b itself: nothing to keep
+	}
 	for !k.done && len(b) > 0 && len(k.data) < previewKeep {
 		if k.data == nil {
 			// one allocation for what settles most previews, not one per doubling
@@ -44,15 +47,26 @@ func (k *preview) add(b []byte) {
 			continue
 		}
 		k.next = 2 * len(k.data)
-		utf8Part := isUTF8Name(k.charset)
-		if !utf8Part && !isASCIIName(k.charset) {
-			continue
-		}
-		out, runes, ascii, valid := foldClip(k.data, previewChars, utf8.DecodeRune)
-		if runes == previewChars && (ascii || utf8Part && valid) {
-			k.done, k.text, k.data = true, string(out), nil
-		}
+		k.look(k.data)
 	}
+}
+
+// look settles the preview on data, the bytes kept so far, if they can:
+// see add.
+func (k *preview) look(data []byte) bool {
+	if k.html {
+		return false
+	}
+	utf8Part := isUTF8Name(k.charset)
+	if !utf8Part && !isASCIIName(k.charset) {
+		return false
+	}
+	out, runes, ascii, valid := foldClip(data, previewChars, utf8.DecodeRune)
+	if runes == previewChars && (ascii || utf8Part && valid) {
+		k.done, k.text, k.data = true, string(out), nil
+		return true
+	}
+	return false
 }
 
 // previewText is the first previewChars characters of the first text/plain
