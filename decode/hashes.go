@@ -54,6 +54,7 @@ func (h Hashes) String() string {
 // MultiHash computes SHA-256 and the selected extra digests in one pass.
 type MultiHash struct {
 	sha256, md5, sha1 hash.Hash
+	sum               [sha256.Size]byte // Sums' scratch: Sum(nil) would allocate
 }
 
 // NewMultiHash returns a MultiHash computing SHA-256 and the digests in h.
@@ -82,19 +83,19 @@ func (m *MultiHash) Write(b []byte) (int, error) {
 
 // Sums returns the hex digests; md5 and sha1 are "" when not selected.
 func (m *MultiHash) Sums() (sha256, md5, sha1 string) {
-	sha256 = hexSum(m.sha256)
+	sha256 = m.hexSum(m.sha256)
 	if m.md5 != nil {
-		md5 = hexSum(m.md5)
+		md5 = m.hexSum(m.md5)
 	}
 	if m.sha1 != nil {
-		sha1 = hexSum(m.sha1)
+		sha1 = m.hexSum(m.sha1)
 	}
 	return sha256, md5, sha1
 }
 
-// hexSum is h's digest in hex, encoded on the stack (one allocation, the
-// string's, besides Sum's).
-func hexSum(h hash.Hash) string {
+// hexSum is h's digest in hex: one allocation, the string's (the digest
+// goes to m.sum, the hex to the stack).
+func (m *MultiHash) hexSum(h hash.Hash) string {
 	var out [2 * sha256.Size]byte
-	return string(hex.AppendEncode(out[:0], h.Sum(nil)))
+	return string(hex.AppendEncode(out[:0], h.Sum(m.sum[:0])))
 }

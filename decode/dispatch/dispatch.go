@@ -163,15 +163,13 @@ func (d *Dispatcher) IsServerPort(port uint16) bool {
 func (d *Dispatcher) NewConn(c decode.ConnInfo) decode.Decoder {
 	if spec, ok := d.cfg.Ports[c.Server.Port()]; ok {
 		if f := d.cfg.Protocols[spec.Proto]; f != nil {
-			c := c.WithImplicitTLS(spec.TLS)
-			return &lazy{make: func() decode.Decoder { return f(c, d.cfg.Options, d.cfg.Sink) }}
+			return &lazy{d: d, f: f, c: c.WithImplicitTLS(spec.TLS)}
 		}
 	}
 	if spec, ok := d.cfg.Ports[c.Client.Port()]; ok && c.Midstream {
 		// Direction guessed wrong: the "client" port is a mail port.
 		if f := d.cfg.Protocols[spec.Proto]; f != nil {
-			c := c.Swapped().WithImplicitTLS(spec.TLS)
-			return &lazy{swap: true, make: func() decode.Decoder { return f(c, d.cfg.Options, d.cfg.Sink) }}
+			return &lazy{d: d, f: f, c: c.Swapped().WithImplicitTLS(spec.TLS), swap: true}
 		}
 	}
 	if !d.cfg.Sniff {
@@ -180,32 +178,35 @@ func (d *Dispatcher) NewConn(c decode.ConnInfo) decode.Decoder {
 	return &sniffer{d: d, c: c}
 }
 
-// lazy creates its decoder on the first byte (or gap). swap asks capture
-// to exchange client and server before the first byte.
+// lazy creates its decoder, f(c, ...), on the first byte (or gap). swap
+// asks capture to exchange client and server before the first byte. (The
+// fields rather than a closure: one allocation per connection, not two.)
 type lazy struct {
-	make func() decode.Decoder
-	d    decode.Decoder
+	d    *Dispatcher
+	f    NewFunc
+	c    decode.ConnInfo
+	next decode.Decoder
 	swap bool
 	loss bool // CaptureLoss came before the decoder
 }
 
 func (l *lazy) get() decode.Decoder {
-	if l.d == nil {
-		l.d = l.make()
+	if l.next == nil {
+		l.next = l.f(l.c, l.d.cfg.Options, l.d.cfg.Sink)
 		if l.loss {
-			captureLoss(l.d)
+			captureLoss(l.next)
 		}
 	}
-	return l.d
+	return l.next
 }
 
 // CaptureLoss implements decode.LossMarker.
 func (l *lazy) CaptureLoss() {
-	if l.d == nil {
+	if l.next == nil {
 		l.loss = true
 		return
 	}
-	captureLoss(l.d)
+	captureLoss(l.next)
 }
 
 // captureLoss passes a capture loss report on to d, if it takes them.
@@ -228,8 +229,8 @@ func (l *lazy) Anomaly(kind decode.Anomaly) {
 func (l *lazy) Data(dir decode.Direction, p []byte, ts time.Time) { l.get().Data(dir, p, ts) }
 func (l *lazy) Gap(dir decode.Direction, n int, ts time.Time)     { l.get().Gap(dir, n, ts) }
 func (l *lazy) Close(r decode.CloseReason, ts time.Time) {
-	if l.d != nil {
-		l.d.Close(r, ts)
+	if l.next != nil {
+		l.next.Close(r, ts)
 	}
 }
 
@@ -312,6 +313,10 @@ func (s *sniffer) Data(dir decode.Direction, p []byte, ts time.Time) {
 		s.giveUp()
 		return
 	}
+	if len(s.held) == 0 && !s.socksDone {
+		s.firstData(dir, p, ts)
+		return
+	}
 	s.held = append(s.held, held{dir: dir, p: append([]byte(nil), p...), ts: ts})
 	if len(s.first[dir]) < sniffLimit {
 		room := sniffLimit - len(s.first[dir])
@@ -319,6 +324,29 @@ func (s *sniffer) Data(dir decode.Direction, p []byte, ts time.Time) {
 	}
 	s.n[dir] += len(p)
 	s.classify()
+}
+
+// firstData takes the connection's first bytes (nothing held, nothing
+// stripped). Most connections are told by these alone (a greeting, a first
+// command), so they are classified in place and go to the decoder
+// directly; they are copied only when more are needed.
+func (s *sniffer) firstData(dir decode.Direction, p []byte, ts time.Time) {
+	s.first[dir] = p[:min(sniffLimit, len(p))]
+	s.n[dir] += len(p)
+	// With one direction's bytes and nothing held, classify neither
+	// strips (a tunnel's handshake needs both directions) nor replays.
+	s.classify()
+	switch {
+	case s.next != nil:
+		s.first = [3][]byte{}
+		if s.swapped {
+			dir = dir.Reverse()
+		}
+		s.next.Data(dir, p, ts)
+	case !s.given:
+		s.first[dir] = append([]byte(nil), s.first[dir]...)
+		s.held = append(s.held, held{dir: dir, p: append([]byte(nil), p...), ts: ts})
+	}
 }
 
 func (s *sniffer) Gap(dir decode.Direction, n int, ts time.Time) {

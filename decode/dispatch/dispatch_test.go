@@ -273,3 +273,55 @@ func TestSniffSOCKS(t *testing.T) {
 		t.Errorf("refused SOCKS classified: %v", made)
 	}
 }
+
+// TestSniffReusedBuffer: capture reuses its buffers between calls, so
+// bytes the sniffer holds must be its own copies, whether the first bytes
+// classify the connection at once or only with what follows; every byte
+// reaches the decoder once, in order, with the corrected direction.
+func TestSniffReusedBuffer(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		chunks  []string
+		dirs    []decode.Direction
+		swapped bool
+	}{
+		{"greeting at once", []string{"220 mx ESMTP\r\n", "EHLO a\r\n"}, []decode.Direction{decode.ServerToClient, decode.ClientToServer}, false},
+		{"greeting split", []string{"2", "20 mx\r\n", "EHLO a\r\n"}, []decode.Direction{decode.ServerToClient, decode.ServerToClient, decode.ClientToServer}, false},
+		{"command split", []string{"EH", "LO a\r\n", "250 ok\r\n"}, []decode.Direction{decode.ClientToServer, decode.ClientToServer, decode.ServerToClient}, false},
+		{"reversed at once", []string{"+OK hi\r\n", "USER x\r\n"}, []decode.Direction{decode.ClientToServer, decode.ServerToClient}, true},
+		{"reversed split", []string{"* O", "K hi\r\n", "a1 NOOP\r\n"}, []decode.Direction{decode.ClientToServer, decode.ClientToServer, decode.ServerToClient}, true},
+	} {
+		var made []*fake
+		d := newDisp(&made)
+		dec := d.NewConn(conn(40000, 9999))
+		var want [3]string
+		buf := make([]byte, 64)
+		for i, s := range c.chunks {
+			dir := c.dirs[i] // as first seen: capture corrects it once told
+			if c.swapped {
+				want[dir.Reverse()] += s
+			} else {
+				want[dir] += s
+			}
+			if sw, ok := dec.(decode.RoleSwapper); ok && sw.RolesSwapped() {
+				dir = dir.Reverse()
+			}
+			p := buf[:copy(buf, s)]
+			dec.Data(dir, p, time.Time{})
+			for j := range p {
+				p[j] = '#' // capture reusing its buffer
+			}
+		}
+		if sw, ok := dec.(decode.RoleSwapper); !ok || sw.RolesSwapped() != c.swapped {
+			t.Errorf("%s: roles swapped not %v", c.name, c.swapped)
+		}
+		if len(made) != 1 {
+			t.Fatalf("%s: %d decoders", c.name, len(made))
+		}
+		for dir := range want {
+			if got := made[0].data[dir].String(); got != want[dir] {
+				t.Errorf("%s: direction %d got %q, want %q", c.name, dir, got, want[dir])
+			}
+		}
+	}
+}
