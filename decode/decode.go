@@ -106,6 +106,15 @@ type AnomalyRecorder interface {
 	Anomaly(kind Anomaly)
 }
 
+// Releaser may be implemented by a Decoder whose storage can serve a later
+// connection. Release is for the one owner of the decoder: called after
+// Close, it promises that nothing calls the decoder again (the records it
+// emitted stay valid: they never share its storage). A wrapper does not
+// pass it on unless it drops the inner decoder too.
+type Releaser interface {
+	Release()
+}
+
 // CloseReason tells why a connection ended.
 type CloseReason uint8
 

@@ -231,7 +231,18 @@ func (l *lazy) Gap(dir decode.Direction, n int, ts time.Time)     { l.get().Gap(
 func (l *lazy) Close(r decode.CloseReason, ts time.Time) {
 	if l.next != nil {
 		l.next.Close(r, ts)
+		l.next = release(l.next)
 	}
+}
+
+// release hands a closed decoder's storage back (decode.Releaser) and
+// returns what stands in for it: a wrapper that closed its decoder takes
+// nothing more to it, whatever its caller does.
+func release(d decode.Decoder) decode.Decoder {
+	if r, ok := d.(decode.Releaser); ok {
+		r.Release()
+	}
+	return ignore{}
 }
 
 // ignore is the decoder for connections that are not mail.
@@ -363,6 +374,7 @@ func (s *sniffer) Gap(dir decode.Direction, n int, ts time.Time) {
 func (s *sniffer) Close(r decode.CloseReason, ts time.Time) {
 	if s.next != nil {
 		s.next.Close(r, ts)
+		s.next = release(s.next)
 	}
 }
 

@@ -10,14 +10,41 @@ import (
 )
 
 type fake struct {
-	proto decode.Proto
-	c     decode.ConnInfo
-	data  [3]bytes.Buffer
+	proto    decode.Proto
+	c        decode.ConnInfo
+	data     [3]bytes.Buffer
+	closes   int
+	released bool
+	late     int // calls after Release
 }
 
-func (f *fake) Data(d decode.Direction, p []byte, _ time.Time) { f.data[d].Write(p) }
-func (f *fake) Gap(decode.Direction, int, time.Time)           {}
-func (f *fake) Close(decode.CloseReason, time.Time)            {}
+func (f *fake) Data(d decode.Direction, p []byte, _ time.Time) {
+	if f.released {
+		f.late++
+	}
+	f.data[d].Write(p)
+}
+
+func (f *fake) Gap(decode.Direction, int, time.Time) {
+	if f.released {
+		f.late++
+	}
+}
+
+func (f *fake) Close(decode.CloseReason, time.Time) {
+	if f.released {
+		f.late++
+	}
+	f.closes++
+}
+
+func (f *fake) Release() { f.released = true }
+
+func (f *fake) Anomaly(decode.Anomaly) {
+	if f.released {
+		f.late++
+	}
+}
 
 func newDisp(made *[]*fake) *Dispatcher {
 	mk := func(p decode.Proto) NewFunc {
@@ -322,6 +349,37 @@ func TestSniffReusedBuffer(t *testing.T) {
 			if got := made[0].data[dir].String(); got != want[dir] {
 				t.Errorf("%s: direction %d got %q, want %q", c.name, dir, got, want[dir])
 			}
+		}
+	}
+}
+
+// TestRelease: a decoder is released (decode.Releaser) right after its
+// Close, and nothing reaches it afterwards, whatever the caller does.
+func TestRelease(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		sport uint16
+		first string
+	}{{"by port", 25, "x"}, {"sniffed", 9999, "220 mx\r\n"}} {
+		var made []*fake
+		d := newDisp(&made)
+		dec := d.NewConn(conn(40000, c.sport))
+		dec.Data(decode.ServerToClient, []byte(c.first), time.Time{})
+		if len(made) != 1 {
+			t.Fatalf("%s: %d decoders", c.name, len(made))
+		}
+		f := made[0]
+		dec.Close(decode.CloseFIN, time.Time{})
+		if f.closes != 1 || !f.released {
+			t.Errorf("%s: closed %d times, released %v", c.name, f.closes, f.released)
+		}
+		dec.Data(decode.ClientToServer, []byte("QUIT\r\n"), time.Time{})
+		dec.Gap(decode.ClientToServer, 5, time.Time{})
+		dec.(decode.AnomalyRecorder).Anomaly(decode.AnomalyDataOnSYN)
+		dec.(decode.LossMarker).CaptureLoss()
+		dec.Close(decode.CloseFIN, time.Time{})
+		if f.late != 0 || f.closes != 1 || len(made) != 1 {
+			t.Errorf("%s: %d calls after release, %d closes, %d decoders", c.name, f.late, f.closes, len(made))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mailtap/mailtap/decode"
@@ -152,10 +153,15 @@ var _ decode.Decoder = (*Session)(nil)
 
 // New returns a decoder for connection c emitting records to s.
 func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
-	d := &Session{Base: decode.NewBase(c, decode.ProtoSMTP, o, s), wantGreeting: true}
+	d, _ := sessions.Get().(*Session)
+	if d == nil {
+		d = new(Session)
+		d.bodyOut = d.bodyWrite
+	}
+	d.Base = decode.NewBase(c, decode.ProtoSMTP, o, s)
+	d.wantGreeting = true
 	d.cl.Max = d.Opts.MaxLine
 	d.sv.Max = d.Opts.MaxLine
-	d.bodyOut = d.bodyWrite
 	d.qbuf = d.qarr[:0]
 	d.queue = d.qbuf
 	d.free = append(d.freeArr[:0], &d.cmdArr[0], &d.cmdArr[1])
@@ -170,6 +176,21 @@ func New(c decode.ConnInfo, o decode.Options, s decode.Sink) *Session {
 		d.cmode, d.smode = cmTLS, smTLS
 	}
 	return d
+}
+
+// sessions keeps released sessions for reuse: a Session is large (about
+// 2 KB, its first commands and reply storage inline) and a busy server
+// sees a connection per message.
+var sessions sync.Pool
+
+// Release implements decode.Releaser: once closed, s goes back to the
+// pool, cleared (bodyOut, bound to s, is kept).
+func (s *Session) Release() {
+	if !s.Closed {
+		return
+	}
+	*s = Session{bodyOut: s.bodyOut}
+	sessions.Put(s)
 }
 
 // Data implements decode.Decoder.
