@@ -548,6 +548,27 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
+// plainRun returns how many bytes at the start of s are plainByte, in
+// whole blocks of 8 tested at once (the bytes after are left to the
+// byte-by-byte loop): none has the top bit set or is below 0x20, and none
+// is DEL, a quote or a backslash (the usual "has a zero byte" test on s
+// XOR each).
+func plainRun(s string) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	n := 0
+	for ; n+8 <= len(s); n += 8 {
+		t := s[n : n+8]
+		x := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		del, quote, back := x^0x7f*lo, x^'"'*lo, x^'\\'*lo
+		bad := x | (x - 0x20*lo) | (del-lo)&^del | (quote-lo)&^quote | (back-lo)&^back
+		if bad&hi != 0 {
+			break
+		}
+	}
+	return n
+}
+
 // appendString writes s as a JSON string the way encoding/json does with
 // HTML escaping off (quote, backslash and controls escaped, \b \f \n \r
 // \t short, invalid UTF-8 as \ufffd), then textsafe.AppendJSON (DEL and
@@ -557,7 +578,7 @@ var plainByte = func() (t [256]bool) {
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0 // s[start:i] is still to copy
-	for i := 0; i < len(s); {
+	for i := plainRun(s); i < len(s); {
 		c := s[i]
 		if plainByte[c] {
 			i++
@@ -583,6 +604,7 @@ func appendString(b []byte, s string) []byte {
 			}
 			i++
 			start = i
+			i += plainRun(s[i:])
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
@@ -604,6 +626,7 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += n
 		start = i
+		i += plainRun(s[i:])
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
