@@ -22,44 +22,61 @@ func FuzzSMTP(f *testing.F) {
 	}
 	f.Add([]byte("\x00220 x\r\n\x80EHLO y\r\n\x00250-a\r\n250 b\r\n\x80DATA\r\n\x80x\r\n.\r\n"), uint8(3))
 	f.Fuzz(func(t *testing.T, in []byte, flags uint8) {
-		c := decode.ConnInfo{ID: 1, Start: t0, Midstream: flags&1 != 0, ImplicitTLS: flags&2 != 0}
-		o := decode.Options{Level: decode.LevelCommands, ShowSecrets: flags&4 != 0, MaxLine: 512}
-		var recs []decode.Record
-		s := New(c, o, decode.SinkFunc(func(r decode.Record) {
-			if _, err := json.Marshal(r); err != nil {
-				t.Fatalf("record does not marshal: %v", err)
-			}
-			recs = append(recs, r)
-		}))
-		ts := t0
-		for len(in) > 0 {
-			ctl := in[0]
-			in = in[1:]
-			ts = ts.Add(time.Millisecond)
-			dir := decode.ClientToServer
-			if ctl&0x80 == 0 {
-				dir = decode.ServerToClient
-			}
-			if ctl&0x40 != 0 {
-				s.Gap(dir, int(ctl&0x0f)-1, ts)
-				continue
-			}
-			n := len(in)
-			if ctl&0x3f != 0 && int(ctl&0x3f) < n {
-				n = int(ctl & 0x3f)
-			}
-			s.Data(dir, in[:n], ts)
-			in = in[n:]
-			checkBounds(t, s)
+		first := fuzzRun(t, in, flags)
+		want := jsonLines(t, first)
+		// The session went back to the pool: the next one is most likely
+		// the same storage, which must decode the same and leave the
+		// first run's records alone.
+		if got := jsonLines(t, fuzzRun(t, in, flags)); got != want {
+			t.Fatalf("a reused session decodes differently:\n got:\n%s\nwant:\n%s", got, want)
 		}
-		s.Close(decode.CloseFIN, ts.Add(time.Millisecond))
-		if len(recs) == 0 {
-			t.Fatal("no records")
-		}
-		if _, ok := recs[len(recs)-1].(*decode.SessionRecord); !ok {
-			t.Fatalf("last record is %T", recs[len(recs)-1])
+		if got := jsonLines(t, first); got != want {
+			t.Fatalf("records changed when their session was reused:\n now:\n%s\nat emit:\n%s", got, want)
 		}
 	})
+}
+
+// fuzzRun decodes one FuzzSMTP input on a session it releases at the end.
+func fuzzRun(t *testing.T, in []byte, flags uint8) []decode.Record {
+	c := decode.ConnInfo{ID: 1, Start: t0, Midstream: flags&1 != 0, ImplicitTLS: flags&2 != 0}
+	o := decode.Options{Level: decode.LevelCommands, ShowSecrets: flags&4 != 0, MaxLine: 512}
+	var recs []decode.Record
+	s := New(c, o, decode.SinkFunc(func(r decode.Record) {
+		if _, err := json.Marshal(r); err != nil {
+			t.Fatalf("record does not marshal: %v", err)
+		}
+		recs = append(recs, r)
+	}))
+	ts := t0
+	for len(in) > 0 {
+		ctl := in[0]
+		in = in[1:]
+		ts = ts.Add(time.Millisecond)
+		dir := decode.ClientToServer
+		if ctl&0x80 == 0 {
+			dir = decode.ServerToClient
+		}
+		if ctl&0x40 != 0 {
+			s.Gap(dir, int(ctl&0x0f)-1, ts)
+			continue
+		}
+		n := len(in)
+		if ctl&0x3f != 0 && int(ctl&0x3f) < n {
+			n = int(ctl & 0x3f)
+		}
+		s.Data(dir, in[:n], ts)
+		in = in[n:]
+		checkBounds(t, s)
+	}
+	s.Close(decode.CloseFIN, ts.Add(time.Millisecond))
+	if len(recs) == 0 {
+		t.Fatal("no records")
+	}
+	if _, ok := recs[len(recs)-1].(*decode.SessionRecord); !ok {
+		t.Fatalf("last record is %T", recs[len(recs)-1])
+	}
+	s.Release()
+	return recs
 }
 
 func checkBounds(t *testing.T, s *Session) {
