@@ -60,7 +60,13 @@ func (p *parser) dlp(first gopacket.LayerType) *gopacket.DecodingLayerParser {
 	if d := p.byLink[first]; d != nil {
 		return d
 	}
-	d := gopacket.NewDecodingLayerParser(first, &p.eth, &p.dot1q, &p.sll, &p.lo, &p.ip4, &p.ip6, &p.ext6, &p.tcp, &p.pay)
+	d := gopacket.NewDecodingLayerParser(first)
+	// An array indexed by layer type finds each layer's decoder without
+	// the default container's map lookup.
+	d.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
+	for _, l := range []gopacket.DecodingLayer{&p.eth, &p.dot1q, &p.sll, &p.lo, &p.ip4, &p.ip6, &p.ext6, &p.tcp, &p.pay} {
+		d.AddDecodingLayer(l)
+	}
 	d.IgnoreUnsupported = true
 	p.byLink[first] = d
 	return d

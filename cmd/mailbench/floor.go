@@ -53,7 +53,12 @@ func eachPacket(path string, c *floorCounts, tcpSeg func(gopacket.Flow, *layers.
 		pay  gopacket.Payload
 		seen []gopacket.LayerType
 	)
-	p := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip4, &ip6, &tcp, &pay)
+	p := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet)
+	// the fastest container gopacket has (mailtap's parser uses it too)
+	p.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
+	for _, l := range []gopacket.DecodingLayer{&eth, &ip4, &ip6, &tcp, &pay} {
+		p.AddDecodingLayer(l)
+	}
 	p.IgnoreUnsupported = true
 	for {
 		data, ci, err := r.ZeroCopyReadPacketData()
