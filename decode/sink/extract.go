@@ -167,9 +167,6 @@ func NewExtractor(dir string, next decode.Sink, keepEML bool) (*Extractor, error
 		}
 		x.indexF, x.index = f, bufio.NewWriterSize(f, 64<<10)
 		fmt.Fprintf(x.index, "{\n  \"v\": %d,\n  \"messages\": [", decode.SchemaVersion)
-		x.ienc = json.NewEncoder(&x.ibuf)
-		x.ienc.SetEscapeHTML(false)
-		x.ienc.SetIndent("    ", "  ")
 	}
 	return x, nil
 }
@@ -841,22 +838,43 @@ func (x *Extractor) rel(path string) string {
 
 // indexEntry appends one message to index.json.
 func (x *Extractor) indexEntry(e IndexEntry) {
-	x.ibuf.Reset()
-	if err := x.ienc.Encode(e); err != nil {
-		x.fail(err)
-		return
+	b, ok := appendIndexEntry(x.iout[:0], &e)
+	if ok {
+		x.iout = b
+	} else {
+		b, ok = x.indexEntryJSON(&e)
+		if !ok {
+			return
+		}
 	}
 	if x.nindex > 0 {
 		x.index.WriteString(",")
 	}
 	x.index.WriteString("\n    ")
-	b := bytes.TrimRight(x.ibuf.Bytes(), "\n")
+	x.index.Write(b)
+	x.nindex++
+}
+
+// indexEntryJSON is e as encoding/json writes it, made safe for a
+// terminal: the reference appendIndexEntry follows, and the way an entry
+// it cannot write is refused (ok false: x failed).
+func (x *Extractor) indexEntryJSON(e *IndexEntry) (b []byte, ok bool) {
+	if x.ienc == nil {
+		x.ienc = json.NewEncoder(&x.ibuf)
+		x.ienc.SetEscapeHTML(false)
+		x.ienc.SetIndent("    ", "  ")
+	}
+	x.ibuf.Reset()
+	if err := x.ienc.Encode(e); err != nil {
+		x.fail(err)
+		return nil, false
+	}
+	b = bytes.TrimRight(x.ibuf.Bytes(), "\n")
 	if !plainASCII(b) {
 		x.iout = textsafe.AppendJSON(x.iout[:0], b)
 		b = x.iout
 	}
-	x.index.Write(b)
-	x.nindex++
+	return b, true
 }
 
 // plainASCII reports whether b has no byte textsafe.AppendJSON would

@@ -83,18 +83,7 @@ func otherStatus(r decode.Record) bool {
 // the shared corpus of real captures, when it is there), at both levels,
 // is written as encoding/json writes it.
 func TestRecordJSONCaptures(t *testing.T) {
-	var files []string
-	for _, dir := range []string{"../../pcaps", "../../../shared/corpus"} {
-		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && captureFile(path) {
-				files = append(files, path)
-			}
-			return nil
-		})
-	}
-	if len(files) == 0 {
-		t.Skip("no captures")
-	}
+	files := testCaptures(t)
 	n, bad := 0, 0
 	for _, path := range files {
 		for _, level := range []decode.Level{decode.LevelTransactions, decode.LevelCommands} {
@@ -112,6 +101,24 @@ func TestRecordJSONCaptures(t *testing.T) {
 		}
 	}
 	t.Logf("%d captures, %d records", len(files), n)
+}
+
+// testCaptures lists the captures in pcaps/ and in the shared corpus of
+// real captures (when it is there); it skips t when there are none.
+func testCaptures(t *testing.T) []string {
+	var files []string
+	for _, dir := range []string{"../../pcaps", "../../../shared/corpus"} {
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && captureFile(path) {
+				files = append(files, path)
+			}
+			return nil
+		})
+	}
+	if len(files) == 0 {
+		t.Skip("no captures")
+	}
+	return files
 }
 
 func captureFile(path string) bool {
