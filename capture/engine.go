@@ -296,6 +296,8 @@ type conn struct {
 	// the stream anomalies already told to the decoder.
 	halves [3]seenHalf
 	noted  uint8
+	// flows name c's halves to gopacket: [0] the half sent by first.
+	flows [2]gopacket.Flow
 }
 
 // New returns a single-worker Engine that creates decoders with f; it
@@ -428,7 +430,7 @@ func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkTy
 		if keep {
 			e.stats.PayloadBytes.Add(uint64(len(seg.tcp.Payload)))
 			seg.frame = e.frame
-			e.set.segment(seg, ci)
+			e.set.segment(&seg)
 		}
 	}
 	e.schedule()
@@ -478,17 +480,21 @@ func (e *Engine) Finish() {
 	e.set.finish()
 }
 
-func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
+func (w *worker) segment(seg *segment) {
 	t := seg.tcp
 	ts := seg.ts
 	if ts.After(w.now) {
 		w.now = ts
 	}
-	k := keyOf(seg.src, seg.dst)
+	// Packets come in runs of one connection (its data, then the peer's
+	// acknowledgement): the previous packet's connection is tried first,
+	// without building the key.
+	var k connKey
 	c := w.last
-	if c == nil || c.key != k {
-		// (packets come in runs of one connection: its data, then the
-		// peer's acknowledgement)
+	if c != nil && (c.key.a == seg.src && c.key.b == seg.dst || c.key.a == seg.dst && c.key.b == seg.src) {
+		k = c.key
+	} else {
+		k = keyOf(seg.src, seg.dst)
 		c = w.conns[k]
 	}
 	if c != nil && t.SYN && !t.ACK && c.reusedBy(seg) {
@@ -550,7 +556,7 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 	// gopacket keeps the context of a segment it queues (out of order) and
 	// asks it for the timestamp later, so each packet needs its own; they
 	// come from small slabs, not one allocation per packet.
-	ctx := w.newCtx(ci.Timestamp)
+	ctx := w.newCtx(ts)
 	if t.ACK {
 		w.acked(&c.halves[peer], reassembly.Sequence(t.Ack))
 	}
@@ -574,14 +580,14 @@ func (w *worker) segment(seg segment, ci gopacket.CaptureInfo) {
 // reusedBy reports whether a client SYN starts a new connection on c's
 // 4-tuple: the old one was closed (FIN/RST) or the SYN's sequence number
 // differs from the SYN that opened c.
-func (c *conn) reusedBy(seg segment) bool {
+func (c *conn) reusedBy(seg *segment) bool {
 	if c.hasSyn && c.synSeq == seg.tcp.Seq {
 		return false // a retransmitted SYN
 	}
 	return c.finC || c.finS || c.rst || c.done || c.hasSyn
 }
 
-func (w *worker) newConn(k connKey, seg segment) *conn {
+func (w *worker) newConn(k connKey, seg *segment) *conn {
 	if len(w.conns) >= w.cfg.MaxConns {
 		w.evictOldest()
 	}
@@ -616,6 +622,7 @@ func (w *worker) newConn(k connKey, seg segment) *conn {
 			Midstream: !t.SYN,
 		},
 	}
+	c.setFlows()
 	w.stats.Conns.Add(1)
 	c.dec = w.factory.NewConn(c.info)
 	c.ignorer, _ = c.dec.(Ignorer)
@@ -680,14 +687,21 @@ func (w *worker) evictOldest() {
 // connection while the old one is still in gopacket's pool. Halves are
 // named by side (sent by first or not), which a role swap does not change.
 func (c *conn) flow(fromFirst bool) gopacket.Flow {
+	if fromFirst {
+		return c.flows[0]
+	}
+	return c.flows[1]
+}
+
+// setFlows builds c's two flows (see flow) from its uid, once: building
+// them for every packet cost more than the copy.
+func (c *conn) setFlows() {
 	var a, b [16]byte
 	binary.BigEndian.PutUint64(a[:8], c.uid)
 	binary.BigEndian.PutUint64(b[:8], c.uid)
 	a[15], b[15] = 'c', 's'
-	if fromFirst {
-		return gopacket.NewFlow(layers.EndpointIPv6, a[:], b[:])
-	}
-	return gopacket.NewFlow(layers.EndpointIPv6, b[:], a[:])
+	c.flows[0] = gopacket.NewFlow(layers.EndpointIPv6, a[:], b[:])
+	c.flows[1] = gopacket.NewFlow(layers.EndpointIPv6, b[:], a[:])
 }
 
 // finish closes c's decoder once and forgets c. The decoder is dropped at

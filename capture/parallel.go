@@ -232,9 +232,7 @@ func (p *workerSet) run(i int, pw *pworker) {
 					continue
 				}
 				it.seg.tcp = &pw.tcp
-				// Of the capture info, the assembler and our streams
-				// use the timestamp alone.
-				pw.w.segment(it.seg, gopacket.CaptureInfo{Timestamp: it.seg.ts})
+				pw.w.segment(&it.seg)
 				last = key{frame: it.seg.frame, phase: phasePacket + 1}
 			case itemFlush:
 				col.at(it.seg.frame, phaseFlush)
@@ -339,7 +337,7 @@ func (p *workerSet) recycle(pw *pworker, r result) {
 // pick returns the worker that owns seg's connection: a hash of its two
 // endpoints that does not depend on their order (a sum), so that both
 // directions meet.
-func (p *workerSet) pick(seg segment) *pworker {
+func (p *workerSet) pick(seg *segment) *pworker {
 	if len(p.ws) == 1 {
 		return p.ws[0]
 	}
@@ -393,10 +391,10 @@ func (p *workerSet) next() *batch {
 // segment hands a parsed segment to the worker owning its connection:
 // inline, at once; else a copy (its bytes belong to the reader) goes into
 // the worker's batch.
-func (p *workerSet) segment(seg segment, ci gopacket.CaptureInfo) {
+func (p *workerSet) segment(seg *segment) {
 	pw := p.pick(seg)
 	if p.inline {
-		pw.w.segment(seg, ci)
+		pw.w.segment(seg)
 		return
 	}
 	p.start()
@@ -418,8 +416,8 @@ func (p *workerSet) segment(seg segment, ci gopacket.CaptureInfo) {
 	off := len(b.slab)
 	b.slab = append(b.slab, seg.tcp.Contents...)
 	b.slab = append(b.slab, seg.tcp.Payload...)
-	seg.tcp = nil
-	b.items = append(b.items, item{kind: itemSegment, off: uint32(off), end: uint32(len(b.slab)), seg: seg})
+	b.items = append(b.items, item{kind: itemSegment, off: uint32(off), end: uint32(len(b.slab)), seg: *seg})
+	b.items[len(b.items)-1].seg.tcp = nil
 	if len(b.items) >= batchSize || len(b.slab) >= batchBytes {
 		p.send(pw)
 	}

@@ -87,7 +87,7 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	side := s.side(d)
 	length, _ := sg.Lengths()
 	var ts time.Time
-	if a, ok := ac.(*assemblerCtx); ok && sg.Stats().Packets == 1 && sg.Stats().Chunks == 1 {
+	if a, ok := ac.(*assemblerCtx); ok && oneChunk(sg) {
 		// The bytes are all the packet being assembled, whose context
 		// ac is: its time without going through sg (most segments).
 		ts = a.time()
@@ -114,6 +114,12 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		return
 	}
 	s.w.deliver(c, func() { c.feed(side, skip, data, ts) })
+}
+
+// oneChunk reports whether sg holds one chunk, of one packet.
+func oneChunk(sg reassembly.ScatterGather) bool {
+	st := sg.Stats()
+	return st.Packets == 1 && st.Chunks == 1
 }
 
 // feed hands bytes to the decoder. The direction is taken when the bytes
