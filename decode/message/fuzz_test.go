@@ -16,7 +16,8 @@ import (
 // and the same summary whatever the chunking of Write: whole (runs of body
 // lines are then decoded in one piece), in pieces of a fixed size, one
 // byte at a time (line by line) and in pieces of random sizes; chunk also
-// picks a MaxParse limit, cutting the input somewhere or not at all.
+// picks a MaxParse limit, cutting the input somewhere or not at all. The
+// parsers are released, so the later ones reuse the earlier ones.
 func FuzzMessage(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.eml"))
 	for _, name := range files {
@@ -45,8 +46,16 @@ func FuzzMessage(f *testing.F) {
 				p.Write(rest[:k])
 				rest = rest[k:]
 			}
-			if g, w := summary(t, p.Finish(false)), summary(t, whole); !bytes.Equal(g, w) {
+			m := p.Finish(false)
+			g, w := summary(t, m), summary(t, whole)
+			if !bytes.Equal(g, w) {
 				t.Fatalf("%s changes the summary:\n%s\nvs whole:\n%s", c.name, g, w)
+			}
+			// The summary outlives the parser, which the next New
+			// (the next case) may reuse.
+			p.Release()
+			if r := summary(t, m); !bytes.Equal(r, g) {
+				t.Fatalf("Release changes the summary:\n%s\nwas:\n%s", r, g)
 			}
 		}
 		checkUTF8(t, whole)

@@ -24,16 +24,6 @@ func fieldValue(fs []field, name string) string {
 	return ""
 }
 
-func fieldValues(fs []field, name string) []string {
-	var vs []string
-	for _, f := range fs {
-		if f.name == name {
-			vs = append(vs, f.value)
-		}
-	}
-	return vs
-}
-
 // parseHeader splits a header block into fields, unfolding continuation
 // lines (the line break is removed, the white space kept). Lines that are
 // not fields are skipped and reported. over says the block was cut at its
@@ -99,7 +89,15 @@ func (p *impl) parseHeader(b []byte, over bool) []field {
 	// One string for the block: values that were not unfolded are
 	// slices of it, not an allocation each.
 	hs := string(whole)
-	out := make([]field, len(fs))
+	// The fields are for endHeader alone: their slice is the parser's,
+	// reused from header to header.
+	out := p.fields[:0]
+	if cap(out) < len(fs) {
+		out = make([]field, 0, max(len(fs), 16))
+	}
+	out = out[:len(fs)]
+	clear(out)
+	p.fields = out
 	for i, f := range fs {
 		v := bytes.TrimSpace(f.value)
 		switch {
@@ -156,9 +154,9 @@ func (p *impl) summarise(fs []field) {
 	}
 	m := &p.msg
 	m.Subject = p.decodeWords(fieldValue(fs, "subject"))
-	m.From = strings.Join(p.addresses(fieldValues(fs, "from")), ", ")
-	m.To = p.addresses(fieldValues(fs, "to"))
-	m.Cc = p.addresses(fieldValues(fs, "cc"))
+	m.From = strings.Join(p.addresses(fs, "from"), ", ")
+	m.To = p.addresses(fs, "to")
+	m.Cc = p.addresses(fs, "cc")
 	m.Date = fieldValue(fs, "date")
 	m.MessageID = fieldValue(fs, "message-id")
 	m.InReplyTo = fieldValue(fs, "in-reply-to")
@@ -206,12 +204,14 @@ func (p *impl) fixUTF8(s string) string {
 	return decodeWindows1252([]byte(s))
 }
 
-// addresses parses address-list header values with net/mail; a list it
-// rejects is split loosely instead, so no address is lost.
-func (p *impl) addresses(vals []string) []string {
+// addresses parses the values of the fields called name as address
+// lists with net/mail; a list it rejects is split loosely instead, so no
+// address is lost.
+func (p *impl) addresses(fs []field, name string) []string {
 	var out []string
-	for _, v := range vals {
-		if strings.TrimSpace(v) == "" {
+	for _, f := range fs {
+		v := f.value
+		if f.name != name || strings.TrimSpace(v) == "" {
 			continue
 		}
 		list, err := p.ap.ParseList(v)

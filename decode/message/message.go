@@ -79,5 +79,27 @@ func (p *Parser) Write(b []byte) (int, error) { return p.write(b) }
 // returns the same summary; Write after Finish is ignored.
 func (p *Parser) Finish(truncated bool) *decode.Message { return p.finish(truncated) }
 
+// Release gives a finished parser back for reuse by New; the summary
+// Finish returned stays valid, and p must not be used again. A parser not
+// finished is left alone. Releasing is optional: it spares New an
+// allocation.
+func (p *Parser) Release() {
+	if p.done == nil {
+		return
+	}
+	// The buffers for fields and the preview are kept, if small.
+	fields := p.fields
+	clear(fields) // keeps no strings of the message
+	if cap(fields) > maxKeptFields {
+		fields = nil
+	}
+	keep := p.keepBuf
+	if p.plainBuf.data != nil && cap(p.plainBuf.data) <= previewKeep {
+		keep = p.plainBuf.data // grown from keepBuf, or made by add
+	}
+	*p = Parser{impl{fields: fields[:0], keepBuf: keep[:0]}}
+	parsers.Put(p)
+}
+
 // Size returns the bytes written so far.
 func (p *Parser) Size() int64 { return p.size() }

@@ -22,6 +22,7 @@ const (
 	maxAddresses    = 1000
 	previewKeep     = 64 << 10 // decoded bytes of a body part kept for the preview
 	previewChars    = 200
+	maxKeptFields   = 256 // a released parser keeps its field slice up to this capacity
 )
 
 // Entity states.
@@ -88,6 +89,13 @@ type impl struct {
 	top      entity
 	stackBuf [4]*entity
 	lineBuf  [128]byte
+	leafBuf  leaf // the first leaf
+	leafUsed bool
+	plainBuf preview // p.plain's storage
+	topPart  part    // p.top.part's storage
+	fields   []field // parseHeader's result, reused
+	keepBuf  []byte  // lent to p.plain for its data, reused
+	htmlBuf  preview // p.html's storage
 
 	plain, html *preview
 	ap          mail.AddressParser
@@ -95,6 +103,11 @@ type impl struct {
 
 // hdrPool holds buffers for header blocks.
 var hdrPool = sync.Pool{New: func() any { return new([2048]byte) }}
+
+// parsers keeps released parsers for reuse: a Parser is large (about
+// 1 KB, what most messages need inline) and a busy server sees one per
+// message.
+var parsers sync.Pool
 
 // wordDecoder is shared: a mime.WordDecoder holds no state but its hook.
 var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
@@ -115,7 +128,12 @@ func newParser(o Options) *Parser {
 			o.Attachments = as.Attachment
 		}
 	}
-	p := &Parser{impl{o: o, h: decode.NewMultiHash(o.Hashes), w: o.Writer}}
+	p, _ := parsers.Get().(*Parser)
+	if p == nil {
+		p = new(Parser)
+	}
+	// a released parser's buffers are kept (see Release)
+	p.impl = impl{o: o, h: decode.NewMultiHash(o.Hashes), w: o.Writer, fields: p.fields, keepBuf: p.keepBuf}
 	p.ap = mail.AddressParser{WordDecoder: wordDecoder}
 	hcap := int64(maxHeader)
 	if o.MaxMemory/2 < hcap {
@@ -414,7 +432,14 @@ func (p *impl) endHeader(e *entity, push bool) {
 	if filename == "" {
 		filename = params["name"]
 	}
-	e.part = &part{
+	var pt *part
+	if e.top {
+		pt = &p.topPart
+	} else {
+		pt = new(part)
+	}
+	e.part = pt
+	*pt = part{
 		mt:       mt,
 		cte:      strings.ToLower(strings.TrimSpace(fieldValue(fields, "content-transfer-encoding"))),
 		disp:     disp,
@@ -486,7 +511,11 @@ func (p *impl) startEmbedded(e *entity, push bool) {
 func (p *impl) startLeaf(e *entity) {
 	pt := e.part
 	e.state = stLeaf
-	l := &leaf{}
+	l := &p.leafBuf
+	if p.leafUsed {
+		l = &leaf{}
+	}
+	p.leafUsed = true
 	switch pt.cte {
 	case "", "7bit", "8bit", "binary":
 	case "base64":
@@ -504,10 +533,15 @@ func (p *impl) startLeaf(e *entity) {
 			l.w = p.attachmentWriter(e.att)
 		}
 	case pt.mt == "text/plain" && p.plain == nil:
-		p.plain = &preview{charset: pt.charset}
+		if p.keepBuf == nil {
+			p.keepBuf = make([]byte, 0, 1024) // what settles most previews
+		}
+		p.plainBuf = preview{charset: pt.charset, data: p.keepBuf[:0]}
+		p.plain = &p.plainBuf
 		l.keep = p.plain
 	case pt.mt == "text/html" && p.html == nil:
-		p.html = &preview{charset: pt.charset, html: true}
+		p.htmlBuf = preview{charset: pt.charset, html: true}
+		p.html = &p.htmlBuf
 		l.keep = p.html
 	}
 }

@@ -26,12 +26,14 @@ type preview struct {
 // UTF-8 for a UTF-8 part; only ASCII bytes for an ASCII or undeclared one,
 // whose charset is decided on all kept bytes). Then it stops keeping.
 func (k *preview) add(b []byte) {
-	if !k.done && k.data == nil && k.next == 0 && len(b) >= 512 && k.look(b[:512]) {
+	if !k.done && len(k.data) == 0 && k.next == 0 && len(b) >= 512 && k.look(b[:512]) {
 		return // settled by the first look, on b itself: nothing to keep
 	}
 	for !k.done && len(b) > 0 && len(k.data) < previewKeep {
-		if k.data == nil {
-			// one allocation for what settles most previews, not one per doubling
+		if cap(k.data) == 0 {
+			// one allocation for what settles most previews, not one
+			// per doubling (none when the parser lends one: see
+			// startLeaf)
 			k.data = make([]byte, 0, 1024)
 		}
 		// keep no more than the next look needs: most previews settle at

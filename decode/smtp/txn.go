@@ -172,6 +172,7 @@ func (s *Session) finishMessage(t *txn) {
 		return
 	}
 	m := t.msg.Finish(t.truncated || t.missing > 0)
+	t.msg.Release()
 	t.msg = nil
 	m.MissingBytes = t.missing
 	if bare := string(decode.AnomalyBareLFDot); t.bareLF && !slices.Contains(m.Anomalies, bare) {
