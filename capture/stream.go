@@ -78,7 +78,7 @@ func (s *stream) Accept(t *layers.TCP, _ gopacket.CaptureInfo, d reassembly.TCPF
 	return true
 }
 
-func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
+func (s *stream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
 	c := s.c
 	if c == nil || c.done {
 		return
@@ -86,14 +86,11 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	d, _, _, skip := sg.Info()
 	side := s.side(d)
 	length, _ := sg.Lengths()
-	var ts time.Time
-	if a, ok := ac.(*assemblerCtx); ok && oneChunk(sg) {
-		// The bytes are all the packet being assembled, whose context
-		// ac is: its time without going through sg (most segments).
-		ts = a.time()
-	} else {
-		ts = sg.CaptureInfo(0).Timestamp
-	}
+	// The time of the first chunk's packet, which is not necessarily the
+	// packet being assembled, even when sg holds a single chunk of a
+	// single packet: when a half's page limit is reached, gopacket queues
+	// that packet and hands over the oldest page, an earlier packet's.
+	ts := sg.CaptureInfo(0).Timestamp
 	if skip > 0 {
 		s.w.stats.Gaps.Add(1)
 		s.w.stats.GapBytes.Add(uint64(skip))
@@ -114,12 +111,6 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		return
 	}
 	s.w.deliver(c, func() { c.feed(side, skip, data, ts) })
-}
-
-// oneChunk reports whether sg holds one chunk, of one packet.
-func oneChunk(sg reassembly.ScatterGather) bool {
-	st := sg.Stats()
-	return st.Packets == 1 && st.Chunks == 1
 }
 
 // feed hands bytes to the decoder. The direction is taken when the bytes

@@ -167,3 +167,27 @@ func TestOutputPaths(t *testing.T) {
 		t.Errorf("--mbox alone: records should carry no file field:\n%.400s", recs)
 	}
 }
+
+// TestBDATGapTimes: in zeek's smtp-bdat-gap the client's bytes after the
+// lost BDAT chunk reach the decoder when the page limit pushes gopacket
+// past the hole, and gopacket hands over the oldest queued page, not the
+// packet being assembled. Each command keeps the time of its own packet:
+// the DATA command is stamped with the DATA packet's time and its latency
+// (to the 250 reply) is measured, not left null because the time of a
+// later packet came after the reply.
+func TestBDATGapTimes(t *testing.T) {
+	path := filepath.Join(corpusDir(t), "zeek", "smtp-bdat-gap", "smtp-bdat-gap.pcap")
+	recs := decodeFile(t, path, "--level", "commands", "--workers", "1")
+	cmds := ofType(recs, "command")
+	if len(cmds) != 6 {
+		t.Fatalf("%d command records, want 6: %v", len(cmds), cmds)
+	}
+	for _, c := range cmds {
+		if c["latency_ms"] == nil || c.num("latency_ms") < 0 {
+			t.Errorf("%s at %s: latency %v, want the time to its reply", c.str("verb"), c.str("ts"), c["latency_ms"])
+		}
+		if c.str("verb") == "DATA" && c.str("ts") != "2026-04-15T03:42:01.179453Z" {
+			t.Errorf("DATA stamped %s, want its packet's time 2026-04-15T03:42:01.179453Z", c.str("ts"))
+		}
+	}
+}
