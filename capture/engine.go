@@ -837,16 +837,11 @@ func (a *assemblerCtx) set(ts time.Time) {
 }
 
 func (a *assemblerCtx) GetCaptureInfo() gopacket.CaptureInfo {
-	return gopacket.CaptureInfo{Timestamp: a.time()}
-}
-
-// time is the packet's capture time.
-func (a *assemblerCtx) time() time.Time {
 	ts := time.Unix(a.sec, int64(a.nsec))
 	if a.utc {
 		ts = ts.UTC()
 	}
-	return ts
+	return gopacket.CaptureInfo{Timestamp: ts}
 }
 
 // ctxSlab is the number of contexts allocated at once.
