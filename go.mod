@@ -9,6 +9,7 @@ require (
 	github.com/google/gopacket v1.1.19
 	github.com/nats-io/nats.go v1.37.0
 	github.com/rivo/uniseg v0.4.7
+	github.com/segmentio/asm v1.2.1
 	github.com/spf13/pflag v1.1.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/net v0.61.0

