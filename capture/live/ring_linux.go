@@ -308,7 +308,9 @@ func openHandle(cfg *Config, ifindex int, framing Framing, prog []bpf.RawInstruc
 		// The hash is symmetric (__skb_get_hash_symmetric), so both
 		// directions of a flow land on one socket; DEFRAG hashes IPv4
 		// fragments once reassembled.
-		v := int(group) | (unix.PACKET_FANOUT_HASH|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16
+		// The option is a C int: its top bit is DEFRAG's, so the value
+		// is made as 32 bits (an int constant would not fit on 386).
+		v := int(int32(uint32(group) | uint32(unix.PACKET_FANOUT_HASH|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16))
 		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, v); err != nil {
 			return nil, fmt.Errorf("fanout group %d: %w", group, err)
 		}
