@@ -211,6 +211,12 @@ type Engine struct {
 	frame  uint64 // packets seen (the reader's own count)
 	now    time.Time
 	nextFl time.Time
+	// dataOff is where the current packet's bytes lie in the capture
+	// file that RunContext reads, or -1 (overlap.go's ref mode).
+	dataOff int64
+	// copyKept makes the workers copy the bytes kept for overlaps even
+	// when they could read them back from the file (tests compare both).
+	copyKept bool
 }
 
 // worker owns a set of connections.
@@ -237,6 +243,11 @@ type worker struct {
 	bufs   [][]byte                 // recycled buffers for them
 	pooled int                      // bytes of capacity in bufs
 	pieces [][2]reassembly.Sequence // scratch for assemble
+	// file is the capture file, when kept bytes can be read back from it
+	// (ref mode, overlap.go); refBufs recycles the refs' slices.
+	file     io.ReaderAt
+	refBufs  [][]ref
+	readBack int // spans taken out of ref mode (tests)
 
 	deferring bool
 	ctxs      []assemblerCtx // unused contexts of the current slab
@@ -323,7 +334,7 @@ func NewParallel(cfg Config, n int, newFactory func(decode.Sink) Factory, out de
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
-	e := &Engine{cfg: cfg}
+	e := &Engine{cfg: cfg, dataOff: -1}
 	e.parser = newParser(&e.stats, cfg.VerifyChecksums || cfg.CountChecksums)
 	e.set = newWorkerSet(cfg, n, newFactory, out)
 	return e
@@ -362,6 +373,14 @@ func (e *Engine) Run(src Source, progress func()) error {
 // connections are then closed as at the end of the input (every record
 // whole) and ctx's error is returned.
 func (e *Engine) RunContext(ctx context.Context, src Source, progress func()) error {
+	fs, _ := src.(*FileSource)
+	if fs != nil && fs.fileAt() != nil && !e.copyKept {
+		for _, pw := range e.set.ws {
+			pw.w.file = fs.fileAt()
+		}
+	} else {
+		fs = nil
+	}
 	e.set.start()
 	done := ctx.Done()
 	var err error
@@ -372,6 +391,9 @@ func (e *Engine) RunContext(ctx context.Context, src Source, progress func()) er
 		data, ci, link, err = src.ReadPacket()
 		if err != nil {
 			break
+		}
+		if fs != nil {
+			e.dataOff = fs.dataOffset(len(data))
 		}
 		e.Packet(data, ci, link)
 		if e.frame&0xff == 0 && done != nil {
@@ -430,6 +452,7 @@ func (e *Engine) Packet(data []byte, ci gopacket.CaptureInfo, link layers.LinkTy
 		if keep {
 			e.stats.PayloadBytes.Add(uint64(len(seg.tcp.Payload)))
 			seg.frame = e.frame
+			seg.off = payloadOffset(data, seg.tcp.Payload, e.dataOff)
 			e.set.segment(&seg)
 		}
 	}
@@ -561,7 +584,7 @@ func (w *worker) segment(seg *segment) {
 		w.acked(&c.halves[peer], reassembly.Sequence(t.Ack))
 	}
 	w.current = c
-	w.assemble(c, dir, fromFirst, t, ctx)
+	w.assemble(c, dir, fromFirst, t, ctx, seg.off)
 	w.current = nil
 	w.asm.MaxBufferedPagesPerConnection = limit
 	if t.RST && !c.done {

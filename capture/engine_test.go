@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,15 +55,40 @@ func corpus(t testing.TB, rel string) string {
 	return p
 }
 
+// runFile decodes the capture at path. It decodes it twice: keeping the
+// bytes that overlaps are compared with as offsets into the file where it
+// can (ref mode, overlap.go), and as copies; both must tell the decoders
+// the same.
 func runFile(t testing.TB, path string, cfg Config) (*recFactory, Stats) {
 	t.Helper()
-	src := openCapture(t, path)
-	f := &recFactory{}
-	e := New(cfg, f)
-	if err := e.Run(src, nil); err != nil {
-		t.Fatalf("run: %v", err)
+	var fs [2]*recFactory
+	var st [2]Stats
+	for i := range fs {
+		src := openCapture(t, path)
+		fs[i] = &recFactory{}
+		e := New(cfg, fs[i])
+		e.copyKept = i == 1
+		if err := e.Run(src, nil); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		st[i] = e.Stats()
 	}
-	return f, e.Stats()
+	if a, b := recorded(fs[0]), recorded(fs[1]); a != b {
+		t.Fatalf("kept bytes read back from the file and copied: the decoders were told different things\n%s\n%s", a, b)
+	}
+	if st[0] != st[1] {
+		t.Fatalf("stats differ: %+v, %+v", st[0], st[1])
+	}
+	return fs[0], st[0]
+}
+
+// recorded is all that f's decoders were told.
+func recorded(f *recFactory) string {
+	var b strings.Builder
+	for _, r := range f.conns {
+		fmt.Fprintf(&b, "%+v %q %q %v %v %v %d %v\n", r.info, r.bytes[0].String(), r.bytes[1].String(), r.gaps, r.events, r.closed, r.nclose, r.anoms)
+	}
+	return b.String()
 }
 
 func TestCorpusZeekSMTPReassembly(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/mailtap/mailtap/capture/synth"
@@ -87,11 +88,14 @@ func FuzzEngine(f *testing.F) {
 		// failures are collected, not reported from there.
 		var records int
 		var bad error
+		var got []string
 		out := decode.SinkFunc(func(r decode.Record) {
 			records++
-			if _, err := json.Marshal(r); err != nil && bad == nil {
+			b, err := json.Marshal(r)
+			if err != nil && bad == nil {
 				bad = fmt.Errorf("record %T does not marshal: %v", r, err)
 			}
+			got = append(got, string(b))
 		})
 		ports := dispatch.DefaultPorts()
 		newFactory := func(s decode.Sink) Factory {
@@ -126,6 +130,22 @@ func FuzzEngine(f *testing.F) {
 		}
 		if st.Conns == 0 && records > 0 {
 			t.Fatalf("%d records without a connection", records)
+		}
+		// Again through Run, which keeps the bytes overlaps are compared
+		// with as offsets into the input (overlap.go's ref mode) where
+		// it can: the same records.
+		src2, err := OpenReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("opened once, not twice: %v", err)
+		}
+		var again []string
+		e2 := NewParallel(cfg, n, newFactory, decode.SinkFunc(func(r decode.Record) {
+			b, _ := json.Marshal(r)
+			again = append(again, string(b))
+		}))
+		e2.Run(src2, nil)
+		if !slices.Equal(got, again) {
+			t.Fatalf("kept bytes read back from the input and copied: different records\n%q\n%q", got, again)
 		}
 	})
 }

@@ -23,6 +23,19 @@ import (
 // delivers them and delivered ones until the peer acknowledges them,
 // bounded per half (keepPerHalf) and per worker (Config.MaxOverlapBytes).
 // Past those bounds a range is still honoured but not compared.
+//
+// Read from a capture file, the kept bytes need not be copied: each
+// packet's payload is still in the file, so a half can keep, instead of
+// the bytes, where they lie in it (a ref per segment, ref mode), and read
+// them back (ReadAt) only if a later segment overlaps them, which clean
+// traffic never does. A span leaves ref mode, its bytes read back into a
+// buffer, when it must have them (an overlap to compare, a join), when a
+// segment comes without a file offset (reassembled from IPv4 fragments),
+// or when it holds maxRefs refs (tiny segments acknowledged late); it can
+// go back once its buffer is empty. If the file cannot give the bytes
+// back (cut short since), they are dropped, as past the bounds: not
+// compared. The copies were 3-5 % of the CPU time of read on the
+// real-traffic load captures (docs/performance.md).
 
 const (
 	// maxSpans bounds the ranges tracked per half; a range past it
@@ -37,7 +50,17 @@ const (
 	minBuf         = 2 << 10
 	maxPooledBuf   = 2 * keepPerHalf
 	maxPooledBytes = 1 << 20
+	// maxRefs bounds a span's refs (and so what reading it back costs).
+	maxRefs = 64
+	// maxPooledRefs bounds the ref slices a worker recycles.
+	maxPooledRefs = 256
 )
+
+// ref is where some kept bytes lie in the capture file.
+type ref struct {
+	off int64
+	n   int
+}
 
 // span is a range of sequence numbers handed to gopacket.
 type span struct {
@@ -47,7 +70,14 @@ type span struct {
 	// bytes are dropped, and moves back to its start when an append
 	// would outgrow it, instead of growing a new buffer.
 	base []byte
+	// refs, when not nil (ref mode; b and base are then nil), say where
+	// the kept bytes, rn of them, lie in the capture file, in order.
+	refs []ref
+	rn   int
 }
+
+// kn is the number of bytes sp keeps.
+func (sp *span) kn() int { return len(sp.b) + sp.rn }
 
 // keep appends p to sp's kept bytes. When b's buffer has no room left at
 // its end but has at its start, b moves to the start, if it fills at most
@@ -70,16 +100,84 @@ func (w *worker) keep(sp *span, p []byte) {
 	sp.b = append(sp.b, p...)
 }
 
-// releaseSpan gives sp's buffer back to the worker's pool.
+// releaseSpan gives sp's buffer or refs back to the worker's pools.
 func (w *worker) releaseSpan(sp *span) {
 	w.putBuf(sp.base)
 	sp.b, sp.base = nil, nil
+	w.putRefs(sp.refs)
+	sp.refs, sp.rn = nil, 0
+}
+
+// addRef appends to sp, in ref mode, the n bytes at off in the file.
+func (sp *span) addRef(off int64, n int) {
+	if k := len(sp.refs) - 1; k >= 0 && sp.refs[k].off+int64(sp.refs[k].n) == off {
+		sp.refs[k].n += n
+	} else {
+		sp.refs = append(sp.refs, ref{off, n})
+	}
+	sp.rn += n
+}
+
+// materialize takes sp out of ref mode: its bytes are read back from the
+// file into a buffer. Those the file cannot give back are dropped.
+func (w *worker) materialize(h *seenHalf, sp *span) {
+	if sp.refs == nil {
+		return
+	}
+	w.readBack++
+	b := w.getBuf(sp.rn)
+	if cap(b) < sp.rn {
+		b = make([]byte, 0, sp.rn)
+	}
+	for _, r := range sp.refs {
+		k := len(b)
+		b = b[:k+r.n]
+		if n, _ := w.file.ReadAt(b[k:], r.off); n != r.n {
+			b = b[:0]
+			break
+		}
+	}
+	w.addKept(h, len(b)-sp.rn)
+	w.putRefs(sp.refs)
+	sp.refs, sp.rn = nil, 0
+	sp.b, sp.base = b, b[:0]
+}
+
+func (w *worker) getRefs() []ref {
+	if k := len(w.refBufs) - 1; k >= 0 {
+		r := w.refBufs[k]
+		w.refBufs = w.refBufs[:k]
+		return r
+	}
+	return make([]ref, 0, 4)
+}
+
+func (w *worker) putRefs(r []ref) {
+	if r != nil && len(w.refBufs) < maxPooledRefs {
+		w.refBufs = append(w.refBufs, r[:0])
+	}
 }
 
 // cut drops sp's first n kept bytes. A short rest moves to the start of
 // the buffer; a long one is sliced (moving it at every acknowledgement
 // would copy a window per packet): keep moves it when room runs out.
 func (sp *span) cut(n int) {
+	if sp.refs != nil {
+		sp.rn -= n
+		k := 0
+		for n > 0 {
+			if r := &sp.refs[k]; r.n <= n {
+				n -= r.n
+				k++
+			} else {
+				r.off += int64(n)
+				r.n -= n
+				n = 0
+			}
+		}
+		sp.refs = append(sp.refs[:0], sp.refs[k:]...)
+		return
+	}
 	rest := len(sp.b) - n
 	if rest <= n || rest <= minBuf {
 		sp.b = append(sp.base[:0], sp.b[n:]...)
@@ -119,21 +217,29 @@ func seqMin(a, b reassembly.Sequence) reassembly.Sequence {
 	return b
 }
 
-// differs reports whether p, at sequence s, overlaps kept bytes that are
-// not the same.
-func (h *seenHalf) differs(s reassembly.Sequence, p []byte) bool {
+// differs reports whether p, at sequence s, overlaps kept bytes of h that
+// are not the same.
+func (w *worker) differs(h *seenHalf, s reassembly.Sequence, p []byte) bool {
 	e := s.Add(len(p))
-	for _, sp := range h.spans {
+	for i := range h.spans {
+		sp := &h.spans[i]
 		if !before(s, sp.e) {
 			continue
 		}
 		if !before(sp.s, e) {
 			break
 		}
-		bs := sp.e.Add(-len(sp.b))
+		bs := sp.e.Add(-sp.kn())
 		a, z := seqMax(s, bs), seqMin(e, sp.e)
 		if !before(a, z) {
 			continue
+		}
+		if sp.refs != nil {
+			w.materialize(h, sp)
+			bs = sp.e.Add(-len(sp.b))
+			if a = seqMax(s, bs); !before(a, z) {
+				continue
+			}
 		}
 		n := a.Difference(z)
 		if !bytes.Equal(p[s.Difference(a):][:n], sp.b[bs.Difference(a):][:n]) {
@@ -170,7 +276,9 @@ func (h *seenHalf) uncovered(s, e reassembly.Sequence, out [][2]reassembly.Seque
 // assemble hands a segment of c's half side to gopacket, without the
 // bytes that half has already handed over (the first copy wins), and
 // notes overlaps with different bytes and data on a SYN.
-func (w *worker) assemble(c *conn, side decode.Direction, fromFirst bool, t *layers.TCP, ctx *assemblerCtx) {
+//
+// off is where the payload lies in the capture file, or -1.
+func (w *worker) assemble(c *conn, side decode.Direction, fromFirst bool, t *layers.TCP, ctx *assemblerCtx, off int64) {
 	flow := c.flow(fromFirst)
 	if t.SYN && len(t.Payload) > 0 {
 		c.note(noteDataOnSYN)
@@ -189,7 +297,7 @@ func (w *worker) assemble(c *conn, side decode.Direction, fromFirst bool, t *lay
 		s = s.Add(1)
 	}
 	e := s.Add(len(t.Payload))
-	if h.differs(s, t.Payload) {
+	if w.differs(h, s, t.Payload) {
 		c.note(noteOverlap)
 	}
 	pieces := h.uncovered(s, e, w.pieces[:0])
@@ -198,7 +306,7 @@ func (w *worker) assemble(c *conn, side decode.Direction, fromFirst bool, t *lay
 		// Nothing seen before (or a SYN, whose data gopacket takes only
 		// whole, as the stream's start).
 		w.asm.AssembleWithContext(flow, t, ctx)
-		w.record(h, s, e, t.Payload)
+		w.record(h, s, e, t.Payload, off)
 		return
 	}
 	orig := *t
@@ -208,7 +316,11 @@ func (w *worker) assemble(c *conn, side decode.Direction, fromFirst bool, t *lay
 		seg.Payload = orig.Payload[s.Difference(pc[0]):s.Difference(pc[1])]
 		seg.FIN = orig.FIN && pc[1] == e
 		w.asm.AssembleWithContext(flow, &seg, ctx)
-		w.record(h, pc[0], pc[1], seg.Payload)
+		poff := off
+		if off >= 0 {
+			poff += int64(s.Difference(pc[0]))
+		}
+		w.record(h, pc[0], pc[1], seg.Payload, poff)
 	}
 	if len(pieces) == 0 || pieces[len(pieces)-1][1] != e {
 		// Every byte was seen before (or the end was): the segment's
@@ -219,8 +331,9 @@ func (w *worker) assemble(c *conn, side decode.Direction, fromFirst bool, t *lay
 	}
 }
 
-// record adds [s, e), whose bytes are p, to h's spans.
-func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
+// record adds [s, e), whose bytes are p, at off in the capture file (or
+// -1), to h's spans.
+func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte, off int64) {
 	keep := w.kept+len(p) <= w.cfg.MaxOverlapBytes
 	i := 0
 	for i < len(h.spans) && before(h.spans[i].e, s) {
@@ -229,7 +342,27 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 	if i < len(h.spans) && h.spans[i].e == s {
 		// The common case: right after the previous bytes.
 		l := &h.spans[i]
-		if keep {
+		if keep && off >= 0 && len(l.b) == 0 && len(l.refs) < maxRefs {
+			// ref mode (see the top of this file)
+			if l.refs == nil {
+				w.releaseSpan(l)
+				l.refs = w.getRefs()
+			}
+			if len(h.spans) == 1 {
+				if over := l.rn + len(p) - keepPerHalf; over >= l.rn {
+					w.addKept(h, -l.rn)
+					skip := over - l.rn
+					p, off = p[skip:], off+int64(skip)
+					l.refs, l.rn = l.refs[:0], 0
+				} else if over > 0 {
+					l.cut(over)
+					w.addKept(h, -over)
+				}
+			}
+			l.addRef(off, len(p))
+			w.addKept(h, len(p))
+		} else if keep {
+			w.materialize(h, l)
 			if l.base == nil {
 				l.b = w.getBuf(len(p))
 				l.base = l.b
@@ -251,7 +384,7 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 			w.keep(l, p)
 			w.addKept(h, len(p))
 		} else {
-			w.addKept(h, -len(l.b))
+			w.addKept(h, -l.kn())
 			w.releaseSpan(l)
 		}
 		l.e = e
@@ -263,7 +396,7 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 			if len(h.spans) == 0 || h.next == invalidSequence || before(h.next, h.spans[0].e) {
 				return // not tracked (see maxSpans)
 			}
-			w.addKept(h, -len(h.spans[0].b))
+			w.addKept(h, -h.spans[0].kn())
 			w.releaseSpan(&h.spans[0])
 			h.spans = append(h.spans[:0], h.spans[1:]...)
 			if i > 0 {
@@ -271,7 +404,11 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 			}
 		}
 		n := span{s: s, e: e}
-		if keep {
+		if keep && off >= 0 {
+			n.refs = w.getRefs()
+			n.addRef(off, len(p))
+			w.addKept(h, len(p))
+		} else if keep {
 			n.base = w.getBuf(len(p))
 			n.b = append(n.base, p...)
 			w.addKept(h, len(p))
@@ -291,6 +428,8 @@ func (w *worker) record(h *seenHalf, s, e reassembly.Sequence, p []byte) {
 // join merges span i+1 into span i (adjacent). The merged span keeps the
 // bytes that end it: both spans' when the later one's are whole.
 func (w *worker) join(h *seenHalf, i int) {
+	w.materialize(h, &h.spans[i])
+	w.materialize(h, &h.spans[i+1])
 	l, r := &h.spans[i], h.spans[i+1]
 	if len(r.b) == r.s.Difference(r.e) && l.b != nil {
 		w.keep(l, r.b)
@@ -310,13 +449,13 @@ func (w *worker) join(h *seenHalf, i int) {
 func (w *worker) dropFront(h *seenHalf, n int) {
 	for i := range h.spans {
 		sp := &h.spans[i]
-		if len(sp.b) == 0 {
+		if sp.kn() == 0 {
 			continue
 		}
-		k := min(n, len(sp.b))
+		k := min(n, sp.kn())
 		sp.cut(k)
 		w.addKept(h, -k)
-		if len(sp.b) == 0 {
+		if sp.kn() == 0 {
 			w.releaseSpan(sp)
 			if h.next != invalidSequence && !before(h.next, sp.e) {
 				h.spans = append(h.spans[:i], h.spans[i+1:]...)
@@ -336,7 +475,7 @@ func (w *worker) acked(h *seenHalf, ack reassembly.Sequence) {
 	lim := seqMin(ack, h.next)
 	drop := 0
 	for drop < len(h.spans) && !before(lim, h.spans[drop].e) {
-		w.addKept(h, -len(h.spans[drop].b))
+		w.addKept(h, -h.spans[drop].kn())
 		w.releaseSpan(&h.spans[drop])
 		drop++
 	}
@@ -346,7 +485,7 @@ func (w *worker) acked(h *seenHalf, ack reassembly.Sequence) {
 	if len(h.spans) > 0 && before(h.spans[0].s, lim) {
 		sp := &h.spans[0]
 		sp.s = lim
-		if n := len(sp.b) - lim.Difference(sp.e); n > 0 {
+		if n := sp.kn() - lim.Difference(sp.e); n > 0 {
 			sp.cut(n)
 			w.addKept(h, -n)
 		}

@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"bytes"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -236,6 +238,12 @@ func TestOverlapMemoryBounded(t *testing.T) {
 				t.Errorf("client stream: %d bytes, want %d", len(got), len(big))
 			}
 			t.Logf("kept at most %d bytes, %d spans", most, spans)
+			// Through a file (runFile: with the kept bytes as offsets
+			// into it, then as copies, the same told either way).
+			ff, _ := runFile(t, writeCapture(t, capt, "bounds.pcap"), Config{ServerPort: func(p uint16) bool { return p == 25 }, MaxOverlapBytes: c.budget})
+			if got := ff.conns[0].bytes[decode.ClientToServer].String(); got != big {
+				t.Errorf("from a file: client stream %d bytes, want %d", len(got), len(big))
+			}
 		})
 	}
 }
@@ -268,3 +276,64 @@ func TestCorpusOverlapInconsistent(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlapRefMode: read from a pcap file, the bytes an overlap is
+// compared with are kept as offsets into the file and read back only for
+// the comparison; a differing copy is still caught and an identical one
+// still is not. Through a file that has lost the bytes since, they are
+// dropped, not compared: no anomaly, no panic.
+func TestOverlapRefMode(t *testing.T) {
+	at := strings.Index(mailFrom, "goodguy")
+	for _, c := range []struct {
+		name string
+		opts []synth.StepOption
+		anom bool
+	}{
+		{"differing", []synth.StepOption{synth.Split(10), synth.Forge(at, "badguy!", false)}, true},
+		{"identical", []synth.StepOption{synth.Split(10), synth.Retransmit(1)}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			capt := synth.NewCapture(synth.LinkEthernet)
+			overlapConn(capt, cli4, synth.Options{}, c.opts...)
+			var b bytes.Buffer
+			if err := capt.Write(&b, synth.FormatPcap); err != nil {
+				t.Fatal(err)
+			}
+			for _, lose := range []bool{false, true} {
+				var at io.ReaderAt = bytes.NewReader(b.Bytes())
+				if lose {
+					at = lostBytes{}
+				}
+				src, err := OpenReader(bytes.NewReader(b.Bytes()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if src.fileAt() == nil {
+					t.Fatal("a pcap in memory gives no offsets")
+				}
+				src.at = at
+				f := &recFactory{}
+				e := New(Config{ServerPort: func(p uint16) bool { return p == 25 }}, f)
+				if err := e.Run(src, nil); err != nil {
+					t.Fatal(err)
+				}
+				w := e.set.ws[0].w
+				if w.readBack == 0 {
+					t.Errorf("lose=%v: the overlap was compared without reading the kept bytes back", lose)
+				}
+				if w.kept != 0 {
+					t.Errorf("lose=%v: %d bytes still kept after the end", lose, w.kept)
+				}
+				want := c.anom && !lose
+				if got := slices.Contains(f.conns[0].anoms, decode.AnomalyOverlapInconsistent); got != want {
+					t.Errorf("lose=%v: overlap_inconsistent %v, want %v", lose, got, want)
+				}
+			}
+		})
+	}
+}
+
+// lostBytes is a file whose bytes are gone.
+type lostBytes struct{}
+
+func (lostBytes) ReadAt(p []byte, off int64) (int, error) { return 0, io.ErrUnexpectedEOF }

@@ -25,6 +25,21 @@ type segment struct {
 	ts       time.Time
 	badSum   bool
 	frame    uint64 // 1-based packet number in the source
+	off      int64  // where tcp.Payload lies in the capture file, or -1
+}
+
+// payloadOffset is where p, a part of a packet's bytes data, lies in the
+// capture file, given where data lies (base), or -1: when base is, or
+// when p is not a part of data (a datagram reassembled from fragments).
+func payloadOffset(data, p []byte, base int64) int64 {
+	if base < 0 || len(p) == 0 {
+		return -1
+	}
+	k := cap(data) - cap(p)
+	if k < 0 || k+len(p) > len(data) || &data[k] != &p[0] {
+		return -1
+	}
+	return base + int64(k)
 }
 
 // parser decodes link, IP and TCP layers without allocating per packet

@@ -1,6 +1,9 @@
 package capture
 
-import "io"
+import (
+	"bytes"
+	"io"
+)
 
 // OpenReader reads a capture from r (standard input for "read -"): pcap,
 // pcapng or either gzip-compressed, told apart by their magic numbers
@@ -8,6 +11,10 @@ import "io"
 // close r.
 func OpenReader(r io.Reader) (*FileSource, error) {
 	s := &FileSource{in: r}
+	if b, ok := r.(*bytes.Reader); ok {
+		// from memory: its bytes can be read back (overlap.go)
+		s.at, s.base = b, b.Size()-int64(b.Len())
+	}
 	if err := s.init(); err != nil {
 		return nil, err
 	}

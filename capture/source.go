@@ -41,6 +41,28 @@ type FileSource struct {
 	link    layers.LinkType
 	size    int64
 	secrets secretsQueue
+	// For overlap.go's ref mode: the buffered reader over counter (plain
+	// pcap only), the input as an io.ReaderAt, and where counter started
+	// in it.
+	br   *bufio.Reader
+	at   io.ReaderAt
+	base int64
+}
+
+// fileAt returns the capture file, to read packets' bytes back by their
+// offsets, when its packets' offsets are known (a plain pcap file, not
+// compressed, read from a regular file or from memory), else nil.
+func (s *FileSource) fileAt() io.ReaderAt {
+	if s.br == nil || s.pcap == nil || s.gz != nil {
+		return nil
+	}
+	return s.at
+}
+
+// dataOffset is where the last packet's n bytes lie in the file: they are
+// the last the pcap reader took from the buffered reader.
+func (s *FileSource) dataOffset(n int) int64 {
+	return s.base + s.counter.n - int64(s.br.Buffered()) - int64(n)
 }
 
 // OnSecrets sets the function that receives the contents of pcapng
@@ -81,6 +103,9 @@ func OpenFile(path string) (*FileSource, error) {
 	s := &FileSource{f: f, in: f}
 	if st, err := f.Stat(); err == nil {
 		s.size = st.Size()
+		if st.Mode().IsRegular() {
+			s.at = f
+		}
 	}
 	if err := s.init(); err != nil {
 		f.Close()
@@ -92,6 +117,7 @@ func OpenFile(path string) (*FileSource, error) {
 func (s *FileSource) init() error {
 	s.counter = &countingReader{r: s.in}
 	br := bufio.NewReaderSize(s.counter, 256<<10)
+	s.br = br
 	magic, err := br.Peek(4)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
