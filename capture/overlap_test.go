@@ -194,6 +194,9 @@ func TestOverlapMemoryBounded(t *testing.T) {
 		opts   []synth.StepOption
 	}{
 		{"one-sided", 0, synth.Options{Only: synth.ClientSide}, nil},
+		// never acknowledged, in tiny segments: read from a file, a range
+		// outgrows maxRefs and is read back into a buffer
+		{"one-sided-small-segments", 0, synth.Options{Only: synth.ClientSide}, []synth.StepOption{synth.SegmentSize(16)}},
 		{"reordered-small-segments", 0, synth.Options{}, append([]synth.StepOption{synth.SegmentSize(16)}, holes...)},
 		{"many-ranges-ahead", 0, synth.Options{}, ahead},
 		{"small-budget", 4096, synth.Options{}, []synth.StepOption{synth.Forge(100, big[100:3000], true)}},
