@@ -13,18 +13,33 @@ import (
 // An enhanced packet block whose capture length does not fit in the block
 // is an error; interface snaplens over maxSnaplen, or 0 (unlimited), are
 // rewritten to maxSnaplen, which bounds simple packet blocks too.
+//
+// Interface description and statistics blocks are read whole (at most
+// maxOptBlock bytes) and their options checked: pcapgo indexes option
+// values without checking their length (a timestamp offset or statistics
+// counter shorter than 8 bytes, an empty filter or resolution: out of
+// range, or the previous option's bytes), and divides by a timestamp
+// resolution that overflows 64 bits (10^-20 and finer, 2^-64 and finer).
+// Both are errors here (found by FuzzEngine).
 type ngGuard struct {
 	r     io.Reader
 	order binary.ByteOrder
 	head  [28]byte // a block's first bytes, checked (and maybe rewritten)
-	out   []byte   // the part of head not yet handed out
+	blk   []byte   // a whole interface block (head is then unused)
+	out   []byte   // the part of head (or blk) not yet handed out
 	left  int64    // bytes of the current block after head
 }
+
+// maxOptBlock bounds the interface description and statistics blocks,
+// which hold names, descriptions, filters and counters: real ones take a
+// few hundred bytes.
+const maxOptBlock = 64 << 10
 
 const (
 	ngSHB = 0x0a0d0d0a
 	ngIDB = 0x00000001
 	ngSPB = 0x00000003
+	ngISB = 0x00000005
 	ngEPB = 0x00000006
 )
 
@@ -105,9 +120,86 @@ func (g *ngGuard) next() error {
 			if snap := g.order.Uint32(h[12:16]); snap == 0 || snap > maxSnaplen {
 				g.order.PutUint32(h[12:16], maxSnaplen)
 			}
+			return g.whole(h, length, 16, idbOptionSize)
 		}
+	case ngISB:
+		// header, interface, timestamp
+		return g.whole(h, length, 20, isbOptionSize)
 	}
 	g.out = h
 	g.left = max(length-int64(len(h)), 0)
+	return nil
+}
+
+// whole reads the rest of a block that starts with h, length bytes in
+// all, and checks its options, which start at opts: each must be at least
+// as long as need says for its code (-1: not allowed at all).
+func (g *ngGuard) whole(h []byte, length int64, opts int, need func(code uint16, v []byte) error) error {
+	if length > maxOptBlock {
+		return fmt.Errorf("pcapng: an interface block of %d bytes", length)
+	}
+	if length < int64(len(h)) || length%4 != 0 {
+		// pcapgo reports the bad length
+		g.out, g.left = h, max(length-int64(len(h)), 0)
+		return nil
+	}
+	g.blk = append(g.blk[:0], h...)
+	g.blk = append(g.blk, make([]byte, length-int64(len(h)))...)
+	if _, err := io.ReadFull(g.r, g.blk[len(h):]); err != nil {
+		return cut(err)
+	}
+	// options end before the trailing block length
+	for o := g.blk[min(opts, len(g.blk)):max(len(g.blk)-4, min(opts, len(g.blk)))]; len(o) >= 4; {
+		code, n := g.order.Uint16(o[0:2]), int(g.order.Uint16(o[2:4]))
+		if code == 0 {
+			break
+		}
+		if 4+n > len(o) {
+			break // overruns the block: pcapgo reports it
+		}
+		if err := need(code, o[4:4+n]); err != nil {
+			return err
+		}
+		o = o[min(len(o), 4+(n+3)&^3):]
+	}
+	g.out, g.left = g.blk, 0
+	return nil
+}
+
+// idbOptionSize checks an interface description block option as pcapgo
+// reads it.
+func idbOptionSize(code uint16, v []byte) error {
+	const (
+		tsresol  = 9
+		filter   = 11
+		tsoffset = 14
+	)
+	switch code {
+	case tsresol:
+		if len(v) < 1 {
+			return fmt.Errorf("pcapng: empty timestamp resolution")
+		}
+		if r := v[0]; r&0x80 != 0 && r&0x7f > 63 || r&0x80 == 0 && r > 19 {
+			return fmt.Errorf("pcapng: timestamp resolution %#x is finer than 64 bits can count", r)
+		}
+	case filter:
+		if len(v) < 1 {
+			return fmt.Errorf("pcapng: empty capture filter option")
+		}
+	case tsoffset:
+		if len(v) < 8 {
+			return fmt.Errorf("pcapng: timestamp offset of %d bytes", len(v))
+		}
+	}
+	return nil
+}
+
+// isbOptionSize checks an interface statistics block option as pcapgo
+// reads it: the start and end times and the two counters it keeps are 8
+// bytes.
+func isbOptionSize(code uint16, v []byte) error {
+	if code >= 2 && code <= 5 && len(v) < 8 {
+		return fmt.Errorf("pcapng: statistics option %d of %d bytes", code, len(v))
+	}
 	return nil
 }
