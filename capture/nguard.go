@@ -114,6 +114,9 @@ func (g *ngGuard) next() error {
 			if caplen := int64(g.order.Uint32(h[20:24])); caplen > length-32 || caplen > maxSnaplen {
 				return fmt.Errorf("pcapng: a packet of %d bytes in a block of %d", caplen, length)
 			}
+			if err := ngInterfaceID(g.order.Uint32(h[8:12])); err != nil {
+				return err
+			}
 		}
 	case ngIDB:
 		if len(h) == 16 {
@@ -124,7 +127,10 @@ func (g *ngGuard) next() error {
 		}
 	case ngISB:
 		// header, interface, timestamp
-		return g.whole(h, length, 20, isbOptionSize)
+		if err := g.whole(h, length, 20, isbOptionSize); err != nil || len(g.blk) < 12 || g.left != 0 {
+			return err
+		}
+		return ngInterfaceID(g.order.Uint32(g.blk[8:12]))
 	}
 	g.out = h
 	g.left = max(length-int64(len(h)), 0)
@@ -140,6 +146,7 @@ func (g *ngGuard) whole(h []byte, length int64, opts int, need func(code uint16,
 	}
 	if length < int64(len(h)) || length%4 != 0 {
 		// pcapgo reports the bad length
+		g.blk = g.blk[:0]
 		g.out, g.left = h, max(length-int64(len(h)), 0)
 		return nil
 	}
@@ -163,6 +170,15 @@ func (g *ngGuard) whole(h []byte, length int64, opts int, need func(code uint16,
 		o = o[min(len(o), 4+(n+3)&^3):]
 	}
 	g.out, g.left = g.blk, 0
+	return nil
+}
+
+// ngInterfaceID refuses an interface number that pcapgo's int conversion
+// would make negative on 32-bit platforms (an index out of range there).
+func ngInterfaceID(id uint32) error {
+	if id >= 1<<31 {
+		return fmt.Errorf("pcapng: interface %d", id)
+	}
 	return nil
 }
 

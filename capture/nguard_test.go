@@ -78,6 +78,11 @@ func TestNgGuardOptions(t *testing.T) {
 			t.Errorf("%s: error %v, want one about %q", c.name, err, c.err)
 		}
 	}
+	f := guardFile(nil, nil)
+	binary.LittleEndian.PutUint32(f[len(f)-(12+20+60)+8:], 1<<31) // the packet's interface
+	if _, err := readAll(t, f); err == nil || !strings.Contains(err.Error(), "interface 2147483648") {
+		t.Errorf("interface 2^31: error %v", err)
+	}
 	big := append(guardOpt(1, make([]byte, 65000)), guardOpt(1, make([]byte, 1000))...)
 	if _, err := readAll(t, guardFile(big, nil)); err == nil || !strings.Contains(err.Error(), "interface block of") {
 		t.Errorf("a 66 KB interface block: error %v", err)
