@@ -138,8 +138,9 @@ func (g *ngGuard) next() error {
 }
 
 // whole reads the rest of a block that starts with h, length bytes in
-// all, and checks its options, which start at opts: each must be at least
-// as long as need says for its code (-1: not allowed at all).
+// all, and checks its options, which start at opts, with need (an error
+// for an option pcapgo cannot read safely). A block of a bad length is
+// left to pcapgo, which reports it.
 func (g *ngGuard) whole(h []byte, length int64, opts int, need func(code uint16, v []byte) error) error {
 	if length > maxOptBlock {
 		return fmt.Errorf("pcapng: an interface block of %d bytes", length)
