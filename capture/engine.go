@@ -247,7 +247,8 @@ type worker struct {
 	// (ref mode, overlap.go); refBufs recycles the refs' slices.
 	file     io.ReaderAt
 	refBufs  [][]ref
-	readBack int // spans taken out of ref mode (tests)
+	readBuf  []byte // scratch for reading refs back
+	readBack int    // spans taken out of ref mode (tests)
 
 	deferring bool
 	ctxs      []assemblerCtx // unused contexts of the current slab

@@ -2,6 +2,8 @@ package capture
 
 import (
 	"bytes"
+	"math"
+	"slices"
 
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/reassembly"
@@ -54,6 +56,9 @@ const (
 	maxRefs = 64
 	// maxPooledRefs bounds the ref slices a worker recycles.
 	maxPooledRefs = 256
+	// maxReadBack bounds the stretch of the file read at once to read a
+	// span's refs back.
+	maxReadBack = 256 << 10
 )
 
 // ref is where some kept bytes lie in the capture file.
@@ -129,13 +134,31 @@ func (w *worker) materialize(h *seenHalf, sp *span) {
 	if cap(b) < sp.rn {
 		b = make([]byte, 0, sp.rn)
 	}
+	lo, hi := int64(math.MaxInt64), int64(0)
 	for _, r := range sp.refs {
-		k := len(b)
-		b = b[:k+r.n]
-		if n, _ := w.file.ReadAt(b[k:], r.off); n != r.n {
-			b = b[:0]
-			break
+		lo, hi = min(lo, r.off), max(hi, r.off+int64(r.n))
+	}
+	if len(sp.refs) > 1 && hi-lo <= maxReadBack {
+		// the packets lie near each other in the file (small
+		// segments): one read for all of them
+		w.readBuf = slices.Grow(w.readBuf[:0], int(hi-lo))[:hi-lo]
+		if n, _ := w.file.ReadAt(w.readBuf, lo); int64(n) == hi-lo {
+			for _, r := range sp.refs {
+				b = append(b, w.readBuf[r.off-lo:][:r.n]...)
+			}
 		}
+	} else {
+		for _, r := range sp.refs {
+			k := len(b)
+			b = b[:k+r.n]
+			if n, _ := w.file.ReadAt(b[k:], r.off); n != r.n {
+				b = b[:0]
+				break
+			}
+		}
+	}
+	if len(b) != sp.rn {
+		b = b[:0]
 	}
 	w.addKept(h, len(b)-sp.rn)
 	w.putRefs(sp.refs)

@@ -287,17 +287,22 @@ func TestCorpusOverlapInconsistent(t *testing.T) {
 // dropped, not compared: no anomaly, no panic.
 func TestOverlapRefMode(t *testing.T) {
 	at := strings.Index(mailFrom, "goodguy")
+	oneSided := synth.Options{Only: synth.ClientSide} // nothing acknowledged
 	for _, c := range []struct {
 		name string
+		o    synth.Options
 		opts []synth.StepOption
 		anom bool
 	}{
-		{"differing", []synth.StepOption{synth.Split(10), synth.Forge(at, "badguy!", false)}, true},
-		{"identical", []synth.StepOption{synth.Split(10), synth.Retransmit(1)}, false},
+		{"differing", synth.Options{}, []synth.StepOption{synth.Split(10), synth.Forge(at, "badguy!", false)}, true},
+		{"identical", synth.Options{}, []synth.StepOption{synth.Split(10), synth.Retransmit(1)}, false},
+		// several refs read back at once (small segments near each other)
+		{"differing-small", oneSided, []synth.StepOption{synth.SegmentSize(4), synth.Forge(at, "badguy!", false)}, true},
+		{"identical-small", oneSided, []synth.StepOption{synth.SegmentSize(4), synth.Forge(at, "goodguy", false)}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			capt := synth.NewCapture(synth.LinkEthernet)
-			overlapConn(capt, cli4, synth.Options{}, c.opts...)
+			overlapConn(capt, cli4, c.o, c.opts...)
 			var b bytes.Buffer
 			if err := capt.Write(&b, synth.FormatPcap); err != nil {
 				t.Fatal(err)
