@@ -214,15 +214,7 @@ func (p *impl) addresses(fs []field, name string) []string {
 		if f.name != name || strings.TrimSpace(v) == "" {
 			continue
 		}
-		list, err := p.ap.ParseList(v)
-		if err != nil {
-			p.anomaly(decode.AnomalyBadAddressList)
-			out = append(out, p.looseAddresses(v)...)
-		} else {
-			for _, a := range list {
-				out = append(out, p.formatAddress(a.Name, a.Address))
-			}
-		}
+		out = append(out, p.parseAddressValue(v)...)
 	}
 	if len(out) > maxAddresses {
 		p.anomaly(decode.AnomalyTooManyAddresses)
