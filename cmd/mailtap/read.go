@@ -315,7 +315,7 @@ func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 
 func readCommand() *command {
 	var df decodeFlags
-	var readPath, cpuProfile string
+	var readPath, cpuProfile, memProfile string
 	var rf readOnlyFlags
 	return &command{
 		name:    "read",
@@ -331,6 +331,7 @@ func readCommand() *command {
 			fs.Int64VarP(&rf.count, "count", "c", 0, "stop after this many packets (as tshark -c)")
 			fs.BoolVarP(&rf.quiet, "quiet", "q", false, "write no records, only a summary of what was decoded (on standard output)")
 			fs.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof)")
+			fs.StringVar(&memProfile, "memprofile", "", "write a Go allocation profile of the run to this file when it ends (go tool pprof -sample_index=alloc_space)")
 			return fs
 		},
 		run: func(_ *pflag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -354,6 +355,18 @@ func readCommand() *command {
 					return err
 				}
 				defer pprof.StopCPUProfile()
+			}
+			if memProfile != "" {
+				f, err := os.Create(memProfile)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+						fmt.Fprintln(stderr, "mailtap: --memprofile:", err)
+					}
+					f.Close()
+				}()
 			}
 			ctx, stop := signalContext(context.Background())
 			defer stop()
