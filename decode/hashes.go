@@ -53,18 +53,36 @@ func (h Hashes) String() string {
 
 // MultiHash computes SHA-256 and the selected extra digests in one pass.
 type MultiHash struct {
+	sel               Hashes
 	sha256, md5, sha1 hash.Hash
 	sum               [sha256.Size]byte // Sums' scratch: Sum(nil) would allocate
 }
 
 // NewMultiHash returns a MultiHash computing SHA-256 and the digests in h.
 func NewMultiHash(h Hashes) *MultiHash {
-	m := &MultiHash{sha256: sha256.New()}
+	m := &MultiHash{sel: h, sha256: sha256.New()}
 	if h&HashMD5 != 0 {
 		m.md5 = md5.New()
 	}
 	if h&HashSHA1 != 0 {
 		m.sha1 = sha1.New()
+	}
+	return m
+}
+
+// Reuse returns m reset, when it computes the digests in h, or else a new
+// MultiHash for h: a decoder that hashes one message after another keeps
+// one. m may be nil.
+func (m *MultiHash) Reuse(h Hashes) *MultiHash {
+	if m == nil || m.sel != h {
+		return NewMultiHash(h)
+	}
+	m.sha256.Reset()
+	if m.md5 != nil {
+		m.md5.Reset()
+	}
+	if m.sha1 != nil {
+		m.sha1.Reset()
 	}
 	return m
 }

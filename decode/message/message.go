@@ -87,7 +87,8 @@ func (p *Parser) Release() {
 	if p.done == nil {
 		return
 	}
-	// The buffers for fields and the preview are kept, if small.
+	// The buffers for fields and the preview are kept, if small, and
+	// the hash (the record has its sums already).
 	fields := p.fields
 	clear(fields) // keeps no strings of the message
 	if cap(fields) > maxKeptFields {
@@ -97,7 +98,7 @@ func (p *Parser) Release() {
 	if p.plainBuf.data != nil && cap(p.plainBuf.data) <= previewKeep {
 		keep = p.plainBuf.data // grown from keepBuf, or made by add
 	}
-	*p = Parser{impl{fields: fields[:0], keepBuf: keep[:0]}}
+	*p = Parser{impl{fields: fields[:0], keepBuf: keep[:0], h: p.h}}
 	parsers.Put(p)
 }
 

@@ -132,8 +132,8 @@ func newParser(o Options) *Parser {
 	if p == nil {
 		p = new(Parser)
 	}
-	// a released parser's buffers are kept (see Release)
-	p.impl = impl{o: o, h: decode.NewMultiHash(o.Hashes), w: o.Writer, fields: p.fields, keepBuf: p.keepBuf}
+	// a released parser's buffers and hash are kept (see Release)
+	p.impl = impl{o: o, h: p.h.Reuse(o.Hashes), w: o.Writer, fields: p.fields, keepBuf: p.keepBuf}
 	p.ap = mail.AddressParser{WordDecoder: wordDecoder}
 	hcap := int64(maxHeader)
 	if o.MaxMemory/2 < hcap {
