@@ -63,7 +63,8 @@ func (k *preview) look(data []byte) bool {
 	if !utf8Part && !isASCIIName(k.charset) {
 		return false
 	}
-	out, runes, ascii, valid := foldClip(data, previewChars, utf8.DecodeRune)
+	var scratch [foldScratch]byte
+	out, runes, ascii, valid := foldClip(data, previewChars, utf8.DecodeRune, scratch[:0])
 	if runes == previewChars && (ascii || utf8Part && valid) {
 		k.done, k.text, k.data = true, string(out), nil
 		return true
@@ -89,12 +90,17 @@ func (p *impl) previewText() string {
 		if pv.html {
 			s = stripHTML(s)
 		}
-		if out, _, _, _ := foldClip(s, previewChars, utf8.DecodeRuneInString); out != "" {
+		var scratch [foldScratch]byte
+		if out, _, _, _ := foldClip(s, previewChars, utf8.DecodeRuneInString, scratch[:0]); out != "" {
 			return string(out)
 		}
 	}
 	return ""
 }
+
+// foldScratch is the scratch foldClip needs for a preview: previewChars
+// characters of at most utf8.UTFMax bytes.
+const foldScratch = previewChars * utf8.UTFMax
 
 // asciiWord tells the ASCII bytes that are not white space.
 var asciiWord = func() (t [256]bool) {
@@ -111,7 +117,10 @@ var asciiWord = func() (t [256]bool) {
 // also returns how many characters it produced, whether the bytes it read
 // to produce them were all ASCII and whether they were valid UTF-8. An
 // invalid byte counts as one character, as in utf8.DecodeRune.
-func foldClip[T string | []byte](s T, n int, decode func(T) (rune, int)) (out T, runes int, ascii, valid bool) {
+//
+// When the output cannot be a slice of s it is built in scratch (grown if
+// it is too small): the caller copies it out before reusing scratch.
+func foldClip[T string | []byte](s T, n int, decode func(T) (rune, int), scratch []byte) (out T, runes int, ascii, valid bool) {
 	ascii, valid = true, true
 	first := true
 	space := false // a folded space is pending
@@ -157,9 +166,7 @@ func foldClip[T string | []byte](s T, n int, decode func(T) (rune, int)) (out T,
 				end++ // a single ASCII space in s: the output is still a slice of s
 			} else {
 				if b == nil {
-					// room for the rest: at most 4 bytes a character
-					b = make([]byte, 0, end-start+1+utf8.UTFMax*(n-runes))
-					b = append(b, s[start:end]...)
+					b = append(scratch[:0], s[start:end]...)
 				}
 				b = append(b, ' ')
 			}

@@ -123,6 +123,6 @@ func BenchmarkFoldClip(b *testing.B) {
 	text := []byte(strings.Repeat("1XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\r\n", 8))
 	b.SetBytes(int64(len(text)))
 	for b.Loop() {
-		foldClip(text, previewChars, utf8.DecodeRune)
+		foldClip(text, previewChars, utf8.DecodeRune, nil)
 	}
 }
