@@ -50,11 +50,24 @@ func (c *addrCache) put(v string, r addrResult) {
 	if len(v) > addrKeyMax {
 		return
 	}
+	// One string holds the value and its addresses: two allocations
+	// (it and the slice) per value stored, whatever the count.
+	n := len(v)
+	for _, a := range r.addrs {
+		n += len(a)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(v)
+	for _, a := range r.addrs {
+		b.WriteString(a)
+	}
+	all := b.String()
+	v, all = all[:len(v)], all[len(v):]
 	stored := addrResult{addrs: make([]string, len(r.addrs)), anoms: r.anoms}
 	for i, a := range r.addrs {
-		stored.addrs[i] = strings.Clone(a)
+		stored.addrs[i], all = all[:len(a)], all[len(a):]
 	}
-	v = strings.Clone(v)
 	c.mu.Lock()
 	if len(c.m) >= addrCacheMax {
 		clear(c.m)
