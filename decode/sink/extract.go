@@ -88,7 +88,8 @@ type Extractor struct {
 	ienc   *json.Encoder
 	iout   []byte // the entry made safe for a terminal
 	mbox   *bufio.Writer
-	mboxF  io.Closer // nil when the mbox writer is not ours to close
+	mboxF  io.Closer     // nil when the mbox writer is not ours to close
+	mboxR  *bufio.Reader // reads the messages appended from files
 }
 
 // fileState says what became of a name claimed.
@@ -795,7 +796,7 @@ func (x *Extractor) record(h *decode.Header, m *decode.Message, mailFrom string)
 	x.mu.Unlock()
 	var err error
 	if inMem {
-		err = x.appendMbox(bytes.NewReader(b), mailFrom, h.TS)
+		err = x.appendMboxBytes(b, mailFrom, h.TS)
 		putChunk(b)
 	} else {
 		err = x.appendMboxFile(m.File, mailFrom, h.TS)
@@ -897,35 +898,20 @@ func (x *Extractor) appendMboxFile(path, sender string, ts time.Time) error {
 		return err
 	}
 	defer f.Close()
-	return x.appendMbox(f, sender, ts)
-}
-
-// appendMbox copies the message read from r (see appendMboxFile).
-func (x *Extractor) appendMbox(r io.Reader, sender string, ts time.Time) error {
-	if sender == "" {
-		sender = "MAILER-DAEMON"
+	x.mboxFrom(sender, ts)
+	// One reader for all the messages (records come to Emit one at a
+	// time, as the mbox writer relies on): 64 KiB for each was most of
+	// what --mbox allocated.
+	if x.mboxR == nil {
+		x.mboxR = bufio.NewReaderSize(f, 64<<10)
+	} else {
+		x.mboxR.Reset(f)
 	}
-	fmt.Fprintf(x.mbox, "From %s %s\n", strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return '_'
-		}
-		return r
-	}, sender), ts.UTC().Format("Mon Jan _2 15:04:05 2006"))
-	br := bufio.NewReaderSize(r, 64<<10)
+	defer x.mboxR.Reset(nil)
 	last := byte('\n')
 	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			if bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From ")) && last == '\n' {
-				x.mbox.WriteByte('>')
-			}
-			out := line
-			if bytes.HasSuffix(out, []byte("\r\n")) {
-				out = append(out[:len(out)-2:len(out)-2], '\n')
-			}
-			x.mbox.Write(out)
-			last = line[len(line)-1]
-		}
+		line, err := x.mboxR.ReadSlice('\n')
+		last = x.mboxLine(line, last)
 		if err == bufio.ErrBufferFull {
 			// A very long line: the rest is not at a line start.
 			last = 0
@@ -938,6 +924,58 @@ func (x *Extractor) appendMbox(r io.Reader, sender string, ts time.Time) error {
 			return err
 		}
 	}
+	return x.mboxEnd(last)
+}
+
+// appendMboxBytes copies the message b (see appendMboxFile).
+func (x *Extractor) appendMboxBytes(b []byte, sender string, ts time.Time) error {
+	x.mboxFrom(sender, ts)
+	last := byte('\n')
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line = b[:i+1]
+		}
+		b = b[len(line):]
+		last = x.mboxLine(line, last)
+	}
+	return x.mboxEnd(last)
+}
+
+// mboxFrom writes the separator line of a message from sender.
+func (x *Extractor) mboxFrom(sender string, ts time.Time) {
+	if sender == "" {
+		sender = "MAILER-DAEMON"
+	}
+	fmt.Fprintf(x.mbox, "From %s %s\n", strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return '_'
+		}
+		return r
+	}, sender), ts.UTC().Format("Mon Jan _2 15:04:05 2006"))
+}
+
+// mboxLine writes one line of a message (or a piece of a long one, when
+// last, the byte before it, is not a line end), quoted and with its CRLF
+// as LF, and returns its last byte.
+func (x *Extractor) mboxLine(line []byte, last byte) byte {
+	if len(line) == 0 {
+		return last
+	}
+	if last == '\n' && bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From ")) {
+		x.mbox.WriteByte('>')
+	}
+	if bytes.HasSuffix(line, []byte("\r\n")) {
+		x.mbox.Write(line[:len(line)-2])
+		x.mbox.WriteByte('\n')
+	} else {
+		x.mbox.Write(line)
+	}
+	return line[len(line)-1]
+}
+
+// mboxEnd ends a message whose last byte was last.
+func (x *Extractor) mboxEnd(last byte) error {
 	if last != '\n' {
 		x.mbox.WriteByte('\n')
 	}
