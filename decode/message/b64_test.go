@@ -151,3 +151,50 @@ func FuzzSIMDBase64(f *testing.F) {
 		sameAsStdlib(t, src)
 	})
 }
+
+// TestBase64LineLengths: the fast path that takes a line as long as the
+// one before without scanning for its end decodes as the reference does,
+// also when it is fooled: a short line and the next together as long as
+// the line before, so that a line break lands inside what it takes.
+func TestBase64LineLengths(t *testing.T) {
+	rnd := rand.New(rand.NewSource(2))
+	data := make([]byte, 6000)
+	rnd.Read(data)
+	enc := base64.StdEncoding.EncodeToString(data)
+	cases := map[string][]int{
+		"fixed 76":             {76},
+		"short then the rest":  {76, 76, 76, 10, 64, 76},
+		"fooled twice":         {76, 76, 10, 64, 20, 54, 76},
+		"growing":              {60, 60, 76, 76, 4, 72, 76},
+		"one-character lines":  {76, 76, 1, 1, 1, 1, 74, 76},
+		"lines of length zero": {76, 76, 0, 0, 74, 76},
+	}
+	for name, lens := range cases {
+		for _, eol := range []string{"\r\n", "\n", "\r\r\n", " \r\n"} {
+			var body strings.Builder
+			rest := enc
+			for i := 0; len(rest) > 0; i++ {
+				n := min(len(rest), lens[min(i, len(lens)-1)])
+				body.WriteString(rest[:n] + eol)
+				rest = rest[n:]
+			}
+			msg := "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=x.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body.String() + "--B--\r\n"
+			for _, chunk := range []int{len(msg), 77, 5} {
+				p := New(Options{})
+				for b := []byte(msg); len(b) > 0; {
+					k := min(chunk, len(b))
+					p.Write(b[:k])
+					b = b[k:]
+				}
+				m := p.Finish(false)
+				sum := sha256.Sum256(data)
+				if len(m.Attachments) != 1 || m.Attachments[0].SHA256 != hex.EncodeToString(sum[:]) || m.Attachments[0].Size != int64(len(data)) {
+					t.Errorf("%s, break %q, chunks of %d: got %+v, want size %d", name, eol, chunk, m.Attachments, len(data))
+				}
+				if len(m.Anomalies) != 0 {
+					t.Errorf("%s, break %q, chunks of %d: anomalies %v", name, eol, chunk, m.Anomalies)
+				}
+			}
+		}
+	}
+}

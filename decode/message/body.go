@@ -247,6 +247,7 @@ func (l *leaf) finish(p *impl) {
 type b64dec struct {
 	buf [4096]byte
 	n   int
+	ll  int // length of the last CRLF line seen, without its break
 	dst [3072]byte
 	bad bool // flush met bytes outside the alphabet
 }
@@ -289,8 +290,17 @@ func (d *b64dec) write(b []byte, l *leaf) (bad bool) {
 func (d *b64dec) lines(b []byte, l *leaf) {
 	for len(b) > 0 {
 		line := b
-		if j := bytes.IndexByte(b, '\n'); j >= 0 {
+		if L := d.ll; L > 0 && L+1 < len(b) && b[L] == '\r' && b[L+1] == '\n' {
+			// As long as the line before (encoders write lines of one
+			// length): no scan for its end. Were there a line break in
+			// b[:L] after all, it would go to the buffer, where flush
+			// skips it as white space.
+			line, b = b[:L], b[L+2:]
+		} else if j := bytes.IndexByte(b, '\n'); j >= 0 {
 			line, b = b[:j], b[j+1:]
+			if j > 0 && line[j-1] == '\r' {
+				d.ll = j - 1
+			}
 		} else {
 			b = nil
 		}
