@@ -164,27 +164,44 @@ func (q *secretsQueue) set(fn SecretsFunc) {
 	q.pending, q.size = nil, 0
 }
 
+// scanWindow is how much of the file ScanSecrets reads at a time. Block
+// headers that fall inside a window cost no system call; a block longer
+// than the window is skipped over without reading its body.
+const scanWindow = 64 << 10
+
 // ScanSecrets reads the Decryption Secrets Blocks of a plain (not
 // compressed) pcapng file before it is decoded, skipping over every other
-// block with Seek, so that keys stored after the packets they decrypt are
-// known from the start. It reports false, without error, for a file that
-// is not plain pcapng (the secrets then come while reading, OnSecrets).
+// block, so that keys stored after the packets they decrypt are known from
+// the start. It reads the file in windows of 64 KiB from the next block
+// header on, not with a read per block: a capture of small packets has
+// hundreds of thousands of blocks. It reports false, without error, for a
+// file that is not plain pcapng (the secrets then come while reading,
+// OnSecrets).
 func ScanSecrets(path string, fn SecretsFunc) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	var hdr [12]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil || binary.LittleEndian.Uint32(hdr[:4]) != ngBlockSHB {
+	buf := make([]byte, scanWindow)
+	var bufOff int64 // file offset of buf[0]
+	n, _ := io.ReadFull(f, buf)
+	buf = buf[:n]
+	if n < 12 || binary.LittleEndian.Uint32(buf[:4]) != ngBlockSHB {
 		return false, nil
 	}
 	var order binary.ByteOrder
 	off := int64(0)
 	for {
-		if _, err := f.ReadAt(hdr[:], off); err != nil {
-			return true, nil // end of file (a cut block is the reader's business)
+		if off+12 > bufOff+int64(len(buf)) {
+			buf = buf[:scanWindow]
+			n, _ := f.ReadAt(buf, off)
+			buf, bufOff = buf[:n], off
+			if n < 12 {
+				return true, nil // end of file (a cut block is the reader's business)
+			}
 		}
+		hdr := buf[off-bufOff:]
 		if binary.LittleEndian.Uint32(hdr[:4]) == ngBlockSHB {
 			switch binary.LittleEndian.Uint32(hdr[8:12]) {
 			case 0x1A2B3C4D:

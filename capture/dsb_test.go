@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,5 +224,63 @@ func TestScanSecrets(t *testing.T) {
 	}
 	if ok, err := ScanSecrets(filepath.Join("..", "pcaps", "smtp-basic.pcap"), func(uint32, []byte) { t.Fatal("secrets in a pcap") }); ok || err != nil {
 		t.Fatalf("pcap: ok %v err %v", ok, err)
+	}
+}
+
+// TestScanSecretsWindows: ScanSecrets reads the file in windows; secrets
+// are found wherever their blocks fall against the windows' edges (block
+// headers cut by an edge, blocks longer than a window), in order, the same
+// as the reader's own scanner finds them; a file cut anywhere gives the
+// secrets of the whole blocks before the cut.
+func TestScanSecretsWindows(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(7, 15))
+	for i := range 24 {
+		o := []orderAppender{binary.LittleEndian, binary.BigEndian}[i%2]
+		file := ngFile(o)
+		var want []string
+		for len(file) < 3*scanWindow {
+			// A packet block of 32 bytes to 160 KB, then perhaps secrets;
+			// every other file of small blocks only, so that the windows'
+			// edges cut block headers at every offset.
+			sizes := []int{8, 1024, 40000}
+			if i%4 >= 2 {
+				sizes = []int{2, 8, 24}
+			}
+			epb := make([]byte, 20+4*rng.IntN(sizes[rng.IntN(3)]))
+			file = append(file, ngBlock(o, 6, epb)...)
+			if rng.IntN(3) == 0 {
+				s := fmt.Sprintf("CLIENT_RANDOM %d %d\n", i, len(want))
+				b := o.AppendUint32(nil, SecretsTLSKeyLog)
+				b = o.AppendUint32(b, uint32(len(s)))
+				file = append(file, ngBlock(o, ngBlockDSB, append(b, s...))...)
+				want = append(want, s)
+			}
+		}
+		p := filepath.Join(dir, fmt.Sprintf("%d.pcapng", i))
+		if err := os.WriteFile(p, file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var got, streamed []string
+		if ok, err := ScanSecrets(p, func(typ uint32, data []byte) { got = append(got, string(data)) }); !ok || err != nil {
+			t.Fatalf("file %d: ok %v err %v", i, ok, err)
+		}
+		s := &dsbScanner{r: bytes.NewReader(file), found: func(typ uint32, data []byte) { streamed = append(streamed, string(data)) }}
+		if _, err := io.ReadAll(s); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, "") != strings.Join(want, "") || strings.Join(streamed, "") != strings.Join(want, "") {
+			t.Fatalf("file %d (%d bytes): scanned %d secrets, streamed %d, want %d", i, len(file), len(got), len(streamed), len(want))
+		}
+		// Cut: only whole blocks count, so a prefix of the secrets.
+		cut := rng.IntN(len(file))
+		if err := os.WriteFile(p, file[:cut], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		ScanSecrets(p, func(typ uint32, data []byte) { got = append(got, string(data)) })
+		if len(got) > len(want) || strings.Join(got, "") != strings.Join(want[:len(got)], "") {
+			t.Fatalf("file %d cut at %d: %q is not a prefix of the secrets", i, cut, got)
+		}
 	}
 }
