@@ -310,7 +310,7 @@ func (d *decodeFlags) engine(o decode.Options, s decode.Sink) *capture.Engine {
 	if n == 0 {
 		n = d.workerCount(-1) // size unknown here: readFile sets d.workers from it
 	}
-	tuneGC(n)
+	tuneGC()
 	return capture.NewParallel(cfg, n, func(s decode.Sink) capture.Factory { return d.dispatcher(o, s) }, s)
 }
 

@@ -126,33 +126,28 @@ func (d *decodeFlags) workerCount(size int64) int {
 	return autoWorkers(size, runtime.NumCPU(), currentLoad())
 }
 
-// singleWorkerGCPercent is the garbage collector's GOGC for reading with
-// one worker. The live heap is small (about 6 MB) next to what the
-// collector scans at every cycle whatever the heap (about 5 MB of
-// gopacket's global decoder tables), so at the default of 100 a read ran
-// a cycle every 20 ms and spent a seventh of its CPU time collecting.
-// At 300 it runs a third as many for about 12 MB more peak RSS (measured
-// in docs/performance.md).
-const singleWorkerGCPercent = 300
+// readGCPercent is the garbage collector's GOGC for a read, with one
+// worker or several. The live heap is small (about 6 MB with one worker,
+// 18-20 MB with two: their queued batches of copied packets, 3 MiB per
+// worker, and an assembler each) next to what the collector scans at every
+// cycle whatever the heap (about 5 MB of gopacket's global decoder
+// tables), so the default of 100 ran a cycle every 20 ms and spent a
+// seventh of the CPU time collecting when read allocated 6 times as much
+// as now. 300 was then cheaper for one worker; since the decoders stopped
+// allocating per line and per segment, a heap that large costs more than
+// its cycles save (new spans to initialise, fewer cache hits): on the load
+// captures one worker takes 3-6 % less CPU time at 200 than at 300, for
+// 10 MB less peak RSS, and 4 % less at 1.1 GB (docs/performance.md, the
+// seventh round). With two workers and no idle core, 200 costs 5-6 % less
+// than 100, for a peak RSS of 79-102 MB on the load captures and 86-105
+// MB on 4 GB of the same traffic; 300 took the load captures to 102-120 MB.
+const readGCPercent = 200
 
-// multiWorkerGCPercent is GOGC for several workers. Their live heap is
-// larger (18-20 MB with two: the batches of copied packets, 3 MiB per
-// worker, and one assembler each), and with no idle core the collector's
-// work takes time from the decoders. At 200, two workers cost 5-6 % less
-// CPU time than at 100, for a peak RSS of 79-102 MB on the load captures
-// and 86-105 MB on 4 GB of the same traffic (docs/performance.md); 300
-// took the load captures to 102-120 MB.
-const multiWorkerGCPercent = 200
-
-// tuneGC sets the collector for a read with n workers, unless the user
+// tuneGC sets the collector for a read, unless the user
 // set GOGC.
-func tuneGC(n int) {
+func tuneGC() {
 	if os.Getenv("GOGC") != "" {
 		return
 	}
-	if n == 1 {
-		debug.SetGCPercent(singleWorkerGCPercent)
-	} else {
-		debug.SetGCPercent(multiWorkerGCPercent)
-	}
+	debug.SetGCPercent(readGCPercent)
 }
