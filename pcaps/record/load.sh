@@ -15,9 +15,15 @@
 # What runs, interleaved, for the whole recording:
 #   - smtp-source -> smtp-sink on 127.0.0.1:2525: rounds of 1 KB - 5 MB messages, 4-40
 #     parallel sessions, alternately one message per connection and connections reused (-d);
-#   - smtp-source -> Postfix on 127.0.0.1:25, local delivery to alice and bob (LMTP to Dovecot);
+#     each round has its own sender and header recipient, and numbered envelope
+#     recipients (-N), as a bulk sender's mail does;
+#   - smtp-source -> Postfix on 127.0.0.1:25, local delivery to alice and bob (LMTP to Dovecot),
+#     each round from its own sender;
 #   - clients/load.py submit: smtplib sessions with AUTH PLAIN / LOGIN, MIME messages with
-#     and without base64 attachments, to alice, bob, carol;
+#     and without base64 attachments, to alice, bob, carol, whose From/To/Cc/Reply-To name
+#     people drawn from a pool of tens of thousands (so address field values rarely repeat);
+#   - clients/load.py bulk (2 clients): smtplib -> smtp-sink, sessions of 1-50 small
+#     messages from and to such people, as a relay carries everyone's mail;
 #   - clients/load.py pop3: poplib RETR + DELE of alice's mail;
 #   - clients/load.py imap: imaplib UID FETCH BODY.PEEK[] of bob's and carol's mail.
 # The system Postfix and Dovecot and the settings of lo are shared: the whole run holds
@@ -110,6 +116,14 @@ setup_servers() {
 	log "postfix, dovecot and smtp-sink (127.0.0.1:2525) are up"
 }
 
+# rand_addr: an address for a round's sender or header recipient, one of about a
+# million: smtp-source repeats its -f and -t in every message of a round.
+rand_addr() {
+	local users=(news info billing noreply alerts orders support team) u
+	u=${users[RANDOM % ${#users[@]}]}
+	echo "$u$((RANDOM % 1000))@d$((RANDOM % 128)).example.com"
+}
+
 # sink_load: rounds of smtp-source -> smtp-sink, sizes and parallelism varied, at most
 # 2000 messages or 5 MB a round; mostly small messages, as real mail is.
 sink_load() {
@@ -122,7 +136,7 @@ sink_load() {
 		((m <= 2000)) || m=2000
 		d=
 		((r % 2)) && d=-d
-		smtp-source $d -s "$s" -m "$m" -l "$l" -f load@example.org -t sink@example.net \
+		smtp-source $d -N -s "$s" -m "$m" -l "$l" -f "$(rand_addr)" -t "$(rand_addr)" \
 			-S "sink round $r" 127.0.0.1:2525 >>"$RUN/sink-load.log" 2>&1 || log "smtp-source (sink) failed: see $RUN/sink-load.log"
 		r=$((r + 1))
 	done
@@ -134,7 +148,7 @@ local_load() {
 	local r=0 users=(alice bob) l
 	while [[ ! -e $STOP ]]; do
 		l=$((1000 + RANDOM % 40000))
-		smtp-source -s 4 -m 40 -l "$l" -f load@example.org -t "${users[r % 2]}@example.test" \
+		smtp-source -s 4 -m 40 -l "$l" -f "$(rand_addr)" -t "${users[r % 2]}@example.test" \
 			-S "local round $r" 127.0.0.1:25 >>"$RUN/local-load.log" 2>&1 || log "smtp-source (postfix) failed: see $RUN/local-load.log"
 		r=$((r + 1))
 		# Let Postfix and Dovecot keep up instead of growing the queue without bound.
@@ -171,6 +185,8 @@ record() {
 	pids+=($!)
 	for i in 1 2; do
 		"$PY" "$HERE/clients/load.py" submit "$STOP" "$i" >>"$RUN/totals.log" 2>>"$RUN/clients.log" &
+		pids+=($!)
+		"$PY" "$HERE/clients/load.py" bulk "$STOP" "$i" >>"$RUN/totals.log" 2>>"$RUN/clients.log" &
 		pids+=($!)
 	done
 	"$PY" "$HERE/clients/load.py" pop3 "$STOP" 1 >>"$RUN/totals.log" 2>>"$RUN/clients.log" &
