@@ -178,12 +178,17 @@ const scanWindow = 64 << 10
 // file that is not plain pcapng (the secrets then come while reading,
 // OnSecrets).
 func ScanSecrets(path string, fn SecretsFunc) (bool, error) {
+	return scanSecrets(path, fn, scanWindow)
+}
+
+// scanSecrets is ScanSecrets with windows of the given size (at least 12).
+func scanSecrets(path string, fn SecretsFunc, window int) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	buf := make([]byte, scanWindow)
+	buf := make([]byte, window)
 	var bufOff int64 // file offset of buf[0]
 	n, _ := io.ReadFull(f, buf)
 	buf = buf[:n]
@@ -194,7 +199,7 @@ func ScanSecrets(path string, fn SecretsFunc) (bool, error) {
 	off := int64(0)
 	for {
 		if off+12 > bufOff+int64(len(buf)) {
-			buf = buf[:scanWindow]
+			buf = buf[:window]
 			n, _ := f.ReadAt(buf, off)
 			buf, bufOff = buf[:n], off
 			if n < 12 {

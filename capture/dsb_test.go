@@ -188,6 +188,38 @@ func FuzzDSBScanner(f *testing.F) {
 	})
 }
 
+// FuzzScanSecrets: any file: no panic, and the secrets found do not
+// depend on the window (12 bytes: a read per block header, as ScanSecrets
+// read before it had windows; 64 bytes; 64 KiB).
+func FuzzScanSecrets(f *testing.F) {
+	f.Add(ngFile(binary.LittleEndian, "CLIENT_RANDOM aa bb\n", "x", "yz"))
+	f.Add(ngFile(binary.BigEndian, "k"))
+	f.Add([]byte("\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x4d\x3c\x2b\x1a"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "f.pcapng")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var first []string
+		for i, w := range []int{12, 64, scanWindow} {
+			var got []string
+			ok, err := scanSecrets(p, func(typ uint32, d []byte) { got = append(got, fmt.Sprint(typ, string(d))) }, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != (len(data) >= 12 && binary.LittleEndian.Uint32(data) == ngBlockSHB) {
+				t.Fatalf("window %d: ok %v", w, ok)
+			}
+			if i == 0 {
+				first = got
+			} else if strings.Join(got, "|") != strings.Join(first, "|") {
+				t.Fatalf("window %d: %q, window 12: %q", w, got, first)
+			}
+		}
+	})
+}
+
 // cutReader returns at most n bytes per Read.
 type cutReader struct {
 	data []byte
