@@ -166,13 +166,16 @@ func (q *secretsQueue) set(fn SecretsFunc) {
 
 // scanWindow is how much of the file ScanSecrets reads at a time. Block
 // headers that fall inside a window cost no system call; a block longer
-// than the window is skipped over without reading its body.
-const scanWindow = 64 << 10
+// than the window is skipped over without reading its body. On the load
+// captures as pcapng (274 and 286 MB) a scan takes 36 and 28 ms with 256
+// KiB windows, 44 and 40 ms with 64 KiB, 45 and 139 ms with 4 KiB: the
+// cost is copying the file out of the page cache.
+const scanWindow = 256 << 10
 
 // ScanSecrets reads the Decryption Secrets Blocks of a plain (not
 // compressed) pcapng file before it is decoded, skipping over every other
 // block, so that keys stored after the packets they decrypt are known from
-// the start. It reads the file in windows of 64 KiB from the next block
+// the start. It reads the file in windows of 256 KiB from the next block
 // header on, not with a read per block: a capture of small packets has
 // hundreds of thousands of blocks. It reports false, without error, for a
 // file that is not plain pcapng (the secrets then come while reading,

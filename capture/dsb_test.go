@@ -190,7 +190,7 @@ func FuzzDSBScanner(f *testing.F) {
 
 // FuzzScanSecrets: any file: no panic, and the secrets found do not
 // depend on the window (12 bytes: a read per block header, as ScanSecrets
-// read before it had windows; 64 bytes; 64 KiB).
+// read before it had windows; 64 bytes; scanWindow).
 func FuzzScanSecrets(f *testing.F) {
 	f.Add(ngFile(binary.LittleEndian, "CLIENT_RANDOM aa bb\n", "x", "yz"))
 	f.Add(ngFile(binary.BigEndian, "k"))
