@@ -49,10 +49,16 @@ func (g *ngGuard) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	done := 0
 	if len(g.out) > 0 {
-		n := copy(p, g.out)
-		g.out = g.out[n:]
-		return n, nil
+		done = copy(p, g.out)
+		g.out = g.out[done:]
+		if len(g.out) > 0 || g.left == 0 || done == len(p) {
+			return done, nil
+		}
+		// The rest of the block's bytes in the same read: pcapgo's
+		// reader then refills once per block, not twice.
+		p = p[done:]
 	}
 	if int64(len(p)) > g.left {
 		p = p[:g.left]
@@ -62,7 +68,10 @@ func (g *ngGuard) Read(p []byte) (int, error) {
 	if err == io.EOF && g.left > 0 {
 		err = io.ErrUnexpectedEOF
 	}
-	return n, err
+	if done > 0 && err == io.ErrUnexpectedEOF {
+		err = nil // the head's bytes first; the cut comes with the next read
+	}
+	return done + n, err
 }
 
 // cut is the error of a read that ends inside a block: never a clean EOF.
