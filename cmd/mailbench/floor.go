@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"hash"
 	"io"
@@ -38,9 +39,9 @@ func eachPacket(path string, c *floorCounts, tcpSeg func(gopacket.Flow, *layers.
 		return err
 	}
 	defer f.Close()
-	r, err := pcapgo.NewReader(bufio.NewReaderSize(f, 1<<20))
+	r, err := openPackets(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
-		return fmt.Errorf("%s: %w (the floor reads pcap files only)", path, err)
+		return fmt.Errorf("%s: %w (the floor reads pcap and pcapng files)", path, err)
 	}
 	if r.LinkType() != layers.LinkTypeEthernet {
 		return fmt.Errorf("%s: link type %v (the floor reads Ethernet only)", path, r.LinkType())
@@ -86,6 +87,25 @@ func eachPacket(path string, c *floorCounts, tcpSeg func(gopacket.Flow, *layers.
 			}
 		}
 	}
+}
+
+// packetReader is what the floor needs of pcapgo's Reader and NgReader.
+type packetReader interface {
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	LinkType() layers.LinkType
+}
+
+// openPackets reads a pcap file, or a pcapng one with pcapgo's own reader
+// (without the checks mailtap's reader makes first: it is the floor).
+func openPackets(br *bufio.Reader) (packetReader, error) {
+	magic, err := br.Peek(4)
+	if err != nil {
+		return nil, err
+	}
+	if binary.LittleEndian.Uint32(magic) == 0x0a0d0d0a {
+		return pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+	}
+	return pcapgo.NewReader(br)
 }
 
 // requiredCounts is what the required-work loop found.

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/gopacket/pcapgo"
 	"github.com/mailtap/mailtap/capture"
 	"github.com/mailtap/mailtap/decode"
 )
@@ -90,7 +93,55 @@ func TestGenerate(t *testing.T) {
 	if want := int64(cc.bytes[decode.ClientToServer] + cc.bytes[decode.ServerToClient]); rc.Reassembled != want || rc.HashedStreams != int64(2*sessions) || rc.Packets != res.Packets {
 		t.Errorf("required-work loop: %+v; engine reassembled %d bytes of %d sessions", rc, want, sessions)
 	}
+	// The same packets as pcapng: the floor and the required-work loop
+	// read them alike.
+	ng := filepath.Join(t.TempDir(), "g.pcapng")
+	toPcapng(t, path, ng)
+	if nc, err := floor(ng); err != nil || nc != fc {
+		t.Errorf("floor of the pcapng copy: %+v, %v; of the pcap: %+v", nc, err, fc)
+	}
+	if nrc, err := required(ng, true); err != nil || nrc != rc {
+		t.Errorf("required work on the pcapng copy: %+v, %v; on the pcap: %+v", nrc, err, rc)
+	}
 	if m := (&genResult{Sessions: res.Sessions, Messages: res.Messages}).check(recordCounts{}); !strings.Contains(m, "MISMATCH") {
 		t.Errorf("check of empty counts: %q", m)
+	}
+}
+
+// toPcapng copies the pcap file src to a pcapng file dst with pcapgo.
+func toPcapng(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := pcapgo.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w, err := pcapgo.NewNgWriter(out, r.LinkType())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
 	}
 }
