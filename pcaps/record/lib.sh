@@ -1,7 +1,29 @@
-# Helpers for record.sh: sourced, not run. Expects HERE, RUN, OUT, PY to be set.
+# Helpers for record.sh and load.sh: sourced, not run. Expects HERE, RUN, OUT, PY to be set.
 
 log() { printf '[record] %s\n' "$*" >&2; }
 die() { printf '[record] error: %s\n' "$*" >&2; exit 1; }
+
+# install_packages PKG...: apt-get install those of the Debian packages that are missing
+# (unless NO_INSTALL is set: then fail).
+install_packages() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[[ ${#missing[@]} -gt 0 ]] || return 0
+	[[ -z ${NO_INSTALL:-} ]] || die "missing packages and NO_INSTALL is set: ${missing[*]}"
+	log "installing ${missing[*]}"
+	# Postfix asks how to configure itself: "Local only", the rest is done with postconf.
+	# tshark asks whether non-root users may capture: no.
+	debconf-set-selections <<-'EOF'
+		postfix postfix/main_mailer_type select Local only
+		postfix postfix/mailname string mail.example.test
+		wireshark-common wireshark-common/install-setuid boolean false
+	EOF
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q "${missing[@]}"
+}
 
 # wait_port PORT [SECONDS]: until the server on 127.0.0.1:PORT sends its greeting. The
 # probe then says goodbye properly and reads the answer, so none of its packets can trail

@@ -7,7 +7,8 @@
 #   lo   64 KiB segments, as loopback hands them over (TSO/GSO)      -> $OUT/load-lo.pcap
 #   mtu  lo set to MTU 1500 and gso_max_segs 1, so every TCP segment
 #        is at most 1460 bytes, as on an Ethernet link             -> $OUT/load-mtu.pcap
-#   no argument records both. Environment:
+#   no argument records both. Installs Postfix, Dovecot and tcpdump with apt-get when they
+#   are missing (unless NO_INSTALL=1). Environment:
 #   SIZE_MB         size of each capture (default 250)
 #   LOAD_OUT        where the captures go (default /var/tmp/mailtap-load; never the repository)
 #   RECORD_RUN_DIR  scratch directory for configs, mail, logs (default /var/tmp/mailtap-load-run)
@@ -48,6 +49,7 @@ PY=$(command -v python3)
 [[ $(id -u) -eq 0 ]] || die "run as root (starts Postfix and Dovecot, sniffs lo, sets lo's MTU)"
 case $(realpath -m "$OUT")/ in "$REPO"/*) die "LOAD_OUT $OUT is inside the repository" ;; esac
 [[ $SIZE_MB =~ ^[0-9]+$ && $SIZE_MB -ge 1 && $SIZE_MB -le 4096 ]] || die "SIZE_MB=$SIZE_MB: want 1..4096"
+install_packages postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd tcpdump openssl
 for t in postfix dovecot smtp-source smtp-sink tcpdump; do
 	command -v "$t" >/dev/null || [[ -x /usr/sbin/$t ]] || die "$t is not installed"
 done

@@ -28,26 +28,6 @@ done
 PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl
 	curl fetchmail tcpdump tshark openssl python3)
 
-install_packages() {
-	local missing=() p
-	for p in "${PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	[[ ${#missing[@]} -gt 0 ]] || return 0
-	[[ -z ${NO_INSTALL:-} ]] || die "missing packages and NO_INSTALL is set: ${missing[*]}"
-	log "installing ${missing[*]}"
-	# Postfix asks how to configure itself: "Local only", the rest is done with postconf.
-	# tshark asks whether non-root users may capture: no.
-	debconf-set-selections <<-'EOF'
-		postfix postfix/main_mailer_type select Local only
-		postfix postfix/mailname string mail.example.test
-		wireshark-common wireshark-common/install-setuid boolean false
-	EOF
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q "${missing[@]}"
-}
-
 write_versions() {
 	local f=$HERE/VERSIONS.txt
 	{
@@ -273,7 +253,7 @@ stage_imap() {
 
 # ---------------------------------------------------------------------------------------
 
-install_packages
+install_packages "${PACKAGES[@]}"
 PY=${PYTHON:-/usr/bin/python3}
 [[ -x $PY ]] || PY=$(command -v python3)
 mkdir -p "$RUN"
