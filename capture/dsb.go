@@ -178,9 +178,18 @@ const scanWindow = 256 << 10
 // the start. It reads the file in windows of 256 KiB from the next block
 // header on, not with a read per block: a capture of small packets has
 // hundreds of thousands of blocks. It reports false, without error, for a
-// file that is not plain pcapng (the secrets then come while reading,
-// OnSecrets).
+// file that is not plain pcapng, and for one that is not a regular file
+// (the secrets then come while reading, OnSecrets): a named pipe or a
+// process substitution (/dev/fd/N) can be read only once, and a scan would
+// take from the reader what it reads.
 func ScanSecrets(path string, fn SecretsFunc) (bool, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	if !st.Mode().IsRegular() {
+		return false, nil
+	}
 	return scanSecrets(path, fn, scanWindow)
 }
 

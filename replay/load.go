@@ -43,13 +43,19 @@ func LoadFile(path string, cfg LoadConfig) (*Recorder, []*Session, error) {
 	rec := NewRecorder(cfg.Limits)
 	protocols := dispatch.Protocols()
 	if cfg.TLSKeys != nil {
-		// Record behind the decryptor. A pcapng may carry more keys.
-		if _, err := capture.ScanSecrets(path, func(typ uint32, data []byte) {
+		// Record behind the decryptor. A pcapng may carry more keys: all
+		// of them first from a file, else as they come.
+		take := func(typ uint32, data []byte) {
 			if typ == capture.SecretsTLSKeyLog {
 				cfg.TLSKeys.AddBytes(data)
 			}
-		}); err != nil {
+		}
+		scanned, err := capture.ScanSecrets(path, take)
+		if err != nil {
 			return nil, nil, err
+		}
+		if !scanned {
+			src.OnSecrets(take)
 		}
 		for p, f := range protocols {
 			protocols[p] = tlsdec.Wrap(rec.WrapNew(f), cfg.TLSKeys, tlsdec.Config{})
