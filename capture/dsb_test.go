@@ -105,19 +105,27 @@ func TestOpenFileSecrets(t *testing.T) {
 	defer src.Close()
 	var got []string
 	src.OnSecrets(func(typ uint32, data []byte) { got = append(got, string(data)) })
+	n, err := countPackets(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || strings.Join(got, "") != "first\nsecond\n" {
+		t.Fatalf("%d packets, secrets %q", n, got)
+	}
+}
+
+// countPackets reads src to its end and counts the packets.
+func countPackets(src *FileSource) (int, error) {
 	n := 0
 	for {
 		_, _, _, err := src.ReadPacket()
 		if errors.Is(err, io.EOF) {
-			break
+			return n, nil
 		}
 		if err != nil {
-			t.Fatal(err)
+			return n, err
 		}
 		n++
-	}
-	if n != 2 || strings.Join(got, "") != "first\nsecond\n" {
-		t.Fatalf("%d packets, secrets %q", n, got)
 	}
 }
 

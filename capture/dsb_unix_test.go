@@ -4,9 +4,7 @@ package capture
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,16 +57,9 @@ func readPipe(p string) string {
 		return fmt.Sprintf("ScanSecrets on a pipe: ok %v, err %v", ok, err)
 	}
 	src.OnSecrets(take)
-	n := 0
-	for {
-		_, _, _, err := src.ReadPacket()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err.Error()
-		}
-		n++
+	n, err := countPackets(src)
+	if err != nil {
+		return err.Error()
 	}
 	if n != 2 || strings.Join(got, "") != "first\nsecond\n" {
 		return fmt.Sprintf("%d packets, secrets %q", n, got)
