@@ -143,8 +143,7 @@ func (d *decodeFlags) workerCount(size int64) int {
 // MB on 4 GB of the same traffic; 300 took the load captures to 102-120 MB.
 const readGCPercent = 200
 
-// tuneGC sets the collector for a read, unless the user
-// set GOGC.
+// tuneGC sets the collector for a read, unless the user set GOGC.
 func tuneGC() {
 	if os.Getenv("GOGC") != "" {
 		return
