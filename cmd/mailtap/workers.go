@@ -133,15 +133,17 @@ func (d *decodeFlags) workerCount(size int64) int {
 // cycle whatever the heap (about 5 MB of gopacket's global decoder
 // tables), so the default of 100 ran a cycle every 20 ms and spent a
 // seventh of the CPU time collecting when read allocated 6 times as much
-// as now. 300 was then cheaper for one worker; since the decoders stopped
-// allocating per line and per segment, a heap that large costs more than
-// its cycles save (new spans to initialise, fewer cache hits): on the load
-// captures one worker takes 3-6 % less CPU time at 200 than at 300, for
-// 10 MB less peak RSS, and 4 % less at 1.1 GB (docs/performance.md, the
-// seventh round). With two workers and no idle core, 200 costs 5-6 % less
-// than 100, for a peak RSS of 79-102 MB on the load captures and 86-105
-// MB on 4 GB of the same traffic; 300 took the load captures to 102-120 MB.
-const readGCPercent = 200
+// as now; it took 300 with one worker and 200 with several then. Since
+// the decoders stopped allocating per line and per segment, a heap that
+// large costs more than its cycles save (new spans to initialise, fewer
+// cache hits). Measured in the seventh round (docs/performance.md), CPU
+// time, alternating runs: one worker takes 5-7 % less than at 300 and
+// 2-3 % less than at 200 on the load captures, the same at 1.1 GB; two
+// workers take 4-5 % less than at 200 in three of four series on the load
+// captures (5 % more in the fourth, on a noisier machine) and 4-14 % less
+// at 1.1 GB. GOGC 100 was as good on the load captures and 1-4 % worse at
+// 1.1 GB. Peak RSS: 42-44 MB with one worker, 68-72 MB with two.
+const readGCPercent = 150
 
 // tuneGC sets the collector for a read, unless the user set GOGC.
 func tuneGC() {
