@@ -95,6 +95,11 @@ def message(rng, i, seed, to):
     return m
 
 
+def addresses(people):
+    """A header field value naming people, RFC 2047-encoded where not ASCII."""
+    return ", ".join(formataddr((a.display_name, a.addr_spec), "utf-8") for a in people)
+
+
 def bulk(stop, seed):
     rng = random.Random(seed)
     sessions = msgs = 0
@@ -106,11 +111,11 @@ def bulk(stop, seed):
                 rcpts = [person(rng) for _ in range(rng.randint(1, 3))]
                 cc = [person(rng) for _ in range(rng.randint(1, 4))] if rng.random() < 0.3 else []
                 head = [
-                    "From: " + formataddr((sender.display_name, sender.addr_spec), "utf-8"),
-                    "To: " + ", ".join(formataddr((r.display_name, r.addr_spec), "utf-8") for r in rcpts),
+                    "From: " + addresses([sender]),
+                    "To: " + addresses(rcpts),
                 ]
                 if cc:
-                    head.append("Cc: " + ", ".join(formataddr((r.display_name, r.addr_spec), "utf-8") for r in cc))
+                    head.append("Cc: " + addresses(cc))
                 head += [
                     "Subject: " + " ".join(rng.choice(WORDS[:30]) for _ in range(rng.randint(2, 7))),
                     "Date: " + format_datetime(localtime()),
